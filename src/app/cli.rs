@@ -1,0 +1,358 @@
+//! The headless commands. Each runs the same job the console runs, prints a human summary (or,
+//! with `--json`, one JSON document on stdout), and returns an exit code from `exit`.
+
+use super::config::{self, Config};
+use super::exit;
+use crate::jobs::backup::{self, BackupError};
+use crate::jobs::progress::{JobEvent, Reporter};
+use crate::jobs::verify::{self, VerifyTarget};
+use crate::jobs::{inventory, status, CancellationToken};
+use crate::storage::journal::Journal;
+use crate::storage::manifest::Initiator;
+use crate::storage::paths::LocalPaths;
+use crate::storage::repository::Repository;
+use crate::storage::setid::SetId;
+use crate::ui::report;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "lifeboat",
+    version,
+    about = "Backups of a PostgreSQL application you can prove you can restore"
+)]
+pub struct Cli {
+    /// Configuration file (default: $XDG_CONFIG_HOME/lifeboat/config.toml, or LIFEBOAT_CONFIG).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// No colour (also honoured: the NO_COLOR environment variable).
+    #[arg(long, global = true)]
+    pub no_color: bool,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum InitiatorArg {
+    Cli,
+    Schedule,
+    Operator,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Take a backup set: database, files and secrets in one streaming pass.
+    Backup {
+        /// Only upload sets waiting in the local spool; take no new backup.
+        #[arg(long)]
+        resume: bool,
+        /// Who started this run, as recorded in the journal and manifest.
+        #[arg(long, value_enum, default_value = "cli")]
+        initiator: InitiatorArg,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-hash every object of a set (no keys needed); --decrypt also decrypts and reads it back.
+    Verify {
+        /// A set id (default: the newest complete set).
+        set: Option<String>,
+        #[arg(long, conflicts_with_all = ["set", "all"])]
+        latest: bool,
+        #[arg(long, conflicts_with = "set")]
+        all: bool,
+        /// Also decrypt, check plaintext hashes, and run pg_restore --list (needs the keys).
+        #[arg(long)]
+        decrypt: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Complete sets, newest first.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every object in the repository, grouped by set; incomplete sets and strays called out.
+    Inventory {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Is the application recoverable? Exit 0 when healthy (codes in the README).
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Configuration helpers.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigAction {
+    /// Print a commented example configuration.
+    Example,
+    /// Check the configuration file and print where it is.
+    Check,
+}
+
+fn load_config(flag: Option<&PathBuf>) -> Result<Config, i32> {
+    let path = config::resolve_path(flag.map(PathBuf::as_path));
+    Config::load(&path).map_err(|e| {
+        eprintln!("lifeboat: {e}");
+        exit::CONFIG
+    })
+}
+
+fn print_json<T: serde::Serialize>(value: &T) {
+    match serde_json::to_string_pretty(value) {
+        Ok(text) => println!("{text}"),
+        Err(e) => eprintln!("lifeboat: cannot render JSON: {e}"),
+    }
+}
+
+/// Ctrl-c cancels the running job; the job leaves nothing complete-looking behind.
+fn cancel_on_ctrl_c() -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            t.cancel();
+        }
+    });
+    token
+}
+
+/// Prints job events to stderr when it is a terminal (progress on one line), else only logs.
+fn stderr_reporter() -> (Reporter, tokio::task::JoinHandle<()>) {
+    let (reporter, mut rx) = Reporter::channel();
+    let tty = std::io::stderr().is_terminal();
+    let task = tokio::spawn(async move {
+        while let Some(event) = rx.recv().await {
+            match event {
+                JobEvent::Progress(p) if tty => {
+                    eprint!("\r\x1b[2K{}", report::progress_line(&p));
+                    if p.finished {
+                        eprintln!();
+                    }
+                }
+                JobEvent::Warning(w) => eprintln!("warning: {w}"),
+                JobEvent::Phase(p) if tty => eprintln!("\r\x1b[2K== {p}"),
+                _ => {}
+            }
+        }
+    });
+    (reporter, task)
+}
+
+pub async fn run(cli: Cli, paths: LocalPaths) -> i32 {
+    let Some(command) = cli.command else {
+        eprintln!(
+            "lifeboat: the console arrives with the next release; use a subcommand (see --help)"
+        );
+        return exit::CONFIG;
+    };
+    match command {
+        Command::Config { action } => run_config(action, cli.config.as_ref()),
+        Command::Backup {
+            resume,
+            initiator,
+            json,
+        } => {
+            let config = match load_config(cli.config.as_ref()) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            let initiator = match initiator {
+                InitiatorArg::Cli => Initiator::Cli,
+                InitiatorArg::Schedule => Initiator::Schedule,
+                InitiatorArg::Operator => Initiator::Operator,
+            };
+            run_backup(&config, &paths, initiator, resume, json).await
+        }
+        Command::Verify {
+            set,
+            latest: _,
+            all,
+            decrypt,
+            json,
+        } => {
+            let config = match load_config(cli.config.as_ref()) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            let target = match (set, all) {
+                (Some(s), _) => match SetId::parse(&s) {
+                    Ok(id) => VerifyTarget::Set(id),
+                    Err(e) => {
+                        eprintln!("lifeboat: {e}");
+                        return exit::CONFIG;
+                    }
+                },
+                (None, true) => VerifyTarget::All,
+                (None, false) => VerifyTarget::Latest,
+            };
+            run_verify(&config, &paths, target, decrypt, json).await
+        }
+        Command::List { json } => match load_config(cli.config.as_ref()) {
+            Ok(config) => run_list(&config, &paths, json, false).await,
+            Err(code) => code,
+        },
+        Command::Inventory { json } => match load_config(cli.config.as_ref()) {
+            Ok(config) => run_list(&config, &paths, json, true).await,
+            Err(code) => code,
+        },
+        Command::Status { json } => match load_config(cli.config.as_ref()) {
+            Ok(config) => run_status(&config, &paths, json).await,
+            Err(code) => code,
+        },
+    }
+}
+
+fn run_config(action: ConfigAction, flag: Option<&PathBuf>) -> i32 {
+    match action {
+        ConfigAction::Example => {
+            print!("{}", config::EXAMPLE_CONFIG);
+            exit::OK
+        }
+        ConfigAction::Check => match load_config(flag) {
+            Ok(c) => {
+                println!("{}: ok", c.path.display());
+                exit::OK
+            }
+            Err(code) => code,
+        },
+    }
+}
+
+pub async fn run_backup(
+    config: &Config,
+    paths: &LocalPaths,
+    initiator: Initiator,
+    resume: bool,
+    json: bool,
+) -> i32 {
+    let mut spec = match config.backup_spec(paths, initiator) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("lifeboat: {e}");
+            return exit::CONFIG;
+        }
+    };
+    spec.resume_only = resume;
+    let (reporter, printer) = stderr_reporter();
+    let result = backup::run(spec, reporter, cancel_on_ctrl_c()).await;
+    let _ = printer.await;
+    let code = match &result {
+        Ok(_) => exit::OK,
+        Err(BackupError::Lock(_)) => exit::LOCKED,
+        Err(BackupError::Spooled { .. }) => exit::SPOOLED,
+        Err(BackupError::Cancelled | BackupError::TimedOut(_)) => exit::INTERRUPTED,
+        Err(BackupError::Config(_)) => exit::CONFIG,
+        Err(_) => exit::FAILED,
+    };
+    if json {
+        print_json(&report::backup_json(&result));
+    } else {
+        match &result {
+            Ok(outcome) => print!("{}", report::backup_text(outcome)),
+            Err(e) => eprintln!("lifeboat: backup failed: {e}"),
+        }
+    }
+    code
+}
+
+pub async fn run_verify(
+    config: &Config,
+    paths: &LocalPaths,
+    target: VerifyTarget,
+    decrypt: bool,
+    json: bool,
+) -> i32 {
+    let spec = match config.verify_spec(paths, target, decrypt) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("lifeboat: {e}");
+            return exit::CONFIG;
+        }
+    };
+    let (reporter, printer) = stderr_reporter();
+    let result = verify::run(spec, reporter, cancel_on_ctrl_c()).await;
+    let _ = printer.await;
+    match result {
+        Ok(report) => {
+            if json {
+                print_json(&report);
+            } else {
+                print!("{}", report::verify_text(&report));
+            }
+            if report.ok() {
+                exit::OK
+            } else {
+                exit::DAMAGED
+            }
+        }
+        Err(e) => {
+            if json {
+                print_json(&serde_json::json!({ "ok": false, "error": e.to_string() }));
+            }
+            eprintln!("lifeboat: verify failed: {e}");
+            exit::FAILED
+        }
+    }
+}
+
+async fn run_list(config: &Config, paths: &LocalPaths, json: bool, everything: bool) -> i32 {
+    let spec = match config.data_repository() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("lifeboat: {e}");
+            return exit::CONFIG;
+        }
+    };
+    let scanned = match Repository::open(&spec) {
+        Ok(repo) => inventory::scan(&repo).await,
+        Err(e) => Err(e),
+    };
+    let inventory = match scanned {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("lifeboat: {e}");
+            return exit::FAILED;
+        }
+    };
+    let journal = Journal::new(paths.journal()).read().unwrap_or_default();
+    match (everything, json) {
+        (false, true) => print_json(&report::list_json(&inventory, &journal)),
+        (false, false) => print!("{}", report::list_text(&inventory, &journal)),
+        (true, true) => print_json(&report::inventory_json(&inventory)),
+        (true, false) => print!("{}", report::inventory_text(&inventory)),
+    }
+    exit::OK
+}
+
+async fn run_status(config: &Config, paths: &LocalPaths, json: bool) -> i32 {
+    let spec = match config.status_spec(paths) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("lifeboat: {e}");
+            return exit::CONFIG;
+        }
+    };
+    match status::run(&spec).await {
+        Ok(report) => {
+            if json {
+                print_json(&report);
+            } else {
+                print!("{}", report::status_text(&report));
+            }
+            report.health.exit_code()
+        }
+        Err(e) => {
+            eprintln!("lifeboat: {e}");
+            exit::FAILED
+        }
+    }
+}

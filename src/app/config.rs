@@ -1,0 +1,466 @@
+//! The TOML configuration: where it is found (`--config`, `LIFEBOAT_CONFIG`, the XDG config
+//! directory), how it is checked (unknown keys are errors naming the file and line), and how it
+//! becomes job specs. Credentials never live here: S3 keys come from the AWS chain, database
+//! passwords from PGPASSWORD or pgpass, the gpg passphrase from a file.
+
+use crate::jobs::backup::{BackupSpec, SourceSpec, DEFAULT_TIMEOUT};
+use crate::jobs::status::{StatusSpec, DEFAULT_STALE_AFTER};
+use crate::jobs::verify::{DecryptSpec, VerifySpec, VerifyTarget};
+use crate::storage::codec::{Codec, CodecKind};
+use crate::storage::gpg::EncryptionSpec;
+use crate::storage::manifest::Initiator;
+use crate::storage::paths::LocalPaths;
+use crate::storage::repository::{parse_location, RepositorySpec};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The commented example shipped with lifeboat (`lifeboat config example`).
+pub const EXAMPLE_CONFIG: &str = include_str!("../../assets/config.example.toml");
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("no configuration file at {path}: create one (`lifeboat config example > {path}`), or pass --config PATH / set LIFEBOAT_CONFIG")]
+    Missing { path: PathBuf },
+    #[error("cannot read the configuration file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("configuration file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("configuration file {path}: {key}: {problem}")]
+    Invalid {
+        path: PathBuf,
+        key: &'static str,
+        problem: String,
+    },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub source: SourceConfig,
+    pub repository: RepositoryConfig,
+    #[serde(default)]
+    pub secrets_repository: Option<RepositoryConfig>,
+    pub encryption: EncryptionConfig,
+    #[serde(default)]
+    pub backup: BackupConfig,
+    #[serde(default)]
+    pub status: StatusConfig,
+    /// Where the file was read from (for messages).
+    #[serde(skip)]
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    /// libpq URL or conninfo; omitted: the PG* environment.
+    pub database_url: Option<String>,
+    #[serde(default)]
+    pub files: Vec<PathBuf>,
+    #[serde(default)]
+    pub secrets: Vec<PathBuf>,
+    #[serde(default)]
+    pub key_tables: Vec<String>,
+    pub pg_bin_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepositoryConfig {
+    pub url: String,
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub path_style: Option<bool>,
+    /// Per storage call, e.g. "2m".
+    pub timeout: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EncryptionConfig {
+    pub mode: String,
+    pub passphrase_file: Option<PathBuf>,
+    #[serde(default)]
+    pub recipients: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupConfig {
+    pub compression: Option<String>,
+    pub level: Option<i32>,
+    pub threads: Option<u32>,
+    pub timeout: Option<String>,
+    pub spool_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusConfig {
+    /// "No successful backup in this long" is an alert; default 48h.
+    pub stale_after: Option<String>,
+}
+
+pub fn default_path() -> PathBuf {
+    directories::ProjectDirs::from("", "", "lifeboat")
+        .map(|d| d.config_dir().join("config.toml"))
+        .unwrap_or_else(|| PathBuf::from("/etc/lifeboat/config.toml"))
+}
+
+/// `--config` beats `LIFEBOAT_CONFIG` beats the XDG default.
+pub fn resolve_path(flag: Option<&Path>) -> PathBuf {
+    flag.map(Path::to_path_buf)
+        .or_else(|| std::env::var_os("LIFEBOAT_CONFIG").map(PathBuf::from))
+        .unwrap_or_else(default_path)
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| {
+            if source.kind() == std::io::ErrorKind::NotFound {
+                ConfigError::Missing {
+                    path: path.to_path_buf(),
+                }
+            } else {
+                ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                }
+            }
+        })?;
+        Config::parse(path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e
+                .to_string()
+                .trim_start_matches("TOML parse error ")
+                .trim()
+                .to_string(),
+        })?;
+        config.path = path.to_path_buf();
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn invalid(&self, key: &'static str, problem: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid {
+            path: self.path.clone(),
+            key,
+            problem: problem.into(),
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        parse_location(&self.repository.url)
+            .map_err(|e| self.invalid("repository.url", e.to_string()))?;
+        if let Some(s) = &self.secrets_repository {
+            parse_location(&s.url)
+                .map_err(|e| self.invalid("secrets_repository.url", e.to_string()))?;
+            if s.url.trim_end_matches('/') == self.repository.url.trim_end_matches('/') {
+                return Err(self.invalid(
+                    "secrets_repository.url",
+                    "is the same target as [repository].url; secrets need a separate one",
+                ));
+            }
+        }
+        for (key, paths) in [
+            ("source.files", &self.source.files),
+            ("source.secrets", &self.source.secrets),
+        ] {
+            if let Some(p) = paths.iter().find(|p| !p.is_absolute()) {
+                return Err(self.invalid(key, format!("`{}` is not an absolute path", p.display())));
+            }
+        }
+        if !self.source.secrets.is_empty() && self.secrets_repository.is_none() {
+            return Err(self.invalid(
+                "source.secrets",
+                "is set but [secrets_repository] is not: secrets are stored only in a separate target",
+            ));
+        }
+        for table in &self.source.key_tables {
+            crate::storage::postgres::table_sql(table)
+                .map_err(|e| self.invalid("source.key_tables", e.to_string()))?;
+        }
+        let encryption = self.encryption_spec()?;
+        if encryption == EncryptionSpec::None && !self.source.secrets.is_empty() {
+            return Err(self.invalid(
+                "encryption.mode",
+                "\"none\" is refused while [source].secrets is set",
+            ));
+        }
+        self.codec()?;
+        self.backup_timeout()?;
+        self.stale_after()?;
+        self.repository_spec(&self.repository, "repository.timeout")?;
+        Ok(())
+    }
+
+    pub fn encryption_spec(&self) -> Result<EncryptionSpec, ConfigError> {
+        match self.encryption.mode.as_str() {
+            "none" => Ok(EncryptionSpec::None),
+            "passphrase" => match &self.encryption.passphrase_file {
+                Some(f) if f.is_absolute() => Ok(EncryptionSpec::Passphrase {
+                    passphrase_file: f.clone(),
+                }),
+                Some(f) => Err(self.invalid(
+                    "encryption.passphrase_file",
+                    format!("`{}` is not an absolute path", f.display()),
+                )),
+                None => Err(self.invalid(
+                    "encryption.passphrase_file",
+                    "is required when mode = \"passphrase\"",
+                )),
+            },
+            "recipients" => {
+                if self.encryption.recipients.is_empty() {
+                    Err(self.invalid(
+                        "encryption.recipients",
+                        "name at least one key when mode = \"recipients\"",
+                    ))
+                } else {
+                    Ok(EncryptionSpec::Recipients {
+                        recipients: self.encryption.recipients.clone(),
+                    })
+                }
+            }
+            other => Err(self.invalid(
+                "encryption.mode",
+                format!("`{other}` is not one of \"passphrase\", \"recipients\", \"none\""),
+            )),
+        }
+    }
+
+    pub fn codec(&self) -> Result<Codec, ConfigError> {
+        let name = self.backup.compression.as_deref().unwrap_or("zstd");
+        let kind = Codec::from_name(name).ok_or_else(|| {
+            self.invalid(
+                "backup.compression",
+                format!("`{name}` is not one of \"zstd\", \"gzip\", \"none\""),
+            )
+        })?;
+        let level = self.backup.level.unwrap_or(match kind {
+            CodecKind::Zstd => Codec::DEFAULT_ZSTD_LEVEL,
+            CodecKind::Gzip => Codec::DEFAULT_GZIP_LEVEL,
+            CodecKind::None => 0,
+        });
+        let range = Codec::level_range(kind);
+        if !range.contains(&level) {
+            return Err(self.invalid(
+                "backup.level",
+                format!(
+                    "{level} is out of range for {name} ({}..={})",
+                    range.start(),
+                    range.end()
+                ),
+            ));
+        }
+        let threads = self.backup.threads.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get() as u32)
+                .unwrap_or(2)
+        });
+        Ok(Codec {
+            kind,
+            level,
+            threads,
+        })
+    }
+
+    fn duration(
+        &self,
+        key: &'static str,
+        value: Option<&String>,
+        default: Duration,
+    ) -> Result<Duration, ConfigError> {
+        match value {
+            None => Ok(default),
+            Some(text) => humantime::parse_duration(text).map_err(|e| {
+                self.invalid(
+                    key,
+                    format!("`{text}` is not a duration like \"30m\" or \"48h\": {e}"),
+                )
+            }),
+        }
+    }
+
+    pub fn backup_timeout(&self) -> Result<Duration, ConfigError> {
+        self.duration(
+            "backup.timeout",
+            self.backup.timeout.as_ref(),
+            DEFAULT_TIMEOUT,
+        )
+    }
+
+    pub fn stale_after(&self) -> Result<Duration, ConfigError> {
+        self.duration(
+            "status.stale_after",
+            self.status.stale_after.as_ref(),
+            DEFAULT_STALE_AFTER,
+        )
+    }
+
+    fn repository_spec(
+        &self,
+        r: &RepositoryConfig,
+        key: &'static str,
+    ) -> Result<RepositorySpec, ConfigError> {
+        let mut spec = RepositorySpec::new(r.url.clone());
+        spec.endpoint = r.endpoint.clone();
+        spec.region = r.region.clone();
+        spec.path_style = r.path_style;
+        spec.timeout = self.duration(key, r.timeout.as_ref(), spec.timeout)?;
+        Ok(spec)
+    }
+
+    pub fn data_repository(&self) -> Result<RepositorySpec, ConfigError> {
+        self.repository_spec(&self.repository, "repository.timeout")
+    }
+
+    pub fn secrets_repository(&self) -> Result<Option<RepositorySpec>, ConfigError> {
+        self.secrets_repository
+            .as_ref()
+            .map(|r| self.repository_spec(r, "secrets_repository.timeout"))
+            .transpose()
+    }
+
+    pub fn backup_spec(
+        &self,
+        paths: &LocalPaths,
+        initiator: Initiator,
+    ) -> Result<BackupSpec, ConfigError> {
+        Ok(BackupSpec {
+            source: SourceSpec {
+                database_url: self.source.database_url.clone(),
+                files: self.source.files.clone(),
+                secrets: self.source.secrets.clone(),
+                key_tables: self.source.key_tables.clone(),
+                pg_bin_dir: self.source.pg_bin_dir.clone(),
+            },
+            repository: self.data_repository()?,
+            secrets_repository: self.secrets_repository()?,
+            encryption: self.encryption_spec()?,
+            codec: self.codec()?,
+            timeout: self.backup_timeout()?,
+            initiator,
+            paths: paths.clone(),
+            spool_dir: self.backup.spool_dir.clone(),
+            resume_only: false,
+        })
+    }
+
+    pub fn verify_spec(
+        &self,
+        paths: &LocalPaths,
+        target: VerifyTarget,
+        decrypt: bool,
+    ) -> Result<VerifySpec, ConfigError> {
+        Ok(VerifySpec {
+            repository: self.data_repository()?,
+            secrets_repository: self.secrets_repository()?,
+            target,
+            decrypt: if decrypt {
+                Some(DecryptSpec {
+                    encryption: self.encryption_spec()?,
+                    pg_bin_dir: self.source.pg_bin_dir.clone(),
+                })
+            } else {
+                None
+            },
+            paths: paths.clone(),
+        })
+    }
+
+    pub fn status_spec(&self, paths: &LocalPaths) -> Result<StatusSpec, ConfigError> {
+        Ok(StatusSpec {
+            repository: self.data_repository()?,
+            paths: paths.clone(),
+            spool_dir: self.backup.spool_dir.clone(),
+            stale_after: self.stale_after()?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[source]
+database_url = "postgresql://app@localhost:5432/app"
+files = ["/var/lib/app/uploads"]
+secrets = ["/opt/app/.env"]
+key_tables = ['"User"', "public.documents"]
+
+[repository]
+url = "s3://bucket/app"
+endpoint = "http://127.0.0.1:9000"
+
+[secrets_repository]
+url = "file:///var/backups/app-secrets"
+
+[encryption]
+mode = "passphrase"
+passphrase_file = "/etc/app/backup-passphrase"
+
+[backup]
+compression = "zstd"
+level = 3
+timeout = "30m"
+"#;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(Path::new("/etc/lifeboat/config.toml"), text)
+    }
+
+    #[test]
+    fn the_example_and_a_full_config_parse() {
+        let c = parse(GOOD).unwrap();
+        assert_eq!(c.codec().unwrap().kind, CodecKind::Zstd);
+        assert_eq!(c.backup_timeout().unwrap(), Duration::from_secs(1800));
+        parse(EXAMPLE_CONFIG).unwrap();
+    }
+
+    #[test]
+    fn unknown_keys_name_the_file_and_line() {
+        let text = GOOD.replace("level = 3", "level = 3\ncompresion_level = 9");
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.contains("/etc/lifeboat/config.toml"), "{err}");
+        assert!(err.contains("line 22"), "{err}");
+        assert!(err.contains("compresion_level"), "{err}");
+    }
+
+    #[test]
+    fn refuses_unsafe_or_wrong_settings() {
+        let cases = [
+            (
+                GOOD.replace("mode = \"passphrase\"", "mode = \"none\""),
+                "encryption.mode",
+            ),
+            (
+                GOOD.replace("file:///var/backups/app-secrets", "s3://bucket/app"),
+                "secrets_repository.url",
+            ),
+            (GOOD.replace("level = 3", "level = 42"), "backup.level"),
+            (GOOD.replace("\"30m\"", "\"soon\""), "backup.timeout"),
+            (
+                GOOD.replace("'\"User\"'", "'x; drop table y'"),
+                "source.key_tables",
+            ),
+            (
+                GOOD.replace("/var/lib/app/uploads", "uploads"),
+                "source.files",
+            ),
+        ];
+        for (text, key) in cases {
+            let err = parse(&text).unwrap_err().to_string();
+            assert!(err.contains(key), "{key}: {err}");
+        }
+    }
+}

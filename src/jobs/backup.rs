@@ -1,0 +1,858 @@
+//! The backup job: lock, preflight, then database dump, file archive and secrets as concurrent
+//! streaming pipelines (hash, compress, encrypt, upload in one pass), verify what landed, write
+//! `checksums.sha256` and, last, `manifest.json`, and record the run in the journal.
+//!
+//! pg_dump runs inside a snapshot exported by a `psql` session that also counts the key
+//! tables, so the row counts in the manifest are exactly those of the dump, and the snapshot
+//! time is the set's RPO reference.
+
+use super::pipeline::{self, PipelineError, StreamDigests};
+use super::progress::{Meter, Reporter, Sampler};
+use super::spool;
+use super::tar_source;
+use super::upload::{self, UploadError, UploadReport};
+use crate::storage::checksums::Checksums;
+use crate::storage::codec::{Codec, CodecKind};
+use crate::storage::gpg::{Crypto, EncryptionSpec, GpgError};
+use crate::storage::hashing::sha256_hex;
+use crate::storage::journal::{Journal, JournalEntry, JournalError, RunKind, RunRecord, RunStatus};
+use crate::storage::layout;
+use crate::storage::lock::{this_host, LockError, RepoLock};
+use crate::storage::manifest::{
+    Component, ComponentKind, Compression, Encryption, Initiator, Manifest, RepositoryRole,
+    SourceFacts, TableCount, MANIFEST_FORMAT,
+};
+use crate::storage::paths::LocalPaths;
+use crate::storage::postgres::{self, PgConn, PgError, PgTools, PsqlSession};
+use crate::storage::repository::{RepoError, Repository, RepositorySpec};
+use crate::storage::setid::SetId;
+use chrono::{DateTime, Utc};
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// A dump smaller than this cannot hold an application's data (seed 003).
+pub const MIN_DUMP_BYTES: u64 = 4096;
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+#[derive(Debug, Clone)]
+pub struct SourceSpec {
+    pub database_url: Option<String>,
+    pub files: Vec<PathBuf>,
+    pub secrets: Vec<PathBuf>,
+    pub key_tables: Vec<String>,
+    pub pg_bin_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct BackupSpec {
+    pub source: SourceSpec,
+    pub repository: RepositorySpec,
+    pub secrets_repository: Option<RepositorySpec>,
+    pub encryption: EncryptionSpec,
+    pub codec: Codec,
+    pub timeout: Duration,
+    pub initiator: Initiator,
+    pub paths: LocalPaths,
+    pub spool_dir: Option<PathBuf>,
+    /// Only upload spooled sets; take no new backup.
+    pub resume_only: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct BackupOutcome {
+    pub set_id: Option<SetId>,
+    pub manifest: Option<Manifest>,
+    /// Spooled sets from earlier runs that this run uploaded.
+    pub resumed: Vec<SetId>,
+    /// SHA-256 of the set's `checksums.sha256`: one hash pinning every object.
+    pub checksums_sha256: Option<String>,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+    #[error(transparent)]
+    Gpg(#[from] GpgError),
+    #[error(transparent)]
+    Pg(#[from] PgError),
+    #[error("{0}")]
+    Config(String),
+    #[error("{component}: {reason}")]
+    Component {
+        component: &'static str,
+        reason: String,
+    },
+    #[error("the database dump is only {bytes} bytes (under {MIN_DUMP_BYTES}): too small to be real; check [source].database_url points at the application database")]
+    DumpTooSmall { bytes: u64 },
+    #[error("database `{database}` has no tables: refusing to record a backup that could not bring the application back; check [source].database_url")]
+    NoTables { database: String },
+    #[error("upload to {repository} failed: {reason}; the complete set {set_id} is kept locally at {spool} and will be uploaded by `lifeboat backup --resume` or the next backup")]
+    Spooled {
+        repository: String,
+        reason: String,
+        set_id: SetId,
+        spool: PathBuf,
+    },
+    #[error("{what} in {repository} is {found} bytes, but {expected} were written; the set is left incomplete")]
+    SizeMismatch {
+        repository: String,
+        what: String,
+        expected: u64,
+        found: u64,
+    },
+    #[error("the backup did not finish within {0:?} (raise [backup].timeout); nothing was marked complete")]
+    TimedOut(Duration),
+    #[error("cancelled; nothing was marked complete")]
+    Cancelled,
+}
+
+impl BackupError {
+    pub fn status(&self) -> RunStatus {
+        match self {
+            BackupError::Cancelled => RunStatus::Cancelled,
+            _ => RunStatus::Failed,
+        }
+    }
+}
+
+fn object_name(base: &str, codec: &Codec, encrypted: bool) -> String {
+    format!(
+        "{base}{}{}",
+        codec.suffix(),
+        if encrypted { ".gpg" } else { "" }
+    )
+}
+
+/// Runs a backup with its timeout; records the run in the journal whatever happens.
+pub async fn run(
+    spec: BackupSpec,
+    reporter: Reporter,
+    cancel: CancellationToken,
+) -> Result<BackupOutcome, BackupError> {
+    let journal = Journal::new(spec.paths.journal());
+    let lock = RepoLock::acquire(&spec.paths.locks(), &spec.repository.url, "backup")?;
+    if let Some(dead) = &lock.took_over {
+        reporter.warn(format!("took over a stale lock left by {dead}"));
+    }
+    let started_at = Utc::now();
+    let set_id = SetId::new(started_at);
+    let mut record = RunRecord {
+        run_id: set_id.to_string(),
+        kind: RunKind::Backup,
+        status: RunStatus::Running,
+        initiator: spec.initiator,
+        host: this_host(),
+        pid: std::process::id(),
+        started_at,
+        finished_at: None,
+        set_id: Some(set_id.to_string()),
+        bytes: None,
+        destination: spec.repository.url.clone(),
+        sha256: None,
+        error: None,
+        spooled_at: None,
+    };
+    if !spec.resume_only {
+        journal.append(&JournalEntry::Run(record.clone()))?;
+    }
+
+    let job_cancel = cancel.child_token();
+    let timeout = spec.timeout;
+    let work = run_locked(
+        &spec,
+        set_id.clone(),
+        started_at,
+        &reporter,
+        job_cancel.clone(),
+    );
+    tokio::pin!(work);
+    let result = tokio::select! {
+        r = &mut work => r,
+        _ = tokio::time::sleep(timeout) => {
+            job_cancel.cancel();
+            let _ = work.await;
+            Err(BackupError::TimedOut(timeout))
+        }
+    };
+    let result = match result {
+        Err(_) if cancel.is_cancelled() => Err(BackupError::Cancelled),
+        other => other,
+    };
+
+    if !spec.resume_only {
+        record.finished_at = Some(Utc::now());
+        match &result {
+            Ok(outcome) => {
+                record.status = RunStatus::Completed;
+                if let Some(m) = &outcome.manifest {
+                    record.bytes = Some(m.components.iter().map(|c| c.stored_bytes).sum());
+                }
+                record.sha256 = outcome.checksums_sha256.clone();
+            }
+            Err(e) => {
+                record.status = e.status();
+                record.error = Some(e.to_string());
+                if let BackupError::Spooled { spool, .. } = e {
+                    record.spooled_at = Some(spool.display().to_string());
+                }
+            }
+        }
+        journal.append(&JournalEntry::Run(record))?;
+    }
+    drop(lock);
+    result
+}
+
+struct Repos {
+    data: Repository,
+    data_spool: Option<(Repository, PathBuf)>,
+    secrets: Option<Repository>,
+    secrets_spool: Option<(Repository, PathBuf)>,
+}
+
+fn open_with_spool(
+    spec: &RepositorySpec,
+    paths: &LocalPaths,
+    spool_override: Option<&PathBuf>,
+) -> Result<(Repository, Option<(Repository, PathBuf)>), RepoError> {
+    let repo = Repository::open(spec)?;
+    if repo.is_local() {
+        return Ok((repo, None));
+    }
+    let dir = spool::spool_dir(paths, spool_override, repo.url());
+    let spool = spool::open_spool(&dir)?;
+    Ok((repo, Some((spool, dir))))
+}
+
+async fn resume_spooled(repos: &Repos, reporter: &Reporter) -> (Vec<SetId>, Vec<String>) {
+    let mut resumed = Vec::new();
+    let mut warnings = Vec::new();
+    // Secrets first: a data manifest must never point at secrets that are not there yet.
+    let pairs = [
+        (repos.secrets_spool.as_ref(), repos.secrets.as_ref()),
+        (repos.data_spool.as_ref(), Some(&repos.data)),
+    ];
+    for (spool, remote) in pairs {
+        let (Some((spool, _)), Some(remote)) = (spool, remote) else {
+            continue;
+        };
+        let pending = match spool::pending(spool).await {
+            Ok(p) => p,
+            Err(e) => {
+                warnings.push(format!("cannot read the spool: {e}"));
+                continue;
+            }
+        };
+        for id in pending {
+            match spool::upload_set(spool, remote, &id, reporter).await {
+                Ok(_) => {
+                    if remote.url() == repos.data.url() {
+                        resumed.push(id);
+                    }
+                }
+                Err(e) => warnings.push(format!("spooled set {id} is still waiting: {e}")),
+            }
+        }
+    }
+    (resumed, warnings)
+}
+
+struct Snapshot {
+    session: PsqlSession,
+    id: String,
+    time: DateTime<Utc>,
+    facts: SourceFacts,
+}
+
+fn open_snapshot(
+    tools: &PgTools,
+    conn: &PgConn,
+    key_tables: &[String],
+) -> Result<Snapshot, BackupError> {
+    let mut session = PsqlSession::open(tools, conn)?;
+    session.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?;
+    let rows = session.query(
+        "SELECT pg_export_snapshot(), \
+         to_char(statement_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), \
+         current_database(), current_setting('server_version'), \
+         pg_database_size(current_database()), \
+         (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+          WHERE c.relkind IN ('r','p') AND n.nspname NOT IN ('pg_catalog','information_schema') \
+          AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%')",
+    )?;
+    let row = match rows.as_slice() {
+        [row] if row.len() == 6 => row.clone(),
+        _ => {
+            return Err(PgError::Unexpected {
+                query: "snapshot facts".into(),
+                answer: format!("{rows:?}"),
+            }
+            .into())
+        }
+    };
+    let time = DateTime::parse_from_rfc3339(&row[1])
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| PgError::Unexpected {
+            query: "statement_timestamp()".into(),
+            answer: format!("{}: {e}", row[1]),
+        })?;
+    let mut facts = SourceFacts {
+        database: row[2].clone(),
+        server_version: row[3].clone(),
+        database_size_bytes: row[4].parse().unwrap_or(0),
+        table_count: row[5].parse().unwrap_or(0),
+        ..Default::default()
+    };
+    for table in key_tables {
+        let sql = postgres::table_sql(table)?;
+        let rows = session.query_one(&format!("SELECT count(*) FROM {sql}"))?;
+        facts.key_tables.push(TableCount {
+            table: table.clone(),
+            rows: rows.parse().unwrap_or(0),
+        });
+    }
+    Ok(Snapshot {
+        session,
+        id: row[0].clone(),
+        time,
+        facts,
+    })
+}
+
+/// pg_dump into `out`; the child is killed when `stop` is raised.
+fn dump_database(
+    tools: &PgTools,
+    conn: &PgConn,
+    snapshot: &str,
+    out: &mut dyn std::io::Write,
+    pid_slot: &AtomicU32,
+) -> std::io::Result<()> {
+    let mut cmd = tools.command("pg_dump");
+    cmd.args(["--format=custom", "--compress=0", "--no-password"])
+        .arg(format!("--snapshot={snapshot}"));
+    conn.apply(&mut cmd);
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().map_err(|e| {
+        std::io::Error::new(
+            e.kind(),
+            format!("cannot run {}: {e}", tools.program("pg_dump").display()),
+        )
+    })?;
+    pid_slot.store(child.id(), Ordering::SeqCst);
+    let mut stderr = child.stderr.take();
+    let stderr_reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        if let Some(s) = stderr.as_mut() {
+            let _ = s.read_to_string(&mut text);
+        }
+        text
+    });
+    let copied = match child.stdout.take() {
+        Some(mut stdout) => std::io::copy(&mut stdout, out).map(|_| ()),
+        None => Err(std::io::Error::other("pg_dump has no stdout")),
+    };
+    if copied.is_err() {
+        let _ = child.kill();
+    }
+    let status = child.wait()?;
+    pid_slot.store(0, Ordering::SeqCst);
+    let stderr = stderr_reader.join().unwrap_or_default();
+    copied?;
+    if !status.success() {
+        return Err(std::io::Error::other(format!(
+            "pg_dump failed ({status}): {}",
+            stderr.trim()
+        )));
+    }
+    Ok(())
+}
+
+struct Planned {
+    kind: ComponentKind,
+    object: String,
+    role: RepositoryRole,
+    codec: Codec,
+}
+
+/// Writes one component's source stream (the dump, a tar of files) into the pipeline.
+type Producer = Box<dyn FnOnce(&mut dyn std::io::Write) -> std::io::Result<()> + Send>;
+
+type ComponentResult = (
+    Result<StreamDigests, PipelineError>,
+    Result<UploadReport, UploadError>,
+);
+
+async fn run_locked(
+    spec: &BackupSpec,
+    set_id: SetId,
+    started_at: DateTime<Utc>,
+    reporter: &Reporter,
+    cancel: CancellationToken,
+) -> Result<BackupOutcome, BackupError> {
+    reporter.phase("preflight");
+    if !spec.source.secrets.is_empty() {
+        if spec.secrets_repository.is_none() {
+            return Err(BackupError::Config(
+                "[source].secrets is set but [secrets_repository] is not: secrets go only to a separate target".into(),
+            ));
+        }
+        if spec.encryption == EncryptionSpec::None {
+            return Err(BackupError::Config(
+                "[encryption].mode = \"none\" is refused while [source].secrets is set: secrets are always encrypted".into(),
+            ));
+        }
+    }
+    let (data, data_spool) =
+        open_with_spool(&spec.repository, &spec.paths, spec.spool_dir.as_ref())?;
+    let (secrets, secrets_spool) = match &spec.secrets_repository {
+        Some(s) => {
+            let (r, sp) = open_with_spool(s, &spec.paths, spec.spool_dir.as_ref())?;
+            (Some(r), sp)
+        }
+        None => (None, None),
+    };
+    if secrets.as_ref().is_some_and(|s| s.url() == data.url()) {
+        return Err(BackupError::Config(
+            "[secrets_repository].url is the same as [repository].url; secrets need a separate target".into(),
+        ));
+    }
+    let repos = Repos {
+        data,
+        data_spool,
+        secrets,
+        secrets_spool,
+    };
+    let (resumed, warnings) = resume_spooled(&repos, reporter).await;
+    if spec.resume_only {
+        return Ok(BackupOutcome {
+            set_id: None,
+            manifest: None,
+            resumed,
+            checksums_sha256: None,
+            warnings,
+        });
+    }
+
+    let crypto = Arc::new(Crypto::prepare(&spec.encryption)?);
+    let encrypted = crypto.is_encrypting();
+    let tools = PgTools::locate(spec.source.pg_bin_dir.as_deref(), None);
+    let conn = PgConn::new(spec.source.database_url.as_deref());
+    let pg_dump_version = tools.version("pg_dump")?;
+    let key_tables = spec.source.key_tables.clone();
+    let (t, c) = (tools.clone(), conn.clone());
+    let mut snapshot = tokio::task::spawn_blocking(move || open_snapshot(&t, &c, &key_tables))
+        .await
+        .map_err(|e| BackupError::Config(format!("preflight task failed: {e}")))??;
+    snapshot.facts.pg_dump_version = pg_dump_version.clone();
+    if let (Some(server), Some(client)) = (
+        postgres::major_of(&snapshot.facts.server_version),
+        postgres::major_of(&pg_dump_version),
+    ) {
+        if client < server {
+            return Err(BackupError::Config(format!(
+                "pg_dump {pg_dump_version} is older than the server ({}); install postgresql-client-{server} or set [source].pg_bin_dir",
+                snapshot.facts.server_version
+            )));
+        }
+    }
+    if snapshot.facts.table_count == 0 {
+        return Err(BackupError::NoTables {
+            database: snapshot.facts.database.clone(),
+        });
+    }
+    snapshot.facts.file_roots = spec
+        .source
+        .files
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    snapshot.facts.secret_files = spec
+        .source
+        .secrets
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    let file_size = {
+        let roots = spec.source.files.clone();
+        tokio::task::spawn_blocking(move || tar_source::measure(&roots))
+            .await
+            .map_err(|e| BackupError::Config(e.to_string()))?
+            .map_err(|e| BackupError::Component {
+                component: "files",
+                reason: e.to_string(),
+            })?
+    };
+    reporter.log(format!(
+        "database {} ({} bytes, {} tables), {} files ({} bytes), {} secrets -> {}",
+        snapshot.facts.database,
+        snapshot.facts.database_size_bytes,
+        snapshot.facts.table_count,
+        file_size.files,
+        file_size.bytes,
+        spec.source.secrets.len(),
+        repos.data.url()
+    ));
+
+    reporter.phase("backup");
+    let mut meter = Meter::default();
+    let total = snapshot.facts.database_size_bytes + file_size.bytes;
+    let stop = Arc::new(AtomicBool::new(false));
+    let dump_pid = Arc::new(AtomicU32::new(0));
+    let mut planned = Vec::new();
+    let mut tasks: Vec<tokio::task::JoinHandle<ComponentResult>> = Vec::new();
+
+    let spawn_component = |planned: &mut Vec<Planned>,
+                           tasks: &mut Vec<tokio::task::JoinHandle<ComponentResult>>,
+                           kind: ComponentKind,
+                           base: &str,
+                           codec: Codec,
+                           role: RepositoryRole,
+                           counter,
+                           produce: Producer| {
+        let object = object_name(base, &codec, encrypted);
+        let (primary, spool) = match role {
+            RepositoryRole::Data => (
+                repos.data.clone(),
+                repos.data_spool.as_ref().map(|s| s.0.clone()),
+            ),
+            RepositoryRole::Secrets => (
+                repos.secrets.clone().unwrap_or_else(|| repos.data.clone()),
+                repos.secrets_spool.as_ref().map(|s| s.0.clone()),
+            ),
+        };
+        let path = layout::object_path(&set_id, &object);
+        let (sink, upload) = upload::start(primary, spool, path, cancel.clone());
+        let crypto = crypto.clone();
+        tasks.push(tokio::spawn(async move {
+            let streamed = tokio::task::spawn_blocking(move || {
+                pipeline::run(produce, codec, &crypto, sink, counter)
+            })
+            .await
+            .unwrap_or_else(|e| Err(PipelineError::Sink(std::io::Error::other(e.to_string()))));
+            let uploaded = upload
+                .await
+                .unwrap_or_else(|e| Err(UploadError::Aborted(e.to_string())));
+            (streamed, uploaded)
+        }));
+        planned.push(Planned {
+            kind,
+            object,
+            role,
+            codec,
+        });
+    };
+
+    {
+        let (t, c, snap, pid) = (
+            tools.clone(),
+            conn.clone(),
+            snapshot.id.clone(),
+            dump_pid.clone(),
+        );
+        spawn_component(
+            &mut planned,
+            &mut tasks,
+            ComponentKind::Db,
+            "db.dump",
+            spec.codec,
+            RepositoryRole::Data,
+            meter.counter(),
+            Box::new(move |out| dump_database(&t, &c, &snap, out, &pid)),
+        );
+    }
+    if !spec.source.files.is_empty() {
+        let (roots, stop, r) = (spec.source.files.clone(), stop.clone(), reporter.clone());
+        spawn_component(
+            &mut planned,
+            &mut tasks,
+            ComponentKind::Files,
+            "files.tar",
+            spec.codec,
+            RepositoryRole::Data,
+            meter.counter(),
+            Box::new(move |out| tar_source::write_tar(&roots, out, &stop, &|w| r.warn(w))),
+        );
+    }
+    if !spec.source.secrets.is_empty() {
+        let (files, stop, r) = (spec.source.secrets.clone(), stop.clone(), reporter.clone());
+        let plain = Codec {
+            kind: CodecKind::None,
+            level: 0,
+            threads: 0,
+        };
+        spawn_component(
+            &mut planned,
+            &mut tasks,
+            ComponentKind::Secrets,
+            "secrets.tar",
+            plain,
+            RepositoryRole::Secrets,
+            meter.counter(),
+            Box::new(move |out| tar_source::write_tar(&files, out, &stop, &|w| r.warn(w))),
+        );
+    }
+
+    let sampler = Sampler::start(reporter.clone(), "backup", meter, Some(total));
+    let killer = {
+        let (cancel, stop, pid) = (cancel.clone(), stop.clone(), dump_pid.clone());
+        tokio::spawn(async move {
+            cancel.cancelled().await;
+            stop.store(true, Ordering::SeqCst);
+            let pid = pid.load(Ordering::SeqCst);
+            if pid != 0 {
+                // SAFETY: signalling our own child by pid.
+                unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+            }
+        })
+    };
+    let results = futures::future::join_all(tasks).await;
+    killer.abort();
+    sampler.stop().await;
+    let snapshot_session = snapshot.session;
+    let _ = tokio::task::spawn_blocking(move || {
+        let mut s = snapshot_session;
+        let _ = s.query("COMMIT");
+        s.close()
+    })
+    .await;
+    if cancel.is_cancelled() {
+        return Err(BackupError::Cancelled);
+    }
+
+    // Collect: a source failure is the root cause; then storage failures; then pipe noise.
+    let mut digests = Vec::new();
+    let mut source_error = None;
+    let mut storage_error: Option<BackupError> = None;
+    let mut spooled: Option<(String, String)> = None;
+    for (plan, joined) in planned.iter().zip(results) {
+        let (streamed, uploaded) =
+            joined.map_err(|e| BackupError::Config(format!("a backup task failed: {e}")))?;
+        let component = plan.kind.as_str();
+        match (&streamed, &uploaded) {
+            (Err(PipelineError::Source(e)), _) if source_error.is_none() => {
+                source_error = Some(BackupError::Component {
+                    component,
+                    reason: e.to_string(),
+                });
+            }
+            (Err(PipelineError::Gpg(e)), _) if storage_error.is_none() => {
+                storage_error = Some(BackupError::Component {
+                    component,
+                    reason: e.to_string(),
+                });
+            }
+            _ => {}
+        }
+        match uploaded {
+            Err(UploadError::Repo(e)) => storage_error = storage_error.or(Some(e.into())),
+            Err(e) => {
+                storage_error = storage_error.or(Some(BackupError::Component {
+                    component,
+                    reason: e.to_string(),
+                }))
+            }
+            Ok(report) => {
+                if let Err(e) = &report.primary {
+                    match &report.spool {
+                        Some(Ok(())) => {
+                            spooled
+                                .get_or_insert((plan_repo_url(&repos, plan.role), e.to_string()));
+                        }
+                        _ => {
+                            storage_error = storage_error.or(Some(BackupError::Component {
+                                component,
+                                reason: e.to_string(),
+                            }))
+                        }
+                    }
+                }
+            }
+        }
+        if let Ok(d) = streamed {
+            digests.push(d);
+        } else if source_error.is_none() && storage_error.is_none() {
+            if let Err(e) = streamed {
+                storage_error = Some(BackupError::Component {
+                    component,
+                    reason: e.to_string(),
+                });
+            }
+        }
+    }
+    if let Some(e) = source_error.or(storage_error) {
+        return Err(e);
+    }
+    let db = &digests[0];
+    if db.source_bytes < MIN_DUMP_BYTES {
+        return Err(BackupError::DumpTooSmall {
+            bytes: db.source_bytes,
+        });
+    }
+
+    let components: Vec<Component> = planned
+        .iter()
+        .zip(&digests)
+        .map(|(plan, d)| Component {
+            kind: plan.kind,
+            object: plan.object.clone(),
+            repository: plan.role,
+            stored_bytes: d.stored.bytes,
+            stored_sha256: d.stored.sha256.clone(),
+            plaintext_bytes: d.plaintext.bytes,
+            plaintext_sha256: d.plaintext.sha256.clone(),
+            source_bytes: d.source_bytes,
+            compression: Compression {
+                codec: plan.codec.name().into(),
+                level: plan.codec.level,
+            },
+            encryption: Encryption {
+                mode: crypto.mode_name().into(),
+                recipients: crypto.recipients(),
+            },
+        })
+        .collect();
+    let manifest = Manifest {
+        format: MANIFEST_FORMAT,
+        set_id: set_id.to_string(),
+        snapshot_time: snapshot.time,
+        started_at,
+        finished_at: Utc::now(),
+        initiator: spec.initiator,
+        host: this_host(),
+        lifeboat_version: env!("CARGO_PKG_VERSION").into(),
+        source: snapshot.facts,
+        components,
+    };
+
+    if let Some((repository, reason)) = spooled {
+        // The remote copy failed but the local one is whole: finish the set in the spool.
+        finish_set(&repos, &set_id, &manifest, true).await?;
+        let spool = repos
+            .data_spool
+            .as_ref()
+            .map(|(_, dir)| dir.join(layout::set_dir(&set_id)))
+            .unwrap_or_default();
+        return Err(BackupError::Spooled {
+            repository,
+            reason,
+            set_id,
+            spool,
+        });
+    }
+
+    reporter.phase("verify upload");
+    for component in &manifest.components {
+        let repo = match component.repository {
+            RepositoryRole::Data => &repos.data,
+            RepositoryRole::Secrets => repos.secrets.as_ref().unwrap_or(&repos.data),
+        };
+        let found = repo
+            .stat(&layout::object_path(&set_id, &component.object))
+            .await?
+            .size;
+        if found != component.stored_bytes {
+            return Err(BackupError::SizeMismatch {
+                repository: repo.url().to_string(),
+                what: component.object.clone(),
+                expected: component.stored_bytes,
+                found,
+            });
+        }
+    }
+    reporter.phase("manifest");
+    let checksums_sha = finish_set(&repos, &set_id, &manifest, false).await?;
+    // The spool copies are no longer needed once the remote set is complete.
+    for (_, dir) in [&repos.data_spool, &repos.secrets_spool]
+        .into_iter()
+        .flatten()
+    {
+        let _ = std::fs::remove_dir_all(dir.join(layout::set_dir(&set_id)));
+    }
+    reporter.log(format!(
+        "set {set_id} complete: {} bytes stored",
+        manifest
+            .components
+            .iter()
+            .map(|c| c.stored_bytes)
+            .sum::<u64>()
+    ));
+    Ok(BackupOutcome {
+        set_id: Some(set_id),
+        manifest: Some(manifest),
+        resumed,
+        checksums_sha256: Some(checksums_sha),
+        warnings,
+    })
+}
+
+fn plan_repo_url(repos: &Repos, role: RepositoryRole) -> String {
+    match role {
+        RepositoryRole::Data => repos.data.url().to_string(),
+        RepositoryRole::Secrets => repos
+            .secrets
+            .as_ref()
+            .map(|r| r.url().to_string())
+            .unwrap_or_default(),
+    }
+}
+
+/// Writes checksums and manifests: the secrets repository first, the data manifest last.
+/// Returns the SHA-256 of the data repository's `checksums.sha256`.
+async fn finish_set(
+    repos: &Repos,
+    id: &SetId,
+    manifest: &Manifest,
+    to_spool: bool,
+) -> Result<String, BackupError> {
+    let pick = |repo: &Repository, spool: &Option<(Repository, PathBuf)>| -> Repository {
+        match (to_spool, spool) {
+            (true, Some((s, _))) => s.clone(),
+            _ => repo.clone(),
+        }
+    };
+    let data = pick(&repos.data, &repos.data_spool);
+    let checksums_for = |role: RepositoryRole| {
+        Checksums(
+            manifest
+                .components
+                .iter()
+                .filter(|c| c.repository == role)
+                .map(|c| (c.object.clone(), c.stored_sha256.clone()))
+                .collect(),
+        )
+        .render()
+    };
+    let manifest_bytes = manifest.to_json();
+    if let Some(secrets) = &repos.secrets {
+        if manifest.component(ComponentKind::Secrets).is_some() {
+            let target = pick(secrets, &repos.secrets_spool);
+            target
+                .put(
+                    &layout::checksums_path(id),
+                    checksums_for(RepositoryRole::Secrets).into_bytes(),
+                )
+                .await?;
+            target
+                .put(&layout::manifest_path(id), manifest_bytes.clone())
+                .await?;
+        }
+    }
+    let checksums = checksums_for(RepositoryRole::Data);
+    let checksums_sha = sha256_hex(checksums.as_bytes());
+    data.put(&layout::checksums_path(id), checksums.into_bytes())
+        .await?;
+    data.put(&layout::manifest_path(id), manifest_bytes).await?;
+    data.sync_dir(&layout::set_dir(id));
+    Ok(checksums_sha)
+}

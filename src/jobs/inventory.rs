@@ -1,0 +1,133 @@
+//! What a repository holds: every object grouped by set, complete sets with their manifests,
+//! incomplete sets (no manifest, or one that does not parse), and stray objects outside any set.
+//! A listing that fails part-way fails whole: nothing may act on a partial view.
+
+use crate::storage::layout::{self, MANIFEST_NAME};
+use crate::storage::manifest::{Manifest, RepositoryRole, MANIFEST_MAX_BYTES};
+use crate::storage::repository::{ObjectInfo, RepoError, Repository};
+use crate::storage::setid::SetId;
+use futures::StreamExt;
+use std::collections::BTreeMap;
+
+const MANIFEST_READS_IN_FLIGHT: usize = 16;
+
+#[derive(Debug, Clone)]
+pub struct SetEntry {
+    pub id: SetId,
+    pub objects: Vec<ObjectInfo>,
+    pub manifest: Option<Manifest>,
+    /// Why a present manifest could not be used.
+    pub manifest_error: Option<String>,
+    /// Data-repository objects the manifest names that are not in the listing.
+    pub missing: Vec<String>,
+}
+
+impl SetEntry {
+    pub fn is_complete(&self) -> bool {
+        self.manifest.is_some()
+    }
+
+    pub fn stored_bytes(&self) -> u64 {
+        self.objects.iter().map(|o| o.size).sum()
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Inventory {
+    pub repository: String,
+    /// Newest first.
+    pub sets: Vec<SetEntry>,
+    /// Objects under the repository that belong to no set folder (drill records aside).
+    pub strays: Vec<ObjectInfo>,
+    pub drills: Vec<ObjectInfo>,
+}
+
+impl Inventory {
+    pub fn complete(&self) -> impl Iterator<Item = &SetEntry> {
+        self.sets.iter().filter(|s| s.is_complete())
+    }
+
+    pub fn incomplete(&self) -> impl Iterator<Item = &SetEntry> {
+        self.sets.iter().filter(|s| !s.is_complete())
+    }
+
+    pub fn newest_complete(&self) -> Option<&SetEntry> {
+        self.complete().next()
+    }
+
+    pub fn total_bytes(&self) -> u64 {
+        self.sets.iter().map(SetEntry::stored_bytes).sum::<u64>()
+            + self.strays.iter().map(|o| o.size).sum::<u64>()
+            + self.drills.iter().map(|o| o.size).sum::<u64>()
+    }
+
+    pub fn find(&self, id: &SetId) -> Option<&SetEntry> {
+        self.sets.iter().find(|s| &s.id == id)
+    }
+}
+
+pub async fn scan(repo: &Repository) -> Result<Inventory, RepoError> {
+    let objects = repo.list("").await?;
+    let mut by_set: BTreeMap<SetId, Vec<ObjectInfo>> = BTreeMap::new();
+    let mut inventory = Inventory {
+        repository: repo.url().to_string(),
+        ..Default::default()
+    };
+    for object in objects {
+        if let Some((id, _)) = layout::parse_object_path(&object.path) {
+            by_set.entry(id).or_default().push(object);
+        } else if object.path.starts_with(layout::DRILLS_DIR) {
+            inventory.drills.push(object);
+        } else {
+            inventory.strays.push(object);
+        }
+    }
+    let reads = by_set.into_iter().rev().map(|(id, objects)| async move {
+        let has_manifest = objects
+            .iter()
+            .any(|o| o.path.ends_with(&format!("/{MANIFEST_NAME}")));
+        let mut entry = SetEntry {
+            id: id.clone(),
+            objects,
+            manifest: None,
+            manifest_error: None,
+            missing: Vec::new(),
+        };
+        if has_manifest {
+            match repo
+                .get_small(&layout::manifest_path(&id), MANIFEST_MAX_BYTES as u64)
+                .await
+            {
+                Ok(bytes) => match Manifest::parse(id.as_str(), &bytes) {
+                    Ok(m) => entry.manifest = Some(m),
+                    Err(e) => entry.manifest_error = Some(e.to_string()),
+                },
+                Err(e) if e.is_not_found() => {
+                    entry.manifest_error = Some("manifest.json vanished while listing".into())
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if let Some(m) = &entry.manifest {
+            entry.missing = m
+                .components
+                .iter()
+                .filter(|c| c.repository == RepositoryRole::Data)
+                .filter(|c| {
+                    let path = layout::object_path(&id, &c.object);
+                    !entry.objects.iter().any(|o| o.path == path)
+                })
+                .map(|c| c.object.clone())
+                .collect();
+        }
+        Ok(entry)
+    });
+    let entries: Vec<Result<SetEntry, RepoError>> = futures::stream::iter(reads)
+        .buffered(MANIFEST_READS_IN_FLIGHT)
+        .collect()
+        .await;
+    for entry in entries {
+        inventory.sets.push(entry?);
+    }
+    Ok(inventory)
+}

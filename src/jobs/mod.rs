@@ -1,0 +1,16 @@
+//! Jobs: plain async functions `(spec, dependencies, progress reporter, cancellation token) ->
+//! outcome`. They use `storage` and never import `app` or `ui`; the console and the CLI run the
+//! same jobs.
+
+pub mod backup;
+pub mod download;
+pub mod inventory;
+pub mod pipeline;
+pub mod progress;
+pub mod spool;
+pub mod status;
+pub mod tar_source;
+pub mod upload;
+pub mod verify;
+
+pub use tokio_util::sync::CancellationToken;

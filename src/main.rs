@@ -1,0 +1,28 @@
+//! The `lifeboat` binary: parses the command line and hands over to `app`. The console (no
+//! subcommand) and every headless command run the same jobs.
+
+use clap::Parser;
+use lifeboat::app::{cli, logging};
+use lifeboat::storage::paths::LocalPaths;
+
+fn main() {
+    // Everything lifeboat writes (repository files, spool, journal) is for its owner only.
+    // SAFETY: umask only changes this process's file-creation mask.
+    unsafe { libc::umask(0o077) };
+    let args = cli::Cli::parse();
+    let paths = LocalPaths::from_env();
+    let _log = logging::init(&paths);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("lifeboat: cannot start the async runtime: {e}");
+            std::process::exit(lifeboat::app::exit::FAILED);
+        }
+    };
+    let code = runtime.block_on(cli::run(args, paths));
+    drop(runtime);
+    std::process::exit(code);
+}

@@ -1,0 +1,277 @@
+//! The local run journal: one JSON object a line, appended and fsynced, in the XDG data
+//! directory. Every run is recorded when it starts and again when it ends, so a run that died
+//! (SIGKILL, power loss) is seen as interrupted, never as finished. Verification results are
+//! remembered here too. Readers fold the lines into the latest state of each run.
+
+use super::manifest::Initiator;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    Pending,
+    Running,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Pending => "pending",
+            RunStatus::Running => "running",
+            RunStatus::Completed => "completed",
+            RunStatus::Failed => "failed",
+            RunStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RunKind {
+    Backup,
+    Upload,
+    Prune,
+    Restore,
+    Drill,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RunRecord {
+    pub run_id: String,
+    pub kind: RunKind,
+    pub status: RunStatus,
+    pub initiator: Initiator,
+    pub host: String,
+    pub pid: u32,
+    pub started_at: DateTime<Utc>,
+    #[serde(default)]
+    pub finished_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub set_id: Option<String>,
+    /// Bytes stored (all components).
+    #[serde(default)]
+    pub bytes: Option<u64>,
+    /// Repository URL the run wrote to (never with credentials).
+    pub destination: String,
+    /// SHA-256 of the set's `checksums.sha256`: one hash that pins every object of the set.
+    #[serde(default)]
+    pub sha256: Option<String>,
+    #[serde(default)]
+    pub error: Option<String>,
+    /// Where a local copy waits for upload, when the remote write failed.
+    #[serde(default)]
+    pub spooled_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum VerifyLevel {
+    /// Stored hashes re-computed, no keys needed.
+    Stored,
+    /// Also decrypted, plaintext hashes checked, `pg_restore --list` run.
+    Decrypt,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct VerificationRecord {
+    pub set_id: String,
+    pub at: DateTime<Utc>,
+    pub level: VerifyLevel,
+    pub ok: bool,
+    pub repository: String,
+    #[serde(default)]
+    pub problems: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum JournalEntry {
+    Run(RunRecord),
+    Verification(VerificationRecord),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("cannot write the run journal {path}: {source} (check the directory exists and is writable, or set LIFEBOAT_DATA_DIR)")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot read the run journal {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// The folded journal: the latest state of every run, and every verification, oldest first.
+#[derive(Debug, Clone, Default)]
+pub struct JournalView {
+    pub runs: Vec<RunRecord>,
+    pub verifications: Vec<VerificationRecord>,
+    /// Lines that could not be parsed (a torn write at power loss): counted, not fatal.
+    pub unreadable_lines: usize,
+}
+
+impl JournalView {
+    pub fn latest_verification(&self, set_id: &str) -> Option<&VerificationRecord> {
+        self.verifications.iter().rev().find(|v| v.set_id == set_id)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Journal {
+    path: PathBuf,
+}
+
+impl Journal {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Journal { path: path.into() }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn append(&self, entry: &JournalEntry) -> Result<(), JournalError> {
+        let fail = |source| JournalError::Write {
+            path: self.path.clone(),
+            source,
+        };
+        if let Some(parent) = self.path.parent() {
+            std::fs::create_dir_all(parent).map_err(fail)?;
+        }
+        let mut line = serde_json::to_vec(entry).map_err(|e| fail(std::io::Error::other(e)))?;
+        line.push(b'\n');
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .map_err(fail)?;
+        // One write of a whole line with O_APPEND, so concurrent writers never interleave.
+        file.write_all(&line).map_err(fail)?;
+        file.sync_data().map_err(fail)
+    }
+
+    pub fn read(&self) -> Result<JournalView, JournalError> {
+        let file = match std::fs::File::open(&self.path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(JournalView::default()),
+            Err(source) => {
+                return Err(JournalError::Read {
+                    path: self.path.clone(),
+                    source,
+                })
+            }
+        };
+        let mut view = JournalView::default();
+        let mut index: HashMap<String, usize> = HashMap::new();
+        for line in BufReader::new(file).lines() {
+            let line = line.map_err(|source| JournalError::Read {
+                path: self.path.clone(),
+                source,
+            })?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            match serde_json::from_str::<JournalEntry>(&line) {
+                Ok(JournalEntry::Run(run)) => match index.get(&run.run_id) {
+                    Some(&at) => view.runs[at] = run,
+                    None => {
+                        index.insert(run.run_id.clone(), view.runs.len());
+                        view.runs.push(run);
+                    }
+                },
+                Ok(JournalEntry::Verification(v)) => view.verifications.push(v),
+                Err(_) => view.unreadable_lines += 1,
+            }
+        }
+        let host = super::lock::this_host();
+        for run in &mut view.runs {
+            let open = matches!(run.status, RunStatus::Running | RunStatus::Pending);
+            if open && run.host == host && !super::lock::process_alive(run.pid) {
+                run.status = RunStatus::Failed;
+                run.error = Some(format!(
+                    "interrupted: process {} ended without finishing the run",
+                    run.pid
+                ));
+            }
+        }
+        Ok(view)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(id: &str, status: RunStatus, pid: u32) -> RunRecord {
+        RunRecord {
+            run_id: id.into(),
+            kind: RunKind::Backup,
+            status,
+            initiator: Initiator::Cli,
+            host: super::super::lock::this_host(),
+            pid,
+            started_at: Utc::now(),
+            finished_at: None,
+            set_id: None,
+            bytes: None,
+            destination: "file:///x".into(),
+            sha256: None,
+            error: None,
+            spooled_at: None,
+        }
+    }
+
+    #[test]
+    fn folds_runs_and_detects_interrupted_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::new(dir.path().join("j.jsonl"));
+        journal
+            .append(&JournalEntry::Run(run(
+                "a",
+                RunStatus::Running,
+                std::process::id(),
+            )))
+            .unwrap();
+        journal
+            .append(&JournalEntry::Run(run(
+                "a",
+                RunStatus::Completed,
+                std::process::id(),
+            )))
+            .unwrap();
+        // A pid that cannot exist: the run was killed before recording its end.
+        journal
+            .append(&JournalEntry::Run(run(
+                "b",
+                RunStatus::Running,
+                0x3fff_fff0,
+            )))
+            .unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(journal.path())
+            .unwrap()
+            .write_all(b"{\"type\":\"run\",\"torn")
+            .unwrap();
+        let view = journal.read().unwrap();
+        assert_eq!(view.runs.len(), 2);
+        assert_eq!(view.runs[0].status, RunStatus::Completed);
+        assert_eq!(view.runs[1].status, RunStatus::Failed);
+        assert!(view.runs[1]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("interrupted"));
+        assert_eq!(view.unreadable_lines, 1);
+    }
+}

@@ -1,0 +1,218 @@
+//! One backup at a time per repository. The lock is an `flock` on a file in the local state
+//! directory, keyed by the repository URL; the kernel drops it when the holder dies, so a lock
+//! left by a killed process is detected (the file still names it) and taken over with a warning.
+//! The file records the holder's host, pid and start time so a refused run can name it.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::fs::File;
+use std::io::{Read, Seek, Write};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LockHolder {
+    pub host: String,
+    pub pid: u32,
+    pub started_at: DateTime<Utc>,
+    pub purpose: String,
+}
+
+impl std::fmt::Display for LockHolder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} (pid {} on {}, since {})",
+            self.purpose,
+            self.pid,
+            self.host,
+            self.started_at.format("%Y-%m-%d %H:%M:%S UTC")
+        )
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("the repository {repository} is locked by {holder}; wait for it to finish (one backup at a time per repository)")]
+    Held {
+        repository: String,
+        holder: LockHolder,
+    },
+    #[error("cannot use the lock file {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Held while the guard lives; dropping it clears the holder record and releases the lock.
+#[derive(Debug)]
+pub struct RepoLock {
+    file: File,
+    path: PathBuf,
+    /// A dead holder whose lock this one took over, for the caller to warn about.
+    pub took_over: Option<LockHolder>,
+}
+
+pub fn this_host() -> String {
+    gethostname::gethostname().to_string_lossy().into_owned()
+}
+
+pub fn process_alive(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: kill with signal 0 only checks for existence and permission.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+fn lock_path(dir: &Path, repository: &str) -> PathBuf {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(repository.as_bytes());
+    dir.join(format!("{}.lock", &hex::encode(digest)[..16]))
+}
+
+fn try_flock(file: &File, kind: libc::c_int) -> std::io::Result<bool> {
+    // SAFETY: flock on a file descriptor we own.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), kind | libc::LOCK_NB) };
+    if rc == 0 {
+        return Ok(true);
+    }
+    let err = std::io::Error::last_os_error();
+    if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        Ok(false)
+    } else {
+        Err(err)
+    }
+}
+
+fn read_holder(file: &mut File) -> Option<LockHolder> {
+    let mut text = String::new();
+    file.rewind().ok()?;
+    file.read_to_string(&mut text).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+impl RepoLock {
+    pub fn acquire(dir: &Path, repository: &str, purpose: &str) -> Result<RepoLock, LockError> {
+        let path = lock_path(dir, repository);
+        let io = |source| LockError::Io {
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io)?;
+        if !try_flock(&file, libc::LOCK_EX).map_err(io)? {
+            let holder = read_holder(&mut file).unwrap_or(LockHolder {
+                host: "unknown".into(),
+                pid: 0,
+                started_at: Utc::now(),
+                purpose: "another lifeboat run".into(),
+            });
+            return Err(LockError::Held {
+                repository: repository.to_string(),
+                holder,
+            });
+        }
+        let took_over = read_holder(&mut file);
+        let holder = LockHolder {
+            host: this_host(),
+            pid: std::process::id(),
+            started_at: Utc::now(),
+            purpose: purpose.to_string(),
+        };
+        let text = serde_json::to_vec(&holder).map_err(|e| io(std::io::Error::other(e)))?;
+        file.set_len(0).map_err(io)?;
+        file.rewind().map_err(io)?;
+        file.write_all(&text).map_err(io)?;
+        file.sync_data().map_err(io)?;
+        Ok(RepoLock {
+            file,
+            path,
+            took_over,
+        })
+    }
+
+    /// Who holds the lock right now, without taking it.
+    pub fn holder(dir: &Path, repository: &str) -> Option<LockHolder> {
+        let path = lock_path(dir, repository);
+        let mut file = std::fs::OpenOptions::new().read(true).open(path).ok()?;
+        match try_flock(&file, libc::LOCK_SH) {
+            Ok(false) => read_holder(&mut file),
+            _ => None,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for RepoLock {
+    fn drop(&mut self) {
+        // Clear the record before the kernel releases the lock, so the next holder does not
+        // mistake a clean exit for a dead holder.
+        let _ = self.file.set_len(0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_acquire_names_the_holder_and_release_frees_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = RepoLock::acquire(dir.path(), "file:///r", "backup").unwrap();
+        assert!(first.took_over.is_none());
+        match RepoLock::acquire(dir.path(), "file:///r", "backup") {
+            Err(LockError::Held { holder, .. }) => assert_eq!(holder.pid, std::process::id()),
+            other => panic!("expected Held, got {other:?}"),
+        }
+        assert_eq!(
+            RepoLock::holder(dir.path(), "file:///r").unwrap().pid,
+            std::process::id()
+        );
+        // Another repository is independent.
+        let _other = RepoLock::acquire(dir.path(), "s3://b/p", "backup").unwrap();
+        drop(first);
+        assert!(RepoLock::holder(dir.path(), "file:///r").is_none());
+        let again = RepoLock::acquire(dir.path(), "file:///r", "backup").unwrap();
+        assert!(
+            again.took_over.is_none(),
+            "a clean release is not a stale lock"
+        );
+    }
+
+    #[test]
+    fn a_dead_holders_record_is_taken_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = lock_path(dir.path(), "file:///r");
+        let dead = LockHolder {
+            host: this_host(),
+            pid: 0x3fff_fff0,
+            started_at: Utc::now(),
+            purpose: "backup".into(),
+        };
+        std::fs::write(&path, serde_json::to_vec(&dead).unwrap()).unwrap();
+        let lock = RepoLock::acquire(dir.path(), "file:///r", "backup").unwrap();
+        assert_eq!(lock.took_over, Some(dead));
+    }
+
+    #[test]
+    fn process_alive_knows_itself() {
+        assert!(process_alive(std::process::id()));
+        assert!(!process_alive(0));
+        assert!(!process_alive(0x3fff_fff0));
+    }
+}

@@ -1,0 +1,18 @@
+//! The leaf layer: everything that touches bytes at rest or a child process, and nothing that
+//! knows about jobs or screens. Repositories (local directory or S3 through OpenDAL), the set
+//! layout and its formats (set ids, manifest, checksums), the run journal, the repository lock,
+//! the stream codecs and hashing, gpg, and the PostgreSQL process wrappers.
+
+pub mod checksums;
+pub mod codec;
+pub mod gpg;
+pub mod hashing;
+pub mod journal;
+pub mod layout;
+pub mod lock;
+pub mod manifest;
+pub mod paths;
+pub mod pg_cluster;
+pub mod postgres;
+pub mod repository;
+pub mod setid;

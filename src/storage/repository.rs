@@ -1,0 +1,364 @@
+//! A repository: a local directory or an S3-compatible bucket + prefix, both through OpenDAL so
+//! every backend shares one code path. Local writes land under a temporary name, are fsynced and
+//! renamed (OpenDAL's atomic write); the process umask keeps them 0600.
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
+use opendal::layers::{RetryLayer, TimeoutLayer};
+use opendal::Operator;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The temporary folder OpenDAL writes into before renaming, inside a local repository.
+pub const LOCAL_TMP_DIR: &str = ".tmp/";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepositorySpec {
+    /// `file:///path`, a plain absolute path, or `s3://bucket/prefix`.
+    pub url: String,
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub path_style: Option<bool>,
+    /// Give up on one storage call after this long (retries included).
+    pub timeout: Duration,
+}
+
+impl RepositorySpec {
+    pub fn new(url: impl Into<String>) -> Self {
+        RepositorySpec {
+            url: url.into(),
+            endpoint: None,
+            region: None,
+            path_style: None,
+            timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    Local(PathBuf),
+    S3 { bucket: String, prefix: String },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RepoError {
+    #[error("repository URL `{url}` is not understood: {reason} (use file:///absolute/path or s3://bucket/prefix)")]
+    BadUrl { url: String, reason: String },
+    #[error("repository {url}: cannot {action} `{path}`: {source}")]
+    Storage {
+        url: String,
+        action: &'static str,
+        path: String,
+        source: Box<opendal::Error>,
+    },
+    #[error("repository {url}: `{path}` is {size} bytes, more than the {max} expected; it is not a lifeboat object")]
+    TooLarge {
+        url: String,
+        path: String,
+        size: u64,
+        max: u64,
+    },
+}
+
+impl RepoError {
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, RepoError::Storage { source, .. } if source.kind() == opendal::ErrorKind::NotFound)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    /// Path relative to the repository root, e.g. `sets/<id>/db.dump.zst`.
+    pub path: String,
+    pub size: u64,
+    pub modified: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Repository {
+    op: Operator,
+    url: String,
+    location: Location,
+}
+
+pub fn parse_location(url: &str) -> Result<Location, RepoError> {
+    let bad = |reason: &str| RepoError::BadUrl {
+        url: url.to_string(),
+        reason: reason.to_string(),
+    };
+    if let Some(rest) = url.strip_prefix("s3://") {
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(bad("the bucket name is missing"));
+        }
+        let prefix = prefix.trim_matches('/');
+        if prefix.split('/').any(|p| p == ".." || p == ".") {
+            return Err(bad("the prefix may not contain `.` or `..`"));
+        }
+        return Ok(Location::S3 {
+            bucket: bucket.to_string(),
+            prefix: prefix.to_string(),
+        });
+    }
+    let path = url.strip_prefix("file://").unwrap_or(url);
+    if url.contains("://") && !url.starts_with("file://") {
+        return Err(bad("only file:// and s3:// repositories are supported"));
+    }
+    if !path.starts_with('/') {
+        return Err(bad("a local repository needs an absolute path"));
+    }
+    Ok(Location::Local(PathBuf::from(path)))
+}
+
+impl Repository {
+    pub fn open(spec: &RepositorySpec) -> Result<Repository, RepoError> {
+        let location = parse_location(&spec.url)?;
+        let build_err = |source: opendal::Error| RepoError::Storage {
+            url: spec.url.clone(),
+            action: "open",
+            path: String::new(),
+            source: Box::new(source),
+        };
+        let op = match &location {
+            Location::Local(path) => {
+                std::fs::create_dir_all(path).map_err(|e| RepoError::BadUrl {
+                    url: spec.url.clone(),
+                    reason: format!("cannot create {}: {e}", path.display()),
+                })?;
+                let root = path.to_string_lossy();
+                let tmp = path.join(LOCAL_TMP_DIR.trim_end_matches('/'));
+                let builder = opendal::services::Fs::default()
+                    .root(&root)
+                    .atomic_write_dir(&tmp.to_string_lossy());
+                Operator::new(builder).map_err(build_err)?
+            }
+            Location::S3 { bucket, prefix } => {
+                let mut builder = opendal::services::S3::default()
+                    .bucket(bucket)
+                    .root(&format!("/{prefix}"));
+                let region = spec
+                    .region
+                    .clone()
+                    .or_else(|| std::env::var("AWS_REGION").ok())
+                    .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
+                    .unwrap_or_else(|| "us-east-1".into());
+                builder = builder.region(&region);
+                if let Some(endpoint) = &spec.endpoint {
+                    builder = builder.endpoint(endpoint);
+                }
+                // AWS wants virtual-host style; most self-hosted servers want path style.
+                let path_style = spec.path_style.unwrap_or(spec.endpoint.is_some());
+                if !path_style {
+                    builder = builder.enable_virtual_host_style();
+                }
+                Operator::new(builder).map_err(build_err)?
+            }
+        };
+        let op = op
+            .layer(
+                TimeoutLayer::new()
+                    .with_timeout(spec.timeout)
+                    .with_io_timeout(Duration::from_secs(30)),
+            )
+            .layer(
+                RetryLayer::new()
+                    .with_max_times(3)
+                    .with_min_delay(Duration::from_millis(200))
+                    .with_jitter(),
+            );
+        Ok(Repository {
+            op,
+            url: spec.url.clone(),
+            location,
+        })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
+    pub fn is_local(&self) -> bool {
+        matches!(self.location, Location::Local(_))
+    }
+
+    fn err(&self, action: &'static str, path: &str) -> impl FnOnce(opendal::Error) -> RepoError {
+        let url = self.url.clone();
+        let path = path.to_string();
+        move |source| RepoError::Storage {
+            url,
+            action,
+            path,
+            source: Box::new(source),
+        }
+    }
+
+    /// A streaming writer; big objects go up as S3 multipart uploads of `chunk` bytes.
+    pub async fn writer(&self, path: &str) -> Result<opendal::Writer, RepoError> {
+        self.op
+            .writer_with(path)
+            .chunk(8 * 1024 * 1024)
+            .concurrent(2)
+            .await
+            .map_err(self.err("write", path))
+    }
+
+    pub async fn put(&self, path: &str, bytes: Vec<u8>) -> Result<(), RepoError> {
+        self.op
+            .write(path, bytes)
+            .await
+            .map(|_| ())
+            .map_err(self.err("write", path))
+    }
+
+    /// Reads a small object whole (manifests, checksum files), refusing anything over `max`.
+    pub async fn get_small(&self, path: &str, max: u64) -> Result<Vec<u8>, RepoError> {
+        let size = self.stat(path).await?.size;
+        if size > max {
+            return Err(RepoError::TooLarge {
+                url: self.url.clone(),
+                path: path.to_string(),
+                size,
+                max,
+            });
+        }
+        let buffer = self.op.read(path).await.map_err(self.err("read", path))?;
+        Ok(buffer.to_vec())
+    }
+
+    /// Streams an object in chunks.
+    pub async fn stream(
+        &self,
+        path: &str,
+    ) -> Result<impl futures::Stream<Item = Result<Bytes, RepoError>> + use<>, RepoError> {
+        let reader = self
+            .op
+            .reader_with(path)
+            .chunk(4 * 1024 * 1024)
+            .concurrent(2)
+            .await
+            .map_err(self.err("read", path))?;
+        let stream = reader
+            .into_bytes_stream(..)
+            .await
+            .map_err(self.err("read", path))?;
+        let url = self.url.clone();
+        let path = path.to_string();
+        Ok(stream.map_err(move |e| RepoError::Storage {
+            url: url.clone(),
+            action: "read",
+            path: path.clone(),
+            source: Box::new(opendal::Error::new(
+                opendal::ErrorKind::Unexpected,
+                e.to_string(),
+            )),
+        }))
+    }
+
+    pub async fn stat(&self, path: &str) -> Result<ObjectInfo, RepoError> {
+        let meta = self.op.stat(path).await.map_err(self.err("stat", path))?;
+        Ok(ObjectInfo {
+            path: path.to_string(),
+            size: meta.content_length(),
+            modified: meta
+                .last_modified()
+                .map(|t| std::time::SystemTime::from(t).into()),
+        })
+    }
+
+    pub async fn exists(&self, path: &str) -> Result<bool, RepoError> {
+        match self.stat(path).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every object under `dir` (recursive). Any failed page fails the whole listing: callers
+    /// must never act on a partial view.
+    pub async fn list(&self, dir: &str) -> Result<Vec<ObjectInfo>, RepoError> {
+        let mut lister = self
+            .op
+            .lister_with(dir)
+            .recursive(true)
+            .await
+            .map_err(self.err("list", dir))?;
+        let mut out = Vec::new();
+        while let Some(entry) = lister.try_next().await.map_err(self.err("list", dir))? {
+            let meta = entry.metadata();
+            if meta.is_dir() || entry.path().starts_with(LOCAL_TMP_DIR) {
+                continue;
+            }
+            out.push(ObjectInfo {
+                path: entry.path().to_string(),
+                size: meta.content_length(),
+                modified: meta
+                    .last_modified()
+                    .map(|t| std::time::SystemTime::from(t).into()),
+            });
+        }
+        out.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(out)
+    }
+
+    pub async fn delete(&self, path: &str) -> Result<(), RepoError> {
+        self.op.delete(path).await.map_err(self.err("delete", path))
+    }
+
+    /// Makes a just-renamed local file durable: fsync its directory.
+    pub fn sync_dir(&self, dir: &str) {
+        if let Location::Local(root) = &self.location {
+            if let Ok(d) = std::fs::File::open(root.join(dir)) {
+                let _ = d.sync_all();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_repository_urls() {
+        assert_eq!(
+            parse_location("file:///var/backups/app").unwrap(),
+            Location::Local("/var/backups/app".into())
+        );
+        assert_eq!(
+            parse_location("/var/backups/app").unwrap(),
+            Location::Local("/var/backups/app".into())
+        );
+        assert_eq!(
+            parse_location("s3://bucket/a/b/").unwrap(),
+            Location::S3 {
+                bucket: "bucket".into(),
+                prefix: "a/b".into()
+            }
+        );
+        for bad in ["relative/path", "s3:///x", "sftp://host/x", "s3://b/../x"] {
+            assert!(parse_location(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[tokio::test]
+    async fn local_round_trip_and_listing_skip_temporaries() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::open(&RepositorySpec::new(dir.path().to_string_lossy())).unwrap();
+        repo.put("sets/a/x", b"hello".to_vec()).await.unwrap();
+        std::fs::create_dir_all(dir.path().join(".tmp")).unwrap();
+        std::fs::write(dir.path().join(".tmp/junk"), b"j").unwrap();
+        let listed = repo.list("").await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].path, "sets/a/x");
+        assert_eq!(listed[0].size, 5);
+        assert_eq!(repo.get_small("sets/a/x", 10).await.unwrap(), b"hello");
+        assert!(repo.get_small("sets/a/x", 2).await.is_err());
+        assert!(repo.stat("nope").await.unwrap_err().is_not_found());
+    }
+}

@@ -1,0 +1,329 @@
+//! Plain-text and JSON renderings of job results for the headless commands. Meaning is carried
+//! by words and symbols, never by colour alone.
+
+use super::format;
+use crate::jobs::backup::{BackupError, BackupOutcome};
+use crate::jobs::inventory::Inventory;
+use crate::jobs::progress::Progress;
+use crate::jobs::status::StatusReport;
+use crate::jobs::verify::{ObjectStatus, VerifyReport};
+use crate::storage::journal::JournalView;
+use chrono::Utc;
+use serde_json::{json, Value};
+use std::fmt::Write;
+
+pub fn progress_line(p: &Progress) -> String {
+    let total = p.total.map(format::bytes).unwrap_or_else(|| "?".into());
+    let eta = p
+        .eta()
+        .map(|d| format!(" ETA {}", format::age(d)))
+        .unwrap_or_default();
+    format!(
+        "{:<10} {:>3.0}%  {} / {}  {}{}",
+        p.phase,
+        p.ratio() * 100.0,
+        format::bytes(p.done),
+        total,
+        format::rate(p.throughput()),
+        eta
+    )
+}
+
+pub fn backup_text(outcome: &BackupOutcome) -> String {
+    let mut out = String::new();
+    for id in &outcome.resumed {
+        let _ = writeln!(out, "uploaded spooled set {id}");
+    }
+    if let (Some(id), Some(m)) = (&outcome.set_id, &outcome.manifest) {
+        let _ = writeln!(
+            out,
+            "✓ set {id} complete ({})",
+            format::bytes(m.components.iter().map(|c| c.stored_bytes).sum())
+        );
+        for c in &m.components {
+            let _ = writeln!(
+                out,
+                "  {:<20} {:>10}  sha256 {}  {}",
+                c.object,
+                format::bytes(c.stored_bytes),
+                format::short_hash(&c.stored_sha256),
+                if c.repository == crate::storage::manifest::RepositoryRole::Secrets {
+                    "(secrets repository)"
+                } else {
+                    ""
+                }
+            );
+        }
+        for t in &m.source.key_tables {
+            let _ = writeln!(out, "  rows {:<24} {}", t.table, t.rows);
+        }
+    }
+    for w in &outcome.warnings {
+        let _ = writeln!(out, "! {w}");
+    }
+    out
+}
+
+pub fn backup_json(result: &Result<BackupOutcome, BackupError>) -> Value {
+    match result {
+        Ok(o) => json!({
+            "ok": true,
+            "set_id": o.set_id.as_ref().map(|s| s.to_string()),
+            "checksums_sha256": o.checksums_sha256,
+            "resumed": o.resumed.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            "warnings": o.warnings,
+            "manifest": o.manifest,
+        }),
+        Err(e) => {
+            let (set_id, spool) = match e {
+                BackupError::Spooled { set_id, spool, .. } => {
+                    (Some(set_id.to_string()), Some(spool.display().to_string()))
+                }
+                _ => (None, None),
+            };
+            json!({ "ok": false, "error": e.to_string(), "set_id": set_id, "spooled_at": spool })
+        }
+    }
+}
+
+pub fn verify_text(report: &VerifyReport) -> String {
+    let mut out = String::new();
+    for set in &report.sets {
+        let mark = if set.ok { "✓" } else { "✗" };
+        let _ = writeln!(
+            out,
+            "{mark} set {} ({:?}): {}",
+            set.set_id,
+            set.level,
+            if set.ok {
+                "all objects match"
+            } else {
+                "DAMAGED"
+            }
+        );
+        for o in &set.objects {
+            let word = match o.status {
+                ObjectStatus::Ok => "ok",
+                ObjectStatus::Missing => "MISSING",
+                ObjectStatus::SizeMismatch => "SIZE DIFFERS",
+                ObjectStatus::HashMismatch => "HASH DIFFERS",
+                ObjectStatus::ChecksumsDisagree => "CHECKSUMS FILE DISAGREES",
+                ObjectStatus::Unreadable => "UNREADABLE",
+                ObjectStatus::DecryptFailed => "DECRYPTION FAILED",
+                ObjectStatus::PlaintextMismatch => "PLAINTEXT DIFFERS",
+                ObjectStatus::ContentUnreadable => "CONTENT UNREADABLE",
+                ObjectStatus::NotChecked => "not checked",
+            };
+            let _ = writeln!(
+                out,
+                "  {} {:<22} {:<24} {}",
+                if o.status == ObjectStatus::Ok {
+                    "✓"
+                } else {
+                    "✗"
+                },
+                o.object,
+                word,
+                o.detail.as_deref().unwrap_or("")
+            );
+        }
+        for p in &set.problems {
+            let _ = writeln!(out, "  ✗ {p}");
+        }
+        for n in &set.notes {
+            let _ = writeln!(out, "  ! {n}");
+        }
+    }
+    out
+}
+
+fn last_verification(journal: &JournalView, id: &str) -> Value {
+    journal
+        .latest_verification(id)
+        .map(|v| json!({ "at": v.at, "level": v.level, "ok": v.ok }))
+        .unwrap_or(Value::Null)
+}
+
+pub fn list_json(inventory: &Inventory, journal: &JournalView) -> Value {
+    let now = Utc::now();
+    let sets: Vec<Value> = inventory
+        .complete()
+        .filter_map(|s| {
+            let m = s.manifest.as_ref()?;
+            Some(json!({
+                "set_id": s.id.to_string(),
+                "finished_at": m.finished_at,
+                "snapshot_time": m.snapshot_time,
+                "age_seconds": (now - m.finished_at).num_seconds(),
+                "stored_bytes": s.stored_bytes(),
+                "components": m.components.iter().map(|c| c.kind.as_str()).collect::<Vec<_>>(),
+                "encryption": m.encryption_summary(),
+                "initiator": m.initiator.as_str(),
+                "missing_objects": s.missing,
+                "last_verification": last_verification(journal, s.id.as_str()),
+            }))
+        })
+        .collect();
+    json!({ "repository": inventory.repository, "sets": sets })
+}
+
+pub fn list_text(inventory: &Inventory, journal: &JournalView) -> String {
+    let now = Utc::now();
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<22} {:>9} {:>10}  {:<18} {:<10} verified",
+        "set", "age", "size", "components", "encryption"
+    );
+    for s in inventory.complete() {
+        let Some(m) = &s.manifest else { continue };
+        let verified = match journal.latest_verification(s.id.as_str()) {
+            Some(v) if v.ok => format!("✓ {} ago", format::age_secs((now - v.at).num_seconds())),
+            Some(v) => format!(
+                "✗ FAILED {} ago",
+                format::age_secs((now - v.at).num_seconds())
+            ),
+            None => "never".into(),
+        };
+        let components: Vec<&str> = m.components.iter().map(|c| c.kind.as_str()).collect();
+        let _ = writeln!(
+            out,
+            "{:<22} {:>9} {:>10}  {:<18} {:<10} {}{}",
+            s.id,
+            format::age_secs((now - m.finished_at).num_seconds()),
+            format::bytes(s.stored_bytes()),
+            components.join("+"),
+            m.encryption_summary(),
+            verified,
+            if s.missing.is_empty() {
+                String::new()
+            } else {
+                format!("  ✗ missing {}", s.missing.join(", "))
+            }
+        );
+    }
+    if inventory.complete().next().is_none() {
+        let _ = writeln!(out, "(no complete sets in {})", inventory.repository);
+    }
+    out
+}
+
+pub fn inventory_json(inventory: &Inventory) -> Value {
+    let object = |o: &crate::storage::repository::ObjectInfo| json!({ "path": o.path, "size": o.size, "modified": o.modified });
+    json!({
+        "repository": inventory.repository,
+        "total_bytes": inventory.total_bytes(),
+        "sets": inventory.sets.iter().map(|s| json!({
+            "set_id": s.id.to_string(),
+            "complete": s.is_complete(),
+            "manifest_error": s.manifest_error,
+            "missing_objects": s.missing,
+            "stored_bytes": s.stored_bytes(),
+            "objects": s.objects.iter().map(object).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "strays": inventory.strays.iter().map(object).collect::<Vec<_>>(),
+        "drills": inventory.drills.iter().map(object).collect::<Vec<_>>(),
+    })
+}
+
+pub fn inventory_text(inventory: &Inventory) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{}  ({} in all)",
+        inventory.repository,
+        format::bytes(inventory.total_bytes())
+    );
+    for s in &inventory.sets {
+        let state = match (&s.manifest, &s.manifest_error) {
+            (Some(_), _) if s.missing.is_empty() => "complete".to_string(),
+            (Some(_), _) => format!("✗ complete but missing {}", s.missing.join(", ")),
+            (None, Some(e)) => format!("✗ INCOMPLETE: {e}"),
+            (None, None) => "✗ INCOMPLETE: no manifest.json".to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "{}  {}  {}",
+            s.id,
+            format::bytes(s.stored_bytes()),
+            state
+        );
+        for o in &s.objects {
+            let name = o.path.rsplit('/').next().unwrap_or(&o.path);
+            let modified = o
+                .modified
+                .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "  {:<24} {:>10}  {}",
+                name,
+                format::bytes(o.size),
+                modified
+            );
+        }
+    }
+    for o in &inventory.drills {
+        let _ = writeln!(out, "drill record {}  {}", o.path, format::bytes(o.size));
+    }
+    for o in &inventory.strays {
+        let _ = writeln!(out, "! stray object {}  {}", o.path, format::bytes(o.size));
+    }
+    out
+}
+
+pub fn status_text(report: &StatusReport) -> String {
+    let mut out = String::new();
+    for m in &report.messages {
+        let _ = writeln!(out, "{m}");
+    }
+    let _ = writeln!(
+        out,
+        "repository   {} ({} complete sets, {})",
+        report.repository,
+        report.complete_sets,
+        format::bytes(report.repository_bytes)
+    );
+    match &report.newest_set {
+        Some(n) => {
+            let _ = writeln!(
+                out,
+                "newest set   {} ({} ago, {})",
+                n.set_id,
+                format::age_secs(n.age_seconds),
+                format::bytes(n.stored_bytes)
+            );
+        }
+        None => {
+            let _ = writeln!(out, "newest set   none");
+        }
+    }
+    match &report.newest_verification {
+        Some(v) => {
+            let _ = writeln!(
+                out,
+                "verified     {} {} at {} ({:?})",
+                if v.ok { "✓" } else { "✗" },
+                v.set_id,
+                v.at.format("%Y-%m-%d %H:%M UTC"),
+                v.level
+            );
+        }
+        None => {
+            let _ = writeln!(out, "verified     never");
+        }
+    }
+    if let Some(r) = &report.last_run {
+        let _ = writeln!(
+            out,
+            "last run     {} {} ({})",
+            r.status.as_str(),
+            r.started_at.format("%Y-%m-%d %H:%M UTC"),
+            r.initiator.as_str()
+        );
+    }
+    if let Some(h) = &report.lock_holder {
+        let _ = writeln!(out, "running      {h}");
+    }
+    out
+}
