@@ -83,6 +83,13 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// A throwaway installation (real PostgreSQL, sample data, local repositories), two backups
+    /// and their verification, to try lifeboat without touching anything.
+    Demo {
+        /// Where to build it (default: a new /tmp/lifeboat-demo-XXXX).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// Configuration helpers.
     Config {
         #[command(subcommand)]
@@ -155,6 +162,7 @@ pub async fn run(cli: Cli, paths: LocalPaths) -> i32 {
         return exit::CONFIG;
     };
     match command {
+        Command::Demo { dir } => run_demo(dir).await,
         Command::Config { action } => run_config(action, cli.config.as_ref()),
         Command::Backup {
             resume,
@@ -209,6 +217,37 @@ pub async fn run(cli: Cli, paths: LocalPaths) -> i32 {
             Err(code) => code,
         },
     }
+}
+
+async fn run_demo(dir: Option<PathBuf>) -> i32 {
+    let dir = match dir.map(Ok).unwrap_or_else(super::demo::fresh_dir) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("lifeboat: cannot create the demo directory: {e}");
+            return exit::FAILED;
+        }
+    };
+    let demo = match super::demo::build(dir, &|line| eprintln!("demo: {line}")).await {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("lifeboat: {e}");
+            return exit::FAILED;
+        }
+    };
+    let code = run_list(&demo.config, &demo.paths, false, false).await;
+    let config = demo.config.path.display().to_string();
+    let data = demo.paths.data_dir.display().to_string();
+    let state = demo.paths.state_dir.display().to_string();
+    println!("\nThe demo lives in {}.", demo.dir.display());
+    println!("Its database was a throwaway cluster (stopped now); its repositories, journal and config stay:");
+    println!(
+        "  export LIFEBOAT_CONFIG={config} LIFEBOAT_DATA_DIR={data} LIFEBOAT_STATE_DIR={state}"
+    );
+    println!(
+        "  lifeboat list; lifeboat inventory; lifeboat status; lifeboat verify --all --decrypt"
+    );
+    drop(demo);
+    code
 }
 
 fn run_config(action: ConfigAction, flag: Option<&PathBuf>) -> i32 {
