@@ -313,6 +313,12 @@ fn open_snapshot(
         table_count: row[5].parse().unwrap_or(0),
         ..Default::default()
     };
+    // Before the key tables: counting them in an empty database would hide the real problem.
+    if facts.table_count == 0 {
+        return Err(BackupError::NoTables {
+            database: facts.database,
+        });
+    }
     for table in key_tables {
         let sql = postgres::table_sql(table)?;
         let rows = session.query_one(&format!("SELECT count(*) FROM {sql}"))?;

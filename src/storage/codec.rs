@@ -12,6 +12,8 @@ pub enum CodecKind {
     None,
 }
 
+const ZSTD_JOB_BYTES: u32 = 1024 * 1024;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Codec {
     pub kind: CodecKind,
@@ -69,8 +71,14 @@ impl Codec {
         Ok(match self.kind {
             CodecKind::Zstd => {
                 let mut enc = zstd::stream::write::Encoder::new(out, self.level)?;
+                // A frame checksum lets a reader detect damage even without the manifest.
+                enc.include_checksum(true)?;
                 if self.threads > 0 {
                     enc.multithread(self.threads)?;
+                    // zstd's default job is 4x the window (8 MiB at level 3) with several jobs
+                    // in flight per worker; small jobs keep memory bounded at a negligible
+                    // cost in ratio.
+                    enc.set_parameter(zstd::zstd_safe::CParameter::JobSize(ZSTD_JOB_BYTES))?;
                 }
                 Encoder::Zstd(enc)
             }

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 /// The temporary folder OpenDAL writes into before renaming, inside a local repository.
 pub const LOCAL_TMP_DIR: &str = ".tmp/";
+const S3_PART_BYTES: usize = 5 * 1024 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RepositorySpec {
@@ -200,12 +201,14 @@ impl Repository {
 
     /// A streaming writer; big objects go up as S3 multipart uploads of `chunk` bytes.
     pub async fn writer(&self, path: &str) -> Result<opendal::Writer, RepoError> {
-        self.op
-            .writer_with(path)
-            .chunk(8 * 1024 * 1024)
-            .concurrent(2)
-            .await
-            .map_err(self.err("write", path))
+        let writer = self.op.writer_with(path);
+        let writer = match self.location {
+            // A local file takes each chunk as it comes: buffering would only cost memory.
+            Location::Local(_) => writer.await,
+            // S3 parts must be at least 5 MiB; two in flight keep the link busy.
+            Location::S3 { .. } => writer.chunk(S3_PART_BYTES).concurrent(2).await,
+        };
+        writer.map_err(self.err("write", path))
     }
 
     pub async fn put(&self, path: &str, bytes: Vec<u8>) -> Result<(), RepoError> {
