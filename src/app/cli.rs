@@ -89,6 +89,9 @@ pub enum Command {
         /// Where to build it (default: a new /tmp/lifeboat-demo-XXXX).
         #[arg(long)]
         dir: Option<PathBuf>,
+        /// Print a summary instead of opening the console.
+        #[arg(long)]
+        no_console: bool,
     },
     /// Configuration helpers.
     Config {
@@ -155,14 +158,15 @@ fn stderr_reporter() -> (Reporter, tokio::task::JoinHandle<()>) {
 }
 
 pub async fn run(cli: Cli, paths: LocalPaths) -> i32 {
+    let no_color = cli.no_color || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let Some(command) = cli.command else {
-        eprintln!(
-            "lifeboat: the console arrives with the next release; use a subcommand (see --help)"
-        );
-        return exit::CONFIG;
+        return match load_config(cli.config.as_ref()) {
+            Ok(config) => open_console(config, paths, no_color).await,
+            Err(code) => code,
+        };
     };
     match command {
-        Command::Demo { dir } => run_demo(dir).await,
+        Command::Demo { dir, no_console } => run_demo(dir, no_console, no_color).await,
         Command::Config { action } => run_config(action, cli.config.as_ref()),
         Command::Backup {
             resume,
@@ -219,7 +223,21 @@ pub async fn run(cli: Cli, paths: LocalPaths) -> i32 {
     }
 }
 
-async fn run_demo(dir: Option<PathBuf>) -> i32 {
+async fn open_console(config: Config, paths: LocalPaths, no_color: bool) -> i32 {
+    if !std::io::stdout().is_terminal() {
+        eprintln!("lifeboat: the console needs a terminal; use a subcommand (see --help)");
+        return exit::CONFIG;
+    }
+    match super::runtime::run_console(config, paths, no_color).await {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            eprintln!("lifeboat: the console failed: {e}");
+            exit::FAILED
+        }
+    }
+}
+
+async fn run_demo(dir: Option<PathBuf>, no_console: bool, no_color: bool) -> i32 {
     let dir = match dir.map(Ok).unwrap_or_else(super::demo::fresh_dir) {
         Ok(d) => d,
         Err(e) => {
@@ -234,6 +252,14 @@ async fn run_demo(dir: Option<PathBuf>) -> i32 {
             return exit::FAILED;
         }
     };
+    if !no_console && std::io::stdout().is_terminal() {
+        let code = open_console(demo.config.clone(), demo.paths.clone(), no_color).await;
+        eprintln!(
+            "The demo lived in {} (its database is stopped now).",
+            demo.dir.display()
+        );
+        return code;
+    }
     let code = run_list(&demo.config, &demo.paths, false, false).await;
     let config = demo.config.path.display().to_string();
     let data = demo.paths.data_dir.display().to_string();

@@ -2,8 +2,17 @@
 //! console) state, actions and the update function. It turns config into job specs, runs jobs,
 //! and hands their results to `ui` for display.
 
+pub mod action;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod event;
 pub mod exit;
+pub mod history;
+pub mod inventory_tree;
+pub mod keymap;
 pub mod logging;
+pub mod runtime;
+pub mod state;
+pub mod tui;
+pub mod update;

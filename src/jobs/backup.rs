@@ -274,12 +274,7 @@ struct Snapshot {
     facts: SourceFacts,
 }
 
-fn open_snapshot(
-    tools: &PgTools,
-    conn: &PgConn,
-    key_tables: &[String],
-) -> Result<Snapshot, BackupError> {
-    let mut session = PsqlSession::open(tools, conn)?;
+fn open_snapshot(mut session: PsqlSession, key_tables: &[String]) -> Result<Snapshot, BackupError> {
     session.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?;
     let rows = session.query(
         "SELECT pg_export_snapshot(), \
@@ -456,10 +451,30 @@ async fn run_locked(
     let conn = PgConn::new(spec.source.database_url.as_deref());
     let pg_dump_version = tools.version("pg_dump")?;
     let key_tables = spec.source.key_tables.clone();
-    let (t, c) = (tools.clone(), conn.clone());
-    let mut snapshot = tokio::task::spawn_blocking(move || open_snapshot(&t, &c, &key_tables))
-        .await
-        .map_err(|e| BackupError::Config(format!("preflight task failed: {e}")))??;
+    // The snapshot session can wait on a lock or a stuck server for as long as those last:
+    // cancellation (and so the timeout) kills its psql, as it kills pg_dump later.
+    let session = PsqlSession::open(&tools, &conn)?;
+    let psql_pid = Arc::new(AtomicU32::new(session.pid()));
+    let slot = psql_pid.clone();
+    let mut preflight = tokio::task::spawn_blocking(move || {
+        let snapshot = open_snapshot(session, &key_tables);
+        slot.store(0, Ordering::SeqCst);
+        snapshot
+    });
+    let joined = tokio::select! {
+        joined = &mut preflight => joined,
+        _ = cancel.cancelled() => {
+            let pid = psql_pid.load(Ordering::SeqCst);
+            if pid != 0 {
+                // SAFETY: signalling our own child by pid.
+                unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+            }
+            let _ = preflight.await;
+            return Err(BackupError::Cancelled);
+        }
+    };
+    let mut snapshot =
+        joined.map_err(|e| BackupError::Config(format!("preflight task failed: {e}")))??;
     snapshot.facts.pg_dump_version = pg_dump_version.clone();
     if let (Some(server), Some(client)) = (
         postgres::major_of(&snapshot.facts.server_version),

@@ -6,6 +6,7 @@ pub mod backup;
 pub mod download;
 pub mod inventory;
 pub mod pipeline;
+pub mod preflight;
 pub mod progress;
 pub mod spool;
 pub mod status;

@@ -5,11 +5,11 @@
 use super::inventory;
 use super::spool;
 use crate::storage::journal::{
-    Journal, JournalError, RunKind, RunRecord, RunStatus, VerificationRecord,
+    Journal, JournalError, JournalView, RunKind, RunRecord, RunStatus, VerificationRecord,
 };
 use crate::storage::lock::{LockHolder, RepoLock};
 use crate::storage::paths::LocalPaths;
-use crate::storage::repository::{Repository, RepositorySpec};
+use crate::storage::repository::{RepoError, Repository, RepositorySpec};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -76,6 +76,40 @@ pub struct StatusReport {
 
 pub async fn run(spec: &StatusSpec) -> Result<StatusReport, JournalError> {
     let journal = Journal::new(spec.paths.journal()).read()?;
+    let mut spooled = Vec::new();
+    let listed = match Repository::open(&spec.repository) {
+        Ok(repo) => {
+            spooled = spooled_sets(spec, &repo).await;
+            inventory::scan(&repo).await
+        }
+        Err(e) => Err(e),
+    };
+    Ok(evaluate(spec, listed, &journal, spooled))
+}
+
+/// Set ids waiting in the local spool for upload to this (remote) repository.
+pub async fn spooled_sets(spec: &StatusSpec, repo: &Repository) -> Vec<String> {
+    let spool_dir = spool::spool_dir(&spec.paths, spec.spool_dir.as_ref(), repo.url());
+    if repo.is_local() || !spool_dir.exists() {
+        return Vec::new();
+    }
+    match spool::open_spool(&spool_dir) {
+        Ok(spool) => spool::pending(&spool)
+            .await
+            .map(|p| p.iter().map(|s| s.to_string()).collect())
+            .unwrap_or_default(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// The verdict from a listing (or its failure), the journal and the spool: pure, so the
+/// console computes it from data it already holds.
+pub fn evaluate(
+    spec: &StatusSpec,
+    listed: Result<inventory::Inventory, RepoError>,
+    journal: &JournalView,
+    spooled_sets: Vec<String>,
+) -> StatusReport {
     let now = Utc::now();
     let mut report = StatusReport {
         repository: spec.repository.url.clone(),
@@ -97,23 +131,9 @@ pub async fn run(spec: &StatusSpec) -> Result<StatusReport, JournalError> {
             .iter()
             .filter(|r| r.destination == spec.repository.url && r.status == RunStatus::Failed)
             .count(),
-        spooled_sets: Vec::new(),
+        spooled_sets,
         lock_holder: RepoLock::holder(&spec.paths.locks(), &spec.repository.url),
         stale_after_seconds: spec.stale_after.as_secs(),
-    };
-    let listed = match Repository::open(&spec.repository) {
-        Ok(repo) => {
-            let spool_dir = spool::spool_dir(&spec.paths, spec.spool_dir.as_ref(), repo.url());
-            if !repo.is_local() && spool_dir.exists() {
-                if let Ok(spool) = spool::open_spool(&spool_dir) {
-                    if let Ok(p) = spool::pending(&spool).await {
-                        report.spooled_sets = p.iter().map(|s| s.to_string()).collect();
-                    }
-                }
-            }
-            inventory::scan(&repo).await
-        }
-        Err(e) => Err(e),
     };
     let inventory = match listed {
         Ok(i) => i,
@@ -122,7 +142,7 @@ pub async fn run(spec: &StatusSpec) -> Result<StatusReport, JournalError> {
             report
                 .messages
                 .push(format!("✗ repository unreachable: {e}"));
-            return Ok(report);
+            return report;
         }
     };
     report.complete_sets = inventory.complete().count();
@@ -191,7 +211,7 @@ pub async fn run(spec: &StatusSpec) -> Result<StatusReport, JournalError> {
     if report.health == Health::Ok {
         report.messages.insert(0, "✓ backups are current".into());
     }
-    Ok(report)
+    report
 }
 
 impl inventory::Inventory {

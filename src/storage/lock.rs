@@ -9,6 +9,10 @@ use std::fs::File;
 use std::io::{Read, Seek, Write};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// How long a refused run waits for the holder's record to appear (see `acquire`).
+const UNNAMED_HOLDER_GRACE: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct LockHolder {
@@ -112,8 +116,17 @@ impl RepoLock {
             .truncate(false)
             .open(&path)
             .map_err(io)?;
-        if !try_flock(&file, libc::LOCK_EX).map_err(io)? {
-            let holder = read_holder(&mut file).unwrap_or(LockHolder {
+        // A holder writes its record just after taking the lock, and `holder()` takes a shared
+        // lock for a moment: a refusal with no record to name may be either, so look again
+        // briefly before giving up.
+        let deadline = Instant::now() + UNNAMED_HOLDER_GRACE;
+        while !try_flock(&file, libc::LOCK_EX).map_err(io)? {
+            let named = read_holder(&mut file);
+            if named.is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            }
+            let holder = named.unwrap_or(LockHolder {
                 host: "unknown".into(),
                 pid: 0,
                 started_at: Utc::now(),
@@ -207,6 +220,46 @@ mod tests {
         std::fs::write(&path, serde_json::to_vec(&dead).unwrap()).unwrap();
         let lock = RepoLock::acquire(dir.path(), "file:///r", "backup").unwrap();
         assert_eq!(lock.took_over, Some(dead));
+    }
+
+    #[test]
+    fn a_refusal_names_a_holder_that_writes_its_record_just_after_locking() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = lock_path(dir.path(), "file:///r");
+        let mut file = std::fs::File::create(&path).unwrap();
+        assert!(try_flock(&file, libc::LOCK_EX).unwrap());
+        let holder = LockHolder {
+            host: this_host(),
+            pid: 4242,
+            started_at: Utc::now(),
+            purpose: "backup".into(),
+        };
+        let record = serde_json::to_vec(&holder).unwrap();
+        let late_writer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            file.write_all(&record).unwrap();
+            file
+        });
+        match RepoLock::acquire(dir.path(), "file:///r", "backup") {
+            Err(LockError::Held { holder: named, .. }) => assert_eq!(named, holder),
+            other => panic!("expected Held, got {other:?}"),
+        }
+        drop(late_writer.join().unwrap());
+    }
+
+    #[test]
+    fn a_momentary_status_reader_does_not_refuse_a_backup() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = lock_path(dir.path(), "file:///r");
+        let reader = std::fs::File::create(&path).unwrap();
+        assert!(try_flock(&reader, libc::LOCK_SH).unwrap());
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            drop(reader);
+        });
+        let lock = RepoLock::acquire(dir.path(), "file:///r", "backup").unwrap();
+        assert!(lock.took_over.is_none());
+        release.join().unwrap();
     }
 
     #[test]

@@ -351,6 +351,11 @@ impl PsqlSession {
         })
     }
 
+    /// The psql process's id (to kill a session stuck waiting, from another thread).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Runs one statement; returns its rows, each split on tabs.
     pub fn query(&mut self, sql: &str) -> Result<Vec<Vec<String>>, PgError> {
         self.sequence += 1;
@@ -392,7 +397,7 @@ impl PsqlSession {
         PgError::Failed {
             program: "psql".into(),
             target: self.target.clone(),
-            stderr: stderr.trim().to_string(),
+            stderr: stderr.split_whitespace().collect::<Vec<_>>().join(" "),
         }
     }
 

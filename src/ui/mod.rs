@@ -1,5 +1,71 @@
-//! Rendering: pure functions from state and job results to what a person reads. Plain-text
-//! reports for the headless commands live in `report`; the console's screens join them.
+//! Rendering: pure functions from state to a frame (the console) or to text (the headless
+//! reports). Nothing here does I/O or changes state; meaning is carried by words and symbols,
+//! colour only repeats it (NO_COLOR drops it).
 
+pub mod chrome;
+pub mod dashboard;
 pub mod format;
+pub mod history;
+pub mod inventory;
+pub mod jobs;
+pub mod modals;
 pub mod report;
+pub mod theme;
+
+use crate::app::keymap::Keymap;
+use crate::app::state::{AppState, Screen};
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+
+pub const MIN_WIDTH: u16 = 60;
+pub const MIN_HEIGHT: u16 = 15;
+
+pub fn render(frame: &mut Frame, state: &AppState, keymap: &Keymap) {
+    let area = frame.area();
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        let text = format!(
+            "Terminal too small ({}x{}): lifeboat needs at least {MIN_WIDTH}x{MIN_HEIGHT}.",
+            area.width, area.height
+        );
+        frame.render_widget(Paragraph::new(text), area);
+        return;
+    }
+    let theme = theme::Theme::new(state.no_color);
+    let [top, body, bottom] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    chrome::tabs(frame, top, state, &theme);
+    match state.screen {
+        Screen::Dashboard => dashboard::render(frame, body, state, &theme),
+        Screen::History => history::render(frame, body, state, &theme),
+        Screen::Inventory => inventory::render(frame, body, state, &theme),
+        Screen::Jobs => jobs::render(frame, body, state, &theme),
+        Screen::Retention => chrome::not_yet(frame, body, "Retention", "Retention buckets, the prune preview and the simulator arrive with the retention release.", &theme),
+        Screen::Drills => chrome::not_yet(frame, body, "Drills", "Timed restore drills with measured RPO and RTO arrive with the drills release.", &theme),
+    }
+    chrome::status_bar(frame, bottom, state, keymap, &theme);
+    if let Some(modal) = &state.modal {
+        modals::render(frame, area, state, modal, keymap, &theme);
+    }
+}
+
+/// The first row to show so that `selected` stays visible in `height` rows.
+pub fn scroll_offset(selected: usize, height: usize, len: usize) -> usize {
+    if height == 0 || len <= height {
+        return 0;
+    }
+    (selected + 1).saturating_sub(height).min(len - height)
+}
+
+pub fn inner(area: Rect) -> Rect {
+    Rect {
+        x: area.x + 1,
+        y: area.y + 1,
+        width: area.width.saturating_sub(2),
+        height: area.height.saturating_sub(2),
+    }
+}

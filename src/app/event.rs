@@ -1,0 +1,58 @@
+//! Events that reach `update`: keys already resolved to actions, the clock, the terminal's
+//! size, and what background tasks report (loads, preflights, job progress and results).
+
+use super::action::Action;
+use super::state::Snapshot;
+use crate::jobs::preflight::PreflightReport;
+use crate::jobs::progress::JobEvent;
+use chrono::{DateTime, Utc};
+
+#[derive(Debug, Clone)]
+pub enum AppEvent {
+    Action(Action),
+    /// A character typed while the filter prompt is open.
+    FilterChar(char),
+    FilterBackspace,
+    Tick(DateTime<Utc>),
+    Resize(u16, u16),
+    Scroll(i16),
+    Loaded(Result<Box<Snapshot>, String>),
+    Preflight(Box<PreflightReport>),
+    Job {
+        id: u64,
+        event: JobEvent,
+    },
+    JobDone {
+        id: u64,
+        outcome: JobOutcome,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobOutcome {
+    Succeeded {
+        summary: String,
+        set_id: Option<String>,
+    },
+    Failed(String),
+    Cancelled(String),
+}
+
+/// What `update` asks the runtime to do. Executed outside `update`; results come back as events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    Load,
+    Preflight,
+    StartBackup {
+        job: u64,
+    },
+    StartVerify {
+        job: u64,
+        set_id: String,
+        decrypt: bool,
+    },
+    CancelJob {
+        job: u64,
+    },
+    Quit,
+}

@@ -1,0 +1,110 @@
+//! History rows: the run journal merged with the repository's sets, so a host rebuilt from the
+//! bucket alone still shows every set, and failed runs (which leave no set) still show.
+
+use crate::jobs::inventory::Inventory;
+use crate::storage::journal::{JournalView, RunKind, RunStatus};
+use crate::storage::manifest::Manifest;
+use chrono::{DateTime, Utc};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryRow {
+    pub set_id: Option<String>,
+    /// `completed`, `failed`, ... from the journal, or `complete` for a set only the repository knows.
+    pub status: String,
+    pub ok: bool,
+    pub initiator: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub bytes: Option<u64>,
+    pub destination: String,
+    pub sha256: Option<String>,
+    pub error: Option<String>,
+    pub manifest: Option<Manifest>,
+    /// The last verification of the set: (ok, level word, when).
+    pub verified: Option<(bool, String, DateTime<Utc>)>,
+}
+
+impl HistoryRow {
+    pub fn matches(&self, filter: &str) -> bool {
+        if filter.is_empty() {
+            return true;
+        }
+        let needle = filter.to_lowercase();
+        [
+            self.set_id.as_deref().unwrap_or(""),
+            &self.status,
+            &self.initiator,
+            self.error.as_deref().unwrap_or(""),
+            &self.destination,
+        ]
+        .iter()
+        .any(|field| field.to_lowercase().contains(&needle))
+    }
+}
+
+/// Newest first.
+pub fn rows(
+    inventory: Option<&Inventory>,
+    journal: &JournalView,
+    repository: &str,
+) -> Vec<HistoryRow> {
+    let mut rows: Vec<HistoryRow> = Vec::new();
+    for run in journal
+        .runs
+        .iter()
+        .filter(|r| r.kind == RunKind::Backup && r.destination == repository)
+    {
+        let set = run
+            .set_id
+            .as_ref()
+            .and_then(|id| inventory.and_then(|inv| inv.complete().find(|s| s.id.as_str() == id)));
+        rows.push(HistoryRow {
+            set_id: run.set_id.clone(),
+            status: run.status.as_str().to_string(),
+            ok: run.status == RunStatus::Completed,
+            initiator: run.initiator.as_str().to_string(),
+            started_at: run.started_at,
+            finished_at: run.finished_at,
+            bytes: run.bytes.or(set.map(|s| s.stored_bytes())),
+            destination: run.destination.clone(),
+            sha256: run.sha256.clone(),
+            error: run.error.clone(),
+            manifest: set.and_then(|s| s.manifest.clone()),
+            verified: None,
+        });
+    }
+    if let Some(inventory) = inventory {
+        for set in inventory.complete() {
+            if rows
+                .iter()
+                .any(|r| r.set_id.as_deref() == Some(set.id.as_str()))
+            {
+                continue;
+            }
+            let Some(m) = &set.manifest else { continue };
+            rows.push(HistoryRow {
+                set_id: Some(set.id.to_string()),
+                status: "complete".into(),
+                ok: true,
+                initiator: m.initiator.as_str().to_string(),
+                started_at: m.started_at,
+                finished_at: Some(m.finished_at),
+                bytes: Some(set.stored_bytes()),
+                destination: inventory.repository.clone(),
+                sha256: None,
+                error: None,
+                manifest: Some(m.clone()),
+                verified: None,
+            });
+        }
+    }
+    for row in &mut rows {
+        if let Some(id) = &row.set_id {
+            row.verified = journal
+                .latest_verification(id)
+                .map(|v| (v.ok, format!("{:?}", v.level).to_lowercase(), v.at));
+        }
+    }
+    rows.sort_by_key(|r| std::cmp::Reverse(r.started_at));
+    rows
+}

@@ -1,0 +1,291 @@
+//! The console's event loop: terminal input, job reports and the clock become events for
+//! `update`; the effects it returns are executed here, as tasks whose results come back as
+//! events. Frames are drawn only when state changed, at most ~30 per second.
+
+use super::config::Config;
+use super::event::{AppEvent, Effect, JobOutcome};
+use super::history;
+use super::keymap::{KeyResolver, Keymap};
+use super::state::{AppState, Snapshot};
+use super::tui::Tui;
+use super::update::update;
+use crate::jobs::backup::{self, BackupError};
+use crate::jobs::progress::Reporter;
+use crate::jobs::verify::{self, VerifyTarget};
+use crate::jobs::{inventory, preflight, status, CancellationToken};
+use crate::storage::journal::Journal;
+use crate::storage::manifest::Initiator;
+use crate::storage::paths::LocalPaths;
+use crate::storage::repository::Repository;
+use crate::storage::setid::SetId;
+use chrono::Utc;
+use crossterm::event::{Event, EventStream, KeyCode, KeyEventKind, KeyModifiers, MouseEventKind};
+use futures::StreamExt;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc::UnboundedSender;
+
+pub const FRAME_INTERVAL: Duration = Duration::from_millis(33);
+pub const TICK_INTERVAL: Duration = Duration::from_millis(250);
+pub const RELOAD_INTERVAL: Duration = Duration::from_secs(30);
+/// How long quitting waits for cancelled jobs to clean up.
+pub const QUIT_GRACE: Duration = Duration::from_secs(10);
+
+/// Loads what the dashboard, history and inventory show, in one listing.
+pub async fn load_snapshot(config: &Config, paths: &LocalPaths) -> Result<Snapshot, String> {
+    let spec = config.status_spec(paths).map_err(|e| e.to_string())?;
+    let journal = Journal::new(paths.journal())
+        .read()
+        .map_err(|e| e.to_string())?;
+    let (listed, spooled) = match Repository::open(&spec.repository) {
+        Ok(repo) => {
+            let spooled = status::spooled_sets(&spec, &repo).await;
+            (inventory::scan(&repo).await, spooled)
+        }
+        Err(e) => (Err(e), Vec::new()),
+    };
+    let inventory = listed.as_ref().ok().cloned();
+    let report = status::evaluate(&spec, listed, &journal, spooled);
+    let history = history::rows(inventory.as_ref(), &journal, &spec.repository.url);
+    Ok(Snapshot {
+        status: report,
+        inventory,
+        journal,
+        history,
+        loaded_at: Utc::now(),
+    })
+}
+
+struct Executor {
+    config: Config,
+    paths: LocalPaths,
+    tx: UnboundedSender<AppEvent>,
+    cancels: HashMap<u64, CancellationToken>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Executor {
+    fn forward_job_events(&self, id: u64) -> Reporter {
+        let (reporter, mut rx) = Reporter::channel();
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            while let Some(event) = rx.recv().await {
+                let _ = tx.send(AppEvent::Job { id, event });
+            }
+        });
+        reporter
+    }
+
+    fn run(&mut self, effect: Effect) {
+        let tx = self.tx.clone();
+        match effect {
+            Effect::Load => {
+                let (config, paths) = (self.config.clone(), self.paths.clone());
+                tokio::spawn(async move {
+                    let loaded = load_snapshot(&config, &paths).await.map(Box::new);
+                    let _ = tx.send(AppEvent::Loaded(loaded));
+                });
+            }
+            Effect::Preflight => match self.config.backup_spec(&self.paths, Initiator::Operator) {
+                Ok(spec) => {
+                    tokio::spawn(async move {
+                        let report = preflight::run(spec).await;
+                        let _ = tx.send(AppEvent::Preflight(Box::new(report)));
+                    });
+                }
+                Err(e) => {
+                    let _ = tx.send(AppEvent::Preflight(Box::new(preflight::PreflightReport {
+                        checks: vec![preflight::Check {
+                            name: "configuration".into(),
+                            ok: false,
+                            detail: e.to_string(),
+                        }],
+                        ..Default::default()
+                    })));
+                }
+            },
+            Effect::StartBackup { job } => {
+                let spec = self.config.backup_spec(&self.paths, Initiator::Operator);
+                let reporter = self.forward_job_events(job);
+                let token = CancellationToken::new();
+                self.cancels.insert(job, token.clone());
+                self.tasks.push(tokio::spawn(async move {
+                    let outcome = match spec {
+                        Err(e) => JobOutcome::Failed(e.to_string()),
+                        Ok(spec) => match backup::run(spec, reporter, token).await {
+                            Ok(o) => JobOutcome::Succeeded {
+                                summary: match &o.set_id {
+                                    Some(id) => format!("set {id} complete"),
+                                    None => "spooled sets uploaded".into(),
+                                },
+                                set_id: o.set_id.map(|s| s.to_string()),
+                            },
+                            Err(e @ (BackupError::Cancelled | BackupError::TimedOut(_))) => {
+                                JobOutcome::Cancelled(e.to_string())
+                            }
+                            Err(e) => JobOutcome::Failed(e.to_string()),
+                        },
+                    };
+                    let _ = tx.send(AppEvent::JobDone { id: job, outcome });
+                }));
+            }
+            Effect::StartVerify {
+                job,
+                set_id,
+                decrypt,
+            } => {
+                let target = SetId::parse(&set_id).map(VerifyTarget::Set);
+                let spec = match target {
+                    Ok(t) => self
+                        .config
+                        .verify_spec(&self.paths, t, decrypt)
+                        .map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                let reporter = self.forward_job_events(job);
+                let token = CancellationToken::new();
+                self.cancels.insert(job, token.clone());
+                self.tasks.push(tokio::spawn(async move {
+                    let outcome = match spec {
+                        Err(e) => JobOutcome::Failed(e),
+                        Ok(spec) => match verify::run(spec, reporter, token).await {
+                            Ok(report) if report.ok() => JobOutcome::Succeeded {
+                                summary: format!("set {set_id}: every object matches"),
+                                set_id: Some(set_id),
+                            },
+                            Ok(report) => {
+                                let bad: Vec<String> = report
+                                    .sets
+                                    .iter()
+                                    .flat_map(|s| {
+                                        s.objects
+                                            .iter()
+                                            .filter(|o| o.status != verify::ObjectStatus::Ok)
+                                            .map(|o| format!("{} {:?}", o.object, o.status))
+                                            .chain(s.problems.iter().cloned())
+                                    })
+                                    .collect();
+                                JobOutcome::Failed(format!(
+                                    "set {set_id} is DAMAGED: {}",
+                                    bad.join("; ")
+                                ))
+                            }
+                            Err(verify::VerifyError::Cancelled) => {
+                                JobOutcome::Cancelled("verification cancelled".into())
+                            }
+                            Err(e) => JobOutcome::Failed(e.to_string()),
+                        },
+                    };
+                    let _ = tx.send(AppEvent::JobDone { id: job, outcome });
+                }));
+            }
+            Effect::CancelJob { job } => {
+                if let Some(token) = self.cancels.get(&job) {
+                    token.cancel();
+                }
+            }
+            Effect::Quit => {}
+        }
+    }
+}
+
+/// Maps a terminal event to an app event, resolving keys through the keymap.
+fn translate(
+    state: &AppState,
+    keymap: &Keymap,
+    resolver: &mut KeyResolver,
+    event: Event,
+) -> Option<AppEvent> {
+    match event {
+        Event::Key(key) if key.kind != KeyEventKind::Release => {
+            let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+            if state.filter_input.is_some() && !ctrl {
+                match key.code {
+                    KeyCode::Char(c) => return Some(AppEvent::FilterChar(c)),
+                    KeyCode::Backspace => return Some(AppEvent::FilterBackspace),
+                    _ => {}
+                }
+            }
+            resolver.resolve(keymap, &key).map(AppEvent::Action)
+        }
+        Event::Mouse(m) => match m.kind {
+            MouseEventKind::ScrollUp => Some(AppEvent::Scroll(-3)),
+            MouseEventKind::ScrollDown => Some(AppEvent::Scroll(3)),
+            _ => None,
+        },
+        Event::Resize(w, h) => Some(AppEvent::Resize(w, h)),
+        _ => None,
+    }
+}
+
+pub async fn run_console(config: Config, paths: LocalPaths, no_color: bool) -> std::io::Result<()> {
+    let keymap = Keymap::default_keymap();
+    let mut resolver = KeyResolver::default();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut state = AppState::new(
+        config.repository.url.clone(),
+        config.path.display().to_string(),
+        Utc::now(),
+    );
+    state.no_color = no_color;
+    let mut executor = Executor {
+        config,
+        paths,
+        tx,
+        cancels: HashMap::new(),
+        tasks: Vec::new(),
+    };
+    let mut tui = Tui::enter()?;
+    let size = tui.terminal.size()?;
+    state.width = size.width;
+    state.height = size.height;
+    state.loading = true;
+    executor.run(Effect::Load);
+
+    let mut input = EventStream::new();
+    let mut tick = tokio::time::interval(TICK_INTERVAL);
+    let mut reload = tokio::time::interval(RELOAD_INTERVAL);
+    reload.tick().await;
+    let mut dirty = true;
+    let mut last_frame = Instant::now() - FRAME_INTERVAL;
+    loop {
+        if dirty && last_frame.elapsed() >= FRAME_INTERVAL {
+            tui.terminal
+                .draw(|frame| crate::ui::render(frame, &state, &keymap))?;
+            last_frame = Instant::now();
+            dirty = false;
+        }
+        let wait = FRAME_INTERVAL.saturating_sub(last_frame.elapsed());
+        let event = tokio::select! {
+            maybe = input.next() => match maybe {
+                Some(Ok(e)) => translate(&state, &keymap, &mut resolver, e),
+                Some(Err(e)) => return Err(e),
+                None => break,
+            },
+            Some(e) = rx.recv() => Some(e),
+            _ = tick.tick() => Some(AppEvent::Tick(Utc::now())),
+            _ = reload.tick() => {
+                if !state.loading {
+                    state.loading = true;
+                    executor.run(Effect::Load);
+                }
+                None
+            }
+            _ = tokio::time::sleep(wait), if dirty => None,
+        };
+        if let Some(event) = event {
+            for effect in update(&mut state, event) {
+                executor.run(effect);
+            }
+            dirty = true;
+        }
+        if state.should_quit {
+            break;
+        }
+    }
+    drop(tui);
+    // Cancelled jobs clean up (abort uploads, kill children) before the process leaves.
+    let pending = std::mem::take(&mut executor.tasks);
+    let _ = tokio::time::timeout(QUIT_GRACE, futures::future::join_all(pending)).await;
+    Ok(())
+}

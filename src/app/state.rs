@@ -1,0 +1,226 @@
+//! The console's state: plain data, written only by `update`, read by `ui`. No channels, no
+//! handles, no I/O: everything here can be built in a test and rendered to a buffer.
+
+use super::history::HistoryRow;
+use crate::jobs::inventory::Inventory;
+use crate::jobs::preflight::PreflightReport;
+use crate::jobs::progress::Progress;
+use crate::jobs::status::StatusReport;
+use crate::storage::journal::JournalView;
+use chrono::{DateTime, Utc};
+use std::collections::{BTreeSet, VecDeque};
+
+pub const JOB_LOG_LINES: usize = 500;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screen {
+    Dashboard,
+    History,
+    Inventory,
+    Jobs,
+    Retention,
+    Drills,
+}
+
+impl Screen {
+    pub const ALL: [Screen; 6] = [
+        Screen::Dashboard,
+        Screen::History,
+        Screen::Inventory,
+        Screen::Jobs,
+        Screen::Retention,
+        Screen::Drills,
+    ];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Screen::Dashboard => "Dashboard",
+            Screen::History => "History",
+            Screen::Inventory => "Inventory",
+            Screen::Jobs => "Jobs",
+            Screen::Retention => "Retention",
+            Screen::Drills => "Drills",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        Screen::ALL.iter().position(|s| *s == self).unwrap_or(0)
+    }
+
+    pub fn next(self) -> Screen {
+        Screen::ALL[(self.index() + 1) % Screen::ALL.len()]
+    }
+
+    pub fn prev(self) -> Screen {
+        Screen::ALL[(self.index() + Screen::ALL.len() - 1) % Screen::ALL.len()]
+    }
+}
+
+/// What the repository and the journal said at the last load.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub status: StatusReport,
+    pub inventory: Option<Inventory>,
+    pub journal: JournalView,
+    pub history: Vec<HistoryRow>,
+    pub loaded_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobKind {
+    Backup,
+    Verify { set_id: String, decrypt: bool },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobStatus {
+    Running,
+    Succeeded(String),
+    Failed(String),
+    Cancelled(String),
+}
+
+impl JobStatus {
+    pub fn is_running(&self) -> bool {
+        matches!(self, JobStatus::Running)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct JobState {
+    pub id: u64,
+    pub kind: JobKind,
+    pub phase: String,
+    pub progress: Option<Progress>,
+    pub log: VecDeque<String>,
+    pub status: JobStatus,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// The set a backup produced, once known.
+    pub set_id: Option<String>,
+}
+
+impl JobState {
+    pub fn title(&self) -> String {
+        match &self.kind {
+            JobKind::Backup => "backup".into(),
+            JobKind::Verify {
+                set_id,
+                decrypt: false,
+            } => format!("verify {set_id}"),
+            JobKind::Verify {
+                set_id,
+                decrypt: true,
+            } => format!("verify+decrypt {set_id}"),
+        }
+    }
+
+    pub fn push_log(&mut self, line: String) {
+        if self.log.len() == JOB_LOG_LINES {
+            self.log.pop_front();
+        }
+        self.log.push_back(line);
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum WizardStep {
+    Checking,
+    Ready(Box<PreflightReport>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Modal {
+    Help,
+    /// The detail pane of one history row (by index into the unfiltered history).
+    Detail {
+        row: usize,
+    },
+    ConfirmQuit,
+    ConfirmCancel {
+        job: u64,
+    },
+    Wizard(WizardStep),
+    OfferVerify {
+        set_id: String,
+    },
+}
+
+/// A list's cursor and filter.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListCursor {
+    pub selected: usize,
+    pub filter: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub screen: Screen,
+    pub snapshot: Option<Snapshot>,
+    pub loading: bool,
+    pub load_error: Option<String>,
+    pub history: ListCursor,
+    pub inventory: ListCursor,
+    /// Set ids whose objects are shown in the inventory tree.
+    pub expanded: BTreeSet<String>,
+    pub jobs: Vec<JobState>,
+    pub selected_job: usize,
+    pub modal: Option<Modal>,
+    /// While typing a filter: the text so far.
+    pub filter_input: Option<String>,
+    pub width: u16,
+    pub height: u16,
+    pub no_color: bool,
+    pub should_quit: bool,
+    pub next_job_id: u64,
+    pub repository: String,
+    pub config_path: String,
+    /// The clock as of the last tick; rendering uses it, so a frame is a pure function of state.
+    pub now: DateTime<Utc>,
+    /// A one-line notice in the status bar (the last error or result).
+    pub notice: Option<String>,
+}
+
+impl AppState {
+    pub fn new(repository: String, config_path: String, now: DateTime<Utc>) -> AppState {
+        AppState {
+            screen: Screen::Dashboard,
+            snapshot: None,
+            loading: false,
+            load_error: None,
+            history: ListCursor::default(),
+            inventory: ListCursor::default(),
+            expanded: BTreeSet::new(),
+            jobs: Vec::new(),
+            selected_job: 0,
+            modal: None,
+            filter_input: None,
+            width: 80,
+            height: 24,
+            no_color: false,
+            should_quit: false,
+            next_job_id: 1,
+            repository,
+            config_path,
+            now,
+            notice: None,
+        }
+    }
+
+    pub fn running_jobs(&self) -> usize {
+        self.jobs.iter().filter(|j| j.status.is_running()).count()
+    }
+
+    pub fn job(&self, id: u64) -> Option<&JobState> {
+        self.jobs.iter().find(|j| j.id == id)
+    }
+
+    pub fn job_mut(&mut self, id: u64) -> Option<&mut JobState> {
+        self.jobs.iter_mut().find(|j| j.id == id)
+    }
+
+    /// Body rows available to lists (screen minus tab bar, status bar and borders).
+    pub fn list_height(&self) -> usize {
+        usize::from(self.height.saturating_sub(6)).max(1)
+    }
+}

@@ -1,0 +1,98 @@
+//! The frame around every screen: the tab bar (digits jump), the status bar (hints generated
+//! from the keymap, the filter prompt, notices), and the placeholder for screens to come.
+
+use super::theme::Theme;
+use crate::app::action::Action;
+use crate::app::keymap::Keymap;
+use crate::app::state::{AppState, Screen};
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
+use ratatui::Frame;
+
+pub fn tabs(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
+    let mut spans = vec![Span::styled(" lifeboat ", theme.heading())];
+    for screen in Screen::ALL {
+        let label = format!(" {} {} ", screen.index() + 1, screen.title());
+        let style = if screen == state.screen {
+            theme.selected()
+        } else if matches!(screen, Screen::Retention | Screen::Drills) {
+            theme.dim()
+        } else {
+            ratatui::style::Style::default()
+        };
+        spans.push(Span::styled(label, style));
+    }
+    let running = state.running_jobs();
+    if running > 0 {
+        spans.push(Span::styled(
+            format!(" ⟳ {running} job{}", if running == 1 { "" } else { "s" }),
+            theme.accent(),
+        ));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+pub fn status_bar(frame: &mut Frame, area: Rect, state: &AppState, keymap: &Keymap, theme: &Theme) {
+    if let Some(text) = &state.filter_input {
+        let line = Line::from(vec![
+            Span::styled("/", theme.heading()),
+            Span::raw(text.clone()),
+            Span::styled("▏ Enter keeps · Esc clears", theme.dim()),
+        ]);
+        frame.render_widget(Paragraph::new(line), area);
+        return;
+    }
+    let mut spans = Vec::new();
+    if let Some(notice) = &state.notice {
+        spans.push(Span::styled(
+            format!("{notice}  "),
+            if notice.starts_with('✗') {
+                theme.bad()
+            } else {
+                theme.accent()
+            },
+        ));
+    } else if state.loading {
+        spans.push(Span::styled("loading…  ", theme.dim()));
+    }
+    let hints: Vec<String> = keymap
+        .bindings
+        .iter()
+        .filter(|b| b.hint)
+        .filter(|b| match b.action {
+            Action::Verify => matches!(state.screen, Screen::History | Screen::Inventory),
+            Action::Filter => matches!(state.screen, Screen::History | Screen::Inventory),
+            Action::Open => matches!(state.screen, Screen::History | Screen::Inventory),
+            _ => true,
+        })
+        .map(|b| format!("{} {}", b.labels[0], short(b.action)))
+        .collect();
+    spans.push(Span::styled(hints.join("  "), theme.dim()));
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn short(action: Action) -> &'static str {
+    match action {
+        Action::Quit => "quit",
+        Action::Help => "help",
+        Action::Open => "open",
+        Action::Filter => "filter",
+        Action::GuidedBackup => "backup",
+        Action::Verify => "verify",
+        _ => "",
+    }
+}
+
+pub fn not_yet(frame: &mut Frame, area: Rect, title: &str, text: &str, theme: &Theme) {
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(Span::styled(format!(" {title} "), theme.heading()));
+    frame.render_widget(
+        Paragraph::new(text.to_string())
+            .style(theme.dim())
+            .wrap(Wrap { trim: true })
+            .block(block),
+        area,
+    );
+}

@@ -1,0 +1,208 @@
+//! Dashboard: can this application be brought back right now? The newest set and its age
+//! against the limit, its verification, the drill (designed in, filled by the drills release),
+//! off-site state, the running lock holder, storage used, and alerts in words and symbols.
+
+use super::format;
+use super::theme::Theme;
+use crate::app::state::AppState;
+use crate::jobs::status::Health;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
+use ratatui::Frame;
+
+fn row<'a>(label: &'a str, mark: (&'a str, Style), text: String) -> Line<'a> {
+    Line::from(vec![
+        Span::raw(format!(" {label:<12}")),
+        Span::styled(format!("{} ", mark.0), mark.1),
+        Span::raw(text),
+    ])
+}
+
+pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
+    let block = Block::default().borders(Borders::ALL).title(Span::styled(
+        " Can the application be brought back? ",
+        theme.heading(),
+    ));
+    let Some(snapshot) = &state.snapshot else {
+        let text = match &state.load_error {
+            Some(e) => format!("✗ {e}"),
+            None => "Reading the repository and the journal…".into(),
+        };
+        frame.render_widget(
+            Paragraph::new(text).wrap(Wrap { trim: true }).block(block),
+            area,
+        );
+        return;
+    };
+    let s = &snapshot.status;
+    let ok = ("✓", theme.good());
+    let bad = ("✗", theme.bad());
+    let warn = ("!", theme.warn());
+    let none = ("·", theme.dim());
+    let mut lines = Vec::new();
+    let verdict = match s.health {
+        Health::Ok => Line::from(Span::styled(
+            " ✓ YES: a complete, recent backup exists",
+            theme.good(),
+        )),
+        Health::NoBackup => Line::from(Span::styled(
+            " ✗ NO: there is no complete backup",
+            theme.bad(),
+        )),
+        Health::Stale => Line::from(Span::styled(
+            " ✗ AT RISK: the newest backup is older than the limit",
+            theme.bad(),
+        )),
+        Health::LastRunFailed => Line::from(Span::styled(
+            " ! AT RISK: the newest backup run failed",
+            theme.warn(),
+        )),
+        Health::Unreachable => Line::from(Span::styled(
+            " ✗ UNKNOWN: the repository cannot be read",
+            theme.bad(),
+        )),
+    };
+    lines.push(verdict);
+    lines.push(Line::raw(""));
+    let limit = format::age(std::time::Duration::from_secs(s.stale_after_seconds));
+    match &s.newest_set {
+        Some(n) => {
+            let age = (state.now - n.finished_at).num_seconds();
+            let mark = if age > s.stale_after_seconds as i64 {
+                bad
+            } else {
+                ok
+            };
+            lines.push(row(
+                "Newest set",
+                mark,
+                format!(
+                    "{}  {} ago (limit {limit})  {}",
+                    n.set_id,
+                    format::age_secs(age),
+                    format::bytes(n.stored_bytes)
+                ),
+            ));
+        }
+        None => lines.push(row("Newest set", bad, "none".into())),
+    }
+    match &s.newest_verification {
+        Some(v) => {
+            let mark = if v.ok { ok } else { bad };
+            let level = format!("{:?}", v.level).to_lowercase();
+            lines.push(row(
+                "Verified",
+                mark,
+                format!(
+                    "{}  {} ago ({level}){}",
+                    v.set_id,
+                    format::age_secs((state.now - v.at).num_seconds()),
+                    if v.ok { "" } else { "  DAMAGED" }
+                ),
+            ));
+        }
+        None => lines.push(row(
+            "Verified",
+            warn,
+            "never: press v on a set in History".into(),
+        )),
+    }
+    lines.push(row(
+        "Last drill",
+        none,
+        "no drill recorded (RPO/RTO arrive with the drills release)".into(),
+    ));
+    let offsite = if s.spooled_sets.is_empty() {
+        (
+            ok,
+            if state.repository.starts_with("s3://") {
+                "every set is uploaded".to_string()
+            } else {
+                "local repository (no off-site copy configured)".to_string()
+            },
+        )
+    } else {
+        (
+            warn,
+            format!(
+                "{} set(s) only local, waiting for upload: {}",
+                s.spooled_sets.len(),
+                s.spooled_sets.join(", ")
+            ),
+        )
+    };
+    let offsite_mark = if !s.spooled_sets.is_empty() || !state.repository.starts_with("s3://") {
+        warn
+    } else {
+        offsite.0
+    };
+    lines.push(row("Off-site", offsite_mark, offsite.1));
+    match &s.last_run {
+        Some(r) => {
+            let mark = match r.status.as_str() {
+                "completed" => ok,
+                "running" => none,
+                _ => bad,
+            };
+            let mut text = format!(
+                "{} {} ago ({})",
+                r.status.as_str(),
+                format::age_secs((state.now - r.started_at).num_seconds()),
+                r.initiator.as_str()
+            );
+            if let Some(e) = &r.error {
+                text.push_str(&format!(": {e}"));
+            }
+            lines.push(row("Last run", mark, text));
+        }
+        None => lines.push(row("Last run", none, "no run recorded on this host".into())),
+    }
+    match &s.lock_holder {
+        Some(h) => lines.push(row("Running", ("⟳", theme.accent()), format!("{h}"))),
+        None => lines.push(row(
+            "Running",
+            none,
+            "nothing holds the repository lock".into(),
+        )),
+    }
+    lines.push(row(
+        "Storage",
+        none,
+        format!(
+            "{}  {} complete, {} incomplete  {}",
+            format::bytes(s.repository_bytes),
+            s.complete_sets,
+            s.incomplete_sets,
+            state.repository
+        ),
+    ));
+    lines.push(Line::raw(""));
+    let alerts: Vec<&String> = s.messages.iter().filter(|m| !m.starts_with('✓')).collect();
+    if alerts.is_empty() {
+        lines.push(Line::from(Span::styled(" No alerts.", theme.dim())));
+    } else {
+        lines.push(Line::from(Span::styled(" Alerts", theme.heading())));
+        for a in alerts {
+            let style = if a.starts_with('✗') {
+                theme.bad()
+            } else {
+                theme.warn()
+            };
+            lines.push(Line::from(Span::styled(format!(" {a}"), style)));
+        }
+    }
+    if let Some(e) = &state.load_error {
+        lines.push(Line::from(Span::styled(
+            format!(" ✗ last reload failed: {e}"),
+            theme.bad(),
+        )));
+    }
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(block),
+        area,
+    );
+}

@@ -1,0 +1,120 @@
+//! History: every run from the journal merged with the repository's sets, newest first, with
+//! the `/` filter. The detail pane (Enter) is drawn by `modals`.
+
+use super::format;
+use super::theme::Theme;
+use crate::app::state::AppState;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::text::Span;
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table};
+use ratatui::Frame;
+
+pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
+    let filter = &state.history.filter;
+    let title = if filter.is_empty() {
+        " History ".to_string()
+    } else {
+        format!(" History (filter: {filter}) ")
+    };
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(Span::styled(title, theme.heading()));
+    let Some(snapshot) = &state.snapshot else {
+        frame.render_widget(Paragraph::new("loading…").block(block), area);
+        return;
+    };
+    let rows: Vec<_> = snapshot
+        .history
+        .iter()
+        .filter(|r| r.matches(filter))
+        .collect();
+    if rows.is_empty() {
+        let text = if filter.is_empty() {
+            "No runs yet. Press b for a guided backup."
+        } else {
+            "Nothing matches the filter (Esc on / clears it)."
+        };
+        frame.render_widget(Paragraph::new(text).style(theme.dim()).block(block), area);
+        return;
+    }
+    let wide = area.width >= 110;
+    let height = usize::from(area.height.saturating_sub(3));
+    let offset = super::scroll_offset(state.history.selected, height, rows.len());
+    let table_rows = rows
+        .iter()
+        .enumerate()
+        .skip(offset)
+        .take(height)
+        .map(|(i, r)| {
+            let (mark, style) = if r.ok {
+                ("✓", theme.good())
+            } else if r.status == "running" {
+                ("⟳", theme.accent())
+            } else {
+                ("✗", theme.bad())
+            };
+            let verified = match &r.verified {
+                Some((true, _, _)) => "✓",
+                Some((false, _, _)) => "✗",
+                None => "·",
+            };
+            let duration = r
+                .finished_at
+                .map(|f| format::age_secs((f - r.started_at).num_seconds()))
+                .unwrap_or_else(|| "-".into());
+            let mut cells = vec![
+                Cell::from(Span::styled(format!("{mark} {}", r.status), style)),
+                Cell::from(r.started_at.format("%m-%d %H:%M").to_string()),
+                Cell::from(duration),
+                Cell::from(r.bytes.map(format::bytes).unwrap_or_else(|| "-".into())),
+                Cell::from(verified),
+                Cell::from(r.initiator.clone()),
+            ];
+            if wide {
+                cells.push(Cell::from(r.set_id.clone().unwrap_or_default()));
+                cells.push(Cell::from(
+                    r.sha256
+                        .as_deref()
+                        .map(format::short_hash)
+                        .unwrap_or("")
+                        .to_string(),
+                ));
+            }
+            cells.push(Cell::from(r.error.clone().unwrap_or_else(|| {
+                if wide {
+                    r.destination.clone()
+                } else {
+                    r.set_id.clone().unwrap_or_default()
+                }
+            })));
+            let row = Row::new(cells);
+            if i == state.history.selected {
+                row.style(theme.selected())
+            } else {
+                row
+            }
+        });
+    let mut widths = vec![
+        Constraint::Length(11),
+        Constraint::Length(11),
+        Constraint::Length(7),
+        Constraint::Length(9),
+        Constraint::Length(2),
+        Constraint::Length(8),
+    ];
+    let mut header = vec!["status", "started", "took", "size", "v", "by"];
+    if wide {
+        widths.extend([Constraint::Length(21), Constraint::Length(12)]);
+        header.extend(["set", "sha256"]);
+    }
+    widths.push(Constraint::Min(10));
+    header.push(if wide {
+        "error / destination"
+    } else {
+        "set / error"
+    });
+    let table = Table::new(table_rows, widths)
+        .header(Row::new(header).style(theme.heading()))
+        .block(block);
+    frame.render_widget(table, area);
+}

@@ -1,0 +1,391 @@
+//! Dialogs drawn over the screen: help (generated from the keymap), a set's detail pane, the
+//! guided backup, and confirmations that say exactly what will happen.
+
+use super::format;
+use super::theme::Theme;
+use crate::app::keymap::Keymap;
+use crate::app::state::{AppState, JobKind, Modal, WizardStep};
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+use ratatui::Frame;
+
+fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let w = width.min(area.width.saturating_sub(2));
+    let h = height.min(area.height.saturating_sub(2));
+    Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    }
+}
+
+fn dialog(frame: &mut Frame, area: Rect, title: &str, lines: Vec<Line>, theme: &Theme) {
+    frame.render_widget(Clear, area);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(Span::styled(format!(" {title} "), theme.heading()));
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(block),
+        area,
+    );
+}
+
+/// A dialog whose last line (the keys that answer it) always shows: the body is cut to fit,
+/// one row per line, rather than pushing the answer off a small screen.
+fn dialog_with_footer(
+    frame: &mut Frame,
+    area: Rect,
+    title: &str,
+    body: Vec<Line>,
+    footer: Line,
+    theme: &Theme,
+) {
+    frame.render_widget(Clear, area);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(Span::styled(format!(" {title} "), theme.heading()));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    if inner.height == 0 {
+        return;
+    }
+    let body_area = Rect {
+        height: inner.height - 1,
+        ..inner
+    };
+    let footer_area = Rect {
+        y: inner.y + inner.height - 1,
+        height: 1,
+        ..inner
+    };
+    frame.render_widget(Paragraph::new(body), body_area);
+    frame.render_widget(Paragraph::new(footer), footer_area);
+}
+
+pub fn render(
+    frame: &mut Frame,
+    area: Rect,
+    state: &AppState,
+    modal: &Modal,
+    keymap: &Keymap,
+    theme: &Theme,
+) {
+    match modal {
+        Modal::Help => help(frame, area, keymap, theme),
+        Modal::ConfirmQuit => {
+            let running: Vec<String> = state
+                .jobs
+                .iter()
+                .filter(|j| j.status.is_running())
+                .map(|j| format!("#{} {}", j.id, j.title()))
+                .collect();
+            let lines = vec![
+                Line::raw(format!(" Running: {}", running.join(", "))),
+                Line::raw(""),
+                Line::raw(" Quitting cancels them. A cancelled backup leaves no complete-looking"),
+                Line::raw(" set; its partial objects stay as an incomplete set until pruned."),
+                Line::raw(""),
+                Line::from(Span::styled(" y quit and cancel · n stay", theme.heading())),
+            ];
+            dialog(
+                frame,
+                centered(area, 76, 9),
+                "Quit while a job runs?",
+                lines,
+                theme,
+            );
+        }
+        Modal::ConfirmCancel { job } => {
+            let title = state.job(*job).map(|j| j.title()).unwrap_or_default();
+            let backup = state.job(*job).is_some_and(|j| j.kind == JobKind::Backup);
+            let mut lines = vec![
+                Line::raw(format!(" Cancel job #{job} ({title})?")),
+                Line::raw(""),
+            ];
+            if backup {
+                lines.push(Line::raw(
+                    " The set will not be marked complete; its partial objects stay as an",
+                ));
+                lines.push(Line::raw(" incomplete set until pruned."));
+                lines.push(Line::raw(""));
+            }
+            lines.push(Line::from(Span::styled(
+                " y cancel the job · n keep it running",
+                theme.heading(),
+            )));
+            dialog(
+                frame,
+                centered(area, 76, lines.len() as u16 + 2),
+                "Cancel?",
+                lines,
+                theme,
+            );
+        }
+        Modal::OfferVerify { set_id } => {
+            let lines = vec![
+                Line::from(Span::styled(
+                    format!(" ✓ Set {set_id} is complete."),
+                    theme.good(),
+                )),
+                Line::raw(""),
+                Line::raw(
+                    " Verify it now? Every stored object is re-read and hashed (no keys needed).",
+                ),
+                Line::raw(""),
+                Line::from(Span::styled(" y verify · n not now", theme.heading())),
+            ];
+            dialog(
+                frame,
+                centered(area, 80, 7),
+                "Backup complete",
+                lines,
+                theme,
+            );
+        }
+        Modal::Wizard(step) => wizard(frame, area, step, theme),
+        Modal::Detail { row } => detail(frame, area, state, *row, theme),
+    }
+}
+
+/// The keys, generated from the keymap: one column where the screen is tall enough, two
+/// (help text cut to fit) where it is not.
+fn help(frame: &mut Frame, area: Rect, keymap: &Keymap, theme: &Theme) {
+    let entries: Vec<(String, &str)> = keymap
+        .bindings
+        .iter()
+        .map(|b| (b.labels.join(" "), b.help.as_str()))
+        .collect();
+    let rows_available = usize::from(area.height.saturating_sub(4));
+    let columns = if entries.len() <= rows_available {
+        1
+    } else {
+        2
+    };
+    let per_column = entries.len().div_ceil(columns);
+    let width = area
+        .width
+        .saturating_sub(2)
+        .min(if columns == 1 { 100 } else { 160 });
+    let column_width = usize::from(width.saturating_sub(2)) / columns;
+    let key_width = entries
+        .iter()
+        .map(|(k, _)| k.chars().count())
+        .max()
+        .unwrap_or(0)
+        .min(16)
+        + 1;
+    let lines: Vec<Line> = (0..per_column)
+        .map(|row| {
+            let mut spans = Vec::new();
+            for column in 0..columns {
+                if let Some((keys, text)) = entries.get(column * per_column + row) {
+                    let text_width = column_width.saturating_sub(key_width + 2);
+                    let text: String = text.chars().take(text_width).collect();
+                    spans.push(Span::styled(format!(" {keys:<key_width$}"), theme.accent()));
+                    spans.push(Span::raw(format!("{text:<text_width$} ")));
+                }
+            }
+            Line::from(spans)
+        })
+        .collect();
+    let h = lines.len() as u16 + 2;
+    dialog(
+        frame,
+        centered(area, width, h),
+        "Keys (? or Esc closes)",
+        lines,
+        theme,
+    );
+}
+
+fn wizard(frame: &mut Frame, area: Rect, step: &WizardStep, theme: &Theme) {
+    let report = match step {
+        WizardStep::Checking => {
+            let lines = vec![
+                Line::raw(" Checking the database, files, secrets, repositories and keys…"),
+                Line::raw(""),
+                Line::from(Span::styled(" Esc cancels", theme.dim())),
+            ];
+            dialog(
+                frame,
+                centered(area, 76, 5),
+                "Guided backup: preflight",
+                lines,
+                theme,
+            );
+            return;
+        }
+        WizardStep::Ready(report) => report,
+    };
+    let mut lines = vec![Line::from(Span::styled(" What", theme.heading()))];
+    if report.database.is_empty() {
+        lines.push(Line::raw("  database (unreachable: see below)"));
+    } else {
+        lines.push(Line::raw(format!(
+            "  database {} ({}, PostgreSQL {})",
+            report.database,
+            format::bytes(report.database_bytes),
+            report.server_version
+        )));
+    }
+    for (root, size) in &report.file_roots {
+        lines.push(Line::raw(format!(
+            "  files    {root} ({} files, {})",
+            size.files,
+            format::bytes(size.bytes)
+        )));
+    }
+    if !report.secrets.is_empty() {
+        lines.push(Line::raw(format!(
+            "  secrets  {} file(s) -> {}",
+            report.secrets.len(),
+            report.secrets_repository.clone().unwrap_or_default()
+        )));
+    }
+    lines.push(Line::from(Span::styled(" Where and how", theme.heading())));
+    lines.push(Line::raw(format!(
+        "  to {}, encryption: {}",
+        report.repository, report.encryption
+    )));
+    lines.push(Line::from(Span::styled(" Preflight", theme.heading())));
+    for c in &report.checks {
+        let (mark, style) = if c.ok {
+            ("✓", theme.good())
+        } else {
+            ("✗", theme.bad())
+        };
+        lines.push(Line::from(vec![
+            Span::styled(format!("  {mark} {:<29}", c.name), style),
+            Span::raw(c.detail.clone()),
+        ]));
+    }
+    let footer = if report.ok() {
+        Line::from(Span::styled(
+            " Enter start the backup · Esc cancel",
+            theme.heading(),
+        ))
+    } else {
+        Line::from(Span::styled(
+            " ✗ Fix the items marked ✗, then press b again · Esc close",
+            theme.bad(),
+        ))
+    };
+    let h = lines.len() as u16 + 3;
+    dialog_with_footer(
+        frame,
+        centered(area, 110, h),
+        "Guided backup",
+        lines,
+        footer,
+        theme,
+    );
+}
+
+fn detail(frame: &mut Frame, area: Rect, state: &AppState, row: usize, theme: &Theme) {
+    let Some(r) = state.snapshot.as_ref().and_then(|s| s.history.get(row)) else {
+        return;
+    };
+    let mut lines = Vec::new();
+    let (mark, style) = if r.ok {
+        ("✓", theme.good())
+    } else {
+        ("✗", theme.bad())
+    };
+    lines.push(Line::from(vec![
+        Span::styled(format!(" {mark} {}", r.status), style),
+        Span::raw(format!(
+            "  {}  by {}  to {}",
+            r.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
+            r.initiator,
+            r.destination
+        )),
+    ]));
+    if let Some(e) = &r.error {
+        lines.push(Line::from(Span::styled(format!(" ✗ {e}"), theme.bad())));
+    }
+    if let Some(sha) = &r.sha256 {
+        lines.push(Line::raw(format!(" checksums.sha256 sha256 {sha}")));
+    }
+    if let Some((ok, level, at)) = &r.verified {
+        lines.push(Line::raw(format!(
+            " verified {} ({level}) {} ago",
+            if *ok { "✓" } else { "✗ DAMAGED" },
+            format::age_secs((state.now - *at).num_seconds())
+        )));
+    }
+    if let Some(m) = &r.manifest {
+        lines.push(Line::from(Span::styled(
+            format!(" Set {}", m.set_id),
+            theme.heading(),
+        )));
+        lines.push(Line::raw(format!(
+            " snapshot {}  host {}  lifeboat {}",
+            m.snapshot_time.format("%Y-%m-%d %H:%M:%S UTC"),
+            m.host,
+            m.lifeboat_version
+        )));
+        lines.push(Line::raw(format!(
+            " source {} ({}), PostgreSQL {}, pg_dump {}, {} tables",
+            m.source.database,
+            format::bytes(m.source.database_size_bytes),
+            m.source.server_version,
+            m.source.pg_dump_version,
+            m.source.table_count
+        )));
+        for c in &m.components {
+            let enc = if c.encryption.recipients.is_empty() {
+                c.encryption.mode.clone()
+            } else {
+                format!(
+                    "{} {}",
+                    c.encryption.mode,
+                    c.encryption.recipients.join(",")
+                )
+            };
+            lines.push(Line::raw(format!(
+                "  {:<18} {:>10}  sha256 {}  {} {}  {}",
+                c.object,
+                format::bytes(c.stored_bytes),
+                format::short_hash(&c.stored_sha256),
+                c.compression.codec,
+                c.compression.level,
+                enc
+            )));
+        }
+        for t in &m.source.key_tables {
+            lines.push(Line::raw(format!("  rows {:<24} {}", t.table, t.rows)));
+        }
+    }
+    let log: Vec<&String> = state
+        .jobs
+        .iter()
+        .filter(|j| j.set_id.is_some() && j.set_id == r.set_id && j.kind == JobKind::Backup)
+        .flat_map(|j| j.log.iter())
+        .collect();
+    if !log.is_empty() {
+        lines.push(Line::from(Span::styled(" Log", theme.heading())));
+        let skip = log.len().saturating_sub(6);
+        lines.extend(
+            log.into_iter()
+                .skip(skip)
+                .map(|l| Line::raw(format!("  {l}"))),
+        );
+    }
+    let footer = Line::from(Span::styled(
+        " v verify · V verify+decrypt · Esc close",
+        theme.dim(),
+    ));
+    let h = lines.len() as u16 + 3;
+    dialog_with_footer(
+        frame,
+        centered(area, 118, h),
+        "Set detail",
+        lines,
+        footer,
+        theme,
+    );
+}
