@@ -55,9 +55,11 @@ impl PrivateHome {
             .prefix("lbg")
             .tempdir_in("/tmp")
             .map_err(GpgError::Home)?;
+        // The key-derivation count is pinned at gpg's maximum: a fresh agent would otherwise
+        // spend seconds calibrating it on every job, and fast machines land there anyway.
         std::fs::write(
             dir.path().join("gpg.conf"),
-            "s2k-cipher-algo AES256\ns2k-digest-algo SHA512\ncipher-algo AES256\nno-symkey-cache\n",
+            "s2k-cipher-algo AES256\ns2k-digest-algo SHA512\ns2k-count 65011712\ncipher-algo AES256\nno-symkey-cache\n",
         )
         .map_err(GpgError::Home)?;
         std::fs::write(

@@ -7,6 +7,8 @@
 //! Helpers panic with a message saying how to fix the machine, since they only run in tests.
 #![allow(dead_code)]
 
+pub mod app;
+
 use std::fmt::Write as _;
 use std::fs::OpenOptions;
 use std::io::{Read, Write};
