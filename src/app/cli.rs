@@ -68,6 +68,34 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Restore a set. --dry-run (the default in spirit) verifies, decrypts to scratch, checks
+    /// the archives and the target, prints the plan and changes nothing.
+    Restore {
+        /// A set id, or `latest`.
+        set: String,
+        #[arg(long)]
+        dry_run: bool,
+        /// The database to restore into (default: [source].database_url).
+        #[arg(long, value_name = "URL")]
+        target_url: Option<String>,
+        /// Extract the file archive under DIR (default: / , i.e. the original paths).
+        #[arg(long, value_name = "DIR")]
+        files_to: Option<PathBuf>,
+        /// Extract the secrets under DIR (default: / , i.e. the original paths).
+        #[arg(long, value_name = "DIR")]
+        secrets_to: Option<PathBuf>,
+        /// Skip the safety backup of the target taken before anything is touched.
+        #[arg(long)]
+        no_safety_backup: bool,
+        /// pg_restore parallelism.
+        #[arg(long)]
+        jobs: Option<u32>,
+        /// Confirm a real restore without the typed confirmation.
+        #[arg(long)]
+        yes: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Complete sets, newest first.
     List {
         #[arg(long)]
@@ -207,6 +235,30 @@ pub async fn run(cli: Cli, paths: LocalPaths) -> i32 {
                 (None, false) => VerifyTarget::Latest,
             };
             run_verify(&config, &paths, target, decrypt, json).await
+        }
+        Command::Restore {
+            set,
+            dry_run,
+            target_url,
+            files_to,
+            secrets_to,
+            no_safety_backup,
+            jobs,
+            yes,
+            json,
+        } => {
+            let config = match load_config(cli.config.as_ref()) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            let options = super::config::RestoreOptions {
+                target_url,
+                files_to,
+                secrets_to,
+                jobs,
+                safety_backup: !no_safety_backup,
+            };
+            super::restore_cli::run(&config, &paths, &set, options, dry_run, yes, json).await
         }
         Command::List { json } => match load_config(cli.config.as_ref()) {
             Ok(config) => run_list(&config, &paths, json, false).await,

@@ -4,12 +4,14 @@
 //! passwords from PGPASSWORD or pgpass, the gpg passphrase from a file.
 
 use crate::jobs::backup::{BackupSpec, SourceSpec, DEFAULT_TIMEOUT};
+use crate::jobs::restore::{Hooks, RestoreSpec};
 use crate::jobs::status::{StatusSpec, DEFAULT_STALE_AFTER};
 use crate::jobs::verify::{DecryptSpec, VerifySpec, VerifyTarget};
 use crate::storage::codec::{Codec, CodecKind};
 use crate::storage::gpg::EncryptionSpec;
 use crate::storage::manifest::Initiator;
 use crate::storage::paths::LocalPaths;
+use crate::storage::postgres::PgConn;
 use crate::storage::repository::{parse_location, RepositorySpec};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -49,6 +51,8 @@ pub struct Config {
     pub backup: BackupConfig,
     #[serde(default)]
     pub status: StatusConfig,
+    #[serde(default)]
+    pub restore: RestoreConfig,
     /// Where the file was read from (for messages).
     #[serde(skip)]
     pub path: PathBuf,
@@ -103,6 +107,33 @@ pub struct BackupConfig {
 pub struct StatusConfig {
     /// "No successful backup in this long" is an alert; default 48h.
     pub stale_after: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreConfig {
+    /// Commands run with `sh -c` before anything is touched (e.g. stop the application).
+    #[serde(default)]
+    pub pre_restore: Vec<String>,
+    /// Commands run after the data is in place (e.g. start the application).
+    #[serde(default)]
+    pub post_restore: Vec<String>,
+    /// An http:// URL that must answer 2xx, or a command that must exit 0.
+    pub health: Option<String>,
+    /// pg_restore parallelism (default: the number of cores).
+    pub jobs: Option<u32>,
+    /// Where decrypted scratch files go (default: the XDG data directory).
+    pub scratch_dir: Option<PathBuf>,
+}
+
+/// What the command line adds to a restore.
+#[derive(Debug, Clone, Default)]
+pub struct RestoreOptions {
+    pub target_url: Option<String>,
+    pub files_to: Option<PathBuf>,
+    pub secrets_to: Option<PathBuf>,
+    pub jobs: Option<u32>,
+    pub safety_backup: bool,
 }
 
 pub fn default_path() -> PathBuf {
@@ -373,6 +404,51 @@ impl Config {
             } else {
                 None
             },
+            paths: paths.clone(),
+        })
+    }
+
+    pub fn restore_spec(
+        &self,
+        paths: &LocalPaths,
+        set: crate::storage::setid::SetId,
+        options: RestoreOptions,
+    ) -> Result<RestoreSpec, ConfigError> {
+        let target_url = options
+            .target_url
+            .or_else(|| self.source.database_url.clone());
+        let safety_backup = if options.safety_backup {
+            let mut spec = self.backup_spec(paths, Initiator::Operator)?;
+            spec.source.database_url = target_url.clone();
+            Some(spec)
+        } else {
+            None
+        };
+        Ok(RestoreSpec {
+            repository: self.data_repository()?,
+            secrets_repository: self.secrets_repository()?,
+            set,
+            encryption: self.encryption_spec()?,
+            pg_bin_dir: self.source.pg_bin_dir.clone(),
+            target: PgConn::new(target_url.as_deref()),
+            files_to: options.files_to.unwrap_or_else(|| PathBuf::from("/")),
+            secrets_to: options.secrets_to.unwrap_or_else(|| PathBuf::from("/")),
+            scratch_dir: self
+                .restore
+                .scratch_dir
+                .clone()
+                .unwrap_or_else(|| paths.data_dir.join("scratch")),
+            jobs: options.jobs.or(self.restore.jobs).unwrap_or_else(|| {
+                std::thread::available_parallelism()
+                    .map(|n| n.get() as u32)
+                    .unwrap_or(2)
+            }),
+            hooks: Hooks {
+                pre_restore: self.restore.pre_restore.clone(),
+                post_restore: self.restore.post_restore.clone(),
+                health: self.restore.health.clone(),
+            },
+            safety_backup,
             paths: paths.clone(),
         })
     }

@@ -12,6 +12,7 @@ pub mod history;
 pub mod inventory_tree;
 pub mod keymap;
 pub mod logging;
+pub mod restore_cli;
 pub mod runtime;
 pub mod state;
 pub mod tui;

@@ -4,10 +4,13 @@
 
 pub mod backup;
 pub mod download;
+pub mod fetch;
 pub mod inventory;
 pub mod pipeline;
 pub mod preflight;
 pub mod progress;
+pub mod readback;
+pub mod restore;
 pub mod spool;
 pub mod status;
 pub mod tar_source;

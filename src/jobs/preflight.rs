@@ -56,7 +56,9 @@ fn mib(bytes: u64) -> String {
     format!("{} MiB", bytes / (1024 * 1024))
 }
 
-fn free_bytes(dir: &Path) -> Option<u64> {
+/// Free bytes for an unprivileged writer on the filesystem holding `dir` (or its nearest
+/// existing ancestor).
+pub fn free_bytes(dir: &Path) -> Option<u64> {
     let mut probe = dir.to_path_buf();
     while !probe.exists() {
         probe = probe.parent()?.to_path_buf();

@@ -7,10 +7,10 @@
 use super::download;
 use super::inventory;
 use super::progress::{Meter, Reporter, Sampler};
+use super::readback::{self, ReadBack};
 use crate::storage::checksums::Checksums;
-use crate::storage::codec::{Codec, CodecKind};
 use crate::storage::gpg::{Crypto, EncryptionSpec};
-use crate::storage::hashing::{CountingReader, HashingReader, HashingWriter};
+
 use crate::storage::journal::{Journal, JournalEntry, VerificationRecord, VerifyLevel};
 use crate::storage::layout;
 use crate::storage::manifest::{
@@ -381,14 +381,13 @@ async fn check_component(
     let (reader, feeder) = download::open(&repo, &path, cancel.clone());
     let comp = component.clone();
     let outcome = tokio::task::spawn_blocking(move || {
-        read_back(reader, &comp, crypto.as_deref(), &tools, counter)
+        let kind = comp.kind;
+        readback::read_back(reader, &comp, crypto.as_deref(), counter, |decoded| {
+            inspect(kind, decoded, &tools)
+        })
     })
     .await
-    .unwrap_or_else(|e| ReadBack {
-        stored: None,
-        failure: Some((ObjectStatus::Unreadable, e.to_string())),
-        plaintext: None,
-    });
+    .unwrap_or_else(|e| ReadBack::failed(ObjectStatus::Unreadable, e.to_string()));
     if let Ok(Err(e)) = feeder.await {
         check.status = ObjectStatus::Unreadable;
         check.detail = Some(e.to_string());
@@ -438,89 +437,20 @@ async fn check_component(
             check.detail = Some("decrypted bytes differ from what was encrypted".into());
             return check;
         }
-        check.detail = Some("decrypted and read back".into());
+        check.detail = Some(format!(
+            "decrypted and read back: {}",
+            outcome.consumed.unwrap_or_default()
+        ));
     }
     check
-}
-
-struct ReadBack {
-    stored: Option<crate::storage::hashing::Digested>,
-    plaintext: Option<crate::storage::hashing::Digested>,
-    failure: Option<(ObjectStatus, String)>,
-}
-
-/// Hashes the stored stream and, with `crypto`, decrypts and reads the contents back.
-fn read_back(
-    reader: download::ChannelReader,
-    component: &Component,
-    crypto: Option<&Crypto>,
-    tools: &PgTools,
-    counter: Arc<AtomicU64>,
-) -> ReadBack {
-    let mut stored = HashingReader::new(CountingReader::new(reader, counter));
-    let Some(crypto) = crypto else {
-        let copied = io::copy(&mut stored, &mut io::sink());
-        return ReadBack {
-            failure: copied
-                .err()
-                .map(|e| (ObjectStatus::Unreadable, e.to_string())),
-            stored: Some(stored.finish()),
-            plaintext: None,
-        };
-    };
-    let codec = Codec::from_name(&component.compression.codec).unwrap_or(CodecKind::None);
-    let encrypted = component.encryption.mode != "none";
-    let (pipe_r, pipe_w) = match io::pipe() {
-        Ok(p) => p,
-        Err(e) => {
-            return ReadBack {
-                stored: None,
-                plaintext: None,
-                failure: Some((ObjectStatus::Unreadable, e.to_string())),
-            }
-        }
-    };
-    std::thread::scope(|scope| {
-        let kind = component.kind;
-        let inspector = scope.spawn(move || inspect(kind, codec, pipe_r, tools));
-        let mut plain = HashingWriter::new(pipe_w);
-        let moved = if encrypted {
-            crypto
-                .decrypt(&component.object, &mut stored, &mut plain)
-                .map_err(|e| (ObjectStatus::DecryptFailed, e.to_string()))
-        } else {
-            io::copy(&mut stored, &mut plain)
-                .map(|_| ())
-                .map_err(|e| (ObjectStatus::Unreadable, e.to_string()))
-        };
-        // Drain whatever gpg did not consume, so the stored hash covers every byte.
-        let _ = io::copy(&mut stored, &mut io::sink());
-        let (pipe_w, plaintext) = plain.finish();
-        drop(pipe_w);
-        let inspected = inspector
-            .join()
-            .unwrap_or_else(|_| Err("the reader thread panicked".into()));
-        let failure = match (moved, inspected) {
-            (Err(f), _) => Some(f),
-            (Ok(()), Err(e)) => Some((ObjectStatus::ContentUnreadable, e)),
-            (Ok(()), Ok(_)) => None,
-        };
-        ReadBack {
-            stored: Some(stored.finish()),
-            plaintext: Some(plaintext),
-            failure,
-        }
-    })
 }
 
 /// Decompresses and reads the contents through to the end.
 fn inspect(
     kind: ComponentKind,
-    codec: CodecKind,
-    input: io::PipeReader,
+    mut decoded: Box<dyn Read + '_>,
     tools: &PgTools,
 ) -> Result<String, String> {
-    let mut decoded = Codec::decoder(codec, input).map_err(|e| e.to_string())?;
     match kind {
         ComponentKind::Db => {
             let mut cmd = tools.command("pg_restore");

@@ -3,6 +3,7 @@
 //! layout and its formats (set ids, manifest, checksums), the run journal, the repository lock,
 //! the stream codecs and hashing, gpg, and the PostgreSQL process wrappers.
 
+pub mod archive;
 pub mod checksums;
 pub mod codec;
 pub mod gpg;
@@ -15,4 +16,5 @@ pub mod paths;
 pub mod pg_cluster;
 pub mod postgres;
 pub mod repository;
+pub mod retention;
 pub mod setid;

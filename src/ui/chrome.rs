@@ -30,7 +30,12 @@ pub fn tabs(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
             theme.accent(),
         ));
     }
-    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+    let mut line = Line::from(spans);
+    if line.width() > usize::from(area.width) {
+        // At 80 columns the name gives way, so the running-jobs count stays in view.
+        line.spans.remove(0);
+    }
+    frame.render_widget(Paragraph::new(line), area);
 }
 
 pub fn status_bar(frame: &mut Frame, area: Rect, state: &AppState, keymap: &Keymap, theme: &Theme) {

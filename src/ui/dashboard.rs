@@ -12,12 +12,43 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 use ratatui::Frame;
 
-fn row<'a>(label: &'a str, mark: (&'a str, Style), text: String) -> Line<'a> {
-    Line::from(vec![
-        Span::raw(format!(" {label:<12}")),
-        Span::styled(format!("{} ", mark.0), mark.1),
-        Span::raw(text),
-    ])
+/// Columns before a row's text: " {label:<12}{mark} ".
+const ROW_INDENT: usize = 15;
+
+/// A labelled row, its text wrapped under itself (not under the label) to `width` columns.
+fn row(label: &str, mark: (&str, Style), text: String, width: usize) -> Vec<Line<'static>> {
+    format::wrap(&text, width.saturating_sub(ROW_INDENT))
+        .into_iter()
+        .enumerate()
+        .map(|(i, chunk)| {
+            if i == 0 {
+                Line::from(vec![
+                    Span::raw(format!(" {label:<12}")),
+                    Span::styled(format!("{} ", mark.0), mark.1),
+                    Span::raw(chunk),
+                ])
+            } else {
+                Line::raw(format!("{:ROW_INDENT$}{chunk}", ""))
+            }
+        })
+        .collect()
+}
+
+/// An alert (`✗ text` or `! text`), wrapped with its continuation lines under the text.
+fn alert(text: &str, style: Style, width: usize) -> Vec<Line<'static>> {
+    let mut chars = text.chars();
+    let (mark, rest) = match (chars.next(), chars.as_str().strip_prefix(' ')) {
+        (Some(mark), Some(rest)) => (mark.to_string(), rest),
+        _ => (String::new(), text),
+    };
+    format::wrap(rest, width.saturating_sub(3))
+        .into_iter()
+        .enumerate()
+        .map(|(i, chunk)| {
+            let lead = if i == 0 { mark.as_str() } else { " " };
+            Line::from(Span::styled(format!(" {lead} {chunk}"), style))
+        })
+        .collect()
 }
 
 pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
@@ -37,6 +68,17 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
         return;
     };
     let s = &snapshot.status;
+    let width = usize::from(area.width.saturating_sub(2));
+    // An unreadable repository says nothing about sets, sizes or uploads: unknown, not "none".
+    let unknown = s.health == Health::Unreachable;
+    let unknown_row = |label: &str| {
+        row(
+            label,
+            ("?", theme.warn()),
+            "unknown: the repository cannot be read".into(),
+            width,
+        )
+    };
     let ok = ("✓", theme.good());
     let bad = ("✗", theme.bad());
     let warn = ("!", theme.warn());
@@ -68,6 +110,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
     lines.push(Line::raw(""));
     let limit = format::age(std::time::Duration::from_secs(s.stale_after_seconds));
     match &s.newest_set {
+        _ if unknown => lines.extend(unknown_row("Newest set")),
         Some(n) => {
             let age = (state.now - n.finished_at).num_seconds();
             let mark = if age > s.stale_after_seconds as i64 {
@@ -75,7 +118,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
             } else {
                 ok
             };
-            lines.push(row(
+            lines.extend(row(
                 "Newest set",
                 mark,
                 format!(
@@ -84,15 +127,17 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
                     format::age_secs(age),
                     format::bytes(n.stored_bytes)
                 ),
+                width,
             ));
         }
-        None => lines.push(row("Newest set", bad, "none".into())),
+        None => lines.extend(row("Newest set", bad, "none".into(), width)),
     }
     match &s.newest_verification {
+        _ if unknown => lines.extend(unknown_row("Verified")),
         Some(v) => {
             let mark = if v.ok { ok } else { bad };
             let level = format!("{:?}", v.level).to_lowercase();
-            lines.push(row(
+            lines.extend(row(
                 "Verified",
                 mark,
                 format!(
@@ -101,18 +146,21 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
                     format::age_secs((state.now - v.at).num_seconds()),
                     if v.ok { "" } else { "  DAMAGED" }
                 ),
+                width,
             ));
         }
-        None => lines.push(row(
+        None => lines.extend(row(
             "Verified",
             warn,
             "never: press v on a set in History".into(),
+            width,
         )),
     }
-    lines.push(row(
+    lines.extend(row(
         "Last drill",
         none,
         "no drill recorded (RPO/RTO arrive with the drills release)".into(),
+        width,
     ));
     let offsite = if s.spooled_sets.is_empty() {
         (
@@ -138,7 +186,11 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
     } else {
         offsite.0
     };
-    lines.push(row("Off-site", offsite_mark, offsite.1));
+    if unknown {
+        lines.extend(unknown_row("Off-site"));
+    } else {
+        lines.extend(row("Off-site", offsite_mark, offsite.1, width));
+    }
     match &s.last_run {
         Some(r) => {
             let mark = match r.status.as_str() {
@@ -155,29 +207,39 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
             if let Some(e) = &r.error {
                 text.push_str(&format!(": {e}"));
             }
-            lines.push(row("Last run", mark, text));
+            // One row: the whole error is in History's detail (and in the alerts when the
+            // newest run failed), and repeating it here pushed the alerts off a small screen.
+            let text = format::fit(&text, width.saturating_sub(ROW_INDENT));
+            lines.extend(row("Last run", mark, text, width));
         }
-        None => lines.push(row("Last run", none, "no run recorded on this host".into())),
+        None => lines.extend(row(
+            "Last run",
+            none,
+            "no run recorded on this host".into(),
+            width,
+        )),
     }
     match &s.lock_holder {
-        Some(h) => lines.push(row("Running", ("⟳", theme.accent()), format!("{h}"))),
-        None => lines.push(row(
+        Some(h) => lines.extend(row("Running", ("⟳", theme.accent()), format!("{h}"), width)),
+        None => lines.extend(row(
             "Running",
             none,
             "nothing holds the repository lock".into(),
+            width,
         )),
     }
-    lines.push(row(
-        "Storage",
-        none,
+    let storage = if unknown {
+        format!("unknown  {}", state.repository)
+    } else {
         format!(
             "{}  {} complete, {} incomplete  {}",
             format::bytes(s.repository_bytes),
             s.complete_sets,
             s.incomplete_sets,
             state.repository
-        ),
-    ));
+        )
+    };
+    lines.extend(row("Storage", none, storage, width));
     lines.push(Line::raw(""));
     let alerts: Vec<&String> = s.messages.iter().filter(|m| !m.starts_with('✓')).collect();
     if alerts.is_empty() {
@@ -190,19 +252,15 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
             } else {
                 theme.warn()
             };
-            lines.push(Line::from(Span::styled(format!(" {a}"), style)));
+            lines.extend(alert(a, style, width));
         }
     }
     if let Some(e) = &state.load_error {
-        lines.push(Line::from(Span::styled(
-            format!(" ✗ last reload failed: {e}"),
+        lines.extend(alert(
+            &format!("✗ last reload failed: {e}"),
             theme.bad(),
-        )));
+            width,
+        ));
     }
-    frame.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .block(block),
-        area,
-    );
+    frame.render_widget(Paragraph::new(lines).block(block), area);
 }

@@ -42,6 +42,57 @@ pub fn short_hash(hash: &str) -> &str {
     &hash[..hash.len().min(12)]
 }
 
+/// Greedy word wrap to `width` columns (one column a character); a word longer than a line is
+/// split. Always at least one line. The console pre-wraps with this so it knows how many rows a
+/// text takes (a dialog's height, a log's tail) and can indent continuation lines.
+pub fn wrap(text: &str, width: usize) -> Vec<String> {
+    let width = width.max(1);
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    let mut len = 0;
+    for word in text.split(' ') {
+        let mut word: Vec<char> = word.chars().collect();
+        loop {
+            let needed = if len == 0 {
+                word.len()
+            } else {
+                len + 1 + word.len()
+            };
+            if needed <= width {
+                if len > 0 {
+                    line.push(' ');
+                    len += 1;
+                }
+                line.extend(word.iter());
+                len += word.len();
+                break;
+            }
+            if len > 0 {
+                lines.push(std::mem::take(&mut line));
+                len = 0;
+                continue;
+            }
+            let tail = word.split_off(width);
+            lines.push(word.into_iter().collect());
+            word = tail;
+        }
+    }
+    if len > 0 || lines.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+/// `text` cut to `width` columns, ending in `…` when something was cut.
+pub fn fit(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_string();
+    }
+    let mut out: String = text.chars().take(width.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -55,5 +106,18 @@ mod tests {
         assert_eq!(age(Duration::from_secs(725)), "12m 5s");
         assert_eq!(age(Duration::from_secs(3 * 86_400 + 4 * 3600 + 5)), "3d 4h");
         assert_eq!(short_hash("abcdef0123456789"), "abcdef012345");
+    }
+
+    #[test]
+    fn wraps_words_and_splits_what_cannot_fit() {
+        assert_eq!(wrap("", 10), [""]);
+        assert_eq!(wrap("one two three", 7), ["one two", "three"]);
+        assert_eq!(wrap("one two three", 20), ["one two three"]);
+        assert_eq!(wrap("ab 0123456789abc", 6), ["ab", "012345", "6789ab", "c"]);
+        for line in wrap("✗ a b c d e f g h ✓ i", 5) {
+            assert!(line.chars().count() <= 5, "{line}");
+        }
+        assert_eq!(fit("abcdef", 6), "abcdef");
+        assert_eq!(fit("abcdefg", 6), "abcde…");
     }
 }

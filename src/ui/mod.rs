@@ -15,7 +15,7 @@ pub mod theme;
 use crate::app::keymap::Keymap;
 use crate::app::state::{AppState, Screen};
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::widgets::Paragraph;
+use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
 
 pub const MIN_WIDTH: u16 = 60;
@@ -24,11 +24,12 @@ pub const MIN_HEIGHT: u16 = 15;
 pub fn render(frame: &mut Frame, state: &AppState, keymap: &Keymap) {
     let area = frame.area();
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        // Short enough for one line at 50 columns; wrapped rather than cut below that.
         let text = format!(
-            "Terminal too small ({}x{}): lifeboat needs at least {MIN_WIDTH}x{MIN_HEIGHT}.",
+            "Terminal too small ({}x{}): lifeboat needs {MIN_WIDTH}x{MIN_HEIGHT}",
             area.width, area.height
         );
-        frame.render_widget(Paragraph::new(text), area);
+        frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), area);
         return;
     }
     let theme = theme::Theme::new(state.no_color);

@@ -1,0 +1,164 @@
+//! Fetching a set's objects for a restore or a drill: each stored object is read once and
+//! hashed against the manifest (and `checksums.sha256`); objects of a remote repository land in
+//! a scratch directory, local ones are read where they are. Nothing is decrypted here.
+
+use super::download;
+use super::progress::Meter;
+use crate::storage::checksums::Checksums;
+use crate::storage::hashing::{CountingReader, HashingReader};
+use crate::storage::layout;
+use crate::storage::manifest::{Component, Manifest, RepositoryRole, MANIFEST_MAX_BYTES};
+use crate::storage::repository::{Location, RepoError, Repository};
+use crate::storage::setid::SetId;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+    #[error("set {0} has no manifest.json: it is incomplete and cannot be restored")]
+    Incomplete(String),
+    #[error("{0}")]
+    Manifest(String),
+    #[error("`{object}` in {repository}: {problem}; refusing to restore from it")]
+    Damaged {
+        object: String,
+        repository: String,
+        problem: String,
+    },
+    #[error("`{object}` lives in the secrets repository, which is not configured ([secrets_repository])")]
+    NoSecretsRepository { object: String },
+    #[error("scratch directory {path}: {source}")]
+    Scratch {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cancelled")]
+    Cancelled,
+}
+
+pub async fn read_manifest(repo: &Repository, id: &SetId) -> Result<Manifest, FetchError> {
+    let bytes = match repo
+        .get_small(&layout::manifest_path(id), MANIFEST_MAX_BYTES as u64)
+        .await
+    {
+        Ok(b) => b,
+        Err(e) if e.is_not_found() => return Err(FetchError::Incomplete(id.to_string())),
+        Err(e) => return Err(e.into()),
+    };
+    Manifest::parse(id.as_str(), &bytes).map_err(|e| FetchError::Manifest(e.to_string()))
+}
+
+/// A stored object, verified, readable from a local file.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    pub component: Component,
+    pub path: PathBuf,
+}
+
+/// Fetches and verifies every component of `manifest` whose repository is available.
+pub async fn fetch_set(
+    data: &Repository,
+    secrets: Option<&Repository>,
+    manifest: &Manifest,
+    scratch: &Path,
+    meter: &mut Meter,
+    cancel: &CancellationToken,
+) -> Result<Vec<Fetched>, FetchError> {
+    let id = SetId::parse(&manifest.set_id).map_err(|e| FetchError::Manifest(e.to_string()))?;
+    let listed = match data
+        .get_small(&layout::checksums_path(&id), MANIFEST_MAX_BYTES as u64)
+        .await
+    {
+        Ok(bytes) => {
+            Checksums::parse(&String::from_utf8_lossy(&bytes)).map_err(|e| FetchError::Damaged {
+                object: layout::CHECKSUMS_NAME.into(),
+                repository: data.url().into(),
+                problem: e.to_string(),
+            })?
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let mut fetched = Vec::new();
+    for component in &manifest.components {
+        let repo = match component.repository {
+            RepositoryRole::Data => data,
+            RepositoryRole::Secrets => secrets.ok_or_else(|| FetchError::NoSecretsRepository {
+                object: component.object.clone(),
+            })?,
+        };
+        if component.repository == RepositoryRole::Data
+            && listed.0.get(&component.object) != Some(&component.stored_sha256)
+        {
+            return Err(FetchError::Damaged {
+                object: component.object.clone(),
+                repository: repo.url().into(),
+                problem: format!(
+                    "{} and manifest.json disagree about its hash",
+                    layout::CHECKSUMS_NAME
+                ),
+            });
+        }
+        let path = layout::object_path(&id, &component.object);
+        let counter = meter.counter();
+        let (reader, feeder) = download::open(repo, &path, cancel.clone());
+        // A local object is read where it is; a remote one is downloaded into the scratch dir.
+        let (local_copy, write_to) = match repo.location() {
+            Location::Local(root) => (root.join(&path), None),
+            _ => (
+                scratch.join(&component.object),
+                Some(scratch.join(&component.object)),
+            ),
+        };
+        let digest = tokio::task::spawn_blocking(move || -> Result<_, std::io::Error> {
+            let mut hashing = HashingReader::new(CountingReader::new(reader, counter));
+            match write_to {
+                Some(file) => {
+                    let mut out = std::io::BufWriter::new(std::fs::File::create(&file)?);
+                    std::io::copy(&mut hashing, &mut out)?;
+                    out.flush()?;
+                }
+                None => {
+                    let mut buf = vec![0u8; 256 * 1024];
+                    while hashing.read(&mut buf)? > 0 {}
+                }
+            }
+            Ok(hashing.finish())
+        })
+        .await
+        .map_err(|e| FetchError::Manifest(e.to_string()))?;
+        if cancel.is_cancelled() {
+            return Err(FetchError::Cancelled);
+        }
+        if let Ok(Err(e)) = feeder.await {
+            return Err(e.into());
+        }
+        let digest = digest.map_err(|e| FetchError::Damaged {
+            object: component.object.clone(),
+            repository: repo.url().into(),
+            problem: e.to_string(),
+        })?;
+        if digest.bytes != component.stored_bytes || digest.sha256 != component.stored_sha256 {
+            return Err(FetchError::Damaged {
+                object: component.object.clone(),
+                repository: repo.url().into(),
+                problem: if digest.bytes != component.stored_bytes {
+                    format!(
+                        "{} bytes stored, the manifest says {}",
+                        digest.bytes, component.stored_bytes
+                    )
+                } else {
+                    "its SHA-256 differs from the manifest (the object is corrupt or was swapped)"
+                        .into()
+                },
+            });
+        }
+        fetched.push(Fetched {
+            component: component.clone(),
+            path: local_copy,
+        });
+    }
+    Ok(fetched)
+}

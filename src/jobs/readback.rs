@@ -1,0 +1,142 @@
+//! Reading a stored component back: hash the bytes as stored; with keys, decrypt, hash the
+//! plaintext, decompress, and hand the decompressed stream to a consumer (pg_restore --list,
+//! a tar walk, a scratch file, an extraction). One pass; gpg and the consumer run on their own
+//! threads, joined by OS pipes.
+
+use super::verify::ObjectStatus;
+use crate::storage::codec::{Codec, CodecKind};
+use crate::storage::gpg::Crypto;
+use crate::storage::hashing::{CountingReader, Digested, HashingReader, HashingWriter};
+use crate::storage::manifest::Component;
+use std::io::{self, Read};
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+#[derive(Debug)]
+pub struct ReadBack<T> {
+    pub stored: Option<Digested>,
+    pub plaintext: Option<Digested>,
+    pub failure: Option<(ObjectStatus, String)>,
+    /// What the consumer returned, when it ran and succeeded.
+    pub consumed: Option<T>,
+}
+
+impl<T> ReadBack<T> {
+    pub fn failed(status: ObjectStatus, detail: String) -> Self {
+        ReadBack {
+            stored: None,
+            plaintext: None,
+            failure: Some((status, detail)),
+            consumed: None,
+        }
+    }
+
+    /// Compares both digests with the manifest: the first mismatch, if any.
+    pub fn mismatch(&self, component: &Component) -> Option<(ObjectStatus, String)> {
+        if let Some(f) = &self.failure {
+            return Some(f.clone());
+        }
+        match &self.stored {
+            Some(s) if s.bytes != component.stored_bytes => {
+                return Some((
+                    ObjectStatus::SizeMismatch,
+                    format!(
+                        "{} bytes stored, manifest says {}",
+                        s.bytes, component.stored_bytes
+                    ),
+                ))
+            }
+            Some(s) if s.sha256 != component.stored_sha256 => {
+                return Some((
+                    ObjectStatus::HashMismatch,
+                    "the stored bytes differ from what was written".into(),
+                ))
+            }
+            None => return Some((ObjectStatus::Unreadable, "not read".into())),
+            _ => {}
+        }
+        match &self.plaintext {
+            Some(p)
+                if p.sha256 != component.plaintext_sha256
+                    || p.bytes != component.plaintext_bytes =>
+            {
+                Some((
+                    ObjectStatus::PlaintextMismatch,
+                    "decrypted bytes differ from what was encrypted".into(),
+                ))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Without `crypto` only the stored hash is computed (no keys needed) and `consume` is not run.
+pub fn read_back<R, T, F>(
+    reader: R,
+    component: &Component,
+    crypto: Option<&Crypto>,
+    counter: Arc<AtomicU64>,
+    consume: F,
+) -> ReadBack<T>
+where
+    R: Read + Send,
+    T: Send,
+    F: FnOnce(Box<dyn Read + '_>) -> Result<T, String> + Send,
+{
+    let mut stored = HashingReader::new(CountingReader::new(reader, counter));
+    let Some(crypto) = crypto else {
+        let copied = io::copy(&mut stored, &mut io::sink());
+        return ReadBack {
+            failure: copied
+                .err()
+                .map(|e| (ObjectStatus::Unreadable, e.to_string())),
+            stored: Some(stored.finish()),
+            plaintext: None,
+            consumed: None,
+        };
+    };
+    let codec = Codec::from_name(&component.compression.codec).unwrap_or(CodecKind::None);
+    let encrypted = component.encryption.mode != "none";
+    let (pipe_r, pipe_w) = match io::pipe() {
+        Ok(p) => p,
+        Err(e) => return ReadBack::failed(ObjectStatus::Unreadable, e.to_string()),
+    };
+    std::thread::scope(|scope| {
+        let consumer = scope.spawn(move || {
+            let mut decoded = Codec::decoder(codec, pipe_r).map_err(|e| e.to_string())?;
+            let result = consume(Box::new(&mut decoded));
+            // Read to the end whatever the consumer left, so a damaged tail is still noticed.
+            io::copy(&mut decoded, &mut io::sink())
+                .map_err(|e| format!("decompression failed: {e}"))?;
+            result
+        });
+        let mut plain = HashingWriter::new(pipe_w);
+        let moved = if encrypted {
+            crypto
+                .decrypt(&component.object, &mut stored, &mut plain)
+                .map_err(|e| (ObjectStatus::DecryptFailed, e.to_string()))
+        } else {
+            io::copy(&mut stored, &mut plain)
+                .map(|_| ())
+                .map_err(|e| (ObjectStatus::Unreadable, e.to_string()))
+        };
+        // Drain whatever gpg did not consume, so the stored hash covers every byte.
+        let _ = io::copy(&mut stored, &mut io::sink());
+        let (pipe_w, plaintext) = plain.finish();
+        drop(pipe_w);
+        let consumed = consumer
+            .join()
+            .unwrap_or_else(|_| Err("the reader thread panicked".into()));
+        let (failure, consumed) = match (moved, consumed) {
+            (Err(f), _) => (Some(f), None),
+            (Ok(()), Err(e)) => (Some((ObjectStatus::ContentUnreadable, e)), None),
+            (Ok(()), Ok(v)) => (None, Some(v)),
+        };
+        ReadBack {
+            stored: Some(stored.finish()),
+            plaintext: Some(plaintext),
+            failure,
+            consumed,
+        }
+    })
+}

@@ -1,0 +1,961 @@
+//! Restore: the dry run (fetch, verify, decrypt to scratch, `pg_restore --list` summary,
+//! archive safety checks, preflight, and the plan), and the real restore on top of it (safety
+//! backup, pre-restore hooks, `pg_restore --clean --if-exists --no-owner -j N`, files and
+//! secrets into place, post-restore hooks, health check). The dry run changes nothing that
+//! exists; the real restore stops at the first failing step and says how to go back.
+
+use super::backup::{self, BackupSpec};
+use super::fetch::{self, FetchError, Fetched};
+use super::preflight::Check;
+use super::progress::{Meter, Reporter, Sampler};
+use super::readback;
+use super::verify::ObjectStatus;
+use crate::storage::archive::{self, Listing};
+use crate::storage::gpg::{Crypto, EncryptionSpec};
+use crate::storage::manifest::{ComponentKind, Manifest};
+use crate::storage::paths::LocalPaths;
+use crate::storage::postgres::{self, PgConn, PgTools, PsqlSession};
+use crate::storage::repository::{Repository, RepositorySpec};
+use crate::storage::setid::SetId;
+use serde::Serialize;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Clone, Default)]
+pub struct Hooks {
+    pub pre_restore: Vec<String>,
+    pub post_restore: Vec<String>,
+    /// A command (run with `sh -c`) or an http:// URL that must answer 2xx.
+    pub health: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RestoreSpec {
+    pub repository: RepositorySpec,
+    pub secrets_repository: Option<RepositorySpec>,
+    pub set: SetId,
+    pub encryption: EncryptionSpec,
+    pub pg_bin_dir: Option<PathBuf>,
+    /// The database to restore into.
+    pub target: PgConn,
+    /// Extract the file archive here (paths inside keep their full original form).
+    pub files_to: PathBuf,
+    pub secrets_to: PathBuf,
+    /// Where decrypted scratch files go (removed afterwards, whatever happens).
+    pub scratch_dir: PathBuf,
+    pub jobs: u32,
+    pub hooks: Hooks,
+    /// `None`: no safety backup.
+    pub safety_backup: Option<BackupSpec>,
+    pub paths: LocalPaths,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct TocSummary {
+    pub entries: usize,
+    pub schemas: Vec<String>,
+    pub tables: usize,
+    pub indexes: usize,
+    pub sequences: usize,
+    pub extensions: Vec<String>,
+    pub owners: Vec<String>,
+    /// Owners the target server lacks (harmless with --no-owner, reported all the same).
+    pub missing_roles: Vec<String>,
+    pub dumped_by: String,
+    pub dumped_from: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanStep {
+    pub step: String,
+    pub projected_seconds: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RestorePlan {
+    pub set_id: String,
+    pub snapshot_time: chrono::DateTime<chrono::Utc>,
+    pub target: String,
+    pub toc: TocSummary,
+    pub dump_bytes: u64,
+    pub files: Option<Listing>,
+    pub secrets: Option<Listing>,
+    pub checks: Vec<Check>,
+    pub steps: Vec<PlanStep>,
+    pub problems: Vec<String>,
+}
+
+impl RestorePlan {
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty() && self.checks.iter().all(|c| c.ok)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    #[error(transparent)]
+    Repo(#[from] crate::storage::repository::RepoError),
+    #[error(transparent)]
+    Gpg(#[from] crate::storage::gpg::GpgError),
+    #[error("`{object}`: {problem}; nothing was touched")]
+    Unreadable { object: String, problem: String },
+    #[error("the plan cannot succeed: {}", .0.join("; "))]
+    PlanFailed(Vec<String>),
+    #[error("the safety backup of the target failed, so nothing was touched: {0}")]
+    SafetyBackup(String),
+    #[error("hook `{command}` failed ({status}): {output}; {state}")]
+    Hook {
+        command: String,
+        status: String,
+        output: String,
+        state: String,
+    },
+    #[error("step `{step}` failed: {reason}. {state}")]
+    Step {
+        step: String,
+        reason: String,
+        state: String,
+    },
+    #[error("scratch directory {path}: {source}")]
+    Scratch {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cancelled; {0}")]
+    Cancelled(String),
+}
+
+/// Scratch space for one restore or drill, removed on drop (decrypted dumps never linger).
+pub struct Scratch {
+    dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    pub fn create(parent: &Path) -> Result<Scratch, RestoreError> {
+        std::fs::create_dir_all(parent).map_err(|source| RestoreError::Scratch {
+            path: parent.to_path_buf(),
+            source,
+        })?;
+        let dir = tempfile::Builder::new()
+            .prefix("lifeboat-scratch-")
+            .tempdir_in(parent)
+            .map_err(|source| RestoreError::Scratch {
+                path: parent.to_path_buf(),
+                source,
+            })?;
+        Ok(Scratch { dir })
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn dump(&self) -> PathBuf {
+        self.dir.path().join("db.dump")
+    }
+}
+
+/// Relative archive roots: the original absolute paths minus the leading `/`.
+pub fn archive_roots(paths: &[String]) -> Vec<PathBuf> {
+    paths
+        .iter()
+        .map(|p| PathBuf::from(p.trim_start_matches('/')))
+        .collect()
+}
+
+fn pg_restore_list(tools: &PgTools, dump: &Path) -> Result<TocSummary, String> {
+    let out = tools
+        .command("pg_restore")
+        .arg("--list")
+        .arg(dump)
+        .output()
+        .map_err(|e| format!("cannot run pg_restore: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "pg_restore --list failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(parse_toc(&String::from_utf8_lossy(&out.stdout)))
+}
+
+/// Summarises `pg_restore --list` output.
+pub fn parse_toc(text: &str) -> TocSummary {
+    let mut toc = TocSummary::default();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix(";") {
+            let rest = rest.trim();
+            if let Some(v) = rest.strip_prefix("Dumped by pg_dump version:") {
+                toc.dumped_by = v.trim().to_string();
+            } else if let Some(v) = rest.strip_prefix("Dumped from database version:") {
+                toc.dumped_from = v.trim().to_string();
+            }
+            continue;
+        }
+        let Some((_, entry)) = line.split_once("; ") else {
+            continue;
+        };
+        // "<tableoid> <oid> <TYPE...> <schema> <name> <owner>"
+        let words: Vec<&str> = entry.split_whitespace().skip(2).collect();
+        if words.is_empty() {
+            continue;
+        }
+        toc.entries += 1;
+        let kind = |k: &str| words.join(" ").starts_with(k);
+        if kind("TABLE DATA") || kind("SEQUENCE SET") {
+        } else if kind("TABLE ") {
+            toc.tables += 1;
+        } else if kind("INDEX ") {
+            toc.indexes += 1;
+        } else if kind("SEQUENCE ") {
+            toc.sequences += 1;
+        } else if kind("SCHEMA ") {
+            if let Some(name) = words.get(2) {
+                toc.schemas.push(name.to_string());
+            }
+        } else if kind("EXTENSION ") {
+            if let Some(name) = words.get(2) {
+                toc.extensions.push(name.to_string());
+            }
+        }
+        if let Some(owner) = words.last() {
+            if words.len() >= 4
+                && *owner != "-"
+                && !toc.owners.iter().any(|o| o == owner)
+                && !kind("TABLE DATA")
+                && !kind("SEQUENCE SET")
+                && !kind("COMMENT")
+                && !kind("EXTENSION")
+            {
+                toc.owners.push(owner.to_string());
+            }
+        }
+    }
+    toc
+}
+
+/// The target's state: (exists, tables, bytes, roles).
+fn target_state(tools: &PgTools, target: &PgConn) -> Result<(bool, u64, u64, Vec<String>), String> {
+    match PsqlSession::open(tools, target).and_then(|mut s| {
+        let rows = s.query(
+            "SELECT (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r','p') AND n.nspname NOT IN ('pg_catalog','information_schema') AND n.nspname NOT LIKE 'pg_toast%'), pg_database_size(current_database()), (SELECT string_agg(rolname, ',') FROM pg_roles)",
+        )?;
+        let _ = s.close();
+        Ok(rows)
+    }) {
+        Ok(rows) => {
+            let row = rows.first().cloned().unwrap_or_default();
+            let roles = row.get(2).map(|r| r.split(',').map(str::to_string).collect()).unwrap_or_default();
+            Ok((true, row.first().and_then(|v| v.parse().ok()).unwrap_or(0), row.get(1).and_then(|v| v.parse().ok()).unwrap_or(0), roles))
+        }
+        Err(e) => {
+            let text = e.to_string();
+            if text.contains("does not exist") {
+                Ok((false, 0, 0, Vec::new()))
+            } else {
+                Err(text)
+            }
+        }
+    }
+}
+
+fn check(name: &str, result: Result<String, String>) -> Check {
+    match result {
+        Ok(detail) => Check {
+            name: name.into(),
+            ok: true,
+            detail,
+        },
+        Err(detail) => Check {
+            name: name.into(),
+            ok: false,
+            detail,
+        },
+    }
+}
+
+/// Decrypts a fetched component and hands its decompressed stream to `consume`.
+pub fn decrypt_with<T: Send>(
+    fetched: &Fetched,
+    crypto: &Crypto,
+    counter: Arc<AtomicU64>,
+    consume: impl FnOnce(Box<dyn std::io::Read + '_>) -> Result<T, String> + Send,
+) -> Result<T, RestoreError> {
+    let object = fetched.component.object.clone();
+    let file = std::fs::File::open(&fetched.path).map_err(|e| RestoreError::Unreadable {
+        object: object.clone(),
+        problem: e.to_string(),
+    })?;
+    let back = readback::read_back(file, &fetched.component, Some(crypto), counter, consume);
+    if let Some((status, problem)) = back.mismatch(&fetched.component) {
+        let problem = match status {
+            ObjectStatus::DecryptFailed => problem,
+            _ => format!("{status:?}: {problem}"),
+        };
+        return Err(RestoreError::Unreadable { object, problem });
+    }
+    back.consumed.ok_or(RestoreError::Unreadable {
+        object,
+        problem: "not read".into(),
+    })
+}
+
+/// Everything the dry run does. Returns the plan and the scratch space holding the decrypted
+/// dump (the real restore continues from it).
+/// The decrypted dump, the verified objects and the manifest the real restore continues from.
+pub struct Prepared {
+    pub scratch: Scratch,
+    pub fetched: Vec<Fetched>,
+    pub manifest: Manifest,
+}
+
+pub async fn dry_run(
+    spec: &RestoreSpec,
+    reporter: &Reporter,
+    cancel: &CancellationToken,
+) -> Result<(RestorePlan, Prepared), RestoreError> {
+    let data = Repository::open(&spec.repository)?;
+    let secrets = spec
+        .secrets_repository
+        .as_ref()
+        .map(Repository::open)
+        .transpose()?;
+    let manifest = fetch::read_manifest(&data, &spec.set).await?;
+    let scratch = Scratch::create(&spec.scratch_dir)?;
+    reporter.phase("fetch");
+    let mut meter = Meter::default();
+    let total: u64 = manifest.components.iter().map(|c| c.stored_bytes).sum();
+    let sampler = Sampler::start(reporter.clone(), "fetch", meter.clone(), Some(total));
+    let fetched = fetch::fetch_set(
+        &data,
+        secrets.as_ref(),
+        &manifest,
+        scratch.path(),
+        &mut meter,
+        cancel,
+    )
+    .await;
+    sampler.stop().await;
+    let fetched = fetched?;
+    reporter.phase("decrypt");
+    let crypto = Arc::new(Crypto::for_decryption(&spec.encryption)?);
+    let tools = PgTools::locate(spec.pg_bin_dir.as_deref(), None);
+    let plan = {
+        let (spec, manifest, fetched, crypto, dump) = (
+            spec.clone(),
+            manifest.clone(),
+            fetched.clone(),
+            crypto.clone(),
+            scratch.dump(),
+        );
+        let tools = tools.clone();
+        tokio::task::spawn_blocking(move || {
+            plan_blocking(&spec, &manifest, &fetched, &crypto, &tools, &dump)
+        })
+        .await
+        .map_err(|e| RestoreError::Step {
+            step: "plan".into(),
+            reason: e.to_string(),
+            state: "nothing was touched".into(),
+        })??
+    };
+    Ok((
+        plan,
+        Prepared {
+            scratch,
+            fetched,
+            manifest,
+        },
+    ))
+}
+
+fn plan_blocking(
+    spec: &RestoreSpec,
+    manifest: &Manifest,
+    fetched: &[Fetched],
+    crypto: &Crypto,
+    tools: &PgTools,
+    dump: &Path,
+) -> Result<RestorePlan, RestoreError> {
+    let mut plan = RestorePlan {
+        set_id: manifest.set_id.clone(),
+        snapshot_time: manifest.snapshot_time,
+        target: spec.target.display(),
+        toc: TocSummary::default(),
+        dump_bytes: 0,
+        files: None,
+        secrets: None,
+        checks: vec![check(
+            "stored hashes",
+            Ok(format!("{} objects match the manifest", fetched.len())),
+        )],
+        steps: Vec::new(),
+        problems: Vec::new(),
+    };
+    for f in fetched {
+        let counter = Arc::new(AtomicU64::new(0));
+        match f.component.kind {
+            ComponentKind::Db => {
+                let written = decrypt_with(f, crypto, counter, |mut decoded| {
+                    let mut out = std::io::BufWriter::new(
+                        std::fs::File::create(dump)
+                            .map_err(|e| format!("{}: {e}", dump.display()))?,
+                    );
+                    let n = std::io::copy(&mut decoded, &mut out).map_err(|e| e.to_string())?;
+                    out.flush().map_err(|e| e.to_string())?;
+                    Ok(n)
+                })?;
+                plan.dump_bytes = written;
+            }
+            ComponentKind::Files | ComponentKind::Secrets => {
+                let (roots, dest) = match f.component.kind {
+                    ComponentKind::Files => (
+                        archive_roots(&manifest.source.file_roots),
+                        spec.files_to.clone(),
+                    ),
+                    _ => (
+                        archive_roots(&manifest.source.secret_files),
+                        spec.secrets_to.clone(),
+                    ),
+                };
+                let listing = decrypt_with(f, crypto, counter, |decoded| {
+                    archive::list(decoded, &roots, Some(&dest)).map_err(|e| e.to_string())
+                });
+                match listing {
+                    Ok(l) => {
+                        if f.component.kind == ComponentKind::Files {
+                            plan.files = Some(l);
+                        } else {
+                            plan.secrets = Some(l);
+                        }
+                    }
+                    Err(RestoreError::Unreadable { object, problem }) => {
+                        plan.problems.push(format!("{object}: {problem}"))
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+    }
+    plan.checks.push(check(
+        "decryption",
+        Ok("every component decrypted and its plaintext hash matches".into()),
+    ));
+    match pg_restore_list(tools, dump) {
+        Ok(toc) => plan.toc = toc,
+        Err(e) => plan.problems.push(format!("db.dump: {e}")),
+    }
+    let restore_version = tools.version("pg_restore").unwrap_or_default();
+    plan.checks.push(check(
+        "pg_restore version",
+        match (
+            postgres::major_of(&restore_version),
+            postgres::major_of(&plan.toc.dumped_by),
+        ) {
+            (Some(r), Some(d)) if r < d => Err(format!(
+                "pg_restore {restore_version} is older than the pg_dump {} that wrote the dump",
+                plan.toc.dumped_by
+            )),
+            _ => Ok(format!(
+                "pg_restore {restore_version} reads a dump by pg_dump {}",
+                plan.toc.dumped_by
+            )),
+        },
+    ));
+    match target_state(tools, &spec.target) {
+        Ok((true, tables, bytes, roles)) => {
+            plan.toc.missing_roles = plan
+                .toc
+                .owners
+                .iter()
+                .filter(|o| !roles.contains(o))
+                .cloned()
+                .collect();
+            plan.checks.push(check("target database", Ok(format!("exists with {tables} tables ({} MiB): objects in the dump are dropped and recreated", bytes / (1024 * 1024)))));
+        }
+        Ok((false, ..)) => plan.checks.push(check(
+            "target database",
+            Ok("does not exist yet: it will be created".into()),
+        )),
+        Err(e) => plan.checks.push(check("target database", Err(e))),
+    }
+    if let Some(files) = &plan.files {
+        plan.checks.push(check(
+            "file archive",
+            Ok(format!(
+                "{} entries, {} files, {} MiB; {} existing paths would be overwritten",
+                files.entries,
+                files.files,
+                files.bytes / (1024 * 1024),
+                files.existing.len()
+            )),
+        ));
+        plan.checks
+            .push(free_space_check(&spec.files_to, files.bytes));
+    }
+    plan.checks.push(free_space_check(&spec.scratch_dir, 0));
+    let jobs = spec.jobs.max(1);
+    let mut steps = Vec::new();
+    let target_exists = plan
+        .checks
+        .iter()
+        .any(|c| c.name == "target database" && c.detail.starts_with("exists"));
+    if spec.safety_backup.is_some() && target_exists {
+        steps.push(format!(
+            "safety backup of {} (and the file roots) into the repository",
+            spec.target.display()
+        ));
+    }
+    steps.extend(
+        spec.hooks
+            .pre_restore
+            .iter()
+            .map(|h| format!("pre-restore hook: {h}")),
+    );
+    if !target_exists {
+        steps.push(format!("create the database {}", spec.target.display()));
+    }
+    steps.push(format!(
+        "pg_restore --clean --if-exists --no-owner -j {jobs} -d {} ({} KiB dump, {} tables)",
+        spec.target.display(),
+        plan.dump_bytes / 1024,
+        plan.toc.tables
+    ));
+    if let Some(files) = &plan.files {
+        steps.push(format!(
+            "extract {} files into {}",
+            files.files,
+            spec.files_to.display()
+        ));
+    }
+    if let Some(secrets) = &plan.secrets {
+        steps.push(format!(
+            "extract {} secret files into {} with their modes",
+            secrets.files,
+            spec.secrets_to.display()
+        ));
+    }
+    steps.extend(
+        spec.hooks
+            .post_restore
+            .iter()
+            .map(|h| format!("post-restore hook: {h}")),
+    );
+    if let Some(h) = &spec.hooks.health {
+        steps.push(format!("health check: {h}"));
+    }
+    plan.steps = steps
+        .into_iter()
+        .map(|step| PlanStep {
+            step,
+            projected_seconds: None,
+        })
+        .collect();
+    for c in &plan.checks {
+        if !c.ok {
+            plan.problems.push(format!("{}: {}", c.name, c.detail));
+        }
+    }
+    Ok(plan)
+}
+
+fn free_space_check(dir: &Path, needed: u64) -> Check {
+    let name = format!("free space at {}", dir.display());
+    match super::preflight::free_bytes(dir) {
+        Some(free) if free >= needed => {
+            check(&name, Ok(format!("{} MiB free", free / (1024 * 1024))))
+        }
+        Some(free) => check(
+            &name,
+            Err(format!(
+                "{} MiB free, {} MiB needed",
+                free / (1024 * 1024),
+                needed / (1024 * 1024)
+            )),
+        ),
+        None => check(&name, Err("cannot measure".into())),
+    }
+}
+
+/// Runs a hook with `sh -c`; its output goes to the log.
+pub fn run_hook(command: &str, env: &[(String, String)]) -> Result<String, (String, String)> {
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg(command)
+        .stdin(std::process::Stdio::null());
+    postgres::inherit_only_stdio(&mut cmd);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    match cmd.output() {
+        Ok(out) => {
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+            .trim()
+            .to_string();
+            if out.status.success() {
+                Ok(text)
+            } else {
+                Err((out.status.to_string(), text))
+            }
+        }
+        Err(e) => Err(("not started".into(), e.to_string())),
+    }
+}
+
+/// A health check: an http:// URL that must answer 2xx, or a command that must exit 0.
+pub fn health_check(target: &str, timeout: Duration) -> Result<String, String> {
+    if let Some(rest) = target.strip_prefix("http://") {
+        use std::io::{Read as _, Write as _};
+        let (host, path) = rest
+            .split_once('/')
+            .map(|(h, p)| (h, format!("/{p}")))
+            .unwrap_or((rest, "/".into()));
+        let addr = std::net::ToSocketAddrs::to_socket_addrs(
+            &(if host.contains(':') {
+                host.to_string()
+            } else {
+                format!("{host}:80")
+            }),
+        )
+        .map_err(|e| e.to_string())?
+        .next()
+        .ok_or("no address")?;
+        let mut stream = std::net::TcpStream::connect_timeout(&addr, timeout)
+            .map_err(|e| format!("{target}: {e}"))?;
+        stream
+            .set_read_timeout(Some(timeout))
+            .map_err(|e| e.to_string())?;
+        write!(
+            stream,
+            "GET {path} HTTP/1.0\r\nHost: {host}\r\nUser-Agent: lifeboat\r\n\r\n"
+        )
+        .map_err(|e| e.to_string())?;
+        let mut head = [0u8; 64];
+        let n = stream
+            .read(&mut head)
+            .map_err(|e| format!("{target}: {e}"))?;
+        let status_line = String::from_utf8_lossy(&head[..n]);
+        let code: u16 = status_line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        return if (200..300).contains(&code) {
+            Ok(format!("{target} answered {code}"))
+        } else {
+            Err(format!("{target} answered {code}"))
+        };
+    }
+    run_hook(target, &[]).map_err(|(status, out)| format!("`{target}` failed ({status}): {out}"))
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RestoreOutcome {
+    pub plan: RestorePlan,
+    pub safety_backup: Option<String>,
+    pub steps_done: Vec<String>,
+    pub seconds: f64,
+}
+
+/// The real restore. `confirmed` must be true (the caller asked for `--yes` or a typed name).
+pub async fn run(
+    spec: RestoreSpec,
+    reporter: Reporter,
+    cancel: CancellationToken,
+) -> Result<RestoreOutcome, RestoreError> {
+    let started = Instant::now();
+    let (
+        plan,
+        Prepared {
+            scratch,
+            fetched,
+            manifest,
+        },
+    ) = dry_run(&spec, &reporter, &cancel).await?;
+    if !plan.ok() {
+        return Err(RestoreError::PlanFailed(plan.problems.clone()));
+    }
+    let mut done = Vec::new();
+    let mut safety = None;
+    let untouched = "nothing was touched".to_string();
+    if let Some(backup_spec) = spec.safety_backup.clone() {
+        let target_exists = plan
+            .checks
+            .iter()
+            .any(|c| c.name == "target database" && c.detail.starts_with("exists"));
+        if target_exists {
+            reporter.phase("safety backup");
+            let outcome = backup::run(backup_spec, reporter.clone(), cancel.clone())
+                .await
+                .map_err(|e| RestoreError::SafetyBackup(e.to_string()))?;
+            let id = outcome.set_id.map(|s| s.to_string()).unwrap_or_default();
+            reporter.log(format!(
+                "safety backup {id} holds the state before the restore"
+            ));
+            done.push(format!("safety backup {id}"));
+            safety = Some(id);
+        }
+    }
+    let back_out = match &safety {
+        Some(id) => format!("to go back: lifeboat restore {id} --yes"),
+        None => "no safety backup was taken".to_string(),
+    };
+    let env = vec![
+        ("LIFEBOAT_SET".to_string(), plan.set_id.clone()),
+        ("LIFEBOAT_TARGET".to_string(), spec.target.display()),
+    ];
+    for hook in &spec.hooks.pre_restore {
+        reporter.phase("pre-restore hook");
+        let h = hook.clone();
+        let env = env.clone();
+        match tokio::task::spawn_blocking(move || run_hook(&h, &env)).await {
+            Ok(Ok(out)) => reporter.log(format!("{hook}: ok {out}")),
+            Ok(Err((status, output))) => {
+                return Err(RestoreError::Hook {
+                    command: hook.clone(),
+                    status,
+                    output,
+                    state: format!("{untouched} by the restore"),
+                })
+            }
+            Err(e) => {
+                return Err(RestoreError::Hook {
+                    command: hook.clone(),
+                    status: "panicked".into(),
+                    output: e.to_string(),
+                    state: untouched,
+                })
+            }
+        }
+        done.push(format!("hook {hook}"));
+    }
+    if cancel.is_cancelled() {
+        return Err(RestoreError::Cancelled(untouched));
+    }
+    reporter.phase("restore database");
+    let tools = PgTools::locate(spec.pg_bin_dir.as_deref(), None);
+    let created = plan
+        .checks
+        .iter()
+        .any(|c| c.name == "target database" && c.detail.starts_with("does not exist"));
+    let (t, target, dump, jobs) = (
+        tools.clone(),
+        spec.target.clone(),
+        scratch.dump(),
+        spec.jobs.max(1),
+    );
+    let restored =
+        tokio::task::spawn_blocking(move || pg_restore_into(&t, &target, &dump, jobs, created))
+            .await
+            .unwrap_or_else(|e| Err(e.to_string()));
+    if let Err(reason) = restored {
+        return Err(RestoreError::Step {
+            step: "pg_restore".into(),
+            reason,
+            state: format!(
+                "the database {} may be partly restored; {back_out}",
+                spec.target.display()
+            ),
+        });
+    }
+    done.push("database restored".into());
+    let crypto = Crypto::for_decryption(&spec.encryption)?;
+    for f in &fetched {
+        let (label, roots, dest) = match f.component.kind {
+            ComponentKind::Files => (
+                "files",
+                archive_roots(&manifest.source.file_roots),
+                spec.files_to.clone(),
+            ),
+            ComponentKind::Secrets => (
+                "secrets",
+                archive_roots(&manifest.source.secret_files),
+                spec.secrets_to.clone(),
+            ),
+            ComponentKind::Db => continue,
+        };
+        reporter.phase(&format!("restore {label}"));
+        let counter = Arc::new(AtomicU64::new(0));
+        let extracted = decrypt_with(f, &crypto, counter, |decoded| {
+            archive::extract(decoded, &roots, &dest).map_err(|e| e.to_string())
+        });
+        match extracted {
+            Ok(l) => done.push(format!(
+                "{label}: {} files into {}",
+                l.files,
+                dest.display()
+            )),
+            Err(e) => return Err(RestoreError::Step {
+                step: format!("restore {label}"),
+                reason: e.to_string(),
+                state: format!(
+                    "the database is restored, {label} may be partly extracted into {}; {back_out}",
+                    dest.display()
+                ),
+            }),
+        }
+    }
+    for hook in &spec.hooks.post_restore {
+        reporter.phase("post-restore hook");
+        let (h, env) = (hook.clone(), env.clone());
+        match tokio::task::spawn_blocking(move || run_hook(&h, &env)).await {
+            Ok(Ok(out)) => reporter.log(format!("{hook}: ok {out}")),
+            Ok(Err((status, output))) => {
+                return Err(RestoreError::Hook {
+                    command: hook.clone(),
+                    status,
+                    output,
+                    state: format!("the data is restored; {back_out}"),
+                })
+            }
+            Err(e) => {
+                return Err(RestoreError::Hook {
+                    command: hook.clone(),
+                    status: "panicked".into(),
+                    output: e.to_string(),
+                    state: back_out,
+                })
+            }
+        }
+        done.push(format!("hook {hook}"));
+    }
+    if let Some(health) = &spec.hooks.health {
+        reporter.phase("health check");
+        let h = health.clone();
+        let verdict =
+            tokio::task::spawn_blocking(move || health_check(&h, Duration::from_secs(30)))
+                .await
+                .unwrap_or_else(|e| Err(e.to_string()));
+        match verdict {
+            Ok(text) => done.push(format!("health: {text}")),
+            Err(reason) => {
+                return Err(RestoreError::Step {
+                    step: "health check".into(),
+                    reason,
+                    state: format!(
+                        "the data is restored but the application is not healthy; {back_out}"
+                    ),
+                })
+            }
+        }
+    }
+    drop(scratch);
+    Ok(RestoreOutcome {
+        plan,
+        safety_backup: safety,
+        steps_done: done,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// pg_restore into `target`, creating the database first when it does not exist.
+pub fn pg_restore_into(
+    tools: &PgTools,
+    target: &PgConn,
+    dump: &Path,
+    jobs: u32,
+    create: bool,
+) -> Result<(), String> {
+    if create {
+        let name = target_database_name(target)
+            .ok_or("cannot tell the target database's name from its URL")?;
+        let mut s = PsqlSession::open(tools, &target.with_database("postgres"))
+            .map_err(|e| e.to_string())?;
+        s.query(&format!(
+            "CREATE DATABASE \"{}\"",
+            name.replace('"', "\"\"")
+        ))
+        .map_err(|e| e.to_string())?;
+        let _ = s.close();
+    }
+    let mut cmd = tools.command("pg_restore");
+    cmd.args([
+        "--clean",
+        "--if-exists",
+        "--no-owner",
+        "--exit-on-error",
+        "--no-password",
+    ])
+    .arg(format!("--jobs={jobs}"));
+    target.apply(&mut cmd);
+    cmd.arg(dump);
+    let out = cmd
+        .output()
+        .map_err(|e| format!("cannot run pg_restore: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" "))
+    }
+}
+
+/// The database name in a libpq URL or conninfo.
+pub fn target_database_name(conn: &PgConn) -> Option<String> {
+    let text = conn.display();
+    if let Some(rest) = text.split_once("://").map(|(_, r)| r) {
+        let path = rest.split_once('/')?.1;
+        let name = path.split('?').next()?;
+        return (!name.is_empty()).then(|| name.to_string());
+    }
+    text.split_whitespace()
+        .find_map(|kv| kv.strip_prefix("dbname="))
+        .map(|v| v.trim_matches('\'').to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summarises_a_table_of_contents() {
+        let text = ";\n; Archive created at 2026-11-22 00:24:32 UTC\n;     Dumped from database version: 15.18 (Debian)\n;     Dumped by pg_dump version: 15.18 (Debian)\n;\n\
+5; 2615 16400 SCHEMA - billing app\n\
+215; 1259 16390 TABLE public User app\n\
+216; 1259 16391 TABLE billing invoices app\n\
+217; 1259 16392 SEQUENCE public User_id_seq app\n\
+3400; 0 16390 TABLE DATA public User app\n\
+3250; 1259 16410 INDEX public documents_owner app\n\
+2; 3079 16384 EXTENSION - pgcrypto \n";
+        let toc = parse_toc(text);
+        assert_eq!(toc.tables, 2);
+        assert_eq!(toc.indexes, 1);
+        assert_eq!(toc.sequences, 1);
+        assert_eq!(toc.schemas, vec!["billing"]);
+        assert_eq!(toc.extensions, vec!["pgcrypto"]);
+        assert_eq!(toc.owners, vec!["app"]);
+        assert!(toc.dumped_by.starts_with("15.18"));
+        assert_eq!(toc.entries, 7);
+    }
+
+    #[test]
+    fn finds_the_database_name() {
+        assert_eq!(
+            target_database_name(&PgConn::new(Some(
+                "postgresql://u@h:5/app_x?sslmode=disable"
+            )))
+            .as_deref(),
+            Some("app_x")
+        );
+        assert_eq!(
+            target_database_name(&PgConn::new(Some("host=h dbname=app"))).as_deref(),
+            Some("app")
+        );
+        assert_eq!(
+            target_database_name(&PgConn::new(Some("postgresql://u@h:5"))),
+            None
+        );
+    }
+}

@@ -1,0 +1,329 @@
+//! Reading tar archives safely: every entry is checked before anything is written, and an
+//! archive with an entry that could escape its destination (absolute path, `..`, a link
+//! pointing out of the restored tree, a hard link to outside, a device node or FIFO, a path
+//! that passes through a symlink) is refused whole, naming the entry.
+
+use std::collections::BTreeSet;
+use std::io::{self, Read};
+use std::path::{Component, Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    #[error("unsafe archive entry `{entry}`: {reason}; nothing was extracted")]
+    Unsafe { entry: String, reason: String },
+    #[error("the archive is damaged: {0}")]
+    Damaged(String),
+    #[error("cannot write {path}: {source}")]
+    Write { path: PathBuf, source: io::Error },
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Listing {
+    pub entries: u64,
+    pub files: u64,
+    pub bytes: u64,
+    /// Entry paths (relative, as stored) that already exist under the destination.
+    pub existing: Vec<String>,
+}
+
+/// Lexically normalises a relative path; `None` if it climbs above its start.
+fn normalise(path: &Path) -> Option<PathBuf> {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::Normal(p) => out.push(p),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    return None;
+                }
+            }
+            Component::RootDir | Component::Prefix(_) => return None,
+        }
+    }
+    Some(out)
+}
+
+/// Checks one entry. `roots` are the archive's top-level trees (relative, as stored: the
+/// original absolute paths minus the leading `/`); links must resolve inside one of them.
+/// `links` collects symlink entries seen so far, to refuse a path through one of them.
+pub fn check_entry(
+    path: &Path,
+    kind: tar::EntryType,
+    link: Option<&Path>,
+    roots: &[PathBuf],
+    links: &mut BTreeSet<PathBuf>,
+) -> Result<PathBuf, ArchiveError> {
+    let entry = path.display().to_string();
+    let unsafe_ = |reason: &str| ArchiveError::Unsafe {
+        entry: entry.clone(),
+        reason: reason.to_string(),
+    };
+    if path.is_absolute() {
+        return Err(unsafe_("absolute path"));
+    }
+    if path.components().any(|c| matches!(c, Component::ParentDir)) {
+        return Err(unsafe_("`..` in the path"));
+    }
+    let normal = normalise(path).ok_or_else(|| unsafe_("climbs out of the destination"))?;
+    if !roots.is_empty()
+        && !roots
+            .iter()
+            .any(|r| normal.starts_with(r) || r.starts_with(&normal))
+    {
+        return Err(unsafe_("outside the archived roots"));
+    }
+    if let Some(through) = normal.ancestors().skip(1).find(|a| links.contains(*a)) {
+        return Err(unsafe_(&format!(
+            "its parent {} is a symlink in the archive",
+            through.display()
+        )));
+    }
+    match kind {
+        tar::EntryType::Regular
+        | tar::EntryType::Continuous
+        | tar::EntryType::Directory
+        | tar::EntryType::GNULongName
+        | tar::EntryType::GNULongLink
+        | tar::EntryType::XHeader
+        | tar::EntryType::XGlobalHeader => {}
+        tar::EntryType::Symlink | tar::EntryType::Link => {
+            let target = link.ok_or_else(|| unsafe_("a link without a target"))?;
+            let resolved = if target.is_absolute() {
+                normalise(target.strip_prefix("/").unwrap_or(target))
+            } else if kind == tar::EntryType::Link {
+                normalise(target)
+            } else {
+                normalise(&normal.parent().unwrap_or(Path::new("")).join(target))
+            };
+            let inside = resolved
+                .as_ref()
+                .is_some_and(|r| roots.is_empty() || roots.iter().any(|root| r.starts_with(root)));
+            if !inside {
+                return Err(unsafe_(&format!(
+                    "a link to {} points out of the restored tree",
+                    target.display()
+                )));
+            }
+            if kind == tar::EntryType::Symlink {
+                links.insert(normal.clone());
+            }
+        }
+        other => {
+            return Err(unsafe_(&format!(
+                "a {other:?} entry (device nodes and FIFOs are never restored)"
+            )))
+        }
+    }
+    Ok(normal)
+}
+
+/// Walks the whole archive, checking every entry; reports what it holds and what would be
+/// overwritten under `dest` (if given).
+pub fn list(
+    input: impl Read,
+    roots: &[PathBuf],
+    dest: Option<&Path>,
+) -> Result<Listing, ArchiveError> {
+    let mut archive = tar::Archive::new(input);
+    let mut links = BTreeSet::new();
+    let mut listing = Listing::default();
+    for entry in archive
+        .entries()
+        .map_err(|e| ArchiveError::Damaged(e.to_string()))?
+    {
+        let mut entry = entry.map_err(|e| ArchiveError::Damaged(e.to_string()))?;
+        let path = entry
+            .path()
+            .map_err(|e| ArchiveError::Damaged(e.to_string()))?
+            .into_owned();
+        let link = entry
+            .link_name()
+            .map_err(|e| ArchiveError::Damaged(e.to_string()))?
+            .map(|l| l.into_owned());
+        let kind = entry.header().entry_type();
+        let normal = check_entry(&path, kind, link.as_deref(), roots, &mut links)?;
+        listing.entries += 1;
+        if kind.is_file() {
+            listing.files += 1;
+            listing.bytes += entry.size();
+        }
+        if let Some(dest) = dest {
+            if !kind.is_dir() && dest.join(&normal).symlink_metadata().is_ok() {
+                listing.existing.push(normal.display().to_string());
+            }
+        }
+        io::copy(&mut entry, &mut io::sink()).map_err(|e| ArchiveError::Damaged(e.to_string()))?;
+    }
+    Ok(listing)
+}
+
+/// Extracts into `dest`, checking each entry again (the archive is read once; a refused entry
+/// stops the extraction where it is). Modes and modification times are kept.
+pub fn extract(input: impl Read, roots: &[PathBuf], dest: &Path) -> Result<Listing, ArchiveError> {
+    let mut archive = tar::Archive::new(input);
+    archive.set_preserve_permissions(true);
+    archive.set_preserve_mtime(true);
+    archive.set_overwrite(true);
+    archive.set_unpack_xattrs(false);
+    let mut links = BTreeSet::new();
+    let mut listing = Listing::default();
+    for entry in archive
+        .entries()
+        .map_err(|e| ArchiveError::Damaged(e.to_string()))?
+    {
+        let mut entry = entry.map_err(|e| ArchiveError::Damaged(e.to_string()))?;
+        let path = entry
+            .path()
+            .map_err(|e| ArchiveError::Damaged(e.to_string()))?
+            .into_owned();
+        let link = entry
+            .link_name()
+            .map_err(|e| ArchiveError::Damaged(e.to_string()))?
+            .map(|l| l.into_owned());
+        let kind = entry.header().entry_type();
+        let normal = check_entry(&path, kind, link.as_deref(), roots, &mut links)?;
+        listing.entries += 1;
+        if kind.is_file() {
+            listing.files += 1;
+            listing.bytes += entry.size();
+        }
+        let target = dest.join(&normal);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).map_err(|source| ArchiveError::Write {
+                path: parent.to_path_buf(),
+                source,
+            })?;
+        }
+        // A symlink being replaced must go first, or the write would follow it.
+        if let Ok(meta) = target.symlink_metadata() {
+            if meta.file_type().is_symlink() {
+                let _ = std::fs::remove_file(&target);
+            }
+        }
+        entry
+            .unpack(&target)
+            .map_err(|source| ArchiveError::Write {
+                path: target.clone(),
+                source,
+            })?;
+    }
+    Ok(listing)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn archive(build: impl FnOnce(&mut tar::Builder<Vec<u8>>)) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        build(&mut b);
+        b.into_inner().unwrap()
+    }
+
+    fn file(b: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8]) {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o640);
+        h.set_entry_type(tar::EntryType::Regular);
+        // set_path refuses `..`; write the raw name to build hostile archives.
+        let name = path.as_bytes();
+        h.as_old_mut().name[..name.len()].copy_from_slice(name);
+        h.set_cksum();
+        b.append(&h, data).unwrap();
+    }
+
+    fn link(b: &mut tar::Builder<Vec<u8>>, path: &str, target: &str) {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        b.append_link(&mut h, path, target).unwrap();
+    }
+
+    fn roots() -> Vec<PathBuf> {
+        vec![PathBuf::from("var/lib/app/uploads")]
+    }
+
+    #[test]
+    fn extracts_a_normal_archive_with_modes() {
+        let data = archive(|b| {
+            file(b, "var/lib/app/uploads/a.txt", b"hello");
+            link(b, "var/lib/app/uploads/current", "a.txt");
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let listing = extract(&data[..], &roots(), dir.path()).unwrap();
+        assert_eq!(listing.files, 1);
+        let a = dir.path().join("var/lib/app/uploads/a.txt");
+        assert_eq!(std::fs::read(&a).unwrap(), b"hello");
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&a).unwrap().permissions().mode() & 0o777,
+            0o640
+        );
+        assert_eq!(
+            std::fs::read_link(dir.path().join("var/lib/app/uploads/current")).unwrap(),
+            PathBuf::from("a.txt")
+        );
+    }
+
+    #[test]
+    fn refuses_hostile_entries_naming_them() {
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (
+                archive(|b| file(b, "var/lib/app/uploads/../../../../etc/passwd", b"x")),
+                "`..`",
+            ),
+            (archive(|b| file(b, "/etc/passwd", b"x")), "absolute"),
+            (
+                archive(|b| link(b, "var/lib/app/uploads/evil", "/etc")),
+                "points out",
+            ),
+            (
+                archive(|b| link(b, "var/lib/app/uploads/evil", "../../../../etc")),
+                "points out",
+            ),
+            (
+                archive(|b| {
+                    link(b, "var/lib/app/uploads/sub", "inner");
+                    file(b, "var/lib/app/uploads/sub/x", b"x");
+                }),
+                "is a symlink",
+            ),
+            (
+                archive(|b| file(b, "etc/cron.d/job", b"x")),
+                "outside the archived roots",
+            ),
+        ];
+        for (data, reason) in cases {
+            let dir = tempfile::tempdir().unwrap();
+            let err = list(&data[..], &roots(), None).unwrap_err().to_string();
+            assert!(err.contains(reason), "{err} should mention {reason}");
+            assert!(extract(&data[..], &roots(), dir.path()).is_err());
+            assert!(!dir.path().join("etc").exists());
+        }
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Char);
+        h.set_size(0);
+        let data = archive(|b| {
+            b.append_data(&mut h, "var/lib/app/uploads/tty", io::empty())
+                .unwrap()
+        });
+        assert!(list(&data[..], &roots(), None)
+            .unwrap_err()
+            .to_string()
+            .contains("device"));
+    }
+
+    #[test]
+    fn reports_what_would_be_overwritten() {
+        let data = archive(|b| file(b, "var/lib/app/uploads/a.txt", b"hello"));
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("var/lib/app/uploads")).unwrap();
+        std::fs::write(dir.path().join("var/lib/app/uploads/a.txt"), b"old").unwrap();
+        let listing = list(&data[..], &roots(), Some(dir.path())).unwrap();
+        assert_eq!(
+            listing.existing,
+            vec!["var/lib/app/uploads/a.txt".to_string()]
+        );
+    }
+}
