@@ -96,6 +96,17 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// A timed restore drill into a throwaway target, measuring RTO and RPO; `drill report ID`
+    /// renders a record for an auditor, `drill list` shows the history.
+    #[command(args_conflicts_with_subcommands = true)]
+    Drill {
+        #[command(subcommand)]
+        action: Option<DrillAction>,
+        /// A set id (default: the newest complete set).
+        set: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Complete sets, newest first.
     List {
         #[arg(long)]
@@ -126,6 +137,27 @@ pub enum Command {
         #[command(subcommand)]
         action: ConfigAction,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DrillAction {
+    /// Render a drill record (`latest` for the newest).
+    Report {
+        drill: String,
+        #[arg(long, value_enum, default_value = "markdown")]
+        format: ReportFormat,
+    },
+    /// Drill history, newest first.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ReportFormat {
+    Markdown,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -260,6 +292,10 @@ pub async fn run(cli: Cli, paths: LocalPaths) -> i32 {
             };
             super::restore_cli::run(&config, &paths, &set, options, dry_run, yes, json).await
         }
+        Command::Drill { action, set, json } => match load_config(cli.config.as_ref()) {
+            Ok(config) => super::drill_cli::run(&config, &paths, action, set, json).await,
+            Err(code) => code,
+        },
         Command::List { json } => match load_config(cli.config.as_ref()) {
             Ok(config) => run_list(&config, &paths, json, false).await,
             Err(code) => code,

@@ -4,6 +4,7 @@
 //! passwords from PGPASSWORD or pgpass, the gpg passphrase from a file.
 
 use crate::jobs::backup::{BackupSpec, SourceSpec, DEFAULT_TIMEOUT};
+use crate::jobs::drill::{DrillSpec, SqlCheck};
 use crate::jobs::restore::{Hooks, RestoreSpec};
 use crate::jobs::status::{StatusSpec, DEFAULT_STALE_AFTER};
 use crate::jobs::verify::{DecryptSpec, VerifySpec, VerifyTarget};
@@ -53,6 +54,8 @@ pub struct Config {
     pub status: StatusConfig,
     #[serde(default)]
     pub restore: RestoreConfig,
+    #[serde(default)]
+    pub drill: DrillConfig,
     /// Where the file was read from (for messages).
     #[serde(skip)]
     pub path: PathBuf,
@@ -125,6 +128,43 @@ pub struct RestoreConfig {
     /// Where decrypted scratch files go (default: the XDG data directory).
     pub scratch_dir: Option<PathBuf>,
 }
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DrillConfig {
+    /// A server to create `<db>_drill_<timestamp>` on; omitted: an ephemeral local cluster.
+    pub server_url: Option<String>,
+    pub rto_target: Option<String>,
+    pub rpo_target: Option<String>,
+    /// How often a drill is due (default 30d).
+    pub every: Option<String>,
+    /// Returns the newest timestamp in the restored data, e.g. SELECT max(created_at) FROM audit_log.
+    pub freshness_query: Option<String>,
+    /// A command run against the restored database (LIFEBOAT_DRILL_DATABASE_URL); must exit 0.
+    pub health: Option<String>,
+    #[serde(default)]
+    pub check: Vec<DrillCheckConfig>,
+    #[serde(default)]
+    pub manual: Vec<DrillManualConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DrillCheckConfig {
+    pub name: String,
+    pub sql: String,
+    pub expect: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DrillManualConfig {
+    pub step: String,
+}
+
+pub const DEFAULT_RTO_TARGET: Duration = Duration::from_secs(30 * 60);
+pub const DEFAULT_RPO_TARGET: Duration = Duration::from_secs(24 * 3600);
+pub const DEFAULT_DRILL_EVERY: Duration = Duration::from_secs(30 * 86_400);
 
 /// What the command line adds to a restore.
 #[derive(Debug, Clone, Default)]
@@ -228,6 +268,7 @@ impl Config {
         }
         self.codec()?;
         self.backup_timeout()?;
+        self.drill_targets()?;
         self.stale_after()?;
         self.repository_spec(&self.repository, "repository.timeout")?;
         Ok(())
@@ -449,6 +490,76 @@ impl Config {
                 health: self.restore.health.clone(),
             },
             safety_backup,
+            paths: paths.clone(),
+        })
+    }
+
+    /// (rto_target, rpo_target, every).
+    pub fn drill_targets(&self) -> Result<(Duration, Duration, Duration), ConfigError> {
+        Ok((
+            self.duration(
+                "drill.rto_target",
+                self.drill.rto_target.as_ref(),
+                DEFAULT_RTO_TARGET,
+            )?,
+            self.duration(
+                "drill.rpo_target",
+                self.drill.rpo_target.as_ref(),
+                DEFAULT_RPO_TARGET,
+            )?,
+            self.duration(
+                "drill.every",
+                self.drill.every.as_ref(),
+                DEFAULT_DRILL_EVERY,
+            )?,
+        ))
+    }
+
+    pub fn drill_spec(
+        &self,
+        paths: &LocalPaths,
+        set: Option<crate::storage::setid::SetId>,
+        initiator: Initiator,
+    ) -> Result<DrillSpec, ConfigError> {
+        let (rto_target, rpo_target, _) = self.drill_targets()?;
+        Ok(DrillSpec {
+            repository: self.data_repository()?,
+            secrets_repository: self.secrets_repository()?,
+            set,
+            encryption: self.encryption_spec()?,
+            pg_bin_dir: self.source.pg_bin_dir.clone(),
+            server: self
+                .drill
+                .server_url
+                .as_deref()
+                .map(|u| PgConn::new(Some(u))),
+            checks: self
+                .drill
+                .check
+                .iter()
+                .map(|c| SqlCheck {
+                    name: c.name.clone(),
+                    sql: c.sql.clone(),
+                    expect: c.expect.clone(),
+                })
+                .collect(),
+            freshness_query: self.drill.freshness_query.clone(),
+            health_command: self.drill.health.clone(),
+            manual: self.drill.manual.iter().map(|m| m.step.clone()).collect(),
+            manual_input: None,
+            rto_target,
+            rpo_target,
+            scratch_dir: self
+                .restore
+                .scratch_dir
+                .clone()
+                .unwrap_or_else(|| paths.data_dir.join("scratch")),
+            jobs: self.restore.jobs.unwrap_or_else(|| {
+                std::thread::available_parallelism()
+                    .map(|n| n.get() as u32)
+                    .unwrap_or(2)
+            }),
+            initiator,
             paths: paths.clone(),
         })
     }

@@ -6,6 +6,7 @@ pub mod action;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod drill_cli;
 pub mod event;
 pub mod exit;
 pub mod history;

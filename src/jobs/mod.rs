@@ -4,6 +4,8 @@
 
 pub mod backup;
 pub mod download;
+pub mod drill;
+pub mod drill_record;
 pub mod fetch;
 pub mod inventory;
 pub mod pipeline;

@@ -795,14 +795,16 @@ pub async fn run(
                 l.files,
                 dest.display()
             )),
-            Err(e) => return Err(RestoreError::Step {
-                step: format!("restore {label}"),
-                reason: e.to_string(),
-                state: format!(
+            Err(e) => {
+                return Err(RestoreError::Step {
+                    step: format!("restore {label}"),
+                    reason: e.to_string(),
+                    state: format!(
                     "the database is restored, {label} may be partly extracted into {}; {back_out}",
                     dest.display()
                 ),
-            }),
+                })
+            }
         }
     }
     for hook in &spec.hooks.post_restore {

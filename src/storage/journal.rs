@@ -90,11 +90,24 @@ pub struct VerificationRecord {
     pub problems: Vec<String>,
 }
 
+/// A drill's outcome, for the dashboard and status (the full record is in the repository).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DrillSummary {
+    pub drill_id: String,
+    pub set_id: String,
+    pub at: DateTime<Utc>,
+    pub passed: bool,
+    pub rto_seconds: Option<f64>,
+    pub rpo_seconds: Option<f64>,
+    pub repository: String,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum JournalEntry {
     Run(RunRecord),
     Verification(VerificationRecord),
+    Drill(DrillSummary),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -116,6 +129,7 @@ pub enum JournalError {
 pub struct JournalView {
     pub runs: Vec<RunRecord>,
     pub verifications: Vec<VerificationRecord>,
+    pub drills: Vec<DrillSummary>,
     /// Lines that could not be parsed (a torn write at power loss): counted, not fatal.
     pub unreadable_lines: usize,
 }
@@ -190,6 +204,7 @@ impl Journal {
                     }
                 },
                 Ok(JournalEntry::Verification(v)) => view.verifications.push(v),
+                Ok(JournalEntry::Drill(d)) => view.drills.push(d),
                 Err(_) => view.unreadable_lines += 1,
             }
         }

@@ -366,6 +366,14 @@ impl Drop for EphemeralCluster {
                 libc::kill(pid, libc::SIGKILL);
             }
         }
+        // Signals land asynchronously: wait (bounded) until the postmaster is really gone, so
+        // the caller can reuse the port and trust that nothing is left behind.
+        if let Some(pid) = pid {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while process_alive(pid) && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
         self.running = false;
     }
 }

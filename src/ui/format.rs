@@ -88,7 +88,8 @@ pub fn fit(text: &str, width: usize) -> String {
     if text.chars().count() <= width {
         return text.to_string();
     }
-    let mut out: String = text.chars().take(width.saturating_sub(1)).collect();
+    let cut: String = text.chars().take(width.saturating_sub(1)).collect();
+    let mut out = cut.trim_end().to_string();
     out.push('…');
     out
 }
@@ -119,5 +120,6 @@ mod tests {
         }
         assert_eq!(fit("abcdef", 6), "abcdef");
         assert_eq!(fit("abcdefg", 6), "abcde…");
+        assert_eq!(fit("abcd efg", 6), "abcd…");
     }
 }

@@ -39,6 +39,16 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
     }
     let wide = area.width >= 110;
     let height = usize::from(area.height.saturating_sub(3));
+    let mut widths: Vec<u16> = vec![11, 11, 7, 9, 2, 8];
+    if wide {
+        widths.extend([21, 12]);
+    }
+    // The last column takes what is left (borders and one space between columns aside); its
+    // text is cut with `…` to that, so a cut error shows as cut (Enter shows it whole).
+    let last_width = usize::from(
+        area.width
+            .saturating_sub(2 + widths.iter().sum::<u16>() + widths.len() as u16),
+    );
     let offset = super::scroll_offset(state.history.selected, height, rows.len());
     let table_rows = rows
         .iter()
@@ -80,13 +90,14 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
                         .to_string(),
                 ));
             }
-            cells.push(Cell::from(r.error.clone().unwrap_or_else(|| {
+            let last = r.error.clone().unwrap_or_else(|| {
                 if wide {
                     r.destination.clone()
                 } else {
                     r.set_id.clone().unwrap_or_default()
                 }
-            })));
+            });
+            cells.push(Cell::from(format::fit(&last, last_width)));
             let row = Row::new(cells);
             if i == state.history.selected {
                 row.style(theme.selected())
@@ -94,17 +105,9 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
                 row
             }
         });
-    let mut widths = vec![
-        Constraint::Length(11),
-        Constraint::Length(11),
-        Constraint::Length(7),
-        Constraint::Length(9),
-        Constraint::Length(2),
-        Constraint::Length(8),
-    ];
+    let mut widths: Vec<Constraint> = widths.into_iter().map(Constraint::Length).collect();
     let mut header = vec!["status", "started", "took", "size", "v", "by"];
     if wide {
-        widths.extend([Constraint::Length(21), Constraint::Length(12)]);
         header.extend(["set", "sha256"]);
     }
     widths.push(Constraint::Min(10));

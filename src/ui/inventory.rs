@@ -40,6 +40,8 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
         frame.render_widget(Paragraph::new(text).block(block), area);
         return;
     }
+    // Narrow screens drop the year from the date so the state column keeps its words.
+    let wide = area.width >= 110;
     let height = usize::from(area.height.saturating_sub(3));
     let offset = super::scroll_offset(state.inventory.selected, height, rows.len());
     let table_rows = rows
@@ -69,17 +71,30 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
                     String::new(),
                     ratatui::style::Style::default(),
                 ),
-                RowKind::Drill => (r.name.clone(), "drill record".into(), theme.dim()),
+                RowKind::Drill => (
+                    // The state says it is a drill record; the folder name would crowd the id.
+                    r.name
+                        .strip_prefix(crate::storage::layout::DRILLS_DIR)
+                        .unwrap_or(&r.name)
+                        .to_string(),
+                    "drill record".into(),
+                    theme.dim(),
+                ),
                 RowKind::Stray => (r.name.clone(), "! stray object".into(), theme.warn()),
                 RowKind::Spooled => (
                     format!("  {}", r.name),
-                    "! local only: waits in the spool".into(),
+                    "! local only: awaits upload".into(),
                     theme.warn(),
                 ),
             };
+            let date = if wide {
+                "%Y-%m-%d %H:%M"
+            } else {
+                "%m-%d %H:%M"
+            };
             let modified = r
                 .modified
-                .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+                .map(|t| t.format(date).to_string())
                 .unwrap_or_default();
             let size = if matches!(r.kind, RowKind::Spooled) {
                 String::new()
@@ -99,9 +114,9 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
             }
         });
     let widths = [
-        Constraint::Length(26),
+        Constraint::Length(if wide { 40 } else { 26 }),
         Constraint::Length(10),
-        Constraint::Length(17),
+        Constraint::Length(if wide { 16 } else { 11 }),
         Constraint::Min(10),
     ];
     let table = Table::new(table_rows, widths)

@@ -40,9 +40,11 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
                 JobStatus::Failed(e) => ("✗", theme.bad(), format!("failed: {e}")),
                 JobStatus::Cancelled(e) => ("✗", theme.warn(), e.clone()),
             };
+            // One row per job, cut with `…` so a cut shows (the log below has the whole text).
+            let text = format!("#{} {}  {}", j.id, j.title(), word);
             let line = Line::from(vec![
                 Span::styled(format!("{mark} "), style),
-                Span::raw(format!("#{} {}  {}", j.id, j.title(), word)),
+                Span::raw(format::fit(&text, usize::from(area.width.saturating_sub(4)))),
             ]);
             let item = ListItem::new(line);
             if i == state.selected_job {
@@ -101,23 +103,29 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
         .ratio(ratio.clamp(0.0, 1.0))
         .label(label);
     frame.render_widget(gauge, gauge_area);
+    // The tail of the log, wrapped (an error is read whole, not cut at the border): lines are
+    // wrapped here, so the rows they take are known and the newest stays at the bottom.
     let visible = usize::from(log_area.height.saturating_sub(2));
-    let skip = job.log.len().saturating_sub(visible);
-    let lines: Vec<Line> = job
-        .log
-        .iter()
-        .skip(skip)
-        .map(|l| {
-            let style = if l.starts_with('✗') {
-                theme.bad()
-            } else if l.starts_with('!') {
-                theme.warn()
-            } else {
-                ratatui::style::Style::default()
-            };
-            Line::from(Span::styled(l.clone(), style))
-        })
-        .collect();
+    let width = usize::from(log_area.width.saturating_sub(2));
+    let mut lines: Vec<Line> = Vec::new();
+    for l in job.log.iter().rev() {
+        if lines.len() >= visible {
+            break;
+        }
+        let style = if l.starts_with('✗') {
+            theme.bad()
+        } else if l.starts_with('!') {
+            theme.warn()
+        } else {
+            ratatui::style::Style::default()
+        };
+        for chunk in format::wrap(l, width).into_iter().rev() {
+            lines.push(Line::from(Span::styled(chunk, style)));
+        }
+    }
+    lines.reverse();
+    let skip = lines.len().saturating_sub(visible);
+    let lines: Vec<Line> = lines.into_iter().skip(skip).collect();
     frame.render_widget(
         Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(" Log ")),
         log_area,

@@ -6,6 +6,7 @@ use super::theme::Theme;
 use crate::app::keymap::Keymap;
 use crate::app::state::{AppState, JobKind, Modal, WizardStep};
 use ratatui::layout::Rect;
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use ratatui::Frame;
@@ -19,6 +20,55 @@ fn centered(area: Rect, width: u16, height: u16) -> Rect {
         width: w,
         height: h,
     }
+}
+
+/// Inner columns of a dialog `width` wide (before `centered` clamps it) on `area`.
+fn inner_width(area: Rect, width: u16) -> usize {
+    usize::from(width.min(area.width.saturating_sub(2)).saturating_sub(2))
+}
+
+/// `lead` then `text` wrapped to `width` columns, continuation lines indented under the text.
+fn hanging(lead: &str, text: &str, width: usize, style: Style) -> Vec<Line<'static>> {
+    let indent = lead.chars().count();
+    format::wrap(text, width.saturating_sub(indent))
+        .into_iter()
+        .enumerate()
+        .map(|(i, chunk)| {
+            let lead = if i == 0 {
+                lead.to_string()
+            } else {
+                " ".repeat(indent)
+            };
+            Line::from(Span::styled(format!("{lead}{chunk}"), style))
+        })
+        .collect()
+}
+
+/// A styled lead (a mark and a name) and plain text wrapped beside it.
+fn labelled(lead: String, style: Style, text: &str, width: usize) -> Vec<Line<'static>> {
+    let indent = lead.chars().count();
+    let mut lead = Some(lead);
+    format::wrap(text, width.saturating_sub(indent))
+        .into_iter()
+        .map(|chunk| match lead.take() {
+            Some(lead) => Line::from(vec![Span::styled(lead, style), Span::raw(chunk)]),
+            None => Line::raw(format!("{:indent$}{chunk}", "")),
+        })
+        .collect()
+}
+
+/// Help text cut to `width`: whole if it fits, else its first phrase (before ` (` or `:`),
+/// else cut with `…`.
+fn short_help(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_string();
+    }
+    let phrase = text
+        .split(" (")
+        .next()
+        .and_then(|t| t.split(':').next())
+        .unwrap_or(text);
+    format::fit(phrase, width)
 }
 
 fn dialog(frame: &mut Frame, area: Rect, title: &str, lines: Vec<Line>, theme: &Theme) {
@@ -171,20 +221,26 @@ fn help(frame: &mut Frame, area: Rect, keymap: &Keymap, theme: &Theme) {
         .saturating_sub(2)
         .min(if columns == 1 { 100 } else { 160 });
     let column_width = usize::from(width.saturating_sub(2)) / columns;
-    let key_width = entries
-        .iter()
-        .map(|(k, _)| k.chars().count())
-        .max()
-        .unwrap_or(0)
-        .min(16)
-        + 1;
+    let key_widths: Vec<usize> = (0..columns)
+        .map(|column| {
+            entries
+                .iter()
+                .skip(column * per_column)
+                .take(per_column)
+                .map(|(k, _)| k.chars().count())
+                .max()
+                .unwrap_or(0)
+                .min(16)
+                + 1
+        })
+        .collect();
     let lines: Vec<Line> = (0..per_column)
         .map(|row| {
             let mut spans = Vec::new();
-            for column in 0..columns {
+            for (column, &key_width) in key_widths.iter().enumerate() {
                 if let Some((keys, text)) = entries.get(column * per_column + row) {
                     let text_width = column_width.saturating_sub(key_width + 2);
-                    let text: String = text.chars().take(text_width).collect();
+                    let text = short_help(text, text_width);
                     spans.push(Span::styled(format!(" {keys:<key_width$}"), theme.accent()));
                     spans.push(Span::raw(format!("{text:<text_width$} ")));
                 }
@@ -221,36 +277,56 @@ fn wizard(frame: &mut Frame, area: Rect, step: &WizardStep, theme: &Theme) {
         }
         WizardStep::Ready(report) => report,
     };
+    // Every line is wrapped, not cut: a failed check's detail is what says how to fix it.
+    let width = inner_width(area, 110);
+    let plain = Style::default();
     let mut lines = vec![Line::from(Span::styled(" What", theme.heading()))];
     if report.database.is_empty() {
         lines.push(Line::raw("  database (unreachable: see below)"));
     } else {
-        lines.push(Line::raw(format!(
-            "  database {} ({}, PostgreSQL {})",
-            report.database,
-            format::bytes(report.database_bytes),
-            report.server_version
-        )));
+        lines.extend(hanging(
+            "  database ",
+            &format!(
+                "{} ({}, PostgreSQL {})",
+                report.database,
+                format::bytes(report.database_bytes),
+                report.server_version
+            ),
+            width,
+            plain,
+        ));
     }
     for (root, size) in &report.file_roots {
-        lines.push(Line::raw(format!(
-            "  files    {root} ({} files, {})",
-            size.files,
-            format::bytes(size.bytes)
-        )));
+        lines.extend(hanging(
+            "  files    ",
+            &format!(
+                "{root} ({} files, {})",
+                size.files,
+                format::bytes(size.bytes)
+            ),
+            width,
+            plain,
+        ));
     }
     if !report.secrets.is_empty() {
-        lines.push(Line::raw(format!(
-            "  secrets  {} file(s) -> {}",
-            report.secrets.len(),
-            report.secrets_repository.clone().unwrap_or_default()
-        )));
+        lines.extend(hanging(
+            "  secrets  ",
+            &format!(
+                "{} file(s) -> {}",
+                report.secrets.len(),
+                report.secrets_repository.clone().unwrap_or_default()
+            ),
+            width,
+            plain,
+        ));
     }
     lines.push(Line::from(Span::styled(" Where and how", theme.heading())));
-    lines.push(Line::raw(format!(
-        "  to {}, encryption: {}",
-        report.repository, report.encryption
-    )));
+    lines.extend(hanging(
+        "  to ",
+        &format!("{}, encryption: {}", report.repository, report.encryption),
+        width,
+        plain,
+    ));
     lines.push(Line::from(Span::styled(" Preflight", theme.heading())));
     for c in &report.checks {
         let (mark, style) = if c.ok {
@@ -258,10 +334,12 @@ fn wizard(frame: &mut Frame, area: Rect, step: &WizardStep, theme: &Theme) {
         } else {
             ("✗", theme.bad())
         };
-        lines.push(Line::from(vec![
-            Span::styled(format!("  {mark} {:<29}", c.name), style),
-            Span::raw(c.detail.clone()),
-        ]));
+        lines.extend(labelled(
+            format!("  {mark} {:<29}", c.name),
+            style,
+            &c.detail,
+            width,
+        ));
     }
     let footer = if report.ok() {
         Line::from(Span::styled(
@@ -289,26 +367,49 @@ fn detail(frame: &mut Frame, area: Rect, state: &AppState, row: usize, theme: &T
     let Some(r) = state.snapshot.as_ref().and_then(|s| s.history.get(row)) else {
         return;
     };
+    // Wrapped, not cut: the error and the checksum are what this pane is opened for.
+    let width = inner_width(area, 118);
+    let plain = Style::default();
     let mut lines = Vec::new();
     let (mark, style) = if r.ok {
         ("✓", theme.good())
     } else {
         ("✗", theme.bad())
     };
-    lines.push(Line::from(vec![
-        Span::styled(format!(" {mark} {}", r.status), style),
-        Span::raw(format!(
-            "  {}  by {}  to {}",
-            r.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
-            r.initiator,
-            r.destination
-        )),
-    ]));
+    let status = format!(" {mark} {}", r.status);
+    let when = format!(
+        "  {}  by {}",
+        r.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
+        r.initiator
+    );
+    let to = format!("  to {}", r.destination);
+    if [&status, &when, &to]
+        .iter()
+        .map(|t| t.chars().count())
+        .sum::<usize>()
+        <= width
+    {
+        lines.push(Line::from(vec![
+            Span::styled(status, style),
+            Span::raw(format!("{when}{to}")),
+        ]));
+    } else {
+        lines.push(Line::from(vec![
+            Span::styled(status, style),
+            Span::raw(when),
+        ]));
+        lines.extend(hanging(" to ", &r.destination, width, plain));
+    }
     if let Some(e) = &r.error {
-        lines.push(Line::from(Span::styled(format!(" ✗ {e}"), theme.bad())));
+        lines.extend(hanging(" ✗ ", e, width, theme.bad()));
     }
     if let Some(sha) = &r.sha256 {
-        lines.push(Line::raw(format!(" checksums.sha256 sha256 {sha}")));
+        lines.extend(hanging(
+            " ",
+            &format!("checksums.sha256 sha256 {sha}"),
+            width,
+            plain,
+        ));
     }
     if let Some((ok, level, at)) = &r.verified {
         lines.push(Line::raw(format!(
@@ -322,20 +423,37 @@ fn detail(frame: &mut Frame, area: Rect, state: &AppState, row: usize, theme: &T
             format!(" Set {}", m.set_id),
             theme.heading(),
         )));
-        lines.push(Line::raw(format!(
-            " snapshot {}  host {}  lifeboat {}",
-            m.snapshot_time.format("%Y-%m-%d %H:%M:%S UTC"),
-            m.host,
-            m.lifeboat_version
-        )));
-        lines.push(Line::raw(format!(
-            " source {} ({}), PostgreSQL {}, pg_dump {}, {} tables",
-            m.source.database,
-            format::bytes(m.source.database_size_bytes),
-            m.source.server_version,
-            m.source.pg_dump_version,
-            m.source.table_count
-        )));
+        lines.extend(hanging(
+            " ",
+            &format!(
+                "snapshot {}  host {}  lifeboat {}",
+                m.snapshot_time.format("%Y-%m-%d %H:%M:%S UTC"),
+                m.host,
+                m.lifeboat_version
+            ),
+            width,
+            plain,
+        ));
+        lines.extend(hanging(
+            " ",
+            &format!(
+                "source {} ({}), PostgreSQL {}, pg_dump {}, {} tables",
+                m.source.database,
+                format::bytes(m.source.database_size_bytes),
+                m.source.server_version,
+                m.source.pg_dump_version,
+                m.source.table_count
+            ),
+            width,
+            plain,
+        ));
+        let object_width = m
+            .components
+            .iter()
+            .map(|c| c.object.chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(18);
         for c in &m.components {
             let enc = if c.encryption.recipients.is_empty() {
                 c.encryption.mode.clone()
@@ -347,7 +465,7 @@ fn detail(frame: &mut Frame, area: Rect, state: &AppState, row: usize, theme: &T
                 )
             };
             lines.push(Line::raw(format!(
-                "  {:<18} {:>10}  sha256 {}  {} {}  {}",
+                "  {:<object_width$} {:>10}  sha256 {}  {} {}  {}",
                 c.object,
                 format::bytes(c.stored_bytes),
                 format::short_hash(&c.stored_sha256),
@@ -366,14 +484,20 @@ fn detail(frame: &mut Frame, area: Rect, state: &AppState, row: usize, theme: &T
         .filter(|j| j.set_id.is_some() && j.set_id == r.set_id && j.kind == JobKind::Backup)
         .flat_map(|j| j.log.iter())
         .collect();
-    if !log.is_empty() {
+    // The log's tail, as much of it as the screen leaves room for: its last line (the result)
+    // is the one to keep.
+    let body_rows = usize::from(area.height.saturating_sub(2 + 3));
+    let room = body_rows.saturating_sub(lines.len() + 1);
+    if !log.is_empty() && room > 0 {
         lines.push(Line::from(Span::styled(" Log", theme.heading())));
         let skip = log.len().saturating_sub(6);
-        lines.extend(
-            log.into_iter()
-                .skip(skip)
-                .map(|l| Line::raw(format!("  {l}"))),
-        );
+        let tail: Vec<Line> = log
+            .into_iter()
+            .skip(skip)
+            .flat_map(|l| hanging("  ", l, width, plain))
+            .collect();
+        let skip = tail.len().saturating_sub(room);
+        lines.extend(tail.into_iter().skip(skip));
     }
     let footer = Line::from(Span::styled(
         " v verify · V verify+decrypt · Esc close",

@@ -1,0 +1,667 @@
+//! The restore drill: prove a set brings the application back, and measure how long that
+//! takes (RTO) and how much data it would lose (RPO). Timed phases: fetch and verify (one
+//! streamed pass), decrypt, restore into a throwaway target (an ephemeral local cluster, or a
+//! scratch database `<db>_drill_<timestamp>` on a configured server, never the source),
+//! checks, manual steps, teardown. Teardown always runs: no scratch database, cluster or
+//! decrypted file is left behind, also when the drill fails or is cancelled.
+
+use super::drill_record::{CheckResult, DrillRecord, ManualStep, Phase, DRILL_FORMAT};
+use super::fetch::{self, Fetched};
+use super::inventory;
+use super::progress::{Meter, Reporter};
+use super::restore::{self, Scratch};
+use crate::storage::archive;
+use crate::storage::gpg::{Crypto, EncryptionSpec};
+use crate::storage::journal::{Journal, JournalEntry};
+use crate::storage::layout;
+use crate::storage::lock::this_host;
+use crate::storage::manifest::{ComponentKind, Initiator, Manifest};
+use crate::storage::paths::LocalPaths;
+use crate::storage::pg_cluster::{ClusterOptions, EphemeralCluster};
+use crate::storage::postgres::{self, PgConn, PgTools, PsqlSession};
+use crate::storage::repository::{Repository, RepositorySpec};
+use crate::storage::setid::SetId;
+use chrono::{DateTime, Utc};
+use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqlCheck {
+    pub name: String,
+    pub sql: String,
+    pub expect: String,
+}
+
+/// The operator's answers during the manual phase (from the console).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ManualInput {
+    Tick {
+        index: usize,
+        note: Option<String>,
+    },
+    /// Stop waiting: steps not ticked are recorded as not done.
+    Finish,
+}
+
+#[derive(Debug)]
+pub struct DrillSpec {
+    pub repository: RepositorySpec,
+    pub secrets_repository: Option<RepositorySpec>,
+    /// `None`: the newest complete set.
+    pub set: Option<SetId>,
+    pub encryption: EncryptionSpec,
+    pub pg_bin_dir: Option<PathBuf>,
+    /// A server to create the scratch database on; `None`: an ephemeral local cluster.
+    pub server: Option<PgConn>,
+    pub checks: Vec<SqlCheck>,
+    pub freshness_query: Option<String>,
+    /// Run with `sh -c`, with LIFEBOAT_DRILL_DATABASE_URL pointing at the restored database.
+    pub health_command: Option<String>,
+    pub manual: Vec<String>,
+    pub manual_input: Option<mpsc::UnboundedReceiver<ManualInput>>,
+    pub rto_target: Duration,
+    pub rpo_target: Duration,
+    pub scratch_dir: PathBuf,
+    pub jobs: u32,
+    pub initiator: Initiator,
+    pub paths: LocalPaths,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DrillError {
+    #[error(transparent)]
+    Repo(#[from] crate::storage::repository::RepoError),
+    #[error("no complete set in {0} to drill")]
+    NothingToDrill(String),
+    #[error("the drill record could not be stored in {repository}: {reason}")]
+    Store { repository: String, reason: String },
+}
+
+struct Clock {
+    phases: Vec<Phase>,
+    reporter: Reporter,
+}
+
+impl Clock {
+    fn begin(&self, name: &str) -> DateTime<Utc> {
+        self.reporter.phase(name);
+        Utc::now()
+    }
+
+    fn end(&mut self, name: &str, began: DateTime<Utc>, ok: bool, detail: impl Into<String>) {
+        let finished = Utc::now();
+        let detail = detail.into();
+        self.reporter
+            .log(format!("{} {name}: {detail}", if ok { "✓" } else { "✗" }));
+        self.phases.push(Phase {
+            name: name.into(),
+            started_at: began,
+            finished_at: finished,
+            seconds: (finished - began).num_milliseconds() as f64 / 1000.0,
+            ok,
+            detail,
+        });
+    }
+}
+
+/// The throwaway target.
+enum Target {
+    Cluster(EphemeralCluster),
+    Scratch { server: PgConn, name: String },
+}
+
+impl Target {
+    fn conn(&self) -> PgConn {
+        match self {
+            Target::Cluster(c) => PgConn::new(Some(&c.url("drill"))),
+            Target::Scratch { server, name } => server.with_database(name),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Target::Cluster(c) => format!(
+                "ephemeral local cluster on port {} (removed afterwards)",
+                c.port()
+            ),
+            Target::Scratch { server, name } => format!(
+                "scratch database {name} on {} (dropped afterwards)",
+                server.display()
+            ),
+        }
+    }
+
+    fn teardown(self, tools: &PgTools) -> Result<String, String> {
+        match self {
+            Target::Cluster(c) => c
+                .stop()
+                .map(|_| "ephemeral cluster stopped and removed".into())
+                .map_err(|e| e.to_string()),
+            Target::Scratch { server, name } => {
+                let mut s = PsqlSession::open(tools, &server.with_database("postgres"))
+                    .map_err(|e| e.to_string())?;
+                s.query(&format!(
+                    "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                    name.replace('"', "\"\"")
+                ))
+                .map_err(|e| e.to_string())?;
+                let _ = s.close();
+                Ok(format!("scratch database {name} dropped"))
+            }
+        }
+    }
+}
+
+fn query_one(tools: &PgTools, conn: &PgConn, sql: &str) -> Result<String, String> {
+    let mut s = PsqlSession::open(tools, conn).map_err(|e| e.to_string())?;
+    let rows = s.query(sql).map_err(|e| e.to_string())?;
+    let _ = s.close();
+    Ok(rows.first().map(|r| r.join("|")).unwrap_or_default())
+}
+
+fn parse_timestamp(text: &str) -> Option<DateTime<Utc>> {
+    let t = text.trim();
+    DateTime::parse_from_rfc3339(t)
+        .or_else(|_| DateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S%.f%#z"))
+        .map(|d| d.with_timezone(&Utc))
+        .ok()
+}
+
+fn run_checks(
+    tools: &PgTools,
+    conn: &PgConn,
+    manifest: &Manifest,
+    spec: &DrillChecks,
+) -> (Vec<CheckResult>, Option<DateTime<Utc>>) {
+    let mut results = Vec::new();
+    for t in &manifest.source.key_tables {
+        let actual = postgres::table_sql(&t.table)
+            .map_err(|e| e.to_string())
+            .and_then(|sql| query_one(tools, conn, &format!("SELECT count(*) FROM {sql}")));
+        let (ok, actual) = match actual {
+            Ok(v) => (v == t.rows.to_string(), v),
+            Err(e) => (false, e),
+        };
+        results.push(CheckResult {
+            name: format!("rows in {}", t.table),
+            kind: "row count".into(),
+            ok,
+            expected: t.rows.to_string(),
+            actual,
+        });
+    }
+    for c in &spec.checks {
+        let (ok, actual) = match query_one(tools, conn, &c.sql) {
+            Ok(v) => (v.trim() == c.expect.trim(), v),
+            Err(e) => (false, e),
+        };
+        results.push(CheckResult {
+            name: c.name.clone(),
+            kind: "sql".into(),
+            ok,
+            expected: c.expect.clone(),
+            actual,
+        });
+    }
+    let mut newest = None;
+    if let Some(q) = &spec.freshness_query {
+        // Normalised to UTC text so any timestamp column type parses.
+        let wrapped = format!(
+            "SELECT to_char((({}) ) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')",
+            q.trim().trim_end_matches(';')
+        );
+        let (ok, actual) = match query_one(tools, conn, &wrapped) {
+            Ok(v) => match parse_timestamp(&v) {
+                Some(t) => {
+                    newest = Some(t);
+                    (true, v)
+                }
+                None => (
+                    false,
+                    format!("not a timestamp: `{v}` (the query must return one timestamp)"),
+                ),
+            },
+            Err(e) => (false, e),
+        };
+        results.push(CheckResult {
+            name: "freshness".into(),
+            kind: "freshness".into(),
+            ok,
+            expected: "the newest restored timestamp".into(),
+            actual,
+        });
+    }
+    if let Some(cmd) = &spec.health_command {
+        let env = vec![("LIFEBOAT_DRILL_DATABASE_URL".to_string(), conn.display())];
+        let (ok, actual) = match restore::run_hook(cmd, &env) {
+            Ok(out) => (true, if out.is_empty() { "exit 0".into() } else { out }),
+            Err((status, out)) => (false, format!("{status}: {out}")),
+        };
+        results.push(CheckResult {
+            name: cmd.clone(),
+            kind: "health".into(),
+            ok,
+            expected: "exit 0".into(),
+            actual,
+        });
+    }
+    (results, newest)
+}
+
+/// Runs a drill; the record is returned (and stored) whether it passed or failed. An error
+/// means the drill could not even be recorded.
+pub async fn run(
+    mut spec: DrillSpec,
+    reporter: Reporter,
+    cancel: CancellationToken,
+) -> Result<DrillRecord, DrillError> {
+    let started = Utc::now();
+    let drill_id = SetId::new(started).to_string();
+    let data = Repository::open(&spec.repository)?;
+    let secrets = spec
+        .secrets_repository
+        .as_ref()
+        .map(Repository::open)
+        .transpose()?;
+    let set = match spec.set.clone() {
+        Some(s) => s,
+        None => inventory::scan(&data)
+            .await?
+            .newest_complete()
+            .map(|s| s.id.clone())
+            .ok_or_else(|| DrillError::NothingToDrill(data.url().into()))?,
+    };
+    let tools = PgTools::locate(spec.pg_bin_dir.as_deref(), None);
+    let mut clock = Clock {
+        phases: Vec::new(),
+        reporter: reporter.clone(),
+    };
+    let mut reasons: Vec<String> = Vec::new();
+    let mut checks = Vec::new();
+    let mut newest_data = None;
+    let mut rto = None;
+    let mut target_text = String::from("not created");
+    let mut manual: Vec<ManualStep> = spec
+        .manual
+        .iter()
+        .map(|s| ManualStep {
+            step: s.clone(),
+            done: false,
+            at: None,
+            by: None,
+            note: None,
+        })
+        .collect();
+    let mut manifest_snapshot = started;
+    let mut target: Option<Target> = None;
+    let scratch = Scratch::create(&spec.scratch_dir);
+
+    let outcome: Result<(), String> = async {
+        let scratch = scratch.as_ref().map_err(|e| e.to_string())?;
+        // fetch and verify
+        let t = clock.begin("fetch and verify");
+        let manifest = fetch::read_manifest(&data, &set)
+            .await
+            .map_err(|e| e.to_string());
+        let manifest = match manifest {
+            Ok(m) => m,
+            Err(e) => {
+                clock.end("fetch and verify", t, false, e.clone());
+                return Err(e);
+            }
+        };
+        manifest_snapshot = manifest.snapshot_time;
+        let mut meter = Meter::default();
+        let fetched = match fetch::fetch_set(
+            &data,
+            secrets.as_ref(),
+            &manifest,
+            scratch.path(),
+            &mut meter,
+            &cancel,
+        )
+        .await
+        {
+            Ok(f) => f,
+            Err(e) => {
+                clock.end("fetch and verify", t, false, e.to_string());
+                return Err(e.to_string());
+            }
+        };
+        let bytes: u64 = fetched.iter().map(|f| f.component.stored_bytes).sum();
+        clock.end(
+            "fetch and verify",
+            t,
+            true,
+            format!(
+                "{} objects, {} MiB, stored SHA-256 match the manifest and checksums.sha256",
+                fetched.len(),
+                bytes / (1024 * 1024)
+            ),
+        );
+        if cancel.is_cancelled() {
+            return Err("cancelled".into());
+        }
+        // decrypt
+        let t = clock.begin("decrypt");
+        let crypto = Crypto::for_decryption(&spec.encryption).map_err(|e| e.to_string());
+        let decrypted = match crypto {
+            Ok(crypto) => {
+                let (fetched, dump, manifest) = (fetched.clone(), scratch.dump(), manifest.clone());
+                tokio::task::spawn_blocking(move || {
+                    decrypt_all(&fetched, &crypto, &dump, &manifest)
+                })
+                .await
+                .unwrap_or_else(|e| Err(e.to_string()))
+            }
+            Err(e) => Err(e),
+        };
+        match decrypted {
+            Ok(detail) => clock.end("decrypt", t, true, detail),
+            Err(e) => {
+                clock.end("decrypt", t, false, e.clone());
+                return Err(e);
+            }
+        }
+        if cancel.is_cancelled() {
+            return Err("cancelled".into());
+        }
+        // restore
+        let t = clock.begin("restore");
+        let made = match &spec.server {
+            None => tokio::task::spawn_blocking(|| {
+                EphemeralCluster::start(ClusterOptions::default())
+                    .and_then(|c| c.create_database("drill").map(|_| c))
+            })
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()))
+            .map(Target::Cluster),
+            Some(server) => {
+                let name = format!(
+                    "{}_drill_{}",
+                    manifest.source.database,
+                    started.format("%Y%m%d%H%M%S")
+                );
+                let (t2, s2, n2) = (tools.clone(), server.clone(), name.clone());
+                tokio::task::spawn_blocking(move || {
+                    let mut s = PsqlSession::open(&t2, &s2.with_database("postgres"))
+                        .map_err(|e| e.to_string())?;
+                    s.query(&format!("CREATE DATABASE \"{}\"", n2.replace('"', "\"\"")))
+                        .map_err(|e| e.to_string())?;
+                    let _ = s.close();
+                    Ok::<_, String>(())
+                })
+                .await
+                .unwrap_or_else(|e| Err(e.to_string()))
+                .map(|_| Target::Scratch {
+                    server: server.clone(),
+                    name,
+                })
+            }
+        };
+        let made = match made {
+            Ok(m) => m,
+            Err(e) => {
+                clock.end(
+                    "restore",
+                    t,
+                    false,
+                    format!("cannot create the throwaway target: {e}"),
+                );
+                return Err(e);
+            }
+        };
+        target_text = made.describe();
+        let conn = made.conn();
+        target = Some(made);
+        let (t2, c2, dump, jobs) = (
+            tools.clone(),
+            conn.clone(),
+            scratch.dump(),
+            spec.jobs.max(1),
+        );
+        let restored = tokio::task::spawn_blocking(move || {
+            restore::pg_restore_into(&t2, &c2, &dump, jobs, false)
+        })
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()));
+        match restored {
+            Ok(()) => clock.end(
+                "restore",
+                t,
+                true,
+                format!("pg_restore -j {} into {target_text}", spec.jobs.max(1)),
+            ),
+            Err(e) => {
+                clock.end("restore", t, false, e.clone());
+                return Err(e);
+            }
+        }
+        // checks
+        let t = clock.begin("checks");
+        let (t2, c2, m2) = (tools.clone(), conn.clone(), manifest.clone());
+        let checks_spec = DrillChecks {
+            checks: spec.checks.clone(),
+            freshness_query: spec.freshness_query.clone(),
+            health_command: spec.health_command.clone(),
+        };
+        let (results, newest) =
+            tokio::task::spawn_blocking(move || run_checks(&t2, &c2, &m2, &checks_spec))
+                .await
+                .unwrap_or_default();
+        let failed = results.iter().filter(|c| !c.ok).count();
+        clock.end(
+            "checks",
+            t,
+            failed == 0,
+            format!("{} checks, {failed} failed", results.len()),
+        );
+        checks = results;
+        newest_data = newest;
+        if failed == 0 {
+            rto = Some((Utc::now() - started).num_milliseconds() as f64 / 1000.0);
+        }
+        // manual steps
+        if !manual.is_empty() {
+            let t = clock.begin("manual steps");
+            match spec.manual_input.as_mut() {
+                None => clock.end("manual steps", t, true, "headless: recorded as not done"),
+                Some(input) => {
+                    loop {
+                        let next = tokio::select! {
+                            n = input.recv() => n,
+                            _ = cancel.cancelled() => None,
+                        };
+                        match next {
+                            Some(ManualInput::Tick { index, note }) => {
+                                if let Some(m) = manual.get_mut(index) {
+                                    m.done = true;
+                                    m.at = Some(Utc::now());
+                                    m.by = std::env::var("USER")
+                                        .ok()
+                                        .or_else(|| Some("operator".into()));
+                                    m.note = note;
+                                    reporter.log(format!("✓ manual: {}", m.step));
+                                }
+                                if manual.iter().all(|m| m.done) {
+                                    break;
+                                }
+                            }
+                            Some(ManualInput::Finish) | None => break,
+                        }
+                    }
+                    let done = manual.iter().filter(|m| m.done).count();
+                    clock.end(
+                        "manual steps",
+                        t,
+                        done == manual.len(),
+                        format!("{done} of {} done", manual.len()),
+                    );
+                    if failed == 0 && done == manual.len() {
+                        // The clock kept running through the manual steps.
+                        rto = Some((Utc::now() - started).num_milliseconds() as f64 / 1000.0);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+    .await;
+
+    // teardown: always.
+    let t = clock.begin("teardown");
+    let mut torn = Vec::new();
+    let mut teardown_ok = true;
+    if let Some(target) = target.take() {
+        let t2 = tools.clone();
+        match tokio::task::spawn_blocking(move || target.teardown(&t2))
+            .await
+            .unwrap_or_else(|e| Err(e.to_string()))
+        {
+            Ok(text) => torn.push(text),
+            Err(e) => {
+                teardown_ok = false;
+                torn.push(format!("✗ {e}"));
+            }
+        }
+    }
+    drop(scratch);
+    torn.push("decrypted scratch files removed".into());
+    clock.end("teardown", t, teardown_ok, torn.join("; "));
+
+    if let Err(e) = &outcome {
+        reasons.push(if cancel.is_cancelled() {
+            "the drill was cancelled".into()
+        } else {
+            e.clone()
+        });
+    }
+    for c in checks.iter().filter(|c| !c.ok) {
+        reasons.push(format!(
+            "check `{}` failed: expected {}, got {}",
+            c.name, c.expected, c.actual
+        ));
+    }
+    let rpo_snapshot = (started - manifest_snapshot).num_milliseconds() as f64 / 1000.0;
+    let rpo_data = newest_data.map(|n| (started - n).num_milliseconds() as f64 / 1000.0);
+    let rpo = rpo_data.unwrap_or(rpo_snapshot);
+    match rto {
+        Some(r) if r > spec.rto_target.as_secs_f64() => reasons.push(format!(
+            "RTO {r:.1} s is over the target {} s",
+            spec.rto_target.as_secs()
+        )),
+        None if reasons.is_empty() => reasons.push("the checks never went green".into()),
+        _ => {}
+    }
+    if rpo > spec.rpo_target.as_secs_f64() {
+        reasons.push(format!(
+            "RPO {rpo:.0} s is over the target {} s",
+            spec.rpo_target.as_secs()
+        ));
+    }
+    let record = DrillRecord {
+        format: DRILL_FORMAT,
+        drill_id: drill_id.clone(),
+        set_id: set.to_string(),
+        set_snapshot_time: manifest_snapshot,
+        started_at: started,
+        finished_at: Utc::now(),
+        host: this_host(),
+        initiator: spec.initiator.as_str().into(),
+        lifeboat_version: env!("CARGO_PKG_VERSION").into(),
+        pg_restore_version: tools.version("pg_restore").unwrap_or_default(),
+        target: target_text,
+        phases: clock.phases,
+        checks,
+        manual,
+        rto_seconds: rto,
+        rpo_data_seconds: rpo_data,
+        newest_data,
+        rpo_snapshot_seconds: rpo_snapshot,
+        rto_target_seconds: spec.rto_target.as_secs_f64(),
+        rpo_target_seconds: spec.rpo_target.as_secs_f64(),
+        passed: reasons.is_empty(),
+        reasons,
+    };
+    data.put(
+        &format!("{}{drill_id}.json", layout::DRILLS_DIR),
+        record.to_json(),
+    )
+    .await
+    .map_err(|e| DrillError::Store {
+        repository: data.url().into(),
+        reason: e.to_string(),
+    })?;
+    let journal = Journal::new(spec.paths.journal());
+    if let Err(e) = journal.append(&JournalEntry::Drill(
+        crate::storage::journal::DrillSummary {
+            drill_id,
+            set_id: record.set_id.clone(),
+            at: record.started_at,
+            passed: record.passed,
+            rto_seconds: record.rto_seconds,
+            rpo_seconds: Some(record.rpo_seconds()),
+            repository: data.url().into(),
+        },
+    )) {
+        reporter.warn(e.to_string());
+    }
+    Ok(record)
+}
+
+/// The parts of the spec the checks need, movable to a blocking thread.
+#[derive(Debug, Clone)]
+struct DrillChecks {
+    checks: Vec<SqlCheck>,
+    freshness_query: Option<String>,
+    health_command: Option<String>,
+}
+
+/// Decrypts the dump to scratch and reads every archive through its safety checks.
+fn decrypt_all(
+    fetched: &[Fetched],
+    crypto: &Crypto,
+    dump: &std::path::Path,
+    manifest: &Manifest,
+) -> Result<String, String> {
+    let mut parts = Vec::new();
+    for f in fetched {
+        let counter = Arc::new(AtomicU64::new(0));
+        match f.component.kind {
+            ComponentKind::Db => {
+                let n = restore::decrypt_with(f, crypto, counter, |mut decoded| {
+                    let mut out = std::io::BufWriter::new(
+                        std::fs::File::create(dump).map_err(|e| e.to_string())?,
+                    );
+                    let n = std::io::copy(&mut decoded, &mut out).map_err(|e| e.to_string())?;
+                    std::io::Write::flush(&mut out).map_err(|e| e.to_string())?;
+                    Ok(n)
+                })
+                .map_err(|e| e.to_string())?;
+                parts.push(format!("dump {} MiB", n / (1024 * 1024)));
+            }
+            ComponentKind::Files | ComponentKind::Secrets => {
+                let roots = restore::archive_roots(if f.component.kind == ComponentKind::Files {
+                    &manifest.source.file_roots
+                } else {
+                    &manifest.source.secret_files
+                });
+                let l = restore::decrypt_with(f, crypto, counter, |decoded| {
+                    archive::list(decoded, &roots, None).map_err(|e| e.to_string())
+                })
+                .map_err(|e| e.to_string())?;
+                parts.push(format!(
+                    "{}: {} files read back",
+                    f.component.kind.as_str(),
+                    l.files
+                ));
+            }
+        }
+    }
+    Ok(format!("plaintext hashes match; {}", parts.join(", ")))
+}
