@@ -32,6 +32,9 @@ pub enum Action {
     Verify,
     VerifyDecrypt,
     CancelJob,
+    StartDrill,
+    TickStep,
+    FinishSteps,
     Confirm,
     Deny,
 }

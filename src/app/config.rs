@@ -570,6 +570,7 @@ impl Config {
             paths: paths.clone(),
             spool_dir: self.backup.spool_dir.clone(),
             stale_after: self.stale_after()?,
+            drill_every: self.drill_targets()?.2,
         })
     }
 }

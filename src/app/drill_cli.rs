@@ -7,7 +7,7 @@ use super::exit;
 use crate::jobs::drill;
 use crate::jobs::drill_record::{self, DrillRecord};
 use crate::jobs::progress::{JobEvent, Reporter};
-use crate::jobs::{inventory, CancellationToken};
+use crate::jobs::CancellationToken;
 use crate::storage::layout;
 use crate::storage::manifest::Initiator;
 use crate::storage::paths::LocalPaths;
@@ -15,24 +15,6 @@ use crate::storage::repository::Repository;
 use crate::storage::setid::SetId;
 use crate::ui::format;
 use std::io::IsTerminal;
-
-/// Every drill record in the repository, newest first. Unreadable records are reported, not fatal.
-pub async fn load_records(repo: &Repository) -> Result<(Vec<DrillRecord>, Vec<String>), String> {
-    let inventory = inventory::scan(repo).await.map_err(|e| e.to_string())?;
-    let mut records = Vec::new();
-    let mut problems = Vec::new();
-    for object in inventory.drills.iter().rev() {
-        match repo.get_small(&object.path, 4 * 1024 * 1024).await {
-            Ok(bytes) => match DrillRecord::parse(&bytes) {
-                Ok(r) => records.push(r),
-                Err(e) => problems.push(format!("{}: {e}", object.path)),
-            },
-            Err(e) => problems.push(e.to_string()),
-        }
-    }
-    records.sort_by_key(|r| std::cmp::Reverse(r.started_at));
-    Ok((records, problems))
-}
 
 pub async fn run(
     config: &Config,
@@ -54,7 +36,7 @@ pub async fn run(
     };
     match action {
         Some(DrillAction::List { json }) => {
-            let (records, problems) = match load_records(&repo).await {
+            let (records, problems) = match drill_record::load_all(&repo).await {
                 Ok(r) => r,
                 Err(e) => {
                     eprintln!("lifeboat: {e}");
@@ -91,7 +73,7 @@ pub async fn run(
         }
         Some(DrillAction::Report { drill, format: fmt }) => {
             let path = if drill == "latest" {
-                match load_records(&repo).await {
+                match drill_record::load_all(&repo).await {
                     Ok((records, _)) => match records.first() {
                         Some(r) => format!("{}{}.json", layout::DRILLS_DIR, r.drill_id),
                         None => {

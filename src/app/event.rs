@@ -54,5 +54,16 @@ pub enum Effect {
     CancelJob {
         job: u64,
     },
+    StartDrill {
+        job: u64,
+        set_id: Option<String>,
+    },
+    TickManual {
+        job: u64,
+        index: usize,
+    },
+    FinishManual {
+        job: u64,
+    },
     Quit,
 }

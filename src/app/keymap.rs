@@ -73,6 +73,7 @@ fn parse_key(text: &str) -> Result<Key, KeymapError> {
         "end" => KeyCode::End,
         "pageup" => KeyCode::PageUp,
         "pagedown" => KeyCode::PageDown,
+        "space" => KeyCode::Char(' '),
         f if f.len() > 1 && f.starts_with('f') => KeyCode::F(f[1..].parse().map_err(|_| bad())?),
         other => {
             let mut chars = other.chars();

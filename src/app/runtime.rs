@@ -10,6 +10,7 @@ use super::state::{AppState, Snapshot};
 use super::tui::Tui;
 use super::update::update;
 use crate::jobs::backup::{self, BackupError};
+use crate::jobs::drill::{self, ManualInput};
 use crate::jobs::progress::Reporter;
 use crate::jobs::verify::{self, VerifyTarget};
 use crate::jobs::{inventory, preflight, status, CancellationToken};
@@ -37,21 +38,31 @@ pub async fn load_snapshot(config: &Config, paths: &LocalPaths) -> Result<Snapsh
     let journal = Journal::new(paths.journal())
         .read()
         .map_err(|e| e.to_string())?;
-    let (listed, spooled) = match Repository::open(&spec.repository) {
+    let (listed, spooled, drill) = match Repository::open(&spec.repository) {
         Ok(repo) => {
             let spooled = status::spooled_sets(&spec, &repo).await;
-            (inventory::scan(&repo).await, spooled)
+            let listed = inventory::scan(&repo).await;
+            let drill = match &listed {
+                Ok(i) => status::newest_drill(&repo, i).await,
+                Err(_) => None,
+            };
+            (listed, spooled, drill)
         }
-        Err(e) => (Err(e), Vec::new()),
+        Err(e) => (Err(e), Vec::new(), None),
+    };
+    let drills = match (&listed, Repository::open(&spec.repository)) {
+        (Ok(i), Ok(repo)) => crate::jobs::drill_record::load_listed(&repo, i).await.0,
+        _ => Vec::new(),
     };
     let inventory = listed.as_ref().ok().cloned();
-    let report = status::evaluate(&spec, listed, &journal, spooled);
+    let report = status::evaluate(&spec, listed, &journal, spooled, drill);
     let history = history::rows(inventory.as_ref(), &journal, &spec.repository.url);
     Ok(Snapshot {
         status: report,
         inventory,
         journal,
         history,
+        drills,
         loaded_at: Utc::now(),
     })
 }
@@ -61,6 +72,8 @@ struct Executor {
     paths: LocalPaths,
     tx: UnboundedSender<AppEvent>,
     cancels: HashMap<u64, CancellationToken>,
+    /// The manual-step channel of each running drill.
+    manual: HashMap<u64, tokio::sync::mpsc::UnboundedSender<ManualInput>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -179,6 +192,61 @@ impl Executor {
                     let _ = tx.send(AppEvent::JobDone { id: job, outcome });
                 }));
             }
+            Effect::StartDrill { job, set_id } => {
+                let set = set_id.as_deref().map(SetId::parse).transpose();
+                let spec = match set {
+                    Ok(set) => self
+                        .config
+                        .drill_spec(&self.paths, set, Initiator::Operator)
+                        .map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                let reporter = self.forward_job_events(job);
+                let token = CancellationToken::new();
+                self.cancels.insert(job, token.clone());
+                let (manual_tx, manual_rx) = tokio::sync::mpsc::unbounded_channel();
+                self.manual.insert(job, manual_tx);
+                self.tasks.push(tokio::spawn(async move {
+                    let outcome = match spec {
+                        Err(e) => JobOutcome::Failed(e),
+                        Ok(mut spec) => {
+                            spec.manual_input = Some(manual_rx);
+                            match drill::run(spec, reporter, token.clone()).await {
+                                Ok(r) if r.passed => JobOutcome::Succeeded {
+                                    summary: format!(
+                                        "drill passed: RTO {}, RPO {}",
+                                        r.rto_seconds
+                                            .map(|s| format!("{s:.1} s"))
+                                            .unwrap_or_else(|| "-".into()),
+                                        crate::ui::format::age_secs(r.rpo_seconds() as i64)
+                                    ),
+                                    set_id: Some(r.set_id),
+                                },
+                                Ok(r) if token.is_cancelled() => JobOutcome::Cancelled(format!(
+                                    "drill cancelled: {}",
+                                    r.reasons.join("; ")
+                                )),
+                                Ok(r) => JobOutcome::Failed(format!(
+                                    "drill FAILED: {}",
+                                    r.reasons.join("; ")
+                                )),
+                                Err(e) => JobOutcome::Failed(e.to_string()),
+                            }
+                        }
+                    };
+                    let _ = tx.send(AppEvent::JobDone { id: job, outcome });
+                }));
+            }
+            Effect::TickManual { job, index } => {
+                if let Some(tx) = self.manual.get(&job) {
+                    let _ = tx.send(ManualInput::Tick { index, note: None });
+                }
+            }
+            Effect::FinishManual { job } => {
+                if let Some(tx) = self.manual.get(&job) {
+                    let _ = tx.send(ManualInput::Finish);
+                }
+            }
             Effect::CancelJob { job } => {
                 if let Some(token) = self.cancels.get(&job) {
                     token.cancel();
@@ -228,11 +296,20 @@ pub async fn run_console(config: Config, paths: LocalPaths, no_color: bool) -> s
         Utc::now(),
     );
     state.no_color = no_color;
+    if let Ok((rto, rpo, every)) = config.drill_targets() {
+        state.drill_settings = super::state::DrillSettings {
+            rto_target_seconds: rto.as_secs_f64(),
+            rpo_target_seconds: rpo.as_secs_f64(),
+            every_seconds: every.as_secs(),
+            manual_steps: config.drill.manual.iter().map(|m| m.step.clone()).collect(),
+        };
+    }
     let mut executor = Executor {
         config,
         paths,
         tx,
         cancels: HashMap::new(),
+        manual: HashMap::new(),
         tasks: Vec::new(),
     };
     let mut tui = Tui::enter()?;

@@ -2,6 +2,7 @@
 //! handles, no I/O: everything here can be built in a test and rendered to a buffer.
 
 use super::history::HistoryRow;
+use crate::jobs::drill_record::DrillRecord;
 use crate::jobs::inventory::Inventory;
 use crate::jobs::preflight::PreflightReport;
 use crate::jobs::progress::Progress;
@@ -63,13 +64,40 @@ pub struct Snapshot {
     pub inventory: Option<Inventory>,
     pub journal: JournalView,
     pub history: Vec<HistoryRow>,
+    /// Drill records from the repository, newest first.
+    pub drills: Vec<DrillRecord>,
     pub loaded_at: DateTime<Utc>,
+}
+
+/// What the config says about drills, for the Drills screen.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DrillSettings {
+    pub rto_target_seconds: f64,
+    pub rpo_target_seconds: f64,
+    pub every_seconds: u64,
+    pub manual_steps: Vec<String>,
+}
+
+/// A phase of a running job, for live timers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PhaseTiming {
+    pub name: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// A manual drill step as the operator sees it while the drill runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChecklistItem {
+    pub step: String,
+    pub done: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JobKind {
     Backup,
     Verify { set_id: String, decrypt: bool },
+    Drill { set_id: Option<String> },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,12 +126,20 @@ pub struct JobState {
     pub finished_at: Option<DateTime<Utc>>,
     /// The set a backup produced, once known.
     pub set_id: Option<String>,
+    /// Phases seen so far, with their times (drills show them as a checklist).
+    pub phases: Vec<PhaseTiming>,
+    /// A drill's manual steps.
+    pub checklist: Vec<ChecklistItem>,
+    /// The cursor in the checklist.
+    pub checklist_cursor: usize,
 }
 
 impl JobState {
     pub fn title(&self) -> String {
         match &self.kind {
             JobKind::Backup => "backup".into(),
+            JobKind::Drill { set_id: Some(id) } => format!("drill {id}"),
+            JobKind::Drill { set_id: None } => "drill (newest set)".into(),
             JobKind::Verify {
                 set_id,
                 decrypt: false,
@@ -179,6 +215,9 @@ pub struct AppState {
     pub now: DateTime<Utc>,
     /// A one-line notice in the status bar (the last error or result).
     pub notice: Option<String>,
+    pub drill_settings: DrillSettings,
+    /// The cursor in the drill history.
+    pub selected_drill: usize,
 }
 
 impl AppState {
@@ -204,6 +243,8 @@ impl AppState {
             config_path,
             now,
             notice: None,
+            drill_settings: DrillSettings::default(),
+            selected_drill: 0,
         }
     }
 

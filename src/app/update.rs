@@ -5,7 +5,9 @@
 use super::action::Action;
 use super::event::{AppEvent, Effect, JobOutcome};
 use super::inventory_tree::{self, RowKind};
-use super::state::{AppState, JobKind, JobState, JobStatus, Modal, Screen, WizardStep};
+use super::state::{
+    AppState, ChecklistItem, JobKind, JobState, JobStatus, Modal, PhaseTiming, Screen, WizardStep,
+};
 use crate::jobs::progress::JobEvent;
 use std::collections::VecDeque;
 
@@ -60,10 +62,19 @@ pub fn update(state: &mut AppState, event: AppEvent) -> Vec<Effect> {
             Vec::new()
         }
         AppEvent::Job { id, event } => {
+            let now = state.now;
             if let Some(job) = state.job_mut(id) {
                 match event {
                     JobEvent::Phase(p) => {
                         job.push_log(format!("== {p}"));
+                        if let Some(last) = job.phases.last_mut() {
+                            last.finished_at.get_or_insert(now);
+                        }
+                        job.phases.push(PhaseTiming {
+                            name: p.clone(),
+                            started_at: now,
+                            finished_at: None,
+                        });
                         job.phase = p;
                     }
                     JobEvent::Progress(p) => job.progress = Some(p),
@@ -83,6 +94,9 @@ fn on_job_done(state: &mut AppState, id: u64, outcome: JobOutcome) -> Vec<Effect
         return Vec::new();
     };
     job.finished_at = Some(now);
+    if let Some(last) = job.phases.last_mut() {
+        last.finished_at.get_or_insert(now);
+    }
     let mut offer = None;
     match outcome {
         JobOutcome::Succeeded { summary, set_id } => {
@@ -155,6 +169,10 @@ fn list_len(state: &AppState) -> usize {
         Screen::History => history_len(state),
         Screen::Inventory => inventory_tree::rows(state).len(),
         Screen::Jobs => state.jobs.len(),
+        Screen::Drills => match running_drill(state).and_then(|id| state.job(id)) {
+            Some(j) => j.checklist.len(),
+            None => state.snapshot.as_ref().map(|s| s.drills.len()).unwrap_or(0),
+        },
         _ => 0,
     }
 }
@@ -168,6 +186,16 @@ fn clamp_selections(state: &mut AppState) {
 }
 
 fn cursor(state: &mut AppState) -> Option<&mut usize> {
+    if state.screen == Screen::Drills {
+        return match running_drill(state) {
+            Some(id) => state
+                .jobs
+                .iter_mut()
+                .find(|j| j.id == id)
+                .map(|j| &mut j.checklist_cursor),
+            None => Some(&mut state.selected_drill),
+        };
+    }
     match state.screen {
         Screen::History => Some(&mut state.history.selected),
         Screen::Inventory => Some(&mut state.inventory.selected),
@@ -220,6 +248,18 @@ pub fn selected_set(state: &AppState) -> Option<String> {
 }
 
 fn new_job(state: &mut AppState, kind: JobKind) -> u64 {
+    let checklist = match kind {
+        JobKind::Drill { .. } => state
+            .drill_settings
+            .manual_steps
+            .iter()
+            .map(|step| ChecklistItem {
+                step: step.clone(),
+                done: false,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
     let id = state.next_job_id;
     state.next_job_id += 1;
     state.jobs.insert(
@@ -234,10 +274,43 @@ fn new_job(state: &mut AppState, kind: JobKind) -> u64 {
             started_at: state.now,
             finished_at: None,
             set_id: None,
+            phases: Vec::new(),
+            checklist,
+            checklist_cursor: 0,
         },
     );
     state.selected_job = 0;
     id
+}
+
+/// The running drill job, if any.
+pub fn running_drill(state: &AppState) -> Option<u64> {
+    state
+        .jobs
+        .iter()
+        .find(|j| j.status.is_running() && matches!(j.kind, JobKind::Drill { .. }))
+        .map(|j| j.id)
+}
+
+fn start_drill(state: &mut AppState) -> Vec<Effect> {
+    if running_drill(state).is_some() {
+        state.notice = Some("a drill is already running (see Drills)".into());
+        return Vec::new();
+    }
+    // A set chosen on History or Inventory; otherwise the newest complete set.
+    let set_id = match state.screen {
+        Screen::History | Screen::Inventory => selected_set(state),
+        _ => None,
+    };
+    let job = new_job(
+        state,
+        JobKind::Drill {
+            set_id: set_id.clone(),
+        },
+    );
+    state.screen = Screen::Drills;
+    state.modal = None;
+    vec![Effect::StartDrill { job, set_id }]
 }
 
 fn start_verify(state: &mut AppState, decrypt: bool) -> Vec<Effect> {
@@ -493,6 +566,31 @@ fn on_action(state: &mut AppState, action: Action) -> Vec<Effect> {
         }
         Action::Verify => start_verify(state, false),
         Action::VerifyDecrypt => start_verify(state, true),
+        Action::StartDrill => start_drill(state),
+        Action::TickStep => {
+            let Some(job) = running_drill(state) else {
+                state.notice = Some("no drill is running: d starts one".into());
+                return Vec::new();
+            };
+            let Some(j) = state.job_mut(job) else {
+                return Vec::new();
+            };
+            let index = j.checklist_cursor;
+            match j.checklist.get_mut(index) {
+                Some(item) if !item.done => {
+                    item.done = true;
+                    if j.checklist_cursor + 1 < j.checklist.len() {
+                        j.checklist_cursor += 1;
+                    }
+                    vec![Effect::TickManual { job, index }]
+                }
+                _ => Vec::new(),
+            }
+        }
+        Action::FinishSteps => match running_drill(state) {
+            Some(job) => vec![Effect::FinishManual { job }],
+            None => Vec::new(),
+        },
         Action::CancelJob => {
             if state.screen == Screen::Jobs {
                 if let Some(job) = state.jobs.get(state.selected_job) {

@@ -1,6 +1,7 @@
 //! The drill record: what a restore drill did and measured, stored in the repository under
 //! `drills/<drill-id>.json` (so it survives the host) and rendered for an auditor.
 
+use crate::storage::repository::Repository;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write;
@@ -90,6 +91,34 @@ impl DrillRecord {
         v.push(b'\n');
         v
     }
+}
+
+/// Every drill record in the repository, newest first. Unreadable records are reported, not fatal.
+pub async fn load_all(repo: &Repository) -> Result<(Vec<DrillRecord>, Vec<String>), String> {
+    let inventory = super::inventory::scan(repo)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(load_listed(repo, &inventory).await)
+}
+
+/// The records named in an inventory already listed.
+pub async fn load_listed(
+    repo: &Repository,
+    inventory: &super::inventory::Inventory,
+) -> (Vec<DrillRecord>, Vec<String>) {
+    let mut records = Vec::new();
+    let mut problems = Vec::new();
+    for object in &inventory.drills {
+        match repo.get_small(&object.path, 4 * 1024 * 1024).await {
+            Ok(bytes) => match DrillRecord::parse(&bytes) {
+                Ok(r) => records.push(r),
+                Err(e) => problems.push(format!("{}: {e}", object.path)),
+            },
+            Err(e) => problems.push(e.to_string()),
+        }
+    }
+    records.sort_by_key(|r| std::cmp::Reverse(r.started_at));
+    (records, problems)
 }
 
 fn duration(seconds: f64) -> String {

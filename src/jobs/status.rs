@@ -5,7 +5,8 @@
 use super::inventory;
 use super::spool;
 use crate::storage::journal::{
-    Journal, JournalError, JournalView, RunKind, RunRecord, RunStatus, VerificationRecord,
+    DrillSummary, Journal, JournalError, JournalView, RunKind, RunRecord, RunStatus,
+    VerificationRecord,
 };
 use crate::storage::lock::{LockHolder, RepoLock};
 use crate::storage::paths::LocalPaths;
@@ -23,6 +24,8 @@ pub struct StatusSpec {
     pub paths: LocalPaths,
     pub spool_dir: Option<PathBuf>,
     pub stale_after: Duration,
+    /// A restore drill is due this long after the last one (or after the first backup).
+    pub drill_every: Duration,
 }
 
 /// Worst first wins; each has its own exit code.
@@ -33,6 +36,8 @@ pub enum Health {
     NoBackup,
     Stale,
     LastRunFailed,
+    DrillFailing,
+    DrillOverdue,
     Unreachable,
 }
 
@@ -44,6 +49,8 @@ impl Health {
             Health::NoBackup => 10,
             Health::LastRunFailed => 11,
             Health::Unreachable => 12,
+            Health::DrillOverdue => 13,
+            Health::DrillFailing => 14,
         }
     }
 }
@@ -72,19 +79,47 @@ pub struct StatusReport {
     pub spooled_sets: Vec<String>,
     pub lock_holder: Option<LockHolder>,
     pub stale_after_seconds: u64,
+    /// The newest restore drill (from the repository's drill records).
+    pub newest_drill: Option<DrillSummary>,
+    /// When the next drill is due.
+    pub drill_due: Option<DateTime<Utc>>,
+}
+
+/// The newest drill record in the repository, if any can be read.
+pub async fn newest_drill(
+    repo: &Repository,
+    inventory: &inventory::Inventory,
+) -> Option<DrillSummary> {
+    let newest = inventory.drills.iter().max_by(|a, b| a.path.cmp(&b.path))?;
+    let bytes = repo.get_small(&newest.path, 4 * 1024 * 1024).await.ok()?;
+    let r = super::drill_record::DrillRecord::parse(&bytes).ok()?;
+    Some(DrillSummary {
+        rpo_seconds: Some(r.rpo_seconds()),
+        drill_id: r.drill_id,
+        set_id: r.set_id,
+        at: r.started_at,
+        passed: r.passed,
+        rto_seconds: r.rto_seconds,
+        repository: repo.url().to_string(),
+    })
 }
 
 pub async fn run(spec: &StatusSpec) -> Result<StatusReport, JournalError> {
     let journal = Journal::new(spec.paths.journal()).read()?;
     let mut spooled = Vec::new();
+    let mut drill = None;
     let listed = match Repository::open(&spec.repository) {
         Ok(repo) => {
             spooled = spooled_sets(spec, &repo).await;
-            inventory::scan(&repo).await
+            let listed = inventory::scan(&repo).await;
+            if let Ok(inventory) = &listed {
+                drill = newest_drill(&repo, inventory).await;
+            }
+            listed
         }
         Err(e) => Err(e),
     };
-    Ok(evaluate(spec, listed, &journal, spooled))
+    Ok(evaluate(spec, listed, &journal, spooled, drill))
 }
 
 /// Set ids waiting in the local spool for upload to this (remote) repository.
@@ -109,6 +144,7 @@ pub fn evaluate(
     listed: Result<inventory::Inventory, RepoError>,
     journal: &JournalView,
     spooled_sets: Vec<String>,
+    newest_drill: Option<DrillSummary>,
 ) -> StatusReport {
     let now = Utc::now();
     let mut report = StatusReport {
@@ -134,6 +170,16 @@ pub fn evaluate(
         spooled_sets,
         lock_holder: RepoLock::holder(&spec.paths.locks(), &spec.repository.url),
         stale_after_seconds: spec.stale_after.as_secs(),
+        // The repository's record wins; the journal covers a record that could not be read.
+        newest_drill: newest_drill.or_else(|| {
+            journal
+                .drills
+                .iter()
+                .filter(|d| d.repository == spec.repository.url)
+                .max_by_key(|d| d.at)
+                .cloned()
+        }),
+        drill_due: None,
     };
     let inventory = match listed {
         Ok(i) => i,
@@ -194,6 +240,39 @@ pub fn evaluate(
                 run.started_at.format("%Y-%m-%d %H:%M UTC"),
                 run.error.as_deref().unwrap_or("no reason recorded")
             ));
+        }
+    }
+    let every = chrono::Duration::from_std(spec.drill_every).unwrap_or(chrono::Duration::MAX);
+    // Before the first drill, the clock starts at the oldest complete set.
+    let since = report.newest_drill.as_ref().map(|d| d.at).or_else(|| {
+        inventory
+            .complete()
+            .filter_map(|s| s.manifest.as_ref())
+            .map(|m| m.finished_at)
+            .min()
+    });
+    report.drill_due = since.and_then(|t| t.checked_add_signed(every));
+    if let Some(d) = &report.newest_drill {
+        if !d.passed {
+            if report.health == Health::Ok {
+                report.health = Health::DrillFailing;
+            }
+            report.messages.push(format!(
+                "✗ the last restore drill ({}) FAILED: see `lifeboat drill report {}`",
+                d.at.format("%Y-%m-%d"),
+                d.drill_id
+            ));
+        }
+    }
+    if let Some(due) = report.drill_due {
+        if now > due {
+            if report.health == Health::Ok {
+                report.health = Health::DrillOverdue;
+            }
+            report.messages.push(match &report.newest_drill {
+                Some(d) => format!("! a restore drill is overdue: the last one was {} (due every {})", d.at.format("%Y-%m-%d"), humantime::format_duration(spec.drill_every)),
+                None => format!("! a restore drill is overdue: none was ever run (due every {}); run `lifeboat drill`", humantime::format_duration(spec.drill_every)),
+            });
         }
     }
     if !report.spooled_sets.is_empty() {

@@ -85,6 +85,7 @@ fn short(action: Action) -> &'static str {
         Action::Filter => "filter",
         Action::GuidedBackup => "backup",
         Action::Verify => "verify",
+        Action::StartDrill => "drill",
         _ => "",
     }
 }

@@ -105,6 +105,14 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
             " ✗ UNKNOWN: the repository cannot be read",
             theme.bad(),
         )),
+        Health::DrillFailing => Line::from(Span::styled(
+            " ✗ UNPROVEN: backups are current but the last restore drill failed",
+            theme.bad(),
+        )),
+        Health::DrillOverdue => Line::from(Span::styled(
+            " ! UNPROVEN: backups are current but a restore drill is overdue",
+            theme.warn(),
+        )),
     };
     lines.push(verdict);
     lines.push(Line::raw(""));
@@ -156,12 +164,54 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
             width,
         )),
     }
-    lines.extend(row(
-        "Last drill",
-        none,
-        "no drill recorded (RPO/RTO arrive with the drills release)".into(),
-        width,
-    ));
+    let due = s.drill_due.map(|d| {
+        if state.now > d {
+            format!("OVERDUE since {}", d.format("%Y-%m-%d"))
+        } else {
+            format!("next due {}", d.format("%Y-%m-%d"))
+        }
+    });
+    let overdue = s.drill_due.is_some_and(|d| state.now > d);
+    match &s.newest_drill {
+        _ if unknown => lines.extend(unknown_row("Last drill")),
+        Some(d) => {
+            let mark = if !d.passed {
+                bad
+            } else if overdue {
+                warn
+            } else {
+                ok
+            };
+            let rto = d
+                .rto_seconds
+                .map(|r| format::age_secs(r.round() as i64))
+                .unwrap_or_else(|| "-".into());
+            let rpo = d
+                .rpo_seconds
+                .map(|r| format::age_secs(r.round() as i64))
+                .unwrap_or_else(|| "-".into());
+            lines.extend(row(
+                "Last drill",
+                mark,
+                format!(
+                    "{} {} ago: RTO {rto}, RPO {rpo}; {}",
+                    if d.passed { "passed" } else { "FAILED" },
+                    format::age_secs((state.now - d.at).num_seconds()),
+                    due.unwrap_or_default()
+                ),
+                width,
+            ));
+        }
+        None => lines.extend(row(
+            "Last drill",
+            if overdue { warn } else { none },
+            format!(
+                "never run; {}",
+                due.unwrap_or_else(|| "due after the first backup".into())
+            ),
+            width,
+        )),
+    }
     let offsite = if s.spooled_sets.is_empty() {
         (
             ok,

@@ -44,7 +44,10 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
             let text = format!("#{} {}  {}", j.id, j.title(), word);
             let line = Line::from(vec![
                 Span::styled(format!("{mark} "), style),
-                Span::raw(format::fit(&text, usize::from(area.width.saturating_sub(4)))),
+                Span::raw(format::fit(
+                    &text,
+                    usize::from(area.width.saturating_sub(4)),
+                )),
             ]);
             let item = ListItem::new(line);
             if i == state.selected_job {

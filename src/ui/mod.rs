@@ -4,6 +4,7 @@
 
 pub mod chrome;
 pub mod dashboard;
+pub mod drills;
 pub mod format;
 pub mod history;
 pub mod inventory;
@@ -46,7 +47,7 @@ pub fn render(frame: &mut Frame, state: &AppState, keymap: &Keymap) {
         Screen::Inventory => inventory::render(frame, body, state, &theme),
         Screen::Jobs => jobs::render(frame, body, state, &theme),
         Screen::Retention => chrome::not_yet(frame, body, "Retention", "Retention buckets, the prune preview and the simulator arrive with the retention release.", &theme),
-        Screen::Drills => chrome::not_yet(frame, body, "Drills", "Timed restore drills with measured RPO and RTO arrive with the drills release.", &theme),
+        Screen::Drills => drills::render(frame, body, state, &theme),
     }
     chrome::status_bar(frame, bottom, state, keymap, &theme);
     if let Some(modal) = &state.modal {

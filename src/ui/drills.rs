@@ -1,0 +1,256 @@
+//! Drills: the running drill as a checklist of phases with live timers and the manual steps to
+//! tick; the drill history with verdicts and RPO/RTO against their targets; RTO and RPO over
+//! time; the next due date, or an overdue alert.
+
+use super::format;
+use super::theme::Theme;
+use crate::app::state::{AppState, JobKind, JobState};
+use crate::app::update::running_drill;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Sparkline, Table};
+use ratatui::Frame;
+
+fn secs(s: f64) -> String {
+    if s < 60.0 {
+        format!("{s:.1}s")
+    } else {
+        format::age_secs(s.round() as i64)
+    }
+}
+
+pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
+    let settings = &state.drill_settings;
+    let due = state.snapshot.as_ref().and_then(|s| s.status.drill_due);
+    let header = match due {
+        Some(d) if state.now > d => Line::from(Span::styled(
+            format!(
+                " ! A drill is OVERDUE since {} (every {}). d starts one.",
+                d.format("%Y-%m-%d"),
+                format::age_secs(settings.every_seconds as i64)
+            ),
+            theme.warn(),
+        )),
+        Some(d) => Line::from(Span::raw(format!(
+            " Next drill due {} (in {}).  Targets: RTO {}, RPO {}.",
+            d.format("%Y-%m-%d"),
+            format::age_secs((d - state.now).num_seconds()),
+            secs(settings.rto_target_seconds),
+            secs(settings.rpo_target_seconds)
+        ))),
+        None => Line::from(Span::raw(format!(
+            " No backup yet, so no drill due.  Targets: RTO {}, RPO {}.",
+            secs(settings.rto_target_seconds),
+            secs(settings.rpo_target_seconds)
+        ))),
+    };
+    let live = running_drill(state)
+        .and_then(|id| state.job(id))
+        .or_else(|| {
+            // Keep the last drill of this session on screen once it finished.
+            state
+                .jobs
+                .iter()
+                .find(|j| matches!(j.kind, JobKind::Drill { .. }))
+        });
+    let [top, rest] = Layout::vertical([Constraint::Length(1), Constraint::Min(3)]).areas(area);
+    frame.render_widget(Paragraph::new(header), top);
+    match live {
+        Some(job) => {
+            let walk_height = (job.phases.len() + job.checklist.len() + 5)
+                .min(usize::from(rest.height) * 2 / 3) as u16;
+            let [walk, hist] =
+                Layout::vertical([Constraint::Length(walk_height.max(5)), Constraint::Min(3)])
+                    .areas(rest);
+            walkthrough(frame, walk, state, job, theme);
+            history(frame, hist, state, theme);
+        }
+        None => history(frame, rest, state, theme),
+    }
+}
+
+fn walkthrough(frame: &mut Frame, area: Rect, state: &AppState, job: &JobState, theme: &Theme) {
+    let mut lines = Vec::new();
+    let total = job.finished_at.unwrap_or(state.now) - job.started_at;
+    for p in &job.phases {
+        let end = p.finished_at.unwrap_or(state.now);
+        let running = p.finished_at.is_none() && job.status.is_running();
+        let (mark, style) = if running {
+            ("⟳", theme.accent())
+        } else {
+            ("✓", theme.good())
+        };
+        lines.push(Line::from(vec![
+            Span::styled(format!(" {mark} "), style),
+            Span::raw(format!(
+                "{:<18} {:>8}",
+                p.name,
+                secs((end - p.started_at).num_milliseconds() as f64 / 1000.0)
+            )),
+        ]));
+    }
+    if !job.checklist.is_empty() {
+        lines.push(Line::from(Span::styled(
+            " Manual steps (t ticks, F finishes; the clock keeps running)",
+            theme.heading(),
+        )));
+        for (i, item) in job.checklist.iter().enumerate() {
+            let text = format!(" [{}] {}", if item.done { "x" } else { " " }, item.step);
+            let style = if i == job.checklist_cursor && job.status.is_running() {
+                theme.selected()
+            } else if item.done {
+                theme.good()
+            } else {
+                ratatui::style::Style::default()
+            };
+            lines.push(Line::from(Span::styled(text, style)));
+        }
+    }
+    let status = match &job.status {
+        crate::app::state::JobStatus::Running => {
+            format!("running {}", secs(total.num_milliseconds() as f64 / 1000.0))
+        }
+        crate::app::state::JobStatus::Succeeded(s) => format!("✓ {s}"),
+        crate::app::state::JobStatus::Failed(e) => format!("✗ {e}"),
+        crate::app::state::JobStatus::Cancelled(e) => format!("✗ {e}"),
+    };
+    let title = Span::styled(
+        format!(" #{} {}: {status} ", job.id, job.title()),
+        theme.heading(),
+    );
+    frame.render_widget(
+        Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(title)),
+        area,
+    );
+}
+
+fn history(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(Span::styled(" Drill history ", theme.heading()));
+    let drills = state
+        .snapshot
+        .as_ref()
+        .map(|s| s.drills.as_slice())
+        .unwrap_or(&[]);
+    if drills.is_empty() {
+        frame.render_widget(Paragraph::new(" No drill recorded yet. d runs one into a throwaway target and measures RTO and RPO.").style(theme.dim()).block(block), area);
+        return;
+    }
+    let settings = &state.drill_settings;
+    let chart_height = if area.height >= 12 { 4 } else { 0 };
+    let [table_area, chart_area] =
+        Layout::vertical([Constraint::Min(3), Constraint::Length(chart_height)]).areas(area);
+    let height = usize::from(table_area.height.saturating_sub(3));
+    let selected = if running_drill(state).is_some() {
+        usize::MAX
+    } else {
+        state.selected_drill
+    };
+    let offset = super::scroll_offset(
+        selected.min(drills.len().saturating_sub(1)),
+        height,
+        drills.len(),
+    );
+    let rows = drills
+        .iter()
+        .enumerate()
+        .skip(offset)
+        .take(height)
+        .map(|(i, d)| {
+            let (mark, style) = if d.passed {
+                ("✓ pass", theme.good())
+            } else {
+                ("✗ FAIL", theme.bad())
+            };
+            let rto = match d.rto_seconds {
+                Some(r) => format!(
+                    "{}{}",
+                    secs(r),
+                    if r <= d.rto_target_seconds {
+                        ""
+                    } else {
+                        " ✗"
+                    }
+                ),
+                None => "-".into(),
+            };
+            let rpo = d.rpo_seconds();
+            let row = Row::new(vec![
+                Cell::from(d.started_at.format("%Y-%m-%d %H:%M").to_string()),
+                Cell::from(Span::styled(mark, style)),
+                Cell::from(rto),
+                Cell::from(format!(
+                    "{}{}",
+                    secs(rpo),
+                    if rpo <= d.rpo_target_seconds {
+                        ""
+                    } else {
+                        " ✗"
+                    }
+                )),
+                Cell::from(d.set_id.clone()),
+                Cell::from(d.reasons.first().cloned().unwrap_or_default()),
+            ]);
+            if i == selected {
+                row.style(theme.selected())
+            } else {
+                row
+            }
+        });
+    let widths = [
+        Constraint::Length(16),
+        Constraint::Length(6),
+        Constraint::Length(9),
+        Constraint::Length(9),
+        Constraint::Length(21),
+        Constraint::Min(5),
+    ];
+    let title = format!(
+        " Drill history (targets: RTO {}, RPO {}) ",
+        secs(settings.rto_target_seconds),
+        secs(settings.rpo_target_seconds)
+    );
+    let table = Table::new(rows, widths)
+        .header(
+            Row::new(vec!["started", "result", "RTO", "RPO", "set", "why"]).style(theme.heading()),
+        )
+        .block(
+            Block::default()
+                .borders(Borders::ALL)
+                .title(Span::styled(title, theme.heading())),
+        );
+    frame.render_widget(table, table_area);
+    if chart_height > 0 {
+        // Oldest to newest, left to right.
+        let rto: Vec<u64> = drills
+            .iter()
+            .rev()
+            .map(|d| d.rto_seconds.unwrap_or(0.0).round() as u64)
+            .collect();
+        let rpo: Vec<u64> = drills
+            .iter()
+            .rev()
+            .map(|d| (d.rpo_seconds() / 60.0).round() as u64)
+            .collect();
+        let [left, right] =
+            Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
+                .areas(chart_area);
+        frame.render_widget(
+            Sparkline::default().data(&rto).style(theme.accent()).block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .title(" RTO over time (s) "),
+            ),
+            left,
+        );
+        frame.render_widget(
+            Sparkline::default().data(&rpo).style(theme.accent()).block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .title(" RPO over time (min) "),
+            ),
+            right,
+        );
+    }
+}
