@@ -33,6 +33,7 @@ pub enum Action {
     VerifyDecrypt,
     CancelJob,
     StartDrill,
+    Restore,
     TickStep,
     FinishSteps,
     Confirm,

@@ -5,6 +5,7 @@ use super::action::Action;
 use super::state::Snapshot;
 use crate::jobs::preflight::PreflightReport;
 use crate::jobs::progress::JobEvent;
+use crate::jobs::restore::RestorePlan;
 use chrono::{DateTime, Utc};
 
 #[derive(Debug, Clone)]
@@ -25,6 +26,12 @@ pub enum AppEvent {
     JobDone {
         id: u64,
         outcome: JobOutcome,
+    },
+    /// A restore dry run finished: the plan, and the name the operator must type to go on.
+    RestorePlanned {
+        id: u64,
+        plan: Box<RestorePlan>,
+        database: String,
     },
 }
 
@@ -64,6 +71,14 @@ pub enum Effect {
     },
     FinishManual {
         job: u64,
+    },
+    StartRestorePlan {
+        job: u64,
+        set_id: String,
+    },
+    StartRestore {
+        job: u64,
+        set_id: String,
     },
     Quit,
 }

@@ -3,6 +3,7 @@
 //! events. Frames are drawn only when state changed, at most ~30 per second.
 
 use super::config::Config;
+use super::config::RestoreOptions;
 use super::event::{AppEvent, Effect, JobOutcome};
 use super::history;
 use super::keymap::{KeyResolver, Keymap};
@@ -12,6 +13,7 @@ use super::update::update;
 use crate::jobs::backup::{self, BackupError};
 use crate::jobs::drill::{self, ManualInput};
 use crate::jobs::progress::Reporter;
+use crate::jobs::restore;
 use crate::jobs::verify::{self, VerifyTarget};
 use crate::jobs::{inventory, preflight, status, CancellationToken};
 use crate::storage::journal::Journal;
@@ -237,6 +239,92 @@ impl Executor {
                     let _ = tx.send(AppEvent::JobDone { id: job, outcome });
                 }));
             }
+            Effect::StartRestorePlan { job, set_id } => {
+                let spec = SetId::parse(&set_id)
+                    .map_err(|e| e.to_string())
+                    .and_then(|id| {
+                        self.config
+                            .restore_spec(
+                                &self.paths,
+                                id,
+                                RestoreOptions {
+                                    safety_backup: true,
+                                    ..Default::default()
+                                },
+                            )
+                            .map_err(|e| e.to_string())
+                    });
+                let reporter = self.forward_job_events(job);
+                let token = CancellationToken::new();
+                self.cancels.insert(job, token.clone());
+                self.tasks.push(tokio::spawn(async move {
+                    match spec {
+                        Err(e) => {
+                            let _ = tx.send(AppEvent::JobDone {
+                                id: job,
+                                outcome: JobOutcome::Failed(e),
+                            });
+                        }
+                        Ok(spec) => match restore::dry_run(&spec, &reporter, &token).await {
+                            // The scratch space (with the decrypted dump) is dropped here: the
+                            // real restore runs the same checks again from the start.
+                            Ok((plan, _prepared)) => {
+                                let database =
+                                    restore::target_database_name(&spec.target).unwrap_or_default();
+                                let _ = tx.send(AppEvent::RestorePlanned {
+                                    id: job,
+                                    plan: Box::new(plan),
+                                    database,
+                                });
+                            }
+                            Err(e) => {
+                                let _ = tx.send(AppEvent::JobDone {
+                                    id: job,
+                                    outcome: JobOutcome::Failed(e.to_string()),
+                                });
+                            }
+                        },
+                    }
+                }));
+            }
+            Effect::StartRestore { job, set_id } => {
+                let spec = SetId::parse(&set_id)
+                    .map_err(|e| e.to_string())
+                    .and_then(|id| {
+                        self.config
+                            .restore_spec(
+                                &self.paths,
+                                id,
+                                RestoreOptions {
+                                    safety_backup: true,
+                                    ..Default::default()
+                                },
+                            )
+                            .map_err(|e| e.to_string())
+                    });
+                let reporter = self.forward_job_events(job);
+                let token = CancellationToken::new();
+                self.cancels.insert(job, token.clone());
+                self.tasks.push(tokio::spawn(async move {
+                    let outcome = match spec {
+                        Err(e) => JobOutcome::Failed(e),
+                        Ok(spec) => match restore::run(spec, reporter, token).await {
+                            Ok(o) => JobOutcome::Succeeded {
+                                summary: format!(
+                                    "restored set {set_id} in {:.1} s{}",
+                                    o.seconds,
+                                    o.safety_backup
+                                        .map(|s| format!(" (safety backup {s})"))
+                                        .unwrap_or_default()
+                                ),
+                                set_id: None,
+                            },
+                            Err(e) => JobOutcome::Failed(e.to_string()),
+                        },
+                    };
+                    let _ = tx.send(AppEvent::JobDone { id: job, outcome });
+                }));
+            }
             Effect::TickManual { job, index } => {
                 if let Some(tx) = self.manual.get(&job) {
                     let _ = tx.send(ManualInput::Tick { index, note: None });
@@ -257,8 +345,9 @@ impl Executor {
     }
 }
 
-/// Maps a terminal event to an app event, resolving keys through the keymap.
-fn translate(
+/// Maps a terminal event to an app event, resolving keys through the keymap. Public so the
+/// key-script tests press keys through exactly this path.
+pub fn translate(
     state: &AppState,
     keymap: &Keymap,
     resolver: &mut KeyResolver,
@@ -267,7 +356,7 @@ fn translate(
     match event {
         Event::Key(key) if key.kind != KeyEventKind::Release => {
             let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
-            if state.filter_input.is_some() && !ctrl {
+            if state.text_input_active() && !ctrl {
                 match key.code {
                     KeyCode::Char(c) => return Some(AppEvent::FilterChar(c)),
                     KeyCode::Backspace => return Some(AppEvent::FilterBackspace),

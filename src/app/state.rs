@@ -6,6 +6,7 @@ use crate::jobs::drill_record::DrillRecord;
 use crate::jobs::inventory::Inventory;
 use crate::jobs::preflight::PreflightReport;
 use crate::jobs::progress::Progress;
+use crate::jobs::restore::RestorePlan;
 use crate::jobs::status::StatusReport;
 use crate::storage::journal::JournalView;
 use chrono::{DateTime, Utc};
@@ -98,6 +99,8 @@ pub enum JobKind {
     Backup,
     Verify { set_id: String, decrypt: bool },
     Drill { set_id: Option<String> },
+    RestorePlan { set_id: String },
+    Restore { set_id: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,6 +143,8 @@ impl JobState {
             JobKind::Backup => "backup".into(),
             JobKind::Drill { set_id: Some(id) } => format!("drill {id}"),
             JobKind::Drill { set_id: None } => "drill (newest set)".into(),
+            JobKind::RestorePlan { set_id } => format!("restore dry run {set_id}"),
+            JobKind::Restore { set_id } => format!("RESTORE {set_id}"),
             JobKind::Verify {
                 set_id,
                 decrypt: false,
@@ -179,6 +184,12 @@ pub enum Modal {
     Wizard(WizardStep),
     OfferVerify {
         set_id: String,
+    },
+    /// The dry run passed: the operator types the target database's name to restore.
+    ConfirmRestore {
+        plan: Box<RestorePlan>,
+        database: String,
+        typed: String,
     },
 }
 
@@ -246,6 +257,11 @@ impl AppState {
             drill_settings: DrillSettings::default(),
             selected_drill: 0,
         }
+    }
+
+    /// Keys type text (the filter prompt, the restore confirmation) instead of acting.
+    pub fn text_input_active(&self) -> bool {
+        self.filter_input.is_some() || matches!(self.modal, Some(Modal::ConfirmRestore { .. }))
     }
 
     pub fn running_jobs(&self) -> usize {

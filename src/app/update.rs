@@ -15,6 +15,10 @@ pub fn update(state: &mut AppState, event: AppEvent) -> Vec<Effect> {
     match event {
         AppEvent::Action(action) => on_action(state, action),
         AppEvent::FilterChar(c) => {
+            if let Some(Modal::ConfirmRestore { typed, .. }) = state.modal.as_mut() {
+                typed.push(c);
+                return Vec::new();
+            }
             if let Some(text) = state.filter_input.as_mut() {
                 text.push(c);
                 apply_filter(state);
@@ -22,6 +26,10 @@ pub fn update(state: &mut AppState, event: AppEvent) -> Vec<Effect> {
             Vec::new()
         }
         AppEvent::FilterBackspace => {
+            if let Some(Modal::ConfirmRestore { typed, .. }) = state.modal.as_mut() {
+                typed.pop();
+                return Vec::new();
+            }
             if let Some(text) = state.filter_input.as_mut() {
                 text.pop();
                 apply_filter(state);
@@ -85,6 +93,43 @@ pub fn update(state: &mut AppState, event: AppEvent) -> Vec<Effect> {
             Vec::new()
         }
         AppEvent::JobDone { id, outcome } => on_job_done(state, id, outcome),
+        AppEvent::RestorePlanned { id, plan, database } => {
+            let now = state.now;
+            let ok = plan.ok();
+            if let Some(job) = state.job_mut(id) {
+                for step in &plan.steps {
+                    job.push_log(format!("plan: {}", step.step));
+                }
+                for c in &plan.checks {
+                    job.push_log(format!(
+                        "{} {}: {}",
+                        if c.ok { "✓" } else { "✗" },
+                        c.name,
+                        c.detail
+                    ));
+                }
+                for p in &plan.problems {
+                    job.push_log(format!("✗ {p}"));
+                }
+                job.finished_at = Some(now);
+                job.status = if ok {
+                    JobStatus::Succeeded("the plan can succeed".into())
+                } else {
+                    JobStatus::Failed(plan.problems.join("; "))
+                };
+            }
+            if ok && state.modal.is_none() {
+                state.modal = Some(Modal::ConfirmRestore {
+                    plan,
+                    database,
+                    typed: String::new(),
+                });
+            } else if !ok {
+                state.notice =
+                    Some("✗ the restore plan cannot succeed: see Jobs for every reason".into());
+            }
+            Vec::new()
+        }
     }
 }
 
@@ -425,6 +470,35 @@ fn on_modal_action(state: &mut AppState, modal: Modal, action: Action) -> Vec<Ef
             }
             Vec::new()
         }
+        Modal::ConfirmRestore {
+            plan,
+            database,
+            typed,
+        } => {
+            if action == Action::Back {
+                state.modal = None;
+                return Vec::new();
+            }
+            if action == Action::Open {
+                if typed != database {
+                    state.notice = Some(format!(
+                        "✗ type `{database}` exactly to restore, or Esc to cancel"
+                    ));
+                    return Vec::new();
+                }
+                state.modal = None;
+                let set_id = plan.set_id.clone();
+                let job = new_job(
+                    state,
+                    JobKind::Restore {
+                        set_id: set_id.clone(),
+                    },
+                );
+                state.screen = Screen::Jobs;
+                return vec![Effect::StartRestore { job, set_id }];
+            }
+            Vec::new()
+        }
         Modal::Detail { .. } => match action {
             Action::Back | Action::Open => {
                 state.modal = None;
@@ -432,9 +506,20 @@ fn on_modal_action(state: &mut AppState, modal: Modal, action: Action) -> Vec<Ef
             }
             Action::Verify => start_verify(state, false),
             Action::VerifyDecrypt => start_verify(state, true),
+            Action::Restore => on_action_without_modal(state, Action::Restore),
             _ => Vec::new(),
         },
     }
+}
+
+/// Runs an action as if no modal were open (the detail pane hands over to its screen).
+fn on_action_without_modal(state: &mut AppState, action: Action) -> Vec<Effect> {
+    let modal = state.modal.take();
+    let effects = on_action(state, action);
+    if state.modal.is_none() && effects.is_empty() {
+        state.modal = modal;
+    }
+    effects
 }
 
 fn on_action(state: &mut AppState, action: Action) -> Vec<Effect> {
@@ -567,6 +652,32 @@ fn on_action(state: &mut AppState, action: Action) -> Vec<Effect> {
         Action::Verify => start_verify(state, false),
         Action::VerifyDecrypt => start_verify(state, true),
         Action::StartDrill => start_drill(state),
+        Action::Restore => {
+            let Some(set_id) = selected_set(state) else {
+                state.notice =
+                    Some("select a complete set on History or Inventory to restore it".into());
+                return Vec::new();
+            };
+            if state.jobs.iter().any(|j| {
+                j.status.is_running()
+                    && matches!(
+                        j.kind,
+                        JobKind::Restore { .. } | JobKind::RestorePlan { .. }
+                    )
+            }) {
+                state.notice = Some("a restore is already running (see Jobs)".into());
+                return Vec::new();
+            }
+            let job = new_job(
+                state,
+                JobKind::RestorePlan {
+                    set_id: set_id.clone(),
+                },
+            );
+            state.modal = None;
+            state.screen = Screen::Jobs;
+            vec![Effect::StartRestorePlan { job, set_id }]
+        }
         Action::TickStep => {
             let Some(job) = running_drill(state) else {
                 state.notice = Some("no drill is running: d starts one".into());

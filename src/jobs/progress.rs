@@ -99,24 +99,20 @@ impl Reporter {
     }
 }
 
-/// Shared byte counters for one phase, sampled by `Sampler`.
+/// A shared byte counter for one phase, sampled by `Sampler`. Every pipeline of the phase adds
+/// to the same counter, so a clone taken before the pipelines start sees all of them.
 #[derive(Debug, Clone, Default)]
 pub struct Meter {
-    counters: Vec<Arc<AtomicU64>>,
+    done: Arc<AtomicU64>,
 }
 
 impl Meter {
     pub fn counter(&mut self) -> Arc<AtomicU64> {
-        let c = Arc::new(AtomicU64::new(0));
-        self.counters.push(c.clone());
-        c
+        self.done.clone()
     }
 
     pub fn done(&self) -> u64 {
-        self.counters
-            .iter()
-            .map(|c| c.load(Ordering::Relaxed))
-            .sum()
+        self.done.load(Ordering::Relaxed)
     }
 }
 

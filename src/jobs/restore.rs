@@ -69,13 +69,13 @@ pub struct TocSummary {
     pub dumped_from: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct PlanStep {
     pub step: String,
     pub projected_seconds: Option<f64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct RestorePlan {
     pub set_id: String,
     pub snapshot_time: chrono::DateTime<chrono::Utc>,

@@ -125,6 +125,11 @@ pub fn render(
     theme: &Theme,
 ) {
     match modal {
+        Modal::ConfirmRestore {
+            plan,
+            database,
+            typed,
+        } => confirm_restore(frame, area, plan, database, typed, theme),
         Modal::Help => help(frame, area, keymap, theme),
         Modal::ConfirmQuit => {
             let running: Vec<String> = state
@@ -254,6 +259,66 @@ fn help(frame: &mut Frame, area: Rect, keymap: &Keymap, theme: &Theme) {
         centered(area, width, h),
         "Keys (? or Esc closes)",
         lines,
+        theme,
+    );
+}
+
+fn confirm_restore(
+    frame: &mut Frame,
+    area: Rect,
+    plan: &crate::jobs::restore::RestorePlan,
+    database: &str,
+    typed: &str,
+    theme: &Theme,
+) {
+    let mut lines = vec![
+        Line::from(Span::styled(
+            format!(
+                " ✓ Dry run passed for set {} into {}",
+                plan.set_id, plan.target
+            ),
+            theme.good(),
+        )),
+        Line::from(Span::styled(
+            " These steps will run, in order:",
+            theme.heading(),
+        )),
+    ];
+    for (i, s) in plan.steps.iter().enumerate() {
+        lines.push(Line::raw(format!("  {}. {}", i + 1, s.step)));
+    }
+    if let Some(files) = &plan.files {
+        lines.push(Line::raw(format!(
+            " {} existing file(s) will be overwritten.",
+            files.existing.len()
+        )));
+    }
+    lines.push(Line::raw(""));
+    lines.push(Line::from(vec![
+        Span::styled(
+            format!(" Type the database name `{database}` to restore: "),
+            theme.heading(),
+        ),
+        Span::styled(
+            format!("{typed}▏"),
+            if typed == database {
+                theme.good()
+            } else {
+                theme.warn()
+            },
+        ),
+    ]));
+    let footer = Line::from(Span::styled(
+        " Enter restores when the name matches · Esc cancels",
+        theme.dim(),
+    ));
+    let h = lines.len() as u16 + 3;
+    dialog_with_footer(
+        frame,
+        centered(area, 110, h),
+        "Restore: this replaces data",
+        lines,
+        footer,
         theme,
     );
 }
