@@ -132,6 +132,8 @@ pub enum Command {
         #[arg(long)]
         no_console: bool,
     },
+    /// The console's keys, as a Markdown table generated from the keymap.
+    Keys,
     /// Configuration helpers.
     Config {
         #[command(subcommand)]
@@ -227,6 +229,13 @@ pub async fn run(cli: Cli, paths: LocalPaths) -> i32 {
     };
     match command {
         Command::Demo { dir, no_console } => run_demo(dir, no_console, no_color).await,
+        Command::Keys => {
+            print!(
+                "{}",
+                super::keymap::markdown_table(&super::keymap::Keymap::default_keymap())
+            );
+            exit::OK
+        }
         Command::Config { action } => run_config(action, cli.config.as_ref()),
         Command::Backup {
             resume,

@@ -5,6 +5,7 @@
 
 use super::config::Config;
 use crate::jobs::backup;
+use crate::jobs::drill;
 use crate::jobs::progress::Reporter;
 use crate::jobs::verify::{self, VerifyTarget};
 use crate::jobs::CancellationToken;
@@ -60,7 +61,7 @@ fn make_files(root: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-fn config_text(dir: &Path, database_url: &str) -> String {
+fn config_text(dir: &Path, database_url: &str, server_url: &str) -> String {
     let d = dir.display();
     format!(
         r#"# Written by `lifeboat demo`.
@@ -83,6 +84,25 @@ passphrase_file = "{d}/passphrase"
 [backup]
 compression = "zstd"
 level = 3
+
+[drill]
+server_url = "{server_url}"
+rto_target = "30m"
+rpo_target = "24h"
+freshness_query = "SELECT max(created_at) FROM audit_log"
+
+[[drill.check]]
+name = "invoices gapless"
+sql = "SELECT count(*) FROM (SELECT number - lag(number) OVER (ORDER BY number) AS d FROM billing.invoices) g WHERE d <> 1"
+expect = "0"
+
+[[drill.check]]
+name = "money is integer cents, never negative"
+sql = "SELECT count(*) FROM billing.invoices WHERE amount_cents < 0"
+expect = "0"
+
+[[drill.manual]]
+step = "Log in as a 2FA user on the restored instance"
 "#
     )
 }
@@ -99,6 +119,8 @@ pub enum DemoError {
     Backup(#[from] backup::BackupError),
     #[error(transparent)]
     Verify(#[from] verify::VerifyError),
+    #[error(transparent)]
+    Drill(#[from] drill::DrillError),
 }
 
 /// Builds the demo installation and its history. `log` receives one line per step.
@@ -136,7 +158,7 @@ pub async fn build(dir: PathBuf, log: &(dyn Fn(&str) + Sync)) -> Result<Demo, De
     let config_path = dir.join("config.toml");
     write(
         &config_path,
-        config_text(&dir, &cluster.url("app")).as_bytes(),
+        config_text(&dir, &cluster.url("app"), &cluster.url("postgres")).as_bytes(),
         0o600,
     )
     .map_err(io)?;
@@ -156,6 +178,9 @@ pub async fn build(dir: PathBuf, log: &(dyn Fn(&str) + Sync)) -> Result<Demo, De
     log("verifying every set (decrypt and pg_restore --list)");
     let spec = config.verify_spec(&paths, VerifyTarget::All, true)?;
     verify::run(spec, Reporter::silent(), CancellationToken::new()).await?;
+    log("a timed restore drill into a scratch database (manual steps left for you)");
+    let spec = config.drill_spec(&paths, None, Initiator::Operator)?;
+    drill::run(spec, Reporter::silent(), CancellationToken::new()).await?;
     Ok(Demo {
         dir,
         config,

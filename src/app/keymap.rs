@@ -134,6 +134,16 @@ impl Keymap {
     }
 }
 
+/// The bindings as a Markdown table (for the README, so the documented keys cannot drift).
+pub fn markdown_table(keymap: &Keymap) -> String {
+    let mut out = String::from("| keys | what they do |\n|---|---|\n");
+    for b in &keymap.bindings {
+        let keys: Vec<String> = b.labels.iter().map(|l| format!("`{l}`")).collect();
+        out.push_str(&format!("| {} | {} |\n", keys.join(" "), b.help));
+    }
+    out
+}
+
 pub fn key_of(event: &KeyEvent) -> Key {
     // Shifted letters arrive as uppercase chars; shift itself is not part of the key.
     Key {

@@ -419,6 +419,10 @@ pub async fn run(
         target_text = made.describe();
         let conn = made.conn();
         target = Some(made);
+        if cancel.is_cancelled() {
+            clock.end("restore", t, false, "cancelled before pg_restore");
+            return Err("cancelled".into());
+        }
         let (t2, c2, dump, jobs) = (
             tools.clone(),
             conn.clone(),
@@ -441,6 +445,9 @@ pub async fn run(
                 clock.end("restore", t, false, e.clone());
                 return Err(e);
             }
+        }
+        if cancel.is_cancelled() {
+            return Err("cancelled".into());
         }
         // checks
         let t = clock.begin("checks");
@@ -465,6 +472,9 @@ pub async fn run(
         newest_data = newest;
         if failed == 0 {
             rto = Some((Utc::now() - started).num_milliseconds() as f64 / 1000.0);
+        }
+        if cancel.is_cancelled() {
+            return Err("cancelled".into());
         }
         // manual steps
         if !manual.is_empty() {
@@ -534,12 +544,11 @@ pub async fn run(
     torn.push("decrypted scratch files removed".into());
     clock.end("teardown", t, teardown_ok, torn.join("; "));
 
-    if let Err(e) = &outcome {
-        reasons.push(if cancel.is_cancelled() {
-            "the drill was cancelled".into()
-        } else {
-            e.clone()
-        });
+    // A cancelled drill never passes, whichever phase the cancellation reached.
+    if cancel.is_cancelled() {
+        reasons.push("the drill was cancelled".into());
+    } else if let Err(e) = &outcome {
+        reasons.push(e.clone());
     }
     for c in checks.iter().filter(|c| !c.ok) {
         reasons.push(format!(

@@ -105,6 +105,10 @@ pub enum RestoreError {
     Gpg(#[from] crate::storage::gpg::GpgError),
     #[error("`{object}`: {problem}; nothing was touched")]
     Unreadable { object: String, problem: String },
+    /// The stored bytes are intact but gpg cannot decrypt them: a key or passphrase problem,
+    /// not a damaged object.
+    #[error("`{object}`: {problem}; nothing was touched")]
+    Undecryptable { object: String, problem: String },
     #[error("the plan cannot succeed: {}", .0.join("; "))]
     PlanFailed(Vec<String>),
     #[error("the safety backup of the target failed, so nothing was touched: {0}")]
@@ -208,7 +212,7 @@ pub fn parse_toc(text: &str) -> TocSummary {
         }
         toc.entries += 1;
         let kind = |k: &str| words.join(" ").starts_with(k);
-        if kind("TABLE DATA") || kind("SEQUENCE SET") {
+        if kind("TABLE DATA") || kind("SEQUENCE SET") || kind("SEQUENCE OWNED BY") {
         } else if kind("TABLE ") {
             toc.tables += 1;
         } else if kind("INDEX ") {
@@ -294,11 +298,13 @@ pub fn decrypt_with<T: Send>(
     })?;
     let back = readback::read_back(file, &fetched.component, Some(crypto), counter, consume);
     if let Some((status, problem)) = back.mismatch(&fetched.component) {
-        let problem = match status {
-            ObjectStatus::DecryptFailed => problem,
-            _ => format!("{status:?}: {problem}"),
-        };
-        return Err(RestoreError::Unreadable { object, problem });
+        return Err(match status {
+            ObjectStatus::DecryptFailed => RestoreError::Undecryptable { object, problem },
+            _ => RestoreError::Unreadable {
+                object,
+                problem: format!("{status:?}: {problem}"),
+            },
+        });
     }
     back.consumed.ok_or(RestoreError::Unreadable {
         object,
@@ -928,6 +934,7 @@ mod tests {
 215; 1259 16390 TABLE public User app\n\
 216; 1259 16391 TABLE billing invoices app\n\
 217; 1259 16392 SEQUENCE public User_id_seq app\n\
+3360; 0 0 SEQUENCE OWNED BY public User_id_seq app\n\
 3400; 0 16390 TABLE DATA public User app\n\
 3250; 1259 16410 INDEX public documents_owner app\n\
 2; 3079 16384 EXTENSION - pgcrypto \n";
@@ -939,7 +946,7 @@ mod tests {
         assert_eq!(toc.extensions, vec!["pgcrypto"]);
         assert_eq!(toc.owners, vec!["app"]);
         assert!(toc.dumped_by.starts_with("15.18"));
-        assert_eq!(toc.entries, 7);
+        assert_eq!(toc.entries, 8);
     }
 
     #[test]

@@ -204,12 +204,18 @@ pub fn evaluate(
                 stored_bytes: newest.stored_bytes(),
             });
         }
+        // The newest set's own verification says most; else the latest of any set.
         report.newest_verification = journal
-            .verifications
-            .iter()
-            .filter(|v| inventory.find_str(&v.set_id))
-            .max_by_key(|v| v.at)
-            .cloned();
+            .latest_verification(newest.id.as_str())
+            .cloned()
+            .or_else(|| {
+                journal
+                    .verifications
+                    .iter()
+                    .filter(|v| inventory.find_str(&v.set_id))
+                    .max_by_key(|v| v.at)
+                    .cloned()
+            });
     }
     let stale = chrono::Duration::from_std(spec.stale_after).unwrap_or(chrono::Duration::MAX);
     match &report.newest_set {
