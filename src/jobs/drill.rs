@@ -297,6 +297,7 @@ pub async fn run(
         })
         .collect();
     let mut manifest_snapshot = started;
+    let mut restored_bytes = 0u64;
     let mut target: Option<Target> = None;
     let scratch = Scratch::create(&spec.scratch_dir);
 
@@ -361,7 +362,10 @@ pub async fn run(
             Err(e) => Err(e),
         };
         match decrypted {
-            Ok(detail) => clock.end("decrypt", t, true, detail),
+            Ok((detail, bytes)) => {
+                restored_bytes = bytes;
+                clock.end("decrypt", t, true, detail)
+            }
             Err(e) => {
                 clock.end("decrypt", t, false, e.clone());
                 return Err(e);
@@ -592,6 +596,7 @@ pub async fn run(
         rpo_data_seconds: rpo_data,
         newest_data,
         rpo_snapshot_seconds: rpo_snapshot,
+        restored_bytes,
         rto_target_seconds: spec.rto_target.as_secs_f64(),
         rpo_target_seconds: spec.rpo_target.as_secs_f64(),
         passed: reasons.is_empty(),
@@ -637,8 +642,9 @@ fn decrypt_all(
     crypto: &Crypto,
     dump: &std::path::Path,
     manifest: &Manifest,
-) -> Result<String, String> {
+) -> Result<(String, u64), String> {
     let mut parts = Vec::new();
+    let mut dump_bytes = 0;
     for f in fetched {
         let counter = Arc::new(AtomicU64::new(0));
         match f.component.kind {
@@ -652,6 +658,7 @@ fn decrypt_all(
                     Ok(n)
                 })
                 .map_err(|e| e.to_string())?;
+                dump_bytes = n;
                 parts.push(format!("dump {} MiB", n / (1024 * 1024)));
             }
             ComponentKind::Files | ComponentKind::Secrets => {
@@ -672,5 +679,8 @@ fn decrypt_all(
             }
         }
     }
-    Ok(format!("plaintext hashes match; {}", parts.join(", ")))
+    Ok((
+        format!("plaintext hashes match; {}", parts.join(", ")),
+        dump_bytes,
+    ))
 }

@@ -60,6 +60,9 @@ pub struct DrillRecord {
     pub newest_data: Option<DateTime<Utc>>,
     /// Drill start minus the set's snapshot time.
     pub rpo_snapshot_seconds: f64,
+    /// Bytes of the decrypted dump that was restored (to project restore times from).
+    #[serde(default)]
+    pub restored_bytes: u64,
     pub rto_target_seconds: f64,
     pub rpo_target_seconds: f64,
     pub passed: bool,

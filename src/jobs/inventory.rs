@@ -1,5 +1,6 @@
 //! What a repository holds: every object grouped by set, complete sets with their manifests,
-//! incomplete sets (no manifest, or one that does not parse), and stray objects outside any set.
+//! incomplete sets (no manifest, or one that does not parse), drill records, pins, and stray
+//! objects outside any set.
 //! A listing that fails part-way fails whole: nothing may act on a partial view.
 
 use crate::storage::layout::{self, MANIFEST_NAME};
@@ -37,9 +38,11 @@ pub struct Inventory {
     pub repository: String,
     /// Newest first.
     pub sets: Vec<SetEntry>,
-    /// Objects under the repository that belong to no set folder (drill records aside).
+    /// Objects under the repository that belong to no set folder (drill records and pins aside).
     pub strays: Vec<ObjectInfo>,
     pub drills: Vec<ObjectInfo>,
+    /// `pins/<set-id>.json`: sets the operator pinned (read by prune, which never deletes them).
+    pub pins: Vec<ObjectInfo>,
 }
 
 impl Inventory {
@@ -59,6 +62,7 @@ impl Inventory {
         self.sets.iter().map(SetEntry::stored_bytes).sum::<u64>()
             + self.strays.iter().map(|o| o.size).sum::<u64>()
             + self.drills.iter().map(|o| o.size).sum::<u64>()
+            + self.pins.iter().map(|o| o.size).sum::<u64>()
     }
 
     pub fn find(&self, id: &SetId) -> Option<&SetEntry> {
@@ -78,6 +82,8 @@ pub async fn scan(repo: &Repository) -> Result<Inventory, RepoError> {
             by_set.entry(id).or_default().push(object);
         } else if object.path.starts_with(layout::DRILLS_DIR) {
             inventory.drills.push(object);
+        } else if object.path.starts_with(layout::PINS_DIR) {
+            inventory.pins.push(object);
         } else {
             inventory.strays.push(object);
         }

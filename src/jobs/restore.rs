@@ -371,6 +371,8 @@ pub async fn dry_run(
             state: "nothing was touched".into(),
         })??
     };
+    let mut plan = plan;
+    project_durations(&mut plan, &data, &spec.paths).await;
     Ok((
         plan,
         Prepared {
@@ -379,6 +381,42 @@ pub async fn dry_run(
             manifest,
         },
     ))
+}
+
+/// Projected durations from this host's history: the safety backup from the last completed
+/// backup, pg_restore from the last drill's restore phase scaled by dump size.
+async fn project_durations(plan: &mut RestorePlan, repo: &Repository, paths: &LocalPaths) {
+    let backup_seconds = crate::storage::journal::Journal::new(paths.journal())
+        .read()
+        .ok()
+        .and_then(|j| {
+            j.runs
+                .iter()
+                .filter(|r| {
+                    r.kind == crate::storage::journal::RunKind::Backup
+                        && r.status == crate::storage::journal::RunStatus::Completed
+                        && r.destination == repo.url()
+                })
+                .max_by_key(|r| r.started_at)
+                .and_then(|r| {
+                    r.finished_at
+                        .map(|f| (f - r.started_at).num_milliseconds() as f64 / 1000.0)
+                })
+        });
+    let restore_seconds = match super::drill_record::load_all(repo).await {
+        Ok((records, _)) => records.iter().find(|r| r.restored_bytes > 0).and_then(|r| {
+            let phase = r.phases.iter().find(|p| p.name == "restore" && p.ok)?;
+            Some(phase.seconds * plan.dump_bytes as f64 / r.restored_bytes as f64)
+        }),
+        Err(_) => None,
+    };
+    for step in &mut plan.steps {
+        if step.step.starts_with("safety backup") {
+            step.projected_seconds = backup_seconds;
+        } else if step.step.starts_with("pg_restore") {
+            step.projected_seconds = restore_seconds;
+        }
+    }
 }
 
 fn plan_blocking(

@@ -6,12 +6,15 @@
 //! <prefix>/sets/<set-id>/checksums.sha256
 //! <prefix>/sets/<set-id>/manifest.json      (written last: its presence makes the set complete)
 //! <prefix>/drills/<drill-id>.json
+//! <prefix>/pins/<set-id>.json              (an operator's pin: prune never deletes the set)
 //! ```
 
 use super::setid::SetId;
 
 pub const SETS_DIR: &str = "sets/";
 pub const DRILLS_DIR: &str = "drills/";
+/// Pins live in the repository, not on the host, so a legal hold survives losing the host.
+pub const PINS_DIR: &str = "pins/";
 pub const MANIFEST_NAME: &str = "manifest.json";
 pub const CHECKSUMS_NAME: &str = "checksums.sha256";
 

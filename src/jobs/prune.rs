@@ -1,0 +1,367 @@
+//! The prune job: list both repositories, read pins, drill records, the journal and the spool,
+//! plan with [`prune_plan::assemble`], and (only when told to) delete what the plan expires.
+//!
+//! Safety, in the order it is enforced: any failed listing or read aborts before the first
+//! delete (an incomplete view deletes nothing); `--yes` takes the repository lock before it
+//! plans, so no local backup can start between the plan and the deletes; each set's data
+//! manifest is deleted first (see [`prune_plan::deletion_order`]); a pin is looked for again
+//! just before its set would go. The journal records the run and every set deleted as
+//! `RunRecord`s of kind `prune` (see [`execute`]).
+
+use super::drill_record;
+use super::inventory::{self, Inventory};
+use super::pins::{self, PinError};
+use super::prune_plan::{self, Facts, Freed, Obj, PrunePlan, Role};
+use super::spool;
+use crate::storage::journal::{
+    Journal, JournalEntry, JournalError, JournalView, RunKind, RunRecord, RunStatus,
+};
+use crate::storage::layout::SETS_DIR;
+use crate::storage::lock::{this_host, LockError, LockHolder, RepoLock};
+use crate::storage::manifest::Initiator;
+use crate::storage::paths::LocalPaths;
+use crate::storage::repository::{RepoError, Repository, RepositorySpec};
+use crate::storage::retention::Policy;
+use crate::storage::setid::SetId;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::collections::HashSet;
+use std::path::PathBuf;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Clone)]
+pub struct PruneSpec {
+    pub repository: RepositorySpec,
+    pub secrets_repository: Option<RepositorySpec>,
+    pub policy: Policy,
+    pub paths: LocalPaths,
+    pub spool_dir: Option<PathBuf>,
+    pub initiator: Initiator,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PruneError {
+    #[error("{0}; nothing was deleted (prune never acts on an incomplete view of a repository)")]
+    Listing(#[from] RepoError),
+    #[error("{0}")]
+    Pin(#[from] PinError),
+    #[error("drill record {problem}; nothing was deleted: repair or remove it (a drill record prune cannot read might protect a set)")]
+    DrillRecord { problem: String },
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error("deleting `{path}` from {repository} failed: {source}; {deleted} set(s) or garbage item(s) were deleted before it; run `lifeboat prune --yes` again to finish (a set whose manifest is gone is incomplete and goes as garbage)")]
+    Delete {
+        repository: String,
+        path: String,
+        deleted: usize,
+        source: RepoError,
+    },
+    #[error("the plan expires every complete set, which retention never does; nothing was deleted (please report this)")]
+    WouldDeleteEverything,
+    #[error("cancelled after deleting {deleted} set(s) or garbage item(s); run `lifeboat prune --yes` again to finish")]
+    Cancelled { deleted: usize },
+}
+
+/// What a `--yes` run deleted.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct PruneOutcome {
+    pub run_id: String,
+    pub deleted_sets: Vec<String>,
+    /// Garbage removed: set ids, or paths of stray objects.
+    pub deleted_garbage: Vec<String>,
+    /// Expired sets left in place because they were pinned after the plan was made.
+    pub skipped: Vec<String>,
+    pub freed: Freed,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PruneReport {
+    pub plan: PrunePlan,
+    /// `None` for a preview.
+    pub outcome: Option<PruneOutcome>,
+}
+
+struct Repos {
+    data: Repository,
+    secrets: Option<Repository>,
+}
+
+fn open(spec: &PruneSpec) -> Result<Repos, RepoError> {
+    Ok(Repos {
+        data: Repository::open(&spec.repository)?,
+        secrets: spec
+            .secrets_repository
+            .as_ref()
+            .map(Repository::open)
+            .transpose()?,
+    })
+}
+
+/// A preview, or with `yes` the real thing: lock, plan under the lock, delete.
+pub async fn run(
+    spec: &PruneSpec,
+    yes: bool,
+    cancel: CancellationToken,
+) -> Result<PruneReport, PruneError> {
+    if !yes {
+        let writer = RepoLock::holder(&spec.paths.locks(), &spec.repository.url);
+        let plan = plan(spec, writer, Utc::now()).await?;
+        return Ok(PruneReport {
+            plan,
+            outcome: None,
+        });
+    }
+    let lock = RepoLock::acquire(&spec.paths.locks(), &spec.repository.url, "prune")?;
+    let plan = plan(spec, None, Utc::now()).await?;
+    let outcome = execute(spec, &plan, &lock, cancel).await?;
+    drop(lock);
+    Ok(PruneReport {
+        plan,
+        outcome: Some(outcome),
+    })
+}
+
+/// Lists and reads everything the plan depends on; any failure aborts. `writer` is a run that
+/// holds the repository lock (none when this prune holds it).
+pub async fn plan(
+    spec: &PruneSpec,
+    writer: Option<LockHolder>,
+    now: DateTime<Utc>,
+) -> Result<PrunePlan, PruneError> {
+    let repos = open(spec)?;
+    let data = inventory::scan(&repos.data).await?;
+    let secrets = match &repos.secrets {
+        Some(r) => Some(inventory::scan(r).await?),
+        None => None,
+    };
+    let pins = pins::load(&repos.data, &data).await?;
+    let journal = Journal::new(spec.paths.journal()).read()?;
+    let last_passing_drill = last_passing_drill(&repos.data, &data, &journal).await?;
+    let verified = verified(&journal, repos.data.url());
+    let mut spooled = HashSet::new();
+    for repo in std::iter::once(&repos.data).chain(repos.secrets.as_ref()) {
+        spooled.extend(spooled_sets(spec, repo).await?);
+    }
+    Ok(prune_plan::assemble(
+        &spec.policy,
+        &Facts {
+            data: &data,
+            secrets: secrets.as_ref(),
+            pins: &pins,
+            verified: &verified,
+            last_passing_drill: last_passing_drill.as_deref(),
+            spooled: &spooled,
+            writer: writer.as_ref(),
+            now,
+        },
+    ))
+}
+
+/// Sets whose latest verification against this repository passed.
+fn verified(journal: &JournalView, repository: &str) -> HashSet<String> {
+    let mut latest = std::collections::HashMap::new();
+    for v in journal
+        .verifications
+        .iter()
+        .filter(|v| v.repository == repository)
+    {
+        latest.insert(v.set_id.clone(), v.ok);
+    }
+    latest
+        .into_iter()
+        .filter_map(|(id, ok)| ok.then_some(id))
+        .collect()
+}
+
+/// The set of the newest passing drill, from the repository's records and the journal.
+async fn last_passing_drill(
+    repo: &Repository,
+    inventory: &Inventory,
+    journal: &JournalView,
+) -> Result<Option<String>, PruneError> {
+    let (records, problems) = drill_record::load_listed(repo, inventory).await;
+    if let Some(problem) = problems.into_iter().next() {
+        return Err(PruneError::DrillRecord { problem });
+    }
+    let from_repo = records
+        .iter()
+        .filter(|r| r.passed)
+        .map(|r| (r.started_at, r.set_id.clone()));
+    let from_journal = journal
+        .drills
+        .iter()
+        .filter(|d| d.passed && d.repository == repo.url())
+        .map(|d| (d.at, d.set_id.clone()));
+    Ok(from_repo.chain(from_journal).max().map(|(_, id)| id))
+}
+
+/// Sets waiting in this host's spool for a remote repository.
+async fn spooled_sets(spec: &PruneSpec, repo: &Repository) -> Result<Vec<String>, RepoError> {
+    let dir = spool::spool_dir(&spec.paths, spec.spool_dir.as_ref(), repo.url());
+    if repo.is_local() || !dir.exists() {
+        return Ok(Vec::new());
+    }
+    let pending = spool::pending(&spool::open_spool(&dir)?).await?;
+    Ok(pending.iter().map(|s| s.to_string()).collect())
+}
+
+/// Deletes what the plan lets go: expired sets oldest first, then garbage. Needs the lock.
+///
+/// Journal: one `RunRecord` (kind `prune`, run id `prune-<time>-<suffix>`) for the run, written
+/// as running before the first delete and again when it ends (bytes = bytes freed), so a killed
+/// prune shows as interrupted; and one completed `RunRecord` per deleted set or garbage item, run
+/// id `<run id>/<set id or path>`, `set_id` naming the set, `bytes` what it freed. Host, pid and
+/// initiator say who, `started_at`/`finished_at` when.
+pub async fn execute(
+    spec: &PruneSpec,
+    plan: &PrunePlan,
+    _lock: &RepoLock,
+    cancel: CancellationToken,
+) -> Result<PruneOutcome, PruneError> {
+    if !plan.sets.is_empty() && plan.sets.iter().all(|s| !s.keep) {
+        return Err(PruneError::WouldDeleteEverything);
+    }
+    let repos = open(spec)?;
+    let journal = Journal::new(spec.paths.journal());
+    let started_at = Utc::now();
+    let run_id = format!("prune-{}", SetId::new(started_at));
+    let record = |id: String, set_id: Option<String>, status, bytes| RunRecord {
+        run_id: id,
+        kind: RunKind::Prune,
+        status,
+        initiator: spec.initiator,
+        host: this_host(),
+        pid: std::process::id(),
+        started_at,
+        finished_at: (status != RunStatus::Running).then(Utc::now),
+        set_id,
+        bytes,
+        destination: repos.data.url().to_string(),
+        sha256: None,
+        error: None,
+        spooled_at: None,
+    };
+    journal.append(&JournalEntry::Run(record(
+        run_id.clone(),
+        None,
+        RunStatus::Running,
+        None,
+    )))?;
+    let mut outcome = PruneOutcome {
+        run_id: run_id.clone(),
+        ..Default::default()
+    };
+    let result = delete_all(&repos, plan, &cancel, &mut outcome, |name, set, bytes| {
+        let entry = record(
+            format!("{run_id}/{name}"),
+            set,
+            RunStatus::Completed,
+            Some(bytes),
+        );
+        journal.append(&JournalEntry::Run(entry))
+    })
+    .await;
+    let mut last = record(
+        run_id,
+        None,
+        RunStatus::Completed,
+        Some(outcome.freed.total_bytes()),
+    );
+    if let Err(e) = &result {
+        last.status = match e {
+            PruneError::Cancelled { .. } => RunStatus::Cancelled,
+            _ => RunStatus::Failed,
+        };
+        last.error = Some(e.to_string());
+    }
+    journal.append(&JournalEntry::Run(last))?;
+    result.map(|()| outcome)
+}
+
+async fn delete_all(
+    repos: &Repos,
+    plan: &PrunePlan,
+    cancel: &CancellationToken,
+    outcome: &mut PruneOutcome,
+    mut recorded: impl FnMut(&str, Option<String>, u64) -> Result<(), JournalError>,
+) -> Result<(), PruneError> {
+    for set in plan.expired() {
+        let deleted = outcome.deleted_sets.len() + outcome.deleted_garbage.len();
+        if cancel.is_cancelled() {
+            return Err(PruneError::Cancelled { deleted });
+        }
+        // A pin made after the plan still wins.
+        if pins::is_pinned(&repos.data, &set.set_id).await? {
+            outcome.skipped.push(set.set_id.clone());
+            continue;
+        }
+        delete_objects(repos, &set.objects, deleted).await?;
+        remove_empty_folders(repos, &set.set_id).await;
+        outcome.deleted_sets.push(set.set_id.clone());
+        outcome.freed.sets += 1;
+        add(&mut outcome.freed, &set.objects);
+        recorded(
+            &set.set_id,
+            Some(set.set_id.clone()),
+            set.data_bytes + set.secrets_bytes,
+        )?;
+    }
+    for item in &plan.garbage {
+        let deleted = outcome.deleted_sets.len() + outcome.deleted_garbage.len();
+        if cancel.is_cancelled() {
+            return Err(PruneError::Cancelled { deleted });
+        }
+        delete_objects(repos, &item.objects, deleted).await?;
+        let set = SetId::parse(&item.name).ok().map(|id| id.to_string());
+        if let Some(id) = &set {
+            remove_empty_folders(repos, id).await;
+        }
+        outcome.deleted_garbage.push(item.name.clone());
+        outcome.freed.garbage += 1;
+        add(&mut outcome.freed, &item.objects);
+        recorded(&item.name, set, item.data_bytes + item.secrets_bytes)?;
+    }
+    Ok(())
+}
+
+fn add(freed: &mut Freed, objects: &[Obj]) {
+    for o in objects {
+        match o.role {
+            Role::Data => freed.data_bytes += o.size,
+            Role::Secrets => freed.secrets_bytes += o.size,
+        }
+    }
+}
+
+async fn delete_objects(repos: &Repos, objects: &[Obj], deleted: usize) -> Result<(), PruneError> {
+    for o in prune_plan::deletion_order(objects) {
+        let repo = match (o.role, &repos.secrets) {
+            (Role::Data, _) => &repos.data,
+            (Role::Secrets, Some(secrets)) => secrets,
+            // The plan only names secrets objects it listed in a configured secrets repository.
+            (Role::Secrets, None) => continue,
+        };
+        repo.delete(&o.path)
+            .await
+            .map_err(|source| PruneError::Delete {
+                repository: repo.url().to_string(),
+                path: o.path.clone(),
+                deleted,
+                source,
+            })?;
+    }
+    Ok(())
+}
+
+/// A local repository keeps empty folders after its files go; remove them so the tree shows
+/// what is really there. Best effort: a folder that is not empty stays.
+async fn remove_empty_folders(repos: &Repos, set_id: &str) {
+    let folder = format!("{SETS_DIR}{set_id}/");
+    for repo in std::iter::once(&repos.data).chain(repos.secrets.as_ref()) {
+        if repo.is_local() {
+            let _ = repo.delete(&folder).await;
+        }
+    }
+}
