@@ -1,0 +1,980 @@
+//! Builders for a realistic console `AppState`, made of plain data and no I/O: a fixed clock, a
+//! repository with complete, incomplete, stray and drill objects, a run journal with a failed
+//! run and verifications, and variants (empty, unreachable, stale, spooled, locked, with jobs).
+//! The key-script tests drive `update` from these; the render tests draw them.
+
+#![allow(dead_code, clippy::unwrap_used)]
+
+use chrono::{DateTime, Duration as Span, Utc};
+use lifeboat::app::history;
+use lifeboat::app::state::{AppState, DrillSettings, JobKind, JobState, JobStatus, Snapshot};
+use lifeboat::jobs::drill_record::{CheckResult, DrillRecord, ManualStep, Phase, DRILL_FORMAT};
+use lifeboat::jobs::inventory::{Inventory, SetEntry};
+use lifeboat::jobs::preflight::{Check, PreflightReport};
+use lifeboat::jobs::progress::Progress;
+use lifeboat::jobs::status::{Health, NewestSet, StatusReport, DEFAULT_STALE_AFTER};
+use lifeboat::jobs::tar_source::TreeSize;
+use lifeboat::storage::journal::{
+    DrillSummary, JournalView, RunKind, RunRecord, RunStatus, VerificationRecord, VerifyLevel,
+};
+use lifeboat::storage::lock::LockHolder;
+use lifeboat::storage::manifest::{
+    Component, ComponentKind, Compression, Encryption, Initiator, Manifest, RepositoryRole,
+    SourceFacts, TableCount, MANIFEST_FORMAT,
+};
+use lifeboat::storage::repository::ObjectInfo;
+use lifeboat::storage::setid::SetId;
+use sha2::{Digest, Sha256};
+use std::collections::VecDeque;
+use std::time::Duration;
+
+pub const REPO: &str = "file:///var/backups/app";
+pub const REMOTE: &str = "s3://acme-backups/app";
+pub const CONFIG: &str = "/etc/lifeboat/config.toml";
+pub const HOST: &str = "db1";
+
+/// The newest complete set (an operator's backup from this session, job #1 in `with_jobs`).
+pub const SET_NEWEST: &str = "20261122T114500Z-3f9a";
+pub const SET_NIGHTLY: &str = "20261122T020000Z-8c21";
+pub const SET_INCOMPLETE: &str = "20261121T140000Z-c9d0";
+pub const SET_VERIFIED_DECRYPT: &str = "20261121T020000Z-a1c4";
+pub const SET_DAMAGED: &str = "20261120T020000Z-77e2";
+/// Only the repository knows this one (made on a host since rebuilt): no journal record.
+pub const SET_REPO_ONLY: &str = "20261119T143000Z-0b5d";
+
+const MIB: u64 = 1024 * 1024;
+
+/// The drill targets and interval (the config's defaults).
+pub const RTO_TARGET: Duration = Duration::from_secs(30 * 60);
+pub const RPO_TARGET: Duration = Duration::from_secs(24 * 3600);
+pub const DRILL_EVERY: Duration = Duration::from_secs(30 * 86_400);
+pub const DRILL_ID: &str = "20261121T100000Z-5e21";
+pub const DRILL_PATH: &str = "drills/20261121T100000Z-5e21.json";
+
+pub const FAILED_RUN_ERROR: &str = "pg_dump failed (exit status 1): pg_dump: error: connection to server at \"localhost\" (127.0.0.1), port 5432 failed: FATAL:  password authentication failed for user \"app\"";
+
+/// The console's clock in every fixture.
+pub fn now() -> DateTime<Utc> {
+    at("2026-11-22T12:00:00Z")
+}
+
+pub fn at(rfc3339: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(rfc3339)
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+fn sha(seed: &str) -> String {
+    hex::encode(Sha256::digest(seed.as_bytes()))
+}
+
+/// Sizes of one set's components, as stored.
+#[derive(Clone, Copy)]
+pub struct Sizes {
+    pub db: u64,
+    pub files: u64,
+    pub secrets: u64,
+}
+
+pub const SIZES: Sizes = Sizes {
+    db: 182 * MIB + 311_406,
+    files: 1_318 * MIB + 70_113,
+    secrets: 6_912,
+};
+
+fn component(
+    set: &str,
+    kind: ComponentKind,
+    object: &str,
+    repository: RepositoryRole,
+    stored: u64,
+) -> Component {
+    Component {
+        kind,
+        object: object.into(),
+        repository,
+        stored_bytes: stored,
+        stored_sha256: sha(&format!("{set}/{object}/stored")),
+        plaintext_bytes: stored - 623,
+        plaintext_sha256: sha(&format!("{set}/{object}/plain")),
+        source_bytes: stored * 3,
+        compression: Compression {
+            codec: "zstd".into(),
+            level: 3,
+        },
+        encryption: Encryption {
+            mode: "passphrase".into(),
+            recipients: vec![],
+        },
+    }
+}
+
+pub fn manifest(set: &str, finished_at: DateTime<Utc>, initiator: Initiator) -> Manifest {
+    let started_at = SetId::parse(set).unwrap().time();
+    Manifest {
+        format: MANIFEST_FORMAT,
+        set_id: set.into(),
+        snapshot_time: started_at + Span::seconds(4),
+        started_at,
+        finished_at,
+        initiator,
+        host: HOST.into(),
+        lifeboat_version: "0.1.0".into(),
+        source: SourceFacts {
+            database: "app".into(),
+            server_version: "16.4".into(),
+            pg_dump_version: "16.4".into(),
+            database_size_bytes: 1_126 * MIB,
+            table_count: 48,
+            key_tables: vec![
+                TableCount {
+                    table: "\"User\"".into(),
+                    rows: 1_284,
+                },
+                TableCount {
+                    table: "billing.invoices".into(),
+                    rows: 40_211,
+                },
+            ],
+            file_roots: vec!["/var/lib/app/uploads".into()],
+            secret_files: vec!["/opt/app/cert.p12".into(), "/opt/app/.env".into()],
+        },
+        components: vec![
+            component(
+                set,
+                ComponentKind::Db,
+                "db.dump.zst.gpg",
+                RepositoryRole::Data,
+                SIZES.db,
+            ),
+            component(
+                set,
+                ComponentKind::Files,
+                "files.tar.zst.gpg",
+                RepositoryRole::Data,
+                SIZES.files,
+            ),
+            component(
+                set,
+                ComponentKind::Secrets,
+                "secrets.tar.zst.gpg",
+                RepositoryRole::Secrets,
+                SIZES.secrets,
+            ),
+        ],
+    }
+}
+
+fn object(set: &str, name: &str, size: u64, modified: DateTime<Utc>) -> ObjectInfo {
+    ObjectInfo {
+        path: format!("sets/{set}/{name}"),
+        size,
+        modified: Some(modified),
+    }
+}
+
+/// A complete set as a listing sees it: data objects, checksums and the manifest (the secrets
+/// component lives in the secrets repository, so it is not listed here).
+pub fn complete_set(set: &str, finished_at: DateTime<Utc>, initiator: Initiator) -> SetEntry {
+    let m = manifest(set, finished_at, initiator);
+    let objects = vec![
+        object(
+            set,
+            "db.dump.zst.gpg",
+            SIZES.db,
+            finished_at - Span::seconds(150),
+        ),
+        object(
+            set,
+            "files.tar.zst.gpg",
+            SIZES.files,
+            finished_at - Span::seconds(5),
+        ),
+        object(set, "checksums.sha256", 214, finished_at - Span::seconds(1)),
+        object(set, "manifest.json", 2_311, finished_at),
+    ];
+    SetEntry {
+        id: SetId::parse(set).unwrap(),
+        objects,
+        manifest: Some(m),
+        manifest_error: None,
+        missing: Vec::new(),
+    }
+}
+
+/// A set folder a failed run left behind: the dump, no manifest.
+pub fn incomplete_set(set: &str) -> SetEntry {
+    let started = SetId::parse(set).unwrap().time();
+    SetEntry {
+        id: SetId::parse(set).unwrap(),
+        objects: vec![object(
+            set,
+            "db.dump.zst.gpg",
+            41 * MIB + 9_113,
+            started + Span::seconds(38),
+        )],
+        manifest: None,
+        manifest_error: None,
+        missing: Vec::new(),
+    }
+}
+
+/// Five complete sets, one incomplete set, a drill record and a stray object; newest first.
+pub fn inventory(repository: &str) -> Inventory {
+    Inventory {
+        repository: repository.into(),
+        sets: vec![
+            complete_set(SET_NEWEST, at("2026-11-22T11:49:31Z"), Initiator::Operator),
+            complete_set(SET_NIGHTLY, at("2026-11-22T02:04:12Z"), Initiator::Schedule),
+            incomplete_set(SET_INCOMPLETE),
+            complete_set(
+                SET_VERIFIED_DECRYPT,
+                at("2026-11-21T02:04:40Z"),
+                Initiator::Schedule,
+            ),
+            complete_set(SET_DAMAGED, at("2026-11-20T02:03:58Z"), Initiator::Schedule),
+            complete_set(SET_REPO_ONLY, at("2026-11-19T14:34:02Z"), Initiator::Cli),
+        ],
+        strays: vec![ObjectInfo {
+            path: "old/app-2026-10-01.sql.gz".into(),
+            size: 48 * MIB + 1_204,
+            modified: Some(at("2026-10-01T03:00:00Z")),
+        }],
+        drills: vec![ObjectInfo {
+            path: DRILL_PATH.into(),
+            size: 3_236,
+            modified: Some(at("2026-11-21T10:19:02Z")),
+        }],
+        ..Default::default()
+    }
+}
+
+pub fn run(
+    set: Option<&str>,
+    status: RunStatus,
+    initiator: Initiator,
+    started_at: DateTime<Utc>,
+    finished_at: Option<DateTime<Utc>>,
+    destination: &str,
+) -> RunRecord {
+    let bytes = (status == RunStatus::Completed).then_some(SIZES.db + SIZES.files + 214 + 2_311);
+    RunRecord {
+        run_id: format!("run-{}", started_at.format("%Y%m%d%H%M%S")),
+        kind: RunKind::Backup,
+        status,
+        initiator,
+        host: HOST.into(),
+        pid: 48_213,
+        started_at,
+        finished_at,
+        set_id: set.map(str::to_string),
+        bytes,
+        destination: destination.into(),
+        sha256: (status == RunStatus::Completed)
+            .then(|| sha(&format!("{}/checksums", set.unwrap_or("")))),
+        error: None,
+        spooled_at: None,
+    }
+}
+
+fn verification(
+    set: &str,
+    when: &str,
+    level: VerifyLevel,
+    ok: bool,
+    repo: &str,
+) -> VerificationRecord {
+    VerificationRecord {
+        set_id: set.into(),
+        at: at(when),
+        level,
+        ok,
+        repository: repo.into(),
+        problems: if ok {
+            vec![]
+        } else {
+            vec!["db.dump.zst.gpg: stored SHA-256 differs from the manifest".into()]
+        },
+    }
+}
+
+/// Completed runs, one failed run with its error, and verifications (one of them failed).
+pub fn journal(repository: &str) -> JournalView {
+    let mut failed = run(
+        Some(SET_INCOMPLETE),
+        RunStatus::Failed,
+        Initiator::Operator,
+        at("2026-11-21T14:00:00Z"),
+        Some(at("2026-11-21T14:00:41Z")),
+        repository,
+    );
+    failed.error = Some(FAILED_RUN_ERROR.into());
+    JournalView {
+        runs: vec![
+            run(
+                Some(SET_DAMAGED),
+                RunStatus::Completed,
+                Initiator::Schedule,
+                at("2026-11-20T02:00:00Z"),
+                Some(at("2026-11-20T02:03:58Z")),
+                repository,
+            ),
+            run(
+                Some(SET_VERIFIED_DECRYPT),
+                RunStatus::Completed,
+                Initiator::Schedule,
+                at("2026-11-21T02:00:00Z"),
+                Some(at("2026-11-21T02:04:40Z")),
+                repository,
+            ),
+            failed,
+            run(
+                Some(SET_NIGHTLY),
+                RunStatus::Completed,
+                Initiator::Schedule,
+                at("2026-11-22T02:00:00Z"),
+                Some(at("2026-11-22T02:04:12Z")),
+                repository,
+            ),
+            run(
+                Some(SET_NEWEST),
+                RunStatus::Completed,
+                Initiator::Operator,
+                at("2026-11-22T11:45:00Z"),
+                Some(at("2026-11-22T11:49:31Z")),
+                repository,
+            ),
+        ],
+        verifications: vec![
+            verification(
+                SET_DAMAGED,
+                "2026-11-20T09:00:00Z",
+                VerifyLevel::Stored,
+                false,
+                repository,
+            ),
+            verification(
+                SET_VERIFIED_DECRYPT,
+                "2026-11-21T09:12:00Z",
+                VerifyLevel::Decrypt,
+                true,
+                repository,
+            ),
+            verification(
+                SET_NIGHTLY,
+                "2026-11-22T02:10:00Z",
+                VerifyLevel::Stored,
+                true,
+                repository,
+            ),
+        ],
+        ..Default::default()
+    }
+}
+
+fn phase(name: &str, from: &str, seconds: i64, detail: &str) -> Phase {
+    let started_at = at(from);
+    Phase {
+        name: name.into(),
+        started_at,
+        finished_at: started_at + Span::seconds(seconds),
+        seconds: seconds as f64,
+        ok: true,
+        detail: detail.into(),
+    }
+}
+
+fn drill_check(name: &str, kind: &str, expected: &str, actual: &str) -> CheckResult {
+    CheckResult {
+        name: name.into(),
+        kind: kind.into(),
+        ok: true,
+        expected: expected.into(),
+        actual: actual.into(),
+    }
+}
+
+/// The drill the repository records: set a1c4 restored into a throwaway cluster, all green.
+pub fn drill_record() -> DrillRecord {
+    let snapshot = manifest(
+        SET_VERIFIED_DECRYPT,
+        at("2026-11-21T02:04:40Z"),
+        Initiator::Schedule,
+    )
+    .snapshot_time;
+    let started_at = at("2026-11-21T10:00:00Z");
+    DrillRecord {
+        format: DRILL_FORMAT,
+        drill_id: DRILL_ID.into(),
+        set_id: SET_VERIFIED_DECRYPT.into(),
+        set_snapshot_time: snapshot,
+        started_at,
+        finished_at: at("2026-11-21T10:19:02Z"),
+        host: HOST.into(),
+        initiator: "operator".into(),
+        lifeboat_version: "0.1.0".into(),
+        pg_restore_version: "16.4".into(),
+        target: "ephemeral cluster".into(),
+        phases: vec![
+            phase("fetch", "2026-11-21T10:00:00Z", 212, "3 objects, 1.5 GiB"),
+            phase("restore", "2026-11-21T10:03:32Z", 684, "pg_restore -j 4"),
+            phase("files", "2026-11-21T10:14:56Z", 131, "5230 files"),
+            phase("checks", "2026-11-21T10:17:07Z", 95, "5 checks"),
+        ],
+        checks: vec![
+            drill_check("\"User\"", "row count", "1284", "1284"),
+            drill_check("billing.invoices", "row count", "40211", "40211"),
+            drill_check("freshness", "freshness", "< 24h", "7h 58m"),
+        ],
+        manual: vec![ManualStep {
+            step: "log in as admin and open the newest invoice".into(),
+            done: true,
+            at: Some(at("2026-11-21T10:18:40Z")),
+            by: Some("ops".into()),
+            note: None,
+        }],
+        rto_seconds: Some(1_122.0),
+        rpo_data_seconds: Some(28_680.0),
+        newest_data: Some(at("2026-11-21T02:02:00Z")),
+        rpo_snapshot_seconds: (started_at - snapshot).num_seconds() as f64,
+        restored_bytes: 1_200_000,
+        rto_target_seconds: RTO_TARGET.as_secs_f64(),
+        rpo_target_seconds: RPO_TARGET.as_secs_f64(),
+        passed: true,
+        reasons: Vec::new(),
+    }
+}
+
+/// The drill records a listing would read: those whose objects the inventory holds.
+pub fn drill_records(inventory: Option<&Inventory>) -> Vec<DrillRecord> {
+    inventory
+        .filter(|i| i.drills.iter().any(|o| o.path == DRILL_PATH))
+        .map(|_| vec![drill_record()])
+        .unwrap_or_default()
+}
+
+fn drill_summary(repository: &str) -> DrillSummary {
+    let r = drill_record();
+    DrillSummary {
+        rpo_seconds: Some(r.rpo_seconds()),
+        drill_id: r.drill_id,
+        set_id: r.set_id,
+        at: r.started_at,
+        passed: r.passed,
+        rto_seconds: r.rto_seconds,
+        repository: repository.into(),
+    }
+}
+
+/// `status::evaluate` with the fixed clock and without reading a lock file: the same verdict
+/// and messages, deterministically.
+pub fn status(
+    repository: &str,
+    listed: Result<&Inventory, &str>,
+    journal: &JournalView,
+    spooled_sets: Vec<String>,
+    lock_holder: Option<LockHolder>,
+) -> StatusReport {
+    let now = now();
+    let newest_drill = listed
+        .ok()
+        .filter(|i| i.drills.iter().any(|o| o.path == DRILL_PATH))
+        .map(|_| drill_summary(repository));
+    let mut report = StatusReport {
+        newest_drill,
+        drill_due: None,
+        repository: repository.into(),
+        health: Health::Ok,
+        messages: Vec::new(),
+        newest_set: None,
+        complete_sets: 0,
+        incomplete_sets: 0,
+        repository_bytes: 0,
+        newest_verification: None,
+        last_run: journal
+            .runs
+            .iter()
+            .filter(|r| r.kind == RunKind::Backup && r.destination == repository)
+            .max_by_key(|r| r.started_at)
+            .cloned(),
+        failed_runs: journal
+            .runs
+            .iter()
+            .filter(|r| r.destination == repository && r.status == RunStatus::Failed)
+            .count(),
+        spooled_sets,
+        lock_holder,
+        stale_after_seconds: DEFAULT_STALE_AFTER.as_secs(),
+    };
+    let inventory = match listed {
+        Ok(i) => i,
+        Err(e) => {
+            report.health = Health::Unreachable;
+            report
+                .messages
+                .push(format!("✗ repository unreachable: {e}"));
+            return report;
+        }
+    };
+    report.complete_sets = inventory.complete().count();
+    report.incomplete_sets = inventory.incomplete().count();
+    report.repository_bytes = inventory.total_bytes();
+    if let Some(newest) = inventory.newest_complete() {
+        let m = newest.manifest.as_ref().unwrap();
+        report.newest_set = Some(NewestSet {
+            set_id: newest.id.to_string(),
+            finished_at: m.finished_at,
+            snapshot_time: m.snapshot_time,
+            age_seconds: (now - m.finished_at).num_seconds(),
+            stored_bytes: newest.stored_bytes(),
+        });
+        // The newest set's own verification; else the latest of any set.
+        report.newest_verification = journal
+            .latest_verification(newest.id.as_str())
+            .cloned()
+            .or_else(|| {
+                journal
+                    .verifications
+                    .iter()
+                    .filter(|v| inventory.complete().any(|s| s.id.as_str() == v.set_id))
+                    .max_by_key(|v| v.at)
+                    .cloned()
+            });
+    }
+    let stale = Span::from_std(DEFAULT_STALE_AFTER).unwrap();
+    match &report.newest_set {
+        None => {
+            report.health = Health::NoBackup;
+            report
+                .messages
+                .push("✗ no complete backup in the repository".into());
+        }
+        Some(n) if now - n.finished_at > stale => {
+            report.health = Health::Stale;
+            report.messages.push(format!(
+                "✗ no successful backup in the last {} (newest: {}, {} ago)",
+                humantime::format_duration(DEFAULT_STALE_AFTER),
+                n.set_id,
+                humantime::format_duration(Duration::from_secs(n.age_seconds.max(0) as u64))
+            ));
+        }
+        Some(_) => {}
+    }
+    if let Some(run) = &report.last_run {
+        if run.status == RunStatus::Failed {
+            if report.health == Health::Ok {
+                report.health = Health::LastRunFailed;
+            }
+            report.messages.push(format!(
+                "✗ the newest backup run ({}) failed: {}",
+                run.started_at.format("%Y-%m-%d %H:%M UTC"),
+                run.error.as_deref().unwrap_or("no reason recorded")
+            ));
+        }
+    }
+    let every = Span::from_std(DRILL_EVERY).unwrap();
+    let since = report.newest_drill.as_ref().map(|d| d.at).or_else(|| {
+        inventory
+            .complete()
+            .filter_map(|s| s.manifest.as_ref())
+            .map(|m| m.finished_at)
+            .min()
+    });
+    report.drill_due = since.map(|t| t + every);
+    if let Some(d) = &report.newest_drill {
+        if !d.passed {
+            if report.health == Health::Ok {
+                report.health = Health::DrillFailing;
+            }
+            report.messages.push(format!(
+                "✗ the last restore drill ({}) FAILED: see `lifeboat drill report {}`",
+                d.at.format("%Y-%m-%d"),
+                d.drill_id
+            ));
+        }
+    }
+    if let Some(due) = report.drill_due {
+        if now > due {
+            if report.health == Health::Ok {
+                report.health = Health::DrillOverdue;
+            }
+            report.messages.push(match &report.newest_drill {
+                Some(d) => format!(
+                    "! a restore drill is overdue: the last one was {} (due every {})",
+                    d.at.format("%Y-%m-%d"),
+                    humantime::format_duration(DRILL_EVERY)
+                ),
+                None => format!(
+                    "! a restore drill is overdue: none was ever run (due every {}); run `lifeboat drill`",
+                    humantime::format_duration(DRILL_EVERY)
+                ),
+            });
+        }
+    }
+    if !report.spooled_sets.is_empty() {
+        report.messages.push(format!(
+            "! {} set(s) wait in the local spool for upload: run `lifeboat backup --resume`",
+            report.spooled_sets.len()
+        ));
+    }
+    if report.incomplete_sets > 0 {
+        report.messages.push(format!(
+            "! {} incomplete set folder(s) in the repository (not counted as backups)",
+            report.incomplete_sets
+        ));
+    }
+    if report.health == Health::Ok {
+        report.messages.insert(0, "✓ backups are current".into());
+    }
+    report
+}
+
+/// A snapshot as `runtime::load_snapshot` builds it, from data instead of a listing.
+pub fn snapshot(
+    repository: &str,
+    inventory: Option<Inventory>,
+    journal: JournalView,
+    status: StatusReport,
+) -> Snapshot {
+    let history = history::rows(inventory.as_ref(), &journal, repository);
+    let drills = drill_records(inventory.as_ref());
+    Snapshot {
+        status,
+        inventory,
+        journal,
+        history,
+        drills,
+        loaded_at: now() - Span::seconds(12),
+    }
+}
+
+fn state_with(repository: &str, snapshot: Option<Snapshot>) -> AppState {
+    let mut state = AppState::new(repository.into(), CONFIG.into(), now());
+    state.snapshot = snapshot;
+    state.drill_settings = DrillSettings {
+        rto_target_seconds: RTO_TARGET.as_secs_f64(),
+        rpo_target_seconds: RPO_TARGET.as_secs_f64(),
+        every_seconds: DRILL_EVERY.as_secs(),
+        manual_steps: vec!["log in as admin and open the newest invoice".into()],
+    };
+    state
+}
+
+/// The realistic console: a local repository with history, nothing running.
+pub fn state() -> AppState {
+    let inventory = inventory(REPO);
+    let journal = journal(REPO);
+    let status = status(REPO, Ok(&inventory), &journal, Vec::new(), None);
+    state_with(REPO, Some(snapshot(REPO, Some(inventory), journal, status)))
+}
+
+/// A new repository: no sets, no journal.
+pub fn empty_state() -> AppState {
+    let inventory = Inventory {
+        repository: REPO.into(),
+        ..Default::default()
+    };
+    let journal = JournalView::default();
+    let status = status(REPO, Ok(&inventory), &journal, Vec::new(), None);
+    state_with(REPO, Some(snapshot(REPO, Some(inventory), journal, status)))
+}
+
+pub const UNREACHABLE_ERROR: &str = "repository s3://acme-backups/app: cannot list ``: Unexpected (temporary) at list, context: { service: s3, path: app/ } => send http request, source: error sending request for url (https://s3.eu-central-003.backblazeb2.com/acme-backups?list-type=2&prefix=app%2F): dns error: failed to lookup address information: Temporary failure in name resolution";
+
+/// The repository cannot be listed: the journal still loads, the verdict is UNKNOWN.
+pub fn unreachable_state() -> AppState {
+    let journal = journal(REMOTE);
+    let status = status(REMOTE, Err(UNREACHABLE_ERROR), &journal, Vec::new(), None);
+    state_with(REMOTE, Some(snapshot(REMOTE, None, journal, status)))
+}
+
+pub const LOAD_ERROR: &str =
+    "cannot read the run journal /var/lib/lifeboat/journal.jsonl: Permission denied (os error 13)";
+
+/// Nothing loaded at all: the first load failed (`load_error`, no snapshot).
+pub fn load_error_state() -> AppState {
+    let mut state = state_with(REPO, None);
+    state.load_error = Some(LOAD_ERROR.into());
+    state
+}
+
+/// The newest set is three days old: the nightly job has stopped.
+pub fn stale_state() -> AppState {
+    let inventory = Inventory {
+        repository: REPO.into(),
+        sets: vec![
+            complete_set(
+                "20261119T020000Z-0b5d",
+                at("2026-11-19T02:04:02Z"),
+                Initiator::Schedule,
+            ),
+            complete_set(
+                "20261118T020000Z-19ab",
+                at("2026-11-18T02:03:51Z"),
+                Initiator::Schedule,
+            ),
+        ],
+        ..Default::default()
+    };
+    let mut journal = JournalView::default();
+    for set in inventory.complete() {
+        let m = set.manifest.as_ref().unwrap();
+        journal.runs.push(run(
+            Some(set.id.as_str()),
+            RunStatus::Completed,
+            Initiator::Schedule,
+            m.started_at,
+            Some(m.finished_at),
+            REPO,
+        ));
+    }
+    let status = status(REPO, Ok(&inventory), &journal, Vec::new(), None);
+    state_with(REPO, Some(snapshot(REPO, Some(inventory), journal, status)))
+}
+
+pub const SPOOL_DIR: &str = "/var/lib/lifeboat/spool/s3-acme-backups-app";
+
+/// A remote repository whose last upload failed: the set waits in the local spool.
+pub fn spooled_state() -> AppState {
+    let mut inventory = inventory(REMOTE);
+    // Today's nightly never reached the bucket.
+    inventory.sets.retain(|s| s.id.as_str() != SET_NEWEST);
+    let spooled = inventory.sets.remove(0);
+    let mut journal = journal(REMOTE);
+    journal
+        .runs
+        .retain(|r| r.set_id.as_deref() != Some(SET_NEWEST));
+    let last = journal.runs.last_mut().unwrap();
+    last.status = RunStatus::Failed;
+    last.bytes = None;
+    last.sha256 = None;
+    last.spooled_at = Some(format!("{SPOOL_DIR}/sets/{}/", spooled.id));
+    last.error = Some(format!(
+        "upload to {REMOTE} failed: connection reset by peer; the complete set {} is kept locally at {SPOOL_DIR}/sets/{}/ and will be uploaded by `lifeboat backup --resume` or the next backup",
+        spooled.id, spooled.id
+    ));
+    journal.verifications.retain(|v| v.set_id != SET_NIGHTLY);
+    let status = status(
+        REMOTE,
+        Ok(&inventory),
+        &journal,
+        vec![spooled.id.to_string()],
+        None,
+    );
+    state_with(
+        REMOTE,
+        Some(snapshot(REMOTE, Some(inventory), journal, status)),
+    )
+}
+
+pub fn lock_holder() -> LockHolder {
+    LockHolder {
+        host: HOST.into(),
+        pid: 51_207,
+        started_at: at("2026-11-22T11:58:30Z"),
+        purpose: "backup".into(),
+    }
+}
+
+/// Another process (the scheduled job) holds the repository lock and its run is in the journal.
+pub fn locked_state() -> AppState {
+    let inventory = inventory(REPO);
+    let mut journal = journal(REPO);
+    journal.runs.push(run(
+        None,
+        RunStatus::Running,
+        Initiator::Schedule,
+        at("2026-11-22T11:58:30Z"),
+        None,
+        REPO,
+    ));
+    let status = status(
+        REPO,
+        Ok(&inventory),
+        &journal,
+        Vec::new(),
+        Some(lock_holder()),
+    );
+    state_with(REPO, Some(snapshot(REPO, Some(inventory), journal, status)))
+}
+
+fn job(id: u64, kind: JobKind, started_at: DateTime<Utc>) -> JobState {
+    JobState {
+        id,
+        kind,
+        phase: "starting".into(),
+        progress: None,
+        log: VecDeque::new(),
+        status: JobStatus::Running,
+        started_at,
+        finished_at: None,
+        set_id: None,
+        phases: Vec::new(),
+        checklist: Vec::new(),
+        checklist_cursor: 0,
+    }
+}
+
+pub fn backup_progress() -> Progress {
+    Progress {
+        phase: "backup".into(),
+        done: 612 * MIB + 40_960,
+        total: Some(1_126 * MIB + 1_297 * MIB),
+        elapsed: Duration::from_secs(84),
+        finished: false,
+    }
+}
+
+/// Jobs of this session, newest first: #3 a running backup with progress, #2 a failed
+/// verify+decrypt, #1 the succeeded backup that made the newest set, with its log.
+pub fn with_jobs(mut state: AppState) -> AppState {
+    let mut done = job(1, JobKind::Backup, at("2026-11-22T11:45:00Z"));
+    for line in [
+        "== preflight".to_string(),
+        "database app (1180696576 bytes, 48 tables), 5230 files (1359998976 bytes), 2 secrets -> file:///var/backups/app".into(),
+        "== backup".into(),
+        "== manifest".into(),
+        format!("set {SET_NEWEST} complete: 1573382925 bytes stored"),
+        format!("✓ set {SET_NEWEST} complete"),
+    ] {
+        done.push_log(line);
+    }
+    done.phase = "manifest".into();
+    done.progress = Some(Progress {
+        phase: "backup".into(),
+        done: SIZES.db + SIZES.files,
+        total: Some(1_126 * MIB + 1_297 * MIB),
+        elapsed: Duration::from_secs(262),
+        finished: true,
+    });
+    done.status = JobStatus::Succeeded(format!("set {SET_NEWEST} complete"));
+    done.finished_at = Some(at("2026-11-22T11:49:31Z"));
+    done.set_id = Some(SET_NEWEST.into());
+
+    let mut failed = job(
+        2,
+        JobKind::Verify {
+            set_id: SET_DAMAGED.into(),
+            decrypt: true,
+        },
+        at("2026-11-22T11:52:00Z"),
+    );
+    let damaged =
+        format!("set {SET_DAMAGED} is DAMAGED: db.dump.zst.gpg HashMismatch; files.tar.zst.gpg ok");
+    for line in [
+        "== list".to_string(),
+        format!("== verify {SET_DAMAGED}"),
+        format!("✗ {damaged}"),
+    ] {
+        failed.push_log(line);
+    }
+    failed.phase = format!("verify {SET_DAMAGED}");
+    failed.status = JobStatus::Failed(damaged);
+    failed.finished_at = Some(at("2026-11-22T11:53:10Z"));
+
+    let mut running = job(3, JobKind::Backup, at("2026-11-22T11:58:36Z"));
+    for line in [
+        "== preflight",
+        "database app (1180696576 bytes, 48 tables), 5230 files (1359998976 bytes), 2 secrets -> file:///var/backups/app",
+        "== backup",
+    ] {
+        running.push_log(line.into());
+    }
+    running.phase = "backup".into();
+    running.progress = Some(backup_progress());
+
+    state.jobs = vec![running, failed, done];
+    state.selected_job = 0;
+    state.next_job_id = 4;
+    state
+}
+
+fn check(name: &str, ok: bool, detail: &str) -> Check {
+    Check {
+        name: name.into(),
+        ok,
+        detail: detail.into(),
+    }
+}
+
+/// Every check passes.
+pub fn preflight_ok() -> PreflightReport {
+    PreflightReport {
+        database: "app".into(),
+        database_bytes: 1_126 * MIB,
+        server_version: "16.4".into(),
+        pg_dump_version: "16.4".into(),
+        file_roots: vec![(
+            "/var/lib/app/uploads".into(),
+            TreeSize {
+                files: 5_230,
+                bytes: 1_297 * MIB,
+            },
+        )],
+        secrets: vec!["/opt/app/cert.p12".into(), "/opt/app/.env".into()],
+        repository: REPO.into(),
+        secrets_repository: Some("file:///var/backups/app-secrets".into()),
+        encryption: "passphrase".into(),
+        checks: vec![
+            check("database reachable", true, "app on PostgreSQL 16.4"),
+            check("tables present", true, "48 tables"),
+            check("pg_dump version", true, "pg_dump 16.4"),
+            check("file roots readable", true, "5230 files"),
+            check("secrets readable", true, "2 files"),
+            check(
+                "encryption key usable",
+                true,
+                "AES256 with the passphrase file",
+            ),
+            check(
+                "repository reachable",
+                true,
+                "file:///var/backups/app (29 objects)",
+            ),
+            check(
+                "secrets repository reachable",
+                true,
+                "file:///var/backups/app-secrets (6 objects)",
+            ),
+        ],
+    }
+}
+
+/// The database refuses the connection and another backup holds the lock.
+pub fn preflight_failing() -> PreflightReport {
+    let mut r = preflight_ok();
+    r.database = String::new();
+    r.database_bytes = 0;
+    r.server_version = String::new();
+    r.checks = vec![
+        check(
+            "database reachable",
+            false,
+            "psql: error: connection to server at \"localhost\" (127.0.0.1), port 5432 failed: Connection refused",
+        ),
+        check("pg_dump version", true, "pg_dump 16.4"),
+        check("file roots readable", true, "5230 files"),
+        check("secrets readable", true, "2 files"),
+        check(
+            "encryption key usable",
+            true,
+            "AES256 with the passphrase file",
+        ),
+        check(
+            "no other backup running",
+            false,
+            "locked by backup (pid 51207 on db1, since 2026-11-22 11:58:30 UTC)",
+        ),
+        check(
+            "repository reachable",
+            true,
+            "file:///var/backups/app (29 objects)",
+        ),
+        check(
+            "secrets repository reachable",
+            true,
+            "file:///var/backups/app-secrets (6 objects)",
+        ),
+    ];
+    r
+}

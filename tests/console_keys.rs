@@ -1,0 +1,926 @@
+//! Key-script tests: keys go through the shipped keymap and the resolver (as the runtime sends
+//! them), `update` turns them into state and effects, and the tests read both. Job results and
+//! preflight reports arrive as the events the runtime would send. No terminal, no timing.
+
+#![allow(clippy::unwrap_used)]
+
+mod console_fixtures;
+
+use console_fixtures as fx;
+use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKind};
+use lifeboat::app::event::{AppEvent, Effect, JobOutcome};
+use lifeboat::app::inventory_tree::{self, RowKind};
+use lifeboat::app::keymap::{KeyResolver, Keymap};
+use lifeboat::app::runtime::translate;
+use lifeboat::app::state::{AppState, JobKind, JobStatus, Modal, Screen, WizardStep};
+use lifeboat::app::update::update;
+use lifeboat::jobs::progress::JobEvent;
+
+/// The console minus the terminal: state, the real keymap and resolver, and every effect.
+struct Console {
+    state: AppState,
+    keymap: Keymap,
+    resolver: KeyResolver,
+}
+
+impl Console {
+    fn new(state: AppState) -> Console {
+        Console {
+            state,
+            keymap: Keymap::default_keymap(),
+            resolver: KeyResolver::default(),
+        }
+    }
+
+    fn on(screen: Screen, state: AppState) -> Console {
+        let mut console = Console::new(state);
+        console.state.screen = screen;
+        console
+    }
+
+    /// A terminal event through the runtime's own translation (the filter prompt turns
+    /// characters into text; keys resolve through the keymap), then `update`.
+    fn terminal(&mut self, event: Event) -> Vec<Effect> {
+        match translate(&self.state, &self.keymap, &mut self.resolver, event) {
+            Some(e) => self.send(e),
+            None => Vec::new(),
+        }
+    }
+
+    fn key_event(&mut self, event: KeyEvent) -> Vec<Effect> {
+        self.terminal(Event::Key(event))
+    }
+
+    fn wheel(&mut self, kind: MouseEventKind) -> Vec<Effect> {
+        self.terminal(Event::Mouse(MouseEvent {
+            kind,
+            column: 10,
+            row: 5,
+            modifiers: KeyModifiers::NONE,
+        }))
+    }
+
+    fn press(&mut self, code: KeyCode) -> Vec<Effect> {
+        let modifiers = match code {
+            KeyCode::Char(c) if c.is_ascii_uppercase() => KeyModifiers::SHIFT,
+            KeyCode::BackTab => KeyModifiers::SHIFT,
+            _ => KeyModifiers::NONE,
+        };
+        self.key_event(KeyEvent::new(code, modifiers))
+    }
+
+    fn ctrl(&mut self, c: char) -> Vec<Effect> {
+        self.key_event(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL))
+    }
+
+    /// Characters as typed, one key each; the effects of all of them.
+    fn keys(&mut self, typed: &str) -> Vec<Effect> {
+        typed
+            .chars()
+            .flat_map(|c| self.press(KeyCode::Char(c)))
+            .collect()
+    }
+
+    fn send(&mut self, event: AppEvent) -> Vec<Effect> {
+        update(&mut self.state, event)
+    }
+
+    fn history_len(&self) -> usize {
+        let filter = &self.state.history.filter;
+        self.snapshot_history()
+            .iter()
+            .filter(|r| r.matches(filter))
+            .count()
+    }
+
+    fn snapshot_history(&self) -> &[lifeboat::app::history::HistoryRow] {
+        &self.state.snapshot.as_ref().unwrap().history
+    }
+
+    /// The set id of the visible history row at `index`.
+    fn history_set(&self, index: usize) -> Option<String> {
+        let filter = &self.state.history.filter;
+        self.snapshot_history()
+            .iter()
+            .filter(|r| r.matches(filter))
+            .nth(index)
+            .and_then(|r| r.set_id.clone())
+    }
+}
+
+// Screens.
+
+#[test]
+fn digits_jump_to_screens() {
+    let mut c = Console::new(fx::state());
+    for (key, screen) in [
+        ('2', Screen::History),
+        ('3', Screen::Inventory),
+        ('4', Screen::Jobs),
+        ('5', Screen::Retention),
+        ('6', Screen::Drills),
+        ('1', Screen::Dashboard),
+    ] {
+        assert!(c.keys(&key.to_string()).is_empty());
+        assert_eq!(c.state.screen, screen, "after {key}");
+    }
+}
+
+#[test]
+fn tab_and_backtab_cycle_screens_and_wrap() {
+    let mut c = Console::new(fx::state());
+    let mut seen = vec![c.state.screen];
+    for _ in 0..Screen::ALL.len() {
+        c.press(KeyCode::Tab);
+        seen.push(c.state.screen);
+    }
+    assert_eq!(&seen[..6], &Screen::ALL[..]);
+    assert_eq!(seen[6], Screen::Dashboard, "Tab wraps to the first screen");
+
+    c.press(KeyCode::BackTab);
+    assert_eq!(c.state.screen, Screen::Drills, "BackTab wraps to the last");
+    c.press(KeyCode::BackTab);
+    assert_eq!(c.state.screen, Screen::Retention);
+}
+
+// Lists.
+
+#[test]
+fn history_cursor_moves_with_vim_keys_and_arrows_within_bounds() {
+    let mut c = Console::on(Screen::History, fx::state());
+    let last = c.history_len() - 1;
+    assert_eq!(last, 5, "six history rows in the fixture");
+
+    c.press(KeyCode::Char('k'));
+    assert_eq!(c.state.history.selected, 0, "k stops at the top");
+    c.keys("jj");
+    assert_eq!(c.state.history.selected, 2);
+    c.press(KeyCode::Up);
+    assert_eq!(c.state.history.selected, 1);
+    c.press(KeyCode::Down);
+    assert_eq!(c.state.history.selected, 2);
+
+    c.press(KeyCode::Char('G'));
+    assert_eq!(c.state.history.selected, last);
+    c.press(KeyCode::Char('j'));
+    c.press(KeyCode::Down);
+    assert_eq!(c.state.history.selected, last, "j stops at the bottom");
+
+    assert!(c.keys("g").is_empty());
+    assert_eq!(c.state.history.selected, last, "one g waits for the second");
+    c.keys("g");
+    assert_eq!(c.state.history.selected, 0, "g g goes to the top");
+
+    c.press(KeyCode::End);
+    assert_eq!(c.state.history.selected, last);
+    c.press(KeyCode::Home);
+    assert_eq!(c.state.history.selected, 0);
+
+    // At 80x24 a page is longer than the list: PageDown lands on the last row.
+    c.press(KeyCode::PageDown);
+    assert_eq!(c.state.history.selected, last);
+    c.press(KeyCode::PageUp);
+    assert_eq!(c.state.history.selected, 0);
+}
+
+#[test]
+fn page_keys_move_by_the_visible_height() {
+    let mut c = Console::on(Screen::History, fx::state());
+    c.send(AppEvent::Resize(80, 8));
+    let page = c.state.list_height();
+    assert_eq!(page, 2);
+    c.press(KeyCode::PageDown);
+    assert_eq!(c.state.history.selected, page);
+    c.ctrl('d');
+    assert_eq!(c.state.history.selected, 2 * page);
+    c.press(KeyCode::PageDown);
+    assert_eq!(c.state.history.selected, 5, "clamped to the last row");
+    c.ctrl('u');
+    assert_eq!(c.state.history.selected, 5 - page);
+}
+
+#[test]
+fn g_then_another_key_is_not_a_sequence() {
+    let mut c = Console::on(Screen::History, fx::state());
+    c.keys("jjj");
+    // `g` then `j`: the pending g is dropped and j moves down as usual.
+    c.keys("gj");
+    assert_eq!(c.state.history.selected, 4);
+}
+
+#[test]
+fn mouse_wheel_moves_the_cursor() {
+    // One notch is three rows.
+    let mut c = Console::on(Screen::History, fx::state());
+    c.wheel(MouseEventKind::ScrollDown);
+    assert_eq!(c.state.history.selected, 3);
+    c.wheel(MouseEventKind::ScrollDown);
+    assert_eq!(c.state.history.selected, 5, "clamped at the last row");
+    c.wheel(MouseEventKind::ScrollUp);
+    assert_eq!(c.state.history.selected, 2);
+    c.wheel(MouseEventKind::ScrollUp);
+    assert_eq!(c.state.history.selected, 0);
+
+    let mut c = Console::on(Screen::Inventory, fx::state());
+    c.send(AppEvent::Scroll(3));
+    assert_eq!(c.state.inventory.selected, 3);
+    c.send(AppEvent::Scroll(-1));
+    assert_eq!(c.state.inventory.selected, 2);
+}
+
+// The filter.
+
+#[test]
+fn slash_filters_history_as_you_type_and_enter_keeps_it() {
+    let mut c = Console::on(Screen::History, fx::state());
+    c.keys("jj");
+    c.keys("/");
+    assert_eq!(c.state.filter_input.as_deref(), Some(""));
+
+    // Letters that are bindings elsewhere (j, q, v, g) are text while typing.
+    assert!(c.keys("fail").is_empty());
+    assert_eq!(c.state.filter_input.as_deref(), Some("fail"));
+    assert_eq!(c.state.history.filter, "fail");
+    assert_eq!(
+        c.state.history.selected, 0,
+        "the cursor restarts at the top"
+    );
+    assert_eq!(c.history_len(), 1);
+    assert_eq!(c.history_set(0).as_deref(), Some(fx::SET_INCOMPLETE));
+
+    c.press(KeyCode::Backspace);
+    c.press(KeyCode::Backspace);
+    c.press(KeyCode::Backspace);
+    c.press(KeyCode::Backspace);
+    assert_eq!(c.history_len(), 6);
+    assert!(c.keys("operator").is_empty());
+    assert!(
+        !c.state.should_quit,
+        "q typed into the filter does not quit"
+    );
+    assert_eq!(c.history_len(), 2, "the failed run and the newest set");
+
+    c.press(KeyCode::Enter);
+    assert_eq!(c.state.filter_input, None, "Enter closes the prompt");
+    assert_eq!(c.state.history.filter, "operator", "and keeps the filter");
+    assert_eq!(c.state.modal, None, "and does not open a row");
+    c.keys("j");
+    assert_eq!(c.state.history.selected, 1);
+    c.keys("j");
+    assert_eq!(c.state.history.selected, 1, "bounded by the filtered list");
+
+    // `/` again starts from the kept text; Esc clears it.
+    c.keys("/");
+    assert_eq!(c.state.filter_input.as_deref(), Some("operator"));
+    c.press(KeyCode::Esc);
+    assert_eq!(c.state.filter_input, None);
+    assert_eq!(c.state.history.filter, "");
+    assert_eq!(c.history_len(), 6);
+}
+
+#[test]
+fn slash_filters_the_inventory_by_set_id() {
+    let mut c = Console::on(Screen::Inventory, fx::state());
+    c.keys("/20261121");
+    assert_eq!(c.state.inventory.filter, "20261121");
+    let rows = inventory_tree::rows(&c.state);
+    let sets: Vec<&str> = rows
+        .iter()
+        .filter(|r| matches!(r.kind, RowKind::Set { .. }))
+        .map(|r| r.name.as_str())
+        .collect();
+    assert_eq!(sets, [fx::SET_INCOMPLETE, fx::SET_VERIFIED_DECRYPT]);
+    assert_eq!(
+        c.state.history.filter, "",
+        "the history filter is untouched"
+    );
+    c.press(KeyCode::Esc);
+    assert_eq!(c.state.inventory.filter, "");
+}
+
+#[test]
+fn filter_does_not_open_on_screens_without_a_list_to_filter() {
+    let mut c = Console::new(fx::state());
+    c.keys("/");
+    assert_eq!(c.state.filter_input, None);
+}
+
+// Detail and verification from History.
+
+#[test]
+fn enter_opens_the_detail_of_the_selected_row_and_esc_closes_it() {
+    let mut c = Console::on(Screen::History, fx::state());
+    c.keys("j");
+    c.press(KeyCode::Enter);
+    assert_eq!(c.state.modal, Some(Modal::Detail { row: 1 }));
+    assert_eq!(
+        c.snapshot_history()[1].set_id.as_deref(),
+        Some(fx::SET_NIGHTLY)
+    );
+    // The cursor does not move under a dialog.
+    c.keys("j");
+    assert_eq!(c.state.history.selected, 1);
+    c.press(KeyCode::Esc);
+    assert_eq!(c.state.modal, None);
+}
+
+#[test]
+fn detail_row_is_an_index_into_the_unfiltered_history() {
+    let mut c = Console::on(Screen::History, fx::state());
+    c.keys("/failed");
+    c.press(KeyCode::Enter);
+    c.press(KeyCode::Enter);
+    let Some(Modal::Detail { row }) = c.state.modal.clone() else {
+        panic!("no detail: {:?}", c.state.modal)
+    };
+    assert_eq!(c.snapshot_history()[row].status, "failed");
+}
+
+#[test]
+fn v_verifies_the_selected_set_and_shift_v_decrypts_too() {
+    let mut c = Console::on(Screen::History, fx::state());
+    c.keys("j");
+    let effects = c.keys("v");
+    assert_eq!(
+        effects,
+        [Effect::StartVerify {
+            job: 1,
+            set_id: fx::SET_NIGHTLY.into(),
+            decrypt: false,
+        }]
+    );
+    assert_eq!(
+        c.state.jobs[0].kind,
+        JobKind::Verify {
+            set_id: fx::SET_NIGHTLY.into(),
+            decrypt: false
+        }
+    );
+    assert!(c.state.jobs[0].status.is_running());
+
+    c.keys("jj");
+    assert_eq!(c.history_set(3).as_deref(), Some(fx::SET_VERIFIED_DECRYPT));
+    let effects = c.keys("V");
+    assert_eq!(
+        effects,
+        [Effect::StartVerify {
+            job: 2,
+            set_id: fx::SET_VERIFIED_DECRYPT.into(),
+            decrypt: true,
+        }]
+    );
+    assert_eq!(
+        c.state.screen,
+        Screen::History,
+        "verifying stays on the list"
+    );
+}
+
+#[test]
+fn v_from_the_detail_pane_verifies_that_set_and_closes_it() {
+    let mut c = Console::on(Screen::History, fx::state());
+    c.press(KeyCode::Enter);
+    let effects = c.keys("V");
+    assert_eq!(
+        effects,
+        [Effect::StartVerify {
+            job: 1,
+            set_id: fx::SET_NEWEST.into(),
+            decrypt: true,
+        }]
+    );
+    assert_eq!(c.state.modal, None);
+}
+
+#[test]
+fn v_on_a_failed_run_without_a_set_does_nothing_but_say_why() {
+    let mut c = Console::on(Screen::History, fx::state());
+    c.keys("jj");
+    assert_eq!(c.snapshot_history()[2].status, "failed");
+    assert!(c.keys("v").is_empty());
+    assert!(c.state.jobs.is_empty());
+    assert!(c.state.notice.as_deref().unwrap().contains("complete set"));
+}
+
+#[test]
+fn v_on_the_dashboard_does_nothing_but_say_where() {
+    let mut c = Console::new(fx::state());
+    assert!(c.keys("v").is_empty());
+    assert!(c.state.jobs.is_empty());
+    assert!(c.state.notice.is_some());
+}
+
+// Inventory.
+
+#[test]
+fn v_on_an_incomplete_set_in_the_inventory_only_sets_a_notice() {
+    let mut c = Console::on(Screen::Inventory, fx::state());
+    c.keys("jj");
+    let rows = inventory_tree::rows(&c.state);
+    let row = &rows[c.state.inventory.selected];
+    assert_eq!(row.set_id.as_deref(), Some(fx::SET_INCOMPLETE));
+    assert!(matches!(
+        row.kind,
+        RowKind::Set {
+            complete: false,
+            ..
+        }
+    ));
+
+    assert!(c.keys("v").is_empty());
+    assert!(c.keys("V").is_empty());
+    assert!(c.state.jobs.is_empty());
+    assert_eq!(
+        c.state.notice.as_deref(),
+        Some("select a complete set on History or Inventory to verify it")
+    );
+}
+
+#[test]
+fn v_on_a_complete_set_in_the_inventory_verifies_it() {
+    let mut c = Console::on(Screen::Inventory, fx::state());
+    c.keys("jjj");
+    assert_eq!(
+        c.keys("v"),
+        [Effect::StartVerify {
+            job: 1,
+            set_id: fx::SET_VERIFIED_DECRYPT.into(),
+            decrypt: false,
+        }]
+    );
+}
+
+#[test]
+fn enter_expands_a_set_into_its_objects_and_h_or_esc_collapses_it() {
+    let mut c = Console::on(Screen::Inventory, fx::state());
+    c.keys("j");
+    let before = inventory_tree::rows(&c.state).len();
+    c.press(KeyCode::Enter);
+    assert!(c.state.expanded.contains(fx::SET_NIGHTLY));
+    let rows = inventory_tree::rows(&c.state);
+    assert_eq!(rows.len(), before + 4);
+    let objects: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.kind == RowKind::Object)
+        .map(|r| r.name.as_str())
+        .collect();
+    assert_eq!(
+        objects,
+        [
+            "db.dump.zst.gpg",
+            "files.tar.zst.gpg",
+            "checksums.sha256",
+            "manifest.json"
+        ]
+    );
+    assert!(rows
+        .iter()
+        .filter(|r| r.kind == RowKind::Object)
+        .all(|r| r.set_id.as_deref() == Some(fx::SET_NIGHTLY)));
+    assert!(matches!(rows[1].kind, RowKind::Set { expanded: true, .. }));
+
+    // h on the set row collapses it.
+    c.keys("h");
+    assert!(c.state.expanded.is_empty());
+    assert_eq!(inventory_tree::rows(&c.state).len(), before);
+
+    // Esc from one of its objects collapses it and puts the cursor back on the set.
+    c.press(KeyCode::Enter);
+    c.keys("jj");
+    let rows = inventory_tree::rows(&c.state);
+    assert_eq!(rows[c.state.inventory.selected].name, "files.tar.zst.gpg");
+    c.press(KeyCode::Esc);
+    assert!(c.state.expanded.is_empty());
+    assert_eq!(c.state.inventory.selected, 1);
+
+    // Enter on an expanded set collapses it again (it toggles).
+    c.press(KeyCode::Enter);
+    c.press(KeyCode::Enter);
+    assert!(c.state.expanded.is_empty());
+}
+
+#[test]
+fn enter_on_an_object_or_a_stray_does_nothing() {
+    let mut c = Console::on(Screen::Inventory, fx::state());
+    c.keys("G");
+    let rows = inventory_tree::rows(&c.state);
+    assert_eq!(rows[c.state.inventory.selected].kind, RowKind::Stray);
+    assert!(c.press(KeyCode::Enter).is_empty());
+    assert!(c.state.expanded.is_empty());
+    assert_eq!(c.state.modal, None);
+}
+
+// The guided backup.
+
+#[test]
+fn b_opens_the_wizard_and_asks_for_a_preflight() {
+    let mut c = Console::new(fx::state());
+    assert_eq!(c.keys("b"), [Effect::Preflight]);
+    assert_eq!(c.state.modal, Some(Modal::Wizard(WizardStep::Checking)));
+    // Enter while checking does nothing.
+    assert!(c.press(KeyCode::Enter).is_empty());
+    assert_eq!(c.state.modal, Some(Modal::Wizard(WizardStep::Checking)));
+}
+
+#[test]
+fn a_failing_preflight_keeps_enter_from_starting() {
+    let mut c = Console::new(fx::state());
+    c.keys("b");
+    c.send(AppEvent::Preflight(Box::new(fx::preflight_failing())));
+    assert_eq!(
+        c.state.modal,
+        Some(Modal::Wizard(WizardStep::Ready(Box::new(
+            fx::preflight_failing()
+        ))))
+    );
+    assert!(c.press(KeyCode::Enter).is_empty());
+    assert!(c.keys("y").is_empty());
+    assert!(c.state.jobs.is_empty());
+    assert!(matches!(c.state.modal, Some(Modal::Wizard(_))));
+    assert!(c
+        .state
+        .notice
+        .as_deref()
+        .unwrap()
+        .contains("preflight failed"));
+    c.press(KeyCode::Esc);
+    assert_eq!(c.state.modal, None);
+}
+
+#[test]
+fn an_ok_preflight_and_enter_start_the_backup_and_show_jobs() {
+    let mut c = Console::on(Screen::History, fx::state());
+    c.keys("b");
+    c.send(AppEvent::Preflight(Box::new(fx::preflight_ok())));
+    let effects = c.press(KeyCode::Enter);
+    assert_eq!(effects, [Effect::StartBackup { job: 1 }]);
+    assert_eq!(c.state.modal, None);
+    assert_eq!(c.state.screen, Screen::Jobs);
+    assert_eq!(c.state.jobs.len(), 1);
+    assert_eq!(c.state.jobs[0].kind, JobKind::Backup);
+    assert!(c.state.jobs[0].status.is_running());
+    assert_eq!(c.state.jobs[0].started_at, fx::now());
+
+    // A second b while it runs does not open another wizard.
+    assert!(c.keys("b").is_empty());
+    assert_eq!(c.state.modal, None);
+    assert!(c
+        .state
+        .notice
+        .as_deref()
+        .unwrap()
+        .contains("already running"));
+}
+
+#[test]
+fn a_late_preflight_after_esc_is_ignored() {
+    let mut c = Console::new(fx::state());
+    c.keys("b");
+    c.press(KeyCode::Esc);
+    c.send(AppEvent::Preflight(Box::new(fx::preflight_ok())));
+    assert_eq!(c.state.modal, None);
+}
+
+/// Starts a backup through the wizard; returns its job id.
+fn start_backup(c: &mut Console) -> u64 {
+    c.keys("b");
+    c.send(AppEvent::Preflight(Box::new(fx::preflight_ok())));
+    match c.press(KeyCode::Enter).as_slice() {
+        [Effect::StartBackup { job }] => *job,
+        other => panic!("no backup started: {other:?}"),
+    }
+}
+
+#[test]
+fn job_events_update_the_job() {
+    let mut c = Console::new(fx::state());
+    let id = start_backup(&mut c);
+    c.send(AppEvent::Job {
+        id,
+        event: JobEvent::Phase("backup".into()),
+    });
+    c.send(AppEvent::Job {
+        id,
+        event: JobEvent::Progress(fx::backup_progress()),
+    });
+    c.send(AppEvent::Job {
+        id,
+        event: JobEvent::Log("database app (1180696576 bytes, 48 tables)".into()),
+    });
+    c.send(AppEvent::Job {
+        id,
+        event: JobEvent::Warning("took over a stale lock".into()),
+    });
+    // Events for a job that does not exist are dropped.
+    c.send(AppEvent::Job {
+        id: 99,
+        event: JobEvent::Phase("ghost".into()),
+    });
+    let job = c.state.job(id).unwrap();
+    assert_eq!(job.phase, "backup");
+    assert_eq!(job.progress, Some(fx::backup_progress()));
+    assert_eq!(
+        job.log.iter().collect::<Vec<_>>(),
+        [
+            "== backup",
+            "database app (1180696576 bytes, 48 tables)",
+            "! took over a stale lock"
+        ]
+    );
+    assert!(job.status.is_running());
+    assert_eq!(c.state.running_jobs(), 1);
+}
+
+#[test]
+fn a_finished_backup_offers_verification_and_y_verifies_that_set() {
+    let mut c = Console::new(fx::state());
+    let id = start_backup(&mut c);
+    c.send(AppEvent::Tick(fx::at("2026-11-22T12:04:40Z")));
+    let set = "20261122T120000Z-d00d";
+    let effects = c.send(AppEvent::JobDone {
+        id,
+        outcome: JobOutcome::Succeeded {
+            summary: format!("set {set} complete"),
+            set_id: Some(set.into()),
+        },
+    });
+    assert_eq!(effects, [Effect::Load], "the repository is reloaded");
+    let job = c.state.job(id).unwrap();
+    assert_eq!(
+        job.status,
+        JobStatus::Succeeded(format!("set {set} complete"))
+    );
+    assert_eq!(job.set_id.as_deref(), Some(set));
+    assert_eq!(job.finished_at, Some(fx::at("2026-11-22T12:04:40Z")));
+    assert_eq!(
+        c.state.modal,
+        Some(Modal::OfferVerify { set_id: set.into() })
+    );
+    assert_eq!(c.state.running_jobs(), 0);
+
+    let effects = c.keys("y");
+    assert_eq!(
+        effects,
+        [Effect::StartVerify {
+            job: id + 1,
+            set_id: set.into(),
+            decrypt: false,
+        }]
+    );
+    assert_eq!(c.state.modal, None);
+    assert_eq!(
+        c.state.jobs[0].kind,
+        JobKind::Verify {
+            set_id: set.into(),
+            decrypt: false
+        }
+    );
+}
+
+#[test]
+fn n_declines_the_offer_to_verify() {
+    let mut c = Console::new(fx::state());
+    let id = start_backup(&mut c);
+    c.send(AppEvent::JobDone {
+        id,
+        outcome: JobOutcome::Succeeded {
+            summary: "set x complete".into(),
+            set_id: Some(fx::SET_NEWEST.into()),
+        },
+    });
+    assert!(c.keys("n").is_empty());
+    assert_eq!(c.state.modal, None);
+    assert_eq!(c.state.jobs.len(), 1);
+}
+
+#[test]
+fn a_failed_job_is_marked_and_said_but_offers_nothing() {
+    let mut c = Console::new(fx::state());
+    let id = start_backup(&mut c);
+    let effects = c.send(AppEvent::JobDone {
+        id,
+        outcome: JobOutcome::Failed(fx::FAILED_RUN_ERROR.into()),
+    });
+    assert_eq!(effects, [Effect::Load]);
+    let job = c.state.job(id).unwrap();
+    assert_eq!(job.status, JobStatus::Failed(fx::FAILED_RUN_ERROR.into()));
+    assert_eq!(
+        job.log.back().map(String::as_str),
+        Some(format!("✗ {}", fx::FAILED_RUN_ERROR).as_str())
+    );
+    assert_eq!(c.state.modal, None);
+    assert!(c.state.notice.as_deref().unwrap().starts_with('✗'));
+}
+
+#[test]
+fn a_finished_verification_offers_nothing() {
+    let mut c = Console::on(Screen::History, fx::state());
+    let job = match c.keys("v").as_slice() {
+        [Effect::StartVerify { job, .. }] => *job,
+        other => panic!("no verify started: {other:?}"),
+    };
+    c.send(AppEvent::JobDone {
+        id: job,
+        outcome: JobOutcome::Succeeded {
+            summary: "every object matches".into(),
+            set_id: Some(fx::SET_NEWEST.into()),
+        },
+    });
+    assert_eq!(c.state.modal, None);
+}
+
+// Quitting and cancelling.
+
+#[test]
+fn q_with_no_job_running_quits() {
+    let mut c = Console::new(fx::state());
+    assert_eq!(c.keys("q"), [Effect::Quit]);
+    assert!(c.state.should_quit);
+}
+
+#[test]
+fn q_with_a_finished_job_quits_without_asking() {
+    let mut c = Console::new(fx::state());
+    let id = start_backup(&mut c);
+    c.send(AppEvent::JobDone {
+        id,
+        outcome: JobOutcome::Failed("x".into()),
+    });
+    assert_eq!(c.keys("q"), [Effect::Quit]);
+}
+
+#[test]
+fn q_while_a_job_runs_asks_and_n_stays() {
+    let mut c = Console::on(Screen::Jobs, fx::with_jobs(fx::state()));
+    assert!(c.keys("q").is_empty());
+    assert_eq!(c.state.modal, Some(Modal::ConfirmQuit));
+    assert!(!c.state.should_quit);
+    assert!(c.keys("n").is_empty());
+    assert_eq!(c.state.modal, None);
+    assert!(!c.state.should_quit);
+
+    c.keys("q");
+    c.press(KeyCode::Esc);
+    assert_eq!(c.state.modal, None, "Esc also stays");
+    assert!(!c.state.should_quit);
+}
+
+#[test]
+fn q_while_a_job_runs_then_y_cancels_it_and_quits() {
+    let mut c = Console::on(Screen::Jobs, fx::with_jobs(fx::state()));
+    c.keys("q");
+    assert_eq!(
+        c.keys("y"),
+        [Effect::CancelJob { job: 3 }, Effect::Quit],
+        "only the running job is cancelled"
+    );
+    assert!(c.state.should_quit);
+}
+
+#[test]
+fn ctrl_c_in_the_filter_prompt_quits() {
+    let mut c = Console::on(Screen::History, fx::state());
+    c.keys("/fa");
+    assert_eq!(c.ctrl('c'), [Effect::Quit]);
+    assert!(c.state.should_quit);
+    assert_eq!(c.state.filter_input, None);
+}
+
+#[test]
+fn ctrl_c_in_the_filter_prompt_asks_while_a_job_runs() {
+    let mut c = Console::on(Screen::History, fx::with_jobs(fx::state()));
+    c.keys("/fa");
+    assert!(c.ctrl('c').is_empty());
+    assert_eq!(c.state.modal, Some(Modal::ConfirmQuit));
+    assert_eq!(
+        c.state.filter_input, None,
+        "the prompt is closed under the dialog"
+    );
+    // A second ctrl-c answers yes.
+    assert_eq!(c.ctrl('c'), [Effect::CancelJob { job: 3 }, Effect::Quit]);
+}
+
+#[test]
+fn ctrl_c_in_a_dialog_quits_or_asks() {
+    let mut c = Console::on(Screen::History, fx::state());
+    c.press(KeyCode::Enter);
+    assert!(matches!(c.state.modal, Some(Modal::Detail { .. })));
+    assert_eq!(c.ctrl('c'), [Effect::Quit]);
+
+    let mut c = Console::new(fx::with_jobs(fx::state()));
+    c.keys("?");
+    assert!(c.ctrl('c').is_empty());
+    assert_eq!(c.state.modal, Some(Modal::ConfirmQuit));
+    c.keys("y");
+    assert!(c.state.should_quit);
+
+    let mut c = Console::new(fx::state());
+    c.keys("b");
+    assert_eq!(c.ctrl('c'), [Effect::Quit], "from the wizard too");
+}
+
+#[test]
+fn x_on_jobs_asks_then_y_cancels_the_selected_job() {
+    let mut c = Console::on(Screen::Jobs, fx::with_jobs(fx::state()));
+    assert!(c.keys("x").is_empty());
+    assert_eq!(c.state.modal, Some(Modal::ConfirmCancel { job: 3 }));
+    assert_eq!(c.keys("y"), [Effect::CancelJob { job: 3 }]);
+    assert_eq!(c.state.modal, None);
+    assert_eq!(
+        c.state.job(3).unwrap().log.back().map(String::as_str),
+        Some("cancelling…")
+    );
+    // Cancelling is asked for, not done: the job runs until its result arrives.
+    assert!(c.state.job(3).unwrap().status.is_running());
+    c.send(AppEvent::JobDone {
+        id: 3,
+        outcome: JobOutcome::Cancelled("backup cancelled".into()),
+    });
+    assert_eq!(
+        c.state.job(3).unwrap().status,
+        JobStatus::Cancelled("backup cancelled".into())
+    );
+    assert_eq!(c.state.modal, None, "a cancelled backup offers nothing");
+}
+
+#[test]
+fn x_then_n_keeps_the_job() {
+    let mut c = Console::on(Screen::Jobs, fx::with_jobs(fx::state()));
+    c.keys("x");
+    assert!(c.keys("n").is_empty());
+    assert_eq!(c.state.modal, None);
+}
+
+#[test]
+fn x_on_a_finished_job_or_another_screen_does_nothing() {
+    let mut c = Console::on(Screen::Jobs, fx::with_jobs(fx::state()));
+    c.keys("j");
+    assert_eq!(c.state.selected_job, 1);
+    assert!(!c.state.jobs[1].status.is_running());
+    assert!(c.keys("x").is_empty());
+    assert_eq!(c.state.modal, None);
+
+    let mut c = Console::on(Screen::History, fx::with_jobs(fx::state()));
+    assert!(c.keys("x").is_empty());
+    assert_eq!(c.state.modal, None);
+}
+
+#[test]
+fn jobs_cursor_is_bounded() {
+    let mut c = Console::on(Screen::Jobs, fx::with_jobs(fx::state()));
+    c.keys("jjjjj");
+    assert_eq!(c.state.selected_job, 2);
+    c.keys("gg");
+    assert_eq!(c.state.selected_job, 0);
+}
+
+// Help.
+
+#[test]
+fn question_mark_toggles_help() {
+    let mut c = Console::on(Screen::History, fx::state());
+    c.keys("?");
+    assert_eq!(c.state.modal, Some(Modal::Help));
+    // Keys under the help do not act on the screen.
+    c.keys("j2");
+    assert_eq!(c.state.history.selected, 0);
+    assert_eq!(c.state.screen, Screen::History);
+    c.keys("?");
+    assert_eq!(c.state.modal, None);
+    c.keys("?");
+    c.press(KeyCode::Esc);
+    assert_eq!(c.state.modal, None, "Esc closes it too");
+    c.keys("?");
+    assert!(
+        c.keys("q").is_empty(),
+        "q closes the help, it does not quit"
+    );
+    assert_eq!(c.state.modal, None);
+    assert!(!c.state.should_quit);
+}
+
+// Reloads.
+
+#[test]
+fn a_reload_keeps_the_cursor_within_the_new_list() {
+    let mut c = Console::on(Screen::History, fx::state());
+    c.keys("G");
+    assert_eq!(c.state.history.selected, 5);
+    assert_eq!(c.keys("R"), [Effect::Load]);
+    assert!(c.state.loading);
+    let empty = fx::empty_state().snapshot.unwrap();
+    c.send(AppEvent::Loaded(Ok(Box::new(empty))));
+    assert!(!c.state.loading);
+    assert_eq!(c.state.history.selected, 0);
+    c.keys("jk");
+    assert_eq!(c.state.history.selected, 0);
+}
+
+#[test]
+fn a_failed_reload_keeps_the_last_snapshot() {
+    let mut c = Console::new(fx::state());
+    c.keys("R");
+    c.send(AppEvent::Loaded(Err(fx::LOAD_ERROR.into())));
+    assert!(c.state.snapshot.is_some());
+    assert_eq!(c.state.load_error.as_deref(), Some(fx::LOAD_ERROR));
+}
