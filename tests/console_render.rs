@@ -111,7 +111,18 @@ fn jobs_with_a_running_backup() {
 
 #[test]
 fn retention() {
-    both_sizes("retention", &on(Screen::Retention, fx::state()));
+    both_sizes(
+        "retention",
+        &on(Screen::Retention, fx::with_retention(fx::state())),
+    );
+}
+
+#[test]
+fn retention_without_a_policy() {
+    both_sizes(
+        "retention_without_a_policy",
+        &on(Screen::Retention, fx::state()),
+    );
 }
 
 #[test]

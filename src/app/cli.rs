@@ -6,7 +6,7 @@ use super::exit;
 use crate::jobs::backup::{self, BackupError};
 use crate::jobs::progress::{JobEvent, Reporter};
 use crate::jobs::verify::{self, VerifyTarget};
-use crate::jobs::{inventory, status, CancellationToken};
+use crate::jobs::{inventory, CancellationToken};
 use crate::storage::journal::Journal;
 use crate::storage::manifest::Initiator;
 use crate::storage::paths::LocalPaths;
@@ -51,6 +51,9 @@ pub enum Command {
         /// Who started this run, as recorded in the journal and manifest.
         #[arg(long, value_enum, default_value = "cli")]
         initiator: InitiatorArg,
+        /// After a successful backup, apply the [retention] policy (as `prune --yes`).
+        #[arg(long, conflicts_with = "resume")]
+        prune: bool,
         #[arg(long)]
         json: bool,
     },
@@ -104,6 +107,9 @@ pub enum Command {
         action: Option<DrillAction>,
         /// A set id (default: the newest complete set).
         set: Option<String>,
+        /// Who started this drill, as recorded in the drill record.
+        #[arg(long, value_enum, default_value = "cli")]
+        initiator: InitiatorArg,
         #[arg(long)]
         json: bool,
     },
@@ -117,10 +123,51 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Is the application recoverable? Exit 0 when healthy (codes in the README).
-    Status {
+    /// Apply the [retention] policy: every set with why it is kept (or "expired"), garbage, and
+    /// bytes freed. Deletes nothing without --yes.
+    Prune {
+        /// Delete what the preview shows (under the repository lock, manifests first).
+        #[arg(long)]
+        yes: bool,
         #[arg(long)]
         json: bool,
+    },
+    /// Pin a set so prune never deletes it (stored in the repository as pins/<set-id>.json).
+    Pin {
+        set: String,
+        /// Why it is pinned; shown as the reason it is kept ("pinned: legal hold").
+        #[arg(long)]
+        note: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a set's pin.
+    Unpin {
+        set: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Retention tools: `retention simulate` projects the policy forward.
+    Retention {
+        #[command(subcommand)]
+        action: super::prune_cli::RetentionAction,
+    },
+    /// Is the application recoverable? Exit 0 when healthy (codes in the README).
+    Status {
+        /// The same as --format json.
+        #[arg(long, conflicts_with = "format")]
+        json: bool,
+        /// text (default), json (docs/status.schema.json) or prometheus (textfile collector).
+        #[arg(long, value_enum)]
+        format: Option<super::status_cli::StatusFormat>,
+        /// Write to FILE (atomically, mode 0644) instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Scheduled backups, verifications and drills: systemd timers or a crontab block.
+    Schedule {
+        #[command(subcommand)]
+        action: super::schedule::ScheduleAction,
     },
     /// A throwaway installation (real PostgreSQL, sample data, local repositories), two backups
     /// and their verification, to try lifeboat without touching anything.
@@ -132,8 +179,12 @@ pub enum Command {
         #[arg(long)]
         no_console: bool,
     },
-    /// The console's keys, as a Markdown table generated from the keymap.
-    Keys,
+    /// The console's keys, as a Markdown table generated from the keymap; `keys check`
+    /// checks the custody of the encryption keys instead.
+    Keys {
+        #[command(subcommand)]
+        action: Option<super::keys_check::KeysAction>,
+    },
     /// Configuration helpers.
     Config {
         #[command(subcommand)]
@@ -178,7 +229,7 @@ fn load_config(flag: Option<&PathBuf>) -> Result<Config, i32> {
     })
 }
 
-fn print_json<T: serde::Serialize>(value: &T) {
+pub(super) fn print_json<T: serde::Serialize>(value: &T) {
     match serde_json::to_string_pretty(value) {
         Ok(text) => println!("{text}"),
         Err(e) => eprintln!("lifeboat: cannot render JSON: {e}"),
@@ -186,7 +237,7 @@ fn print_json<T: serde::Serialize>(value: &T) {
 }
 
 /// Ctrl-c cancels the running job; the job leaves nothing complete-looking behind.
-fn cancel_on_ctrl_c() -> CancellationToken {
+pub(super) fn cancel_on_ctrl_c() -> CancellationToken {
     let token = CancellationToken::new();
     let t = token.clone();
     tokio::spawn(async move {
@@ -198,7 +249,7 @@ fn cancel_on_ctrl_c() -> CancellationToken {
 }
 
 /// Prints job events to stderr when it is a terminal (progress on one line), else only logs.
-fn stderr_reporter() -> (Reporter, tokio::task::JoinHandle<()>) {
+pub(super) fn stderr_reporter() -> (Reporter, tokio::task::JoinHandle<()>) {
     let (reporter, mut rx) = Reporter::channel();
     let tty = std::io::stderr().is_terminal();
     let task = tokio::spawn(async move {
@@ -229,7 +280,16 @@ pub async fn run(cli: Cli, paths: LocalPaths) -> i32 {
     };
     match command {
         Command::Demo { dir, no_console } => run_demo(dir, no_console, no_color).await,
-        Command::Keys => {
+        Command::Keys {
+            action: Some(action),
+        } => match load_config(cli.config.as_ref()) {
+            Ok(config) => super::keys_check::run(&config, action),
+            Err(code) => code,
+        },
+        Command::Schedule { action } => {
+            super::schedule::run(action, load_config(cli.config.as_ref()))
+        }
+        Command::Keys { action: None } => {
             print!(
                 "{}",
                 super::keymap::markdown_table(&super::keymap::Keymap::default_keymap())
@@ -240,6 +300,7 @@ pub async fn run(cli: Cli, paths: LocalPaths) -> i32 {
         Command::Backup {
             resume,
             initiator,
+            prune,
             json,
         } => {
             let config = match load_config(cli.config.as_ref()) {
@@ -251,6 +312,9 @@ pub async fn run(cli: Cli, paths: LocalPaths) -> i32 {
                 InitiatorArg::Schedule => Initiator::Schedule,
                 InitiatorArg::Operator => Initiator::Operator,
             };
+            if prune {
+                return super::prune_cli::backup_then_prune(&config, &paths, initiator, json).await;
+            }
             run_backup(&config, &paths, initiator, resume, json).await
         }
         Command::Verify {
@@ -301,8 +365,15 @@ pub async fn run(cli: Cli, paths: LocalPaths) -> i32 {
             };
             super::restore_cli::run(&config, &paths, &set, options, dry_run, yes, json).await
         }
-        Command::Drill { action, set, json } => match load_config(cli.config.as_ref()) {
-            Ok(config) => super::drill_cli::run(&config, &paths, action, set, json).await,
+        Command::Drill {
+            action,
+            set,
+            initiator,
+            json,
+        } => match load_config(cli.config.as_ref()) {
+            Ok(config) => {
+                super::drill_cli::run(&config, &paths, action, set, initiator.into(), json).await
+            }
             Err(code) => code,
         },
         Command::List { json } => match load_config(cli.config.as_ref()) {
@@ -313,8 +384,34 @@ pub async fn run(cli: Cli, paths: LocalPaths) -> i32 {
             Ok(config) => run_list(&config, &paths, json, true).await,
             Err(code) => code,
         },
-        Command::Status { json } => match load_config(cli.config.as_ref()) {
-            Ok(config) => run_status(&config, &paths, json).await,
+        Command::Prune { yes, json } => match load_config(cli.config.as_ref()) {
+            Ok(config) => super::prune_cli::run_prune(&config, &paths, yes, json).await,
+            Err(code) => code,
+        },
+        Command::Pin { set, note, json } => match load_config(cli.config.as_ref()) {
+            Ok(config) => super::prune_cli::run_pin(&config, &set, Some(&note), json).await,
+            Err(code) => code,
+        },
+        Command::Unpin { set, json } => match load_config(cli.config.as_ref()) {
+            Ok(config) => super::prune_cli::run_pin(&config, &set, None, json).await,
+            Err(code) => code,
+        },
+        Command::Retention { action } => match load_config(cli.config.as_ref()) {
+            Ok(config) => super::prune_cli::run_retention(&config, &paths, action).await,
+            Err(code) => code,
+        },
+        Command::Status {
+            json,
+            format,
+            output,
+        } => match load_config(cli.config.as_ref()) {
+            Ok(config) => {
+                let format = match (json, format) {
+                    (true, _) => super::status_cli::StatusFormat::Json,
+                    (false, f) => f.unwrap_or_default(),
+                };
+                super::status_cli::run(&config, &paths, format, output).await
+            }
             Err(code) => code,
         },
     }
@@ -423,7 +520,29 @@ pub async fn run_backup(
             Err(e) => eprintln!("lifeboat: backup failed: {e}"),
         }
     }
+    // An operator's ctrl-c is not news; every other failure is (a timeout, a lost upload).
+    if let Err(e) = &result {
+        if !matches!(e, BackupError::Cancelled) {
+            let mut event = super::notify::Event::new("failure", &config.repository.url);
+            event.error = Some(e.to_string());
+            event.exit_code = Some(code);
+            if let BackupError::Spooled { set_id, .. } = e {
+                event.set_id = Some(set_id.to_string());
+            }
+            super::notify::send(&config.notify.on_failure, &event).await;
+        }
+    }
     code
+}
+
+impl From<InitiatorArg> for Initiator {
+    fn from(i: InitiatorArg) -> Initiator {
+        match i {
+            InitiatorArg::Cli => Initiator::Cli,
+            InitiatorArg::Schedule => Initiator::Schedule,
+            InitiatorArg::Operator => Initiator::Operator,
+        }
+    }
 }
 
 pub async fn run_verify(
@@ -493,28 +612,4 @@ async fn run_list(config: &Config, paths: &LocalPaths, json: bool, everything: b
         (true, false) => print!("{}", report::inventory_text(&inventory)),
     }
     exit::OK
-}
-
-async fn run_status(config: &Config, paths: &LocalPaths, json: bool) -> i32 {
-    let spec = match config.status_spec(paths) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("lifeboat: {e}");
-            return exit::CONFIG;
-        }
-    };
-    match status::run(&spec).await {
-        Ok(report) => {
-            if json {
-                print_json(&report);
-            } else {
-                print!("{}", report::status_text(&report));
-            }
-            report.health.exit_code()
-        }
-        Err(e) => {
-            eprintln!("lifeboat: {e}");
-            exit::FAILED
-        }
-    }
 }

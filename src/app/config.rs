@@ -6,7 +6,7 @@
 use crate::jobs::backup::{BackupSpec, SourceSpec, DEFAULT_TIMEOUT};
 use crate::jobs::drill::{DrillSpec, SqlCheck};
 use crate::jobs::restore::{Hooks, RestoreSpec};
-use crate::jobs::status::{StatusSpec, DEFAULT_STALE_AFTER};
+use crate::jobs::status::{StatusSpec, DEFAULT_STALE_AFTER, DEFAULT_VERIFY_STALE_AFTER};
 use crate::jobs::verify::{DecryptSpec, VerifySpec, VerifyTarget};
 use crate::storage::codec::{Codec, CodecKind};
 use crate::storage::gpg::EncryptionSpec;
@@ -14,6 +14,7 @@ use crate::storage::manifest::Initiator;
 use crate::storage::paths::LocalPaths;
 use crate::storage::postgres::PgConn;
 use crate::storage::repository::{parse_location, RepositorySpec};
+use crate::storage::retention::{Policy, RetentionConfig, RetentionError};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -56,9 +57,30 @@ pub struct Config {
     pub restore: RestoreConfig,
     #[serde(default)]
     pub drill: DrillConfig,
+    /// What prune keeps; absent, prune refuses (it never guesses a policy).
+    #[serde(default)]
+    pub retention: Option<RetentionConfig>,
+    /// Commands told about failures, stale backups and drills (`app::notify`).
+    #[serde(default)]
+    pub notify: NotifyConfig,
     /// Where the file was read from (for messages).
     #[serde(skip)]
     pub path: PathBuf,
+}
+
+/// `[notify]`: commands run with `sh -c`, the event as JSON on stdin; never fatal.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyConfig {
+    /// After a backup that failed (or could not upload, or timed out).
+    #[serde(default)]
+    pub on_failure: Vec<String>,
+    /// When `status` finds no backup newer than `[status].stale_after`.
+    #[serde(default)]
+    pub on_stale: Vec<String>,
+    /// After every finished drill, passed or failed.
+    #[serde(default)]
+    pub on_drill: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -110,6 +132,8 @@ pub struct BackupConfig {
 pub struct StatusConfig {
     /// "No successful backup in this long" is an alert; default 48h.
     pub stale_after: Option<String>,
+    /// "No successful verification in this long" is an alert; default 7d, "0s" switches it off.
+    pub verify_stale_after: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -234,10 +258,12 @@ impl Config {
         if let Some(s) = &self.secrets_repository {
             parse_location(&s.url)
                 .map_err(|e| self.invalid("secrets_repository.url", e.to_string()))?;
-            if s.url.trim_end_matches('/') == self.repository.url.trim_end_matches('/') {
+            // Written differently (a trailing slash, `..`) or one inside the other is the same
+            // target too; `lifeboat keys check` also follows symlinks.
+            if crate::storage::targets::same_or_nested(&s.url, &self.repository.url) {
                 return Err(self.invalid(
                     "secrets_repository.url",
-                    "is the same target as [repository].url; secrets need a separate one",
+                    "is the same target as [repository].url (or inside it, or contains it); secrets need a separate one",
                 ));
             }
         }
@@ -270,8 +296,29 @@ impl Config {
         self.backup_timeout()?;
         self.drill_targets()?;
         self.stale_after()?;
+        self.verify_stale_after()?;
         self.repository_spec(&self.repository, "repository.timeout")?;
+        // A [retention] table that is there must be a usable policy; an absent one only stops
+        // prune (see `retention_policy`), so backups need not configure retention.
+        if self.retention.is_some() {
+            self.retention_policy()?;
+        }
         Ok(())
+    }
+
+    /// The validated `[retention]` policy. Absent or keeping nothing, it is an error that says
+    /// why: a prune without a policy would delete every backup.
+    pub fn retention_policy(&self) -> Result<Policy, ConfigError> {
+        let config = self.retention.as_ref().ok_or_else(|| {
+            self.invalid(
+                "retention",
+                format!(
+                    "there is no [retention] table (prune never guesses a policy): {}",
+                    RetentionError::EmptyPolicy
+                ),
+            )
+        })?;
+        Policy::from_config(config).map_err(|e| self.invalid("retention", e.to_string()))
     }
 
     pub fn encryption_spec(&self) -> Result<EncryptionSpec, ConfigError> {
@@ -375,6 +422,14 @@ impl Config {
             "status.stale_after",
             self.status.stale_after.as_ref(),
             DEFAULT_STALE_AFTER,
+        )
+    }
+
+    pub fn verify_stale_after(&self) -> Result<Duration, ConfigError> {
+        self.duration(
+            "status.verify_stale_after",
+            self.status.verify_stale_after.as_ref(),
+            DEFAULT_VERIFY_STALE_AFTER,
         )
     }
 
@@ -571,6 +626,11 @@ impl Config {
             spool_dir: self.backup.spool_dir.clone(),
             stale_after: self.stale_after()?,
             drill_every: self.drill_targets()?.2,
+            verify_stale_after: self.verify_stale_after()?,
+            wal: crate::jobs::wal::WalProbeSpec::configured(
+                self.source.database_url.as_deref(),
+                self.source.pg_bin_dir.clone(),
+            ),
         })
     }
 }
@@ -649,6 +709,36 @@ timeout = "30m"
         for (text, key) in cases {
             let err = parse(&text).unwrap_err().to_string();
             assert!(err.contains(key), "{key}: {err}");
+        }
+    }
+
+    #[test]
+    fn retention_is_optional_but_never_empty_or_misspelt() {
+        let none = parse(GOOD).unwrap();
+        let err = none.retention_policy().unwrap_err().to_string();
+        assert!(err.contains("no [retention] table"), "{err}");
+        assert!(err.contains("would delete every backup"), "{err}");
+
+        let ok = parse(&format!("{GOOD}\n[retention]\nkeep_last = 3\ndaily = 7\n")).unwrap();
+        assert_eq!(
+            ok.retention_policy()
+                .unwrap()
+                .count(crate::storage::retention::Rule::Daily),
+            7
+        );
+        assert!(EXAMPLE_CONFIG.contains("[retention]"));
+        parse(EXAMPLE_CONFIG).unwrap().retention_policy().unwrap();
+
+        for (body, needle) in [
+            ("keep_last = 0", "would delete every backup"),
+            ("daily = 7\ntimezone = \"Mars/Olympus\"", "Mars/Olympus"),
+            ("daily = 7\nmin_age = \"soon\"", "soon"),
+            ("daly = 7", "daly"),
+        ] {
+            let err = parse(&format!("{GOOD}\n[retention]\n{body}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(needle), "{body}: {err}");
         }
     }
 }

@@ -21,6 +21,7 @@ pub async fn run(
     paths: &LocalPaths,
     action: Option<DrillAction>,
     set: Option<String>,
+    initiator: Initiator,
     json: bool,
 ) -> i32 {
     let repo = match config
@@ -122,7 +123,7 @@ pub async fn run(
                     return exit::CONFIG;
                 }
             };
-            let spec = match config.drill_spec(paths, set, Initiator::Cli) {
+            let spec = match config.drill_spec(paths, set, initiator) {
                 Ok(s) => s,
                 Err(e) => {
                     eprintln!("lifeboat: {e}");
@@ -150,6 +151,7 @@ pub async fn run(
             });
             let result = drill::run(spec, reporter, cancel).await;
             let _ = printer.await;
+            notify_drill(config, &result).await;
             match result {
                 Ok(record) => {
                     if json {
@@ -173,4 +175,24 @@ pub async fn run(
             }
         }
     }
+}
+
+/// `[notify].on_drill`: every finished drill, passed or failed, and one that could not run.
+async fn notify_drill(config: &Config, result: &Result<DrillRecord, drill::DrillError>) {
+    let mut event = super::notify::Event::new("drill", &config.repository.url);
+    match result {
+        Ok(r) => {
+            event.set_id = Some(r.set_id.clone());
+            event.drill_id = Some(r.drill_id.clone());
+            event.passed = Some(r.passed);
+            event.rto_seconds = r.rto_seconds;
+            event.rpo_seconds = Some(r.rpo_seconds());
+            event.error = (!r.reasons.is_empty()).then(|| r.reasons.join("; "));
+        }
+        Err(e) => {
+            event.passed = Some(false);
+            event.error = Some(e.to_string());
+        }
+    }
+    super::notify::send(&config.notify.on_drill, &event).await;
 }

@@ -5,7 +5,9 @@ use super::action::Action;
 use super::state::Snapshot;
 use crate::jobs::preflight::PreflightReport;
 use crate::jobs::progress::JobEvent;
+use crate::jobs::prune_plan::PrunePlan;
 use crate::jobs::restore::RestorePlan;
+use crate::storage::retention::Candidate;
 use chrono::{DateTime, Utc};
 
 #[derive(Debug, Clone)]
@@ -27,6 +29,11 @@ pub enum AppEvent {
         id: u64,
         outcome: JobOutcome,
     },
+    RetentionLoaded(Result<(Box<PrunePlan>, Vec<Candidate>), String>),
+    /// A one-line result for the status bar.
+    Notice(String),
+    /// A pin was added or removed (the notice says which): the preview must be reloaded.
+    PinsChanged(String),
     /// A restore dry run finished: the plan, and the name the operator must type to go on.
     RestorePlanned {
         id: u64,
@@ -70,6 +77,17 @@ pub enum Effect {
         index: usize,
     },
     FinishManual {
+        job: u64,
+    },
+    LoadRetention,
+    Pin {
+        set_id: String,
+        note: String,
+    },
+    Unpin {
+        set_id: String,
+    },
+    StartPrune {
         job: u64,
     },
     StartRestorePlan {

@@ -1,10 +1,11 @@
 //! History rows: the run journal merged with the repository's sets, so a host rebuilt from the
 //! bucket alone still shows every set, and failed runs (which leave no set) still show.
 
-use crate::jobs::inventory::Inventory;
-use crate::storage::journal::{JournalView, RunKind, RunStatus};
+use crate::jobs::inventory::{Inventory, SetEntry};
+use crate::storage::journal::{JournalView, RunKind, RunStatus, VerificationRecord};
 use crate::storage::manifest::Manifest;
 use chrono::{DateTime, Utc};
+use std::collections::{HashMap, HashSet};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct HistoryRow {
@@ -20,6 +21,8 @@ pub struct HistoryRow {
     pub sha256: Option<String>,
     pub error: Option<String>,
     pub manifest: Option<Manifest>,
+    /// The set was deleted by a prune (the run itself succeeded).
+    pub pruned: bool,
     /// The last verification of the set: (ok, level word, when).
     pub verified: Option<(bool, String, DateTime<Utc>)>,
 }
@@ -48,6 +51,14 @@ pub fn rows(
     journal: &JournalView,
     repository: &str,
 ) -> Vec<HistoryRow> {
+    // Indexes, not scans: a host with 10,000 sets has 10,000 runs and verifications too.
+    let complete: HashMap<&str, &SetEntry> = inventory
+        .map(|inv| inv.complete().map(|s| (s.id.as_str(), s)).collect())
+        .unwrap_or_default();
+    let mut latest_verification: HashMap<&str, &VerificationRecord> = HashMap::new();
+    for v in &journal.verifications {
+        latest_verification.insert(v.set_id.as_str(), v);
+    }
     let mut rows: Vec<HistoryRow> = Vec::new();
     for run in journal
         .runs
@@ -56,8 +67,8 @@ pub fn rows(
     {
         let set = run
             .set_id
-            .as_ref()
-            .and_then(|id| inventory.and_then(|inv| inv.complete().find(|s| s.id.as_str() == id)));
+            .as_deref()
+            .and_then(|id| complete.get(id).copied());
         rows.push(HistoryRow {
             set_id: run.set_id.clone(),
             status: run.status.as_str().to_string(),
@@ -71,14 +82,13 @@ pub fn rows(
             error: run.error.clone(),
             manifest: set.and_then(|s| s.manifest.clone()),
             verified: None,
+            pruned: false,
         });
     }
     if let Some(inventory) = inventory {
+        let from_journal: HashSet<String> = rows.iter().filter_map(|r| r.set_id.clone()).collect();
         for set in inventory.complete() {
-            if rows
-                .iter()
-                .any(|r| r.set_id.as_deref() == Some(set.id.as_str()))
-            {
+            if from_journal.contains(set.id.as_str()) {
                 continue;
             }
             let Some(m) = &set.manifest else { continue };
@@ -95,13 +105,24 @@ pub fn rows(
                 error: None,
                 manifest: Some(m.clone()),
                 verified: None,
+                pruned: false,
             });
         }
     }
+    let pruned: std::collections::HashSet<&str> = journal
+        .runs
+        .iter()
+        .filter(|r| r.kind == RunKind::Prune && r.status == RunStatus::Completed)
+        .filter_map(|r| r.set_id.as_deref())
+        .collect();
     for row in &mut rows {
         if let Some(id) = &row.set_id {
-            row.verified = journal
-                .latest_verification(id)
+            if row.ok && row.manifest.is_none() && pruned.contains(id.as_str()) {
+                row.pruned = true;
+                row.status = "pruned".into();
+            }
+            row.verified = latest_verification
+                .get(id.as_str())
                 .map(|v| (v.ok, format!("{:?}", v.level).to_lowercase(), v.at));
         }
     }

@@ -1,6 +1,6 @@
 //! The inventory as a browsable tree: one row per set (expandable to its objects), then drill
 //! records and stray objects, and the sets that wait in the local spool. Built from state on
-//! demand; only the rows of expanded sets are materialised, so 100,000 objects stay cheap.
+//! demand, and only the rows on screen: paging through 100,000 objects stays cheap.
 
 use super::state::AppState;
 use chrono::{DateTime, Utc};
@@ -29,35 +29,84 @@ pub struct TreeRow {
     pub modified: Option<DateTime<Utc>>,
 }
 
+/// Every row (tests and small inventories; the console asks for a window instead).
 pub fn rows(state: &AppState) -> Vec<TreeRow> {
-    let Some(inventory) = state.snapshot.as_ref().and_then(|s| s.inventory.as_ref()) else {
-        return Vec::new();
+    walk(state, 0, usize::MAX, None).rows
+}
+
+/// How many rows the tree has, without building them.
+pub fn len(state: &AppState) -> usize {
+    walk(state, 0, 0, None).len
+}
+
+/// Rows `offset..offset + count`: only these are built, so paging through 100,000 objects
+/// costs a pass over the sets, not 100,000 rows a frame.
+pub fn window(state: &AppState, offset: usize, count: usize) -> Vec<TreeRow> {
+    walk(state, offset, count, None).rows
+}
+
+/// Row `index`, if there is one.
+pub fn row(state: &AppState, index: usize) -> Option<TreeRow> {
+    window(state, index, 1).pop()
+}
+
+/// The index of set `id`'s own row.
+pub fn set_row(state: &AppState, id: &str) -> Option<usize> {
+    walk(state, 0, 0, Some(id)).found
+}
+
+struct Walk {
+    rows: Vec<TreeRow>,
+    len: usize,
+    found: Option<usize>,
+}
+
+fn walk(state: &AppState, offset: usize, count: usize, find: Option<&str>) -> Walk {
+    let mut out = Walk {
+        rows: Vec::new(),
+        len: 0,
+        found: None,
     };
+    let Some(inventory) = state.snapshot.as_ref().and_then(|s| s.inventory.as_ref()) else {
+        return out;
+    };
+    let end = offset.saturating_add(count);
+    let wanted = |at: usize| at >= offset && at < end;
     let filter = state.inventory.filter.to_lowercase();
-    let mut out = Vec::new();
     for set in &inventory.sets {
-        let id = set.id.to_string();
+        let id = set.id.as_str();
         if !filter.is_empty() && !id.to_lowercase().contains(&filter) {
             continue;
         }
-        let expanded = state.expanded.contains(&id);
-        out.push(TreeRow {
-            kind: RowKind::Set {
-                complete: set.is_complete(),
-                expanded,
-                missing: set.missing.len(),
-                note: set.manifest_error.clone(),
-            },
-            set_id: Some(id.clone()),
-            name: id.clone(),
-            size: set.stored_bytes(),
-            modified: set.objects.iter().filter_map(|o| o.modified).max(),
-        });
-        if expanded {
-            for object in &set.objects {
-                out.push(TreeRow {
+        let expanded = state.expanded.contains(id);
+        if find == Some(id) {
+            out.found = Some(out.len);
+        }
+        let objects = if expanded { set.objects.len() } else { 0 };
+        if out.len + 1 + objects <= offset || out.len >= end {
+            out.len += 1 + objects;
+            continue;
+        }
+        if wanted(out.len) {
+            out.rows.push(TreeRow {
+                kind: RowKind::Set {
+                    complete: set.is_complete(),
+                    expanded,
+                    missing: set.missing.len(),
+                    note: set.manifest_error.clone(),
+                },
+                set_id: Some(id.to_string()),
+                name: id.to_string(),
+                size: set.stored_bytes(),
+                modified: set.objects.iter().filter_map(|o| o.modified).max(),
+            });
+        }
+        out.len += 1;
+        for object in set.objects.iter().take(objects) {
+            if wanted(out.len) {
+                out.rows.push(TreeRow {
                     kind: RowKind::Object,
-                    set_id: Some(id.clone()),
+                    set_id: Some(id.to_string()),
                     name: object
                         .path
                         .rsplit('/')
@@ -68,6 +117,7 @@ pub fn rows(state: &AppState) -> Vec<TreeRow> {
                     modified: object.modified,
                 });
             }
+            out.len += 1;
         }
     }
     let others = inventory
@@ -77,25 +127,133 @@ pub fn rows(state: &AppState) -> Vec<TreeRow> {
         .chain(inventory.strays.iter().map(|o| (RowKind::Stray, o)));
     for (kind, object) in others {
         if filter.is_empty() || object.path.to_lowercase().contains(&filter) {
-            out.push(TreeRow {
-                kind,
-                set_id: None,
-                name: object.path.clone(),
-                size: object.size,
-                modified: object.modified,
-            });
+            if wanted(out.len) {
+                out.rows.push(TreeRow {
+                    kind,
+                    set_id: None,
+                    name: object.path.clone(),
+                    size: object.size,
+                    modified: object.modified,
+                });
+            }
+            out.len += 1;
         }
     }
     if let Some(snapshot) = &state.snapshot {
         for id in &snapshot.status.spooled_sets {
-            out.push(TreeRow {
-                kind: RowKind::Spooled,
-                set_id: Some(id.clone()),
-                name: id.clone(),
-                size: 0,
-                modified: None,
-            });
+            if wanted(out.len) {
+                out.rows.push(TreeRow {
+                    kind: RowKind::Spooled,
+                    set_id: Some(id.clone()),
+                    name: id.clone(),
+                    size: 0,
+                    modified: None,
+                });
+            }
+            out.len += 1;
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::config::Config;
+    use crate::app::state::Snapshot;
+    use crate::jobs::inventory::{Inventory, SetEntry};
+    use crate::jobs::status;
+    use crate::storage::journal::JournalView;
+    use crate::storage::manifest::tests::sample;
+    use crate::storage::paths::LocalPaths;
+    use crate::storage::repository::ObjectInfo;
+    use crate::storage::setid::SetId;
+
+    fn state(sets: usize) -> AppState {
+        let object = |id: &str, name: &str| ObjectInfo {
+            path: format!("sets/{id}/{name}"),
+            size: 7,
+            modified: None,
+        };
+        let inventory = Inventory {
+            repository: "file:///r".into(),
+            sets: (0..sets)
+                .map(|i| {
+                    let id = format!("20261122T{:02}{:02}00Z-{i:04x}", i / 60 % 24, i % 60);
+                    SetEntry {
+                        id: SetId::parse(&id).unwrap(),
+                        objects: ["db.dump.zst.gpg", "manifest.json"]
+                            .iter()
+                            .map(|n| object(&id, n))
+                            .collect(),
+                        manifest: (i % 3 != 0).then(|| sample(&id)),
+                        manifest_error: None,
+                        missing: Vec::new(),
+                    }
+                })
+                .collect(),
+            strays: vec![object("x", "stray")],
+            ..Inventory::default()
+        };
+        let config = Config::parse(
+            std::path::Path::new("config.toml"),
+            "[source]\n[repository]\nurl = \"file:///r\"\n[encryption]\nmode = \"none\"\n",
+        )
+        .unwrap();
+        let dir = std::env::temp_dir().join("lifeboat-inventory-tree-test");
+        let spec = config.status_spec(&LocalPaths::under(&dir)).unwrap();
+        let report = status::evaluate(
+            &spec,
+            Ok(inventory.clone()),
+            &JournalView::default(),
+            vec!["20261122T000000Z-spool".into()],
+            None,
+        );
+        let mut state = AppState::new("file:///r".into(), "c".into(), Utc::now());
+        state.snapshot = Some(Snapshot {
+            status: report,
+            inventory: Some(inventory),
+            journal: JournalView::default(),
+            history: Vec::new(),
+            drills: Vec::new(),
+            loaded_at: Utc::now(),
+        });
+        state
+    }
+
+    #[test]
+    fn windows_len_and_set_rows_agree_with_the_whole_tree() {
+        let mut state = state(30);
+        for i in [0, 4, 5, 17, 29] {
+            let id = state
+                .snapshot
+                .as_ref()
+                .unwrap()
+                .inventory
+                .as_ref()
+                .unwrap()
+                .sets[i]
+                .id
+                .to_string();
+            state.expanded.insert(id);
+        }
+        for filter in ["", "t01", "0005", "stray", "nothing"] {
+            state.inventory.filter = filter.into();
+            let all = rows(&state);
+            assert_eq!(len(&state), all.len(), "filter {filter:?}");
+            for offset in 0..all.len() + 2 {
+                for count in [0, 1, 5, 18, 100] {
+                    let end = (offset + count).min(all.len());
+                    let expected = all.get(offset..end).unwrap_or(&[]);
+                    assert_eq!(window(&state, offset, count), expected, "{offset}+{count}");
+                }
+                assert_eq!(row(&state, offset).as_ref(), all.get(offset));
+            }
+            for (i, r) in all.iter().enumerate() {
+                if let (RowKind::Set { .. }, Some(id)) = (&r.kind, &r.set_id) {
+                    assert_eq!(set_row(&state, id), Some(i));
+                }
+            }
+        }
+    }
 }

@@ -16,6 +16,7 @@ use crate::jobs::progress::Reporter;
 use crate::jobs::restore;
 use crate::jobs::verify::{self, VerifyTarget};
 use crate::jobs::{inventory, preflight, status, CancellationToken};
+use crate::jobs::{pins, prune};
 use crate::storage::journal::Journal;
 use crate::storage::manifest::Initiator;
 use crate::storage::paths::LocalPaths;
@@ -239,6 +240,95 @@ impl Executor {
                     let _ = tx.send(AppEvent::JobDone { id: job, outcome });
                 }));
             }
+            Effect::LoadRetention => {
+                let spec =
+                    super::prune_cli::prune_spec(&self.config, &self.paths, Initiator::Operator)
+                        .map_err(|e| e.to_string());
+                tokio::spawn(async move {
+                    let loaded = match spec {
+                        Err(e) => Err(e),
+                        Ok(spec) => {
+                            match prune::run(&spec, false, CancellationToken::new()).await {
+                                Ok(report) => prune::candidates(&spec)
+                                    .await
+                                    .map(|c| (Box::new(report.plan), c))
+                                    .map_err(|e| e.to_string()),
+                                Err(e) => Err(e.to_string()),
+                            }
+                        }
+                    };
+                    let _ = tx.send(AppEvent::RetentionLoaded(loaded));
+                });
+            }
+            Effect::Pin { set_id, note } => {
+                let repo = self.config.data_repository().map_err(|e| e.to_string());
+                tokio::spawn(async move {
+                    let result = async {
+                        let repo = Repository::open(&repo?).map_err(|e| e.to_string())?;
+                        let id = SetId::parse(&set_id).map_err(|e| e.to_string())?;
+                        let inventory = inventory::scan(&repo).await.map_err(|e| e.to_string())?;
+                        pins::pin(&repo, &inventory, &id, &note)
+                            .await
+                            .map_err(|e| e.to_string())
+                    }
+                    .await;
+                    let _ = tx.send(AppEvent::PinsChanged(match result {
+                        Ok(p) => format!("✓ pinned {}: {}", p.set_id, p.note),
+                        Err(e) => format!("✗ {e}"),
+                    }));
+                });
+            }
+            Effect::Unpin { set_id } => {
+                let repo = self.config.data_repository().map_err(|e| e.to_string());
+                tokio::spawn(async move {
+                    let result = async {
+                        let repo = Repository::open(&repo?).map_err(|e| e.to_string())?;
+                        let id = SetId::parse(&set_id).map_err(|e| e.to_string())?;
+                        pins::unpin(&repo, &id).await.map_err(|e| e.to_string())
+                    }
+                    .await;
+                    let _ = tx.send(AppEvent::PinsChanged(match result {
+                        Ok(_) => format!("✓ unpinned {set_id}"),
+                        Err(e) => format!("✗ {e}"),
+                    }));
+                });
+            }
+            Effect::StartPrune { job } => {
+                let spec =
+                    super::prune_cli::prune_spec(&self.config, &self.paths, Initiator::Operator)
+                        .map_err(|e| e.to_string());
+                let reporter = self.forward_job_events(job);
+                let token = CancellationToken::new();
+                self.cancels.insert(job, token.clone());
+                self.tasks.push(tokio::spawn(async move {
+                    reporter.phase("prune");
+                    let outcome = match spec {
+                        Err(e) => JobOutcome::Failed(e),
+                        Ok(spec) => match prune::run(&spec, true, token).await {
+                            Ok(report) => {
+                                let o = report.outcome.unwrap_or_default();
+                                for s in &o.deleted_sets {
+                                    reporter.log(format!("deleted set {s}"));
+                                }
+                                for g in &o.deleted_garbage {
+                                    reporter.log(format!("deleted garbage {g}"));
+                                }
+                                JobOutcome::Succeeded {
+                                    summary: format!(
+                                        "pruned {} set(s) and {} garbage item(s), {} freed",
+                                        o.deleted_sets.len(),
+                                        o.deleted_garbage.len(),
+                                        crate::ui::format::bytes(o.freed.total_bytes())
+                                    ),
+                                    set_id: None,
+                                }
+                            }
+                            Err(e) => JobOutcome::Failed(e.to_string()),
+                        },
+                    };
+                    let _ = tx.send(AppEvent::JobDone { id: job, outcome });
+                }));
+            }
             Effect::StartRestorePlan { job, set_id } => {
                 let spec = SetId::parse(&set_id)
                     .map_err(|e| e.to_string())
@@ -385,6 +475,7 @@ pub async fn run_console(config: Config, paths: LocalPaths, no_color: bool) -> s
         Utc::now(),
     );
     state.no_color = no_color;
+    state.retention.policy = config.retention_policy().map_err(|e| e.to_string());
     if let Ok((rto, rpo, every)) = config.drill_targets() {
         state.drill_settings = super::state::DrillSettings {
             rto_target_seconds: rto.as_secs_f64(),

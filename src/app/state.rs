@@ -2,6 +2,7 @@
 //! handles, no I/O: everything here can be built in a test and rendered to a buffer.
 
 use super::history::HistoryRow;
+use super::retention_state::RetentionState;
 use crate::jobs::drill_record::DrillRecord;
 use crate::jobs::inventory::Inventory;
 use crate::jobs::preflight::PreflightReport;
@@ -101,6 +102,7 @@ pub enum JobKind {
     Drill { set_id: Option<String> },
     RestorePlan { set_id: String },
     Restore { set_id: String },
+    Prune,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,6 +146,7 @@ impl JobState {
             JobKind::Drill { set_id: Some(id) } => format!("drill {id}"),
             JobKind::Drill { set_id: None } => "drill (newest set)".into(),
             JobKind::RestorePlan { set_id } => format!("restore dry run {set_id}"),
+            JobKind::Prune => "prune".into(),
             JobKind::Restore { set_id } => format!("RESTORE {set_id}"),
             JobKind::Verify {
                 set_id,
@@ -184,6 +187,17 @@ pub enum Modal {
     Wizard(WizardStep),
     OfferVerify {
         set_id: String,
+    },
+    /// The note for a new pin, being typed.
+    PinNote {
+        set_id: String,
+        typed: String,
+    },
+    /// Prune: exactly what goes.
+    ConfirmPrune {
+        sets: usize,
+        garbage: usize,
+        bytes: u64,
     },
     /// The dry run passed: the operator types the target database's name to restore.
     ConfirmRestore {
@@ -229,6 +243,7 @@ pub struct AppState {
     pub drill_settings: DrillSettings,
     /// The cursor in the drill history.
     pub selected_drill: usize,
+    pub retention: RetentionState,
 }
 
 impl AppState {
@@ -256,12 +271,17 @@ impl AppState {
             notice: None,
             drill_settings: DrillSettings::default(),
             selected_drill: 0,
+            retention: RetentionState::default(),
         }
     }
 
     /// Keys type text (the filter prompt, the restore confirmation) instead of acting.
     pub fn text_input_active(&self) -> bool {
-        self.filter_input.is_some() || matches!(self.modal, Some(Modal::ConfirmRestore { .. }))
+        self.filter_input.is_some()
+            || matches!(
+                self.modal,
+                Some(Modal::ConfirmRestore { .. } | Modal::PinNote { .. })
+            )
     }
 
     pub fn running_jobs(&self) -> usize {

@@ -5,6 +5,7 @@
 use super::action::Action;
 use super::event::{AppEvent, Effect, JobOutcome};
 use super::inventory_tree::{self, RowKind};
+use super::retention_state;
 use super::state::{
     AppState, ChecklistItem, JobKind, JobState, JobStatus, Modal, PhaseTiming, Screen, WizardStep,
 };
@@ -15,7 +16,9 @@ pub fn update(state: &mut AppState, event: AppEvent) -> Vec<Effect> {
     match event {
         AppEvent::Action(action) => on_action(state, action),
         AppEvent::FilterChar(c) => {
-            if let Some(Modal::ConfirmRestore { typed, .. }) = state.modal.as_mut() {
+            if let Some(Modal::ConfirmRestore { typed, .. } | Modal::PinNote { typed, .. }) =
+                state.modal.as_mut()
+            {
                 typed.push(c);
                 return Vec::new();
             }
@@ -26,7 +29,9 @@ pub fn update(state: &mut AppState, event: AppEvent) -> Vec<Effect> {
             Vec::new()
         }
         AppEvent::FilterBackspace => {
-            if let Some(Modal::ConfirmRestore { typed, .. }) = state.modal.as_mut() {
+            if let Some(Modal::ConfirmRestore { typed, .. } | Modal::PinNote { typed, .. }) =
+                state.modal.as_mut()
+            {
                 typed.pop();
                 return Vec::new();
             }
@@ -93,6 +98,19 @@ pub fn update(state: &mut AppState, event: AppEvent) -> Vec<Effect> {
             Vec::new()
         }
         AppEvent::JobDone { id, outcome } => on_job_done(state, id, outcome),
+        AppEvent::RetentionLoaded(loaded) => {
+            retention_state::on_loaded(state, loaded);
+            Vec::new()
+        }
+        AppEvent::Notice(text) => {
+            state.notice = Some(text);
+            Vec::new()
+        }
+        AppEvent::PinsChanged(text) => {
+            state.notice = Some(text);
+            state.retention.plan = None;
+            retention_state::on_enter(state)
+        }
         AppEvent::RestorePlanned { id, plan, database } => {
             let now = state.now;
             let ok = plan.ok();
@@ -167,7 +185,13 @@ fn on_job_done(state: &mut AppState, id: u64, outcome: JobOutcome) -> Vec<Effect
         state.modal = Some(Modal::OfferVerify { set_id });
     }
     state.loading = true;
-    vec![Effect::Load]
+    // Sets, pins and garbage may have changed: the preview is stale.
+    state.retention.plan = None;
+    let mut effects = vec![Effect::Load];
+    if state.screen == Screen::Retention {
+        effects.extend(retention_state::on_enter(state));
+    }
+    effects
 }
 
 fn apply_filter(state: &mut AppState) {
@@ -212,8 +236,14 @@ pub fn selected_history_row(state: &AppState) -> Option<usize> {
 fn list_len(state: &AppState) -> usize {
     match state.screen {
         Screen::History => history_len(state),
-        Screen::Inventory => inventory_tree::rows(state).len(),
+        Screen::Inventory => inventory_tree::len(state),
         Screen::Jobs => state.jobs.len(),
+        Screen::Retention => state
+            .retention
+            .plan
+            .as_ref()
+            .map(|p| p.sets.len())
+            .unwrap_or(0),
         Screen::Drills => match running_drill(state).and_then(|id| state.job(id)) {
             Some(j) => j.checklist.len(),
             None => state.snapshot.as_ref().map(|s| s.drills.len()).unwrap_or(0),
@@ -225,12 +255,15 @@ fn list_len(state: &AppState) -> usize {
 fn clamp_selections(state: &mut AppState) {
     let h = history_len(state);
     state.history.selected = state.history.selected.min(h.saturating_sub(1));
-    let i = inventory_tree::rows(state).len();
+    let i = inventory_tree::len(state);
     state.inventory.selected = state.inventory.selected.min(i.saturating_sub(1));
     state.selected_job = state.selected_job.min(state.jobs.len().saturating_sub(1));
 }
 
 fn cursor(state: &mut AppState) -> Option<&mut usize> {
+    if state.screen == Screen::Retention {
+        return Some(&mut state.retention.selected);
+    }
     if state.screen == Screen::Drills {
         return match running_drill(state) {
             Some(id) => state
@@ -279,13 +312,15 @@ pub fn selected_set(state: &AppState) -> Option<String> {
             r.manifest.as_ref().map(|m| m.set_id.clone())
         }
         (_, Screen::Inventory) => {
-            let rows = inventory_tree::rows(state);
-            let row = rows.get(state.inventory.selected)?;
-            let id = row.set_id.clone()?;
-            let complete = rows.iter().any(|r| {
-                r.set_id.as_deref() == Some(id.as_str())
-                    && matches!(r.kind, RowKind::Set { complete: true, .. })
-            });
+            let id = inventory_tree::row(state, state.inventory.selected)?.set_id?;
+            let complete = state
+                .snapshot
+                .as_ref()?
+                .inventory
+                .as_ref()?
+                .sets
+                .iter()
+                .any(|s| s.id.as_str() == id && s.is_complete());
             complete.then_some(id)
         }
         _ => None,
@@ -470,6 +505,35 @@ fn on_modal_action(state: &mut AppState, modal: Modal, action: Action) -> Vec<Ef
             }
             Vec::new()
         }
+        Modal::PinNote { set_id, typed } => {
+            if action == Action::Back {
+                state.modal = None;
+            } else if action == Action::Open {
+                if typed.trim().is_empty() {
+                    state.notice =
+                        Some("✗ a pin needs a note (why it is kept), e.g. legal hold".into());
+                    return Vec::new();
+                }
+                state.modal = None;
+                return vec![Effect::Pin {
+                    set_id,
+                    note: typed,
+                }];
+            }
+            Vec::new()
+        }
+        Modal::ConfirmPrune { .. } => {
+            if yes {
+                state.modal = None;
+                let job = new_job(state, JobKind::Prune);
+                state.screen = Screen::Jobs;
+                return vec![Effect::StartPrune { job }];
+            }
+            if no {
+                state.modal = None;
+            }
+            Vec::new()
+        }
         Modal::ConfirmRestore {
             plan,
             database,
@@ -512,6 +576,14 @@ fn on_modal_action(state: &mut AppState, modal: Modal, action: Action) -> Vec<Ef
     }
 }
 
+/// What a screen needs when it opens (the Retention preview is loaded on first view).
+fn entered(state: &mut AppState) -> Vec<Effect> {
+    match state.screen {
+        Screen::Retention => retention_state::on_enter(state),
+        _ => Vec::new(),
+    }
+}
+
 /// Runs an action as if no modal were open (the detail pane hands over to its screen).
 fn on_action_without_modal(state: &mut AppState, action: Action) -> Vec<Effect> {
     let modal = state.modal.take();
@@ -546,11 +618,11 @@ fn on_action(state: &mut AppState, action: Action) -> Vec<Effect> {
         Action::Quit | Action::Interrupt => request_quit(state),
         Action::NextScreen => {
             state.screen = state.screen.next();
-            Vec::new()
+            entered(state)
         }
         Action::PrevScreen => {
             state.screen = state.screen.prev();
-            Vec::new()
+            entered(state)
         }
         Action::ShowDashboard
         | Action::ShowHistory
@@ -566,7 +638,7 @@ fn on_action(state: &mut AppState, action: Action) -> Vec<Effect> {
                 Action::ShowRetention => Screen::Retention,
                 _ => Screen::Drills,
             };
-            Vec::new()
+            entered(state)
         }
         Action::Up
         | Action::Down
@@ -585,8 +657,7 @@ fn on_action(state: &mut AppState, action: Action) -> Vec<Effect> {
                     }
                 }
                 Screen::Inventory => {
-                    let rows = inventory_tree::rows(state);
-                    if let Some(row) = rows.get(state.inventory.selected) {
+                    if let Some(row) = inventory_tree::row(state, state.inventory.selected) {
                         if let (RowKind::Set { .. }, Some(id)) = (&row.kind, &row.set_id) {
                             if !state.expanded.remove(id) {
                                 state.expanded.insert(id.clone());
@@ -600,18 +671,12 @@ fn on_action(state: &mut AppState, action: Action) -> Vec<Effect> {
         }
         Action::Back => {
             if state.screen == Screen::Inventory {
-                let rows = inventory_tree::rows(state);
-                if let Some(id) = rows
-                    .get(state.inventory.selected)
-                    .and_then(|r| r.set_id.clone())
+                if let Some(id) =
+                    inventory_tree::row(state, state.inventory.selected).and_then(|r| r.set_id)
                 {
                     if state.expanded.remove(&id) {
                         // Put the cursor back on the collapsed set's row.
-                        let rows = inventory_tree::rows(state);
-                        if let Some(i) = rows.iter().position(|r| {
-                            r.set_id.as_deref() == Some(id.as_str())
-                                && matches!(r.kind, RowKind::Set { .. })
-                        }) {
+                        if let Some(i) = inventory_tree::set_row(state, &id) {
                             state.inventory.selected = i;
                         }
                     }
@@ -652,6 +717,24 @@ fn on_action(state: &mut AppState, action: Action) -> Vec<Effect> {
         Action::Verify => start_verify(state, false),
         Action::VerifyDecrypt => start_verify(state, true),
         Action::StartDrill => start_drill(state),
+        Action::Pin if state.screen == Screen::Retention => retention_state::request_pin(state),
+        Action::Prune if state.screen == Screen::Retention => retention_state::request_prune(state),
+        Action::SimulateLonger | Action::SimulateShorter if state.screen == Screen::Retention => {
+            retention_state::slide(state, action == Action::SimulateLonger);
+            Vec::new()
+        }
+        Action::SimulateStop if state.screen == Screen::Retention => {
+            retention_state::toggle_stop(state);
+            Vec::new()
+        }
+        Action::Pin
+        | Action::Prune
+        | Action::SimulateLonger
+        | Action::SimulateShorter
+        | Action::SimulateStop => {
+            state.notice = Some("that key works on the Retention screen (5)".into());
+            Vec::new()
+        }
         Action::Restore => {
             let Some(set_id) = selected_set(state) else {
                 state.notice =

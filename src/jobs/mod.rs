@@ -22,5 +22,6 @@ pub mod status;
 pub mod tar_source;
 pub mod upload;
 pub mod verify;
+pub mod wal;
 
 pub use tokio_util::sync::CancellationToken;

@@ -33,9 +33,11 @@ pub enum PinError {
     NoSuchSet { set: String, repository: String },
     #[error("set {set} is not pinned in {repository} (no {PINS_DIR}{set}.json)")]
     NotPinned { set: String, repository: String },
-    #[error("--note is empty: say why the set is pinned (the note is shown as the reason it is kept)")]
+    #[error(
+        "--note is empty: say why the set is pinned (the note is shown as the reason it is kept)"
+    )]
     EmptyNote,
-    #[error("`{path}` in {repository} is not a readable pin ({problem}); repair or remove it: while a pin cannot be read, prune deletes nothing")]
+    #[error("`{path}` in {repository} is not a readable pin ({problem}); repair it, or remove it with `lifeboat unpin SET`")]
     Unreadable {
         path: String,
         repository: String,
@@ -201,7 +203,9 @@ mod tests {
             Err(PinError::NotPinned { .. })
         ));
         // A damaged pin blocks prune, so unpin must remove it without parsing it.
-        repo.put(&pin_path(id.as_str()), b"{not json".to_vec()).await.unwrap();
+        repo.put(&pin_path(id.as_str()), b"{not json".to_vec())
+            .await
+            .unwrap();
         let inventory = crate::jobs::inventory::scan(&repo).await.unwrap();
         assert!(matches!(
             load(&repo, &inventory).await,

@@ -21,7 +21,7 @@ use crate::storage::lock::{this_host, LockError, LockHolder, RepoLock};
 use crate::storage::manifest::Initiator;
 use crate::storage::paths::LocalPaths;
 use crate::storage::repository::{RepoError, Repository, RepositorySpec};
-use crate::storage::retention::Policy;
+use crate::storage::retention::{Candidate, Policy};
 use crate::storage::setid::SetId;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -43,7 +43,9 @@ pub struct PruneSpec {
 pub enum PruneError {
     #[error("{0}; nothing was deleted (prune never acts on an incomplete view of a repository)")]
     Listing(#[from] RepoError),
-    #[error("{0}")]
+    #[error(
+        "{0}; nothing was deleted (a pin prune cannot read might be the one protecting a set)"
+    )]
     Pin(#[from] PinError),
     #[error("drill record {problem}; nothing was deleted: repair or remove it (a drill record prune cannot read might protect a set)")]
     DrillRecord { problem: String },
@@ -55,6 +57,12 @@ pub enum PruneError {
     Delete {
         repository: String,
         path: String,
+        deleted: usize,
+        source: RepoError,
+    },
+    #[error("cannot check whether set {set} was pinned since the plan was made: {source}; {deleted} set(s) or garbage item(s) were deleted before it, and nothing after; run `lifeboat prune --yes` again when the repository answers")]
+    PinRecheck {
+        set: String,
         deleted: usize,
         source: RepoError,
     },
@@ -123,13 +131,32 @@ pub async fn run(
     })
 }
 
-/// Lists and reads everything the plan depends on; any failure aborts. `writer` is a run that
-/// holds the repository lock (none when this prune holds it).
-pub async fn plan(
-    spec: &PruneSpec,
-    writer: Option<LockHolder>,
-    now: DateTime<Utc>,
-) -> Result<PrunePlan, PruneError> {
+/// Everything a plan is made from, listed and read; any failure aborts.
+struct Gathered {
+    data: Inventory,
+    secrets: Option<Inventory>,
+    pins: Vec<pins::Pin>,
+    verified: HashSet<String>,
+    last_passing_drill: Option<String>,
+    spooled: HashSet<String>,
+}
+
+impl Gathered {
+    fn facts<'a>(&'a self, writer: Option<&'a LockHolder>, now: DateTime<Utc>) -> Facts<'a> {
+        Facts {
+            data: &self.data,
+            secrets: self.secrets.as_ref(),
+            pins: &self.pins,
+            verified: &self.verified,
+            last_passing_drill: self.last_passing_drill.as_deref(),
+            spooled: &self.spooled,
+            writer,
+            now,
+        }
+    }
+}
+
+async fn gather(spec: &PruneSpec) -> Result<Gathered, PruneError> {
     let repos = open(spec)?;
     let data = inventory::scan(&repos.data).await?;
     let secrets = match &repos.secrets {
@@ -139,24 +166,38 @@ pub async fn plan(
     let pins = pins::load(&repos.data, &data).await?;
     let journal = Journal::new(spec.paths.journal()).read()?;
     let last_passing_drill = last_passing_drill(&repos.data, &data, &journal).await?;
-    let verified = verified(&journal, repos.data.url());
     let mut spooled = HashSet::new();
     for repo in std::iter::once(&repos.data).chain(repos.secrets.as_ref()) {
         spooled.extend(spooled_sets(spec, repo).await?);
     }
+    Ok(Gathered {
+        verified: verified(&journal, repos.data.url()),
+        data,
+        secrets,
+        pins,
+        last_passing_drill,
+        spooled,
+    })
+}
+
+/// Lists and reads everything the plan depends on (any failure aborts) and plans. `writer` is a
+/// run holding the repository lock (none when this prune holds it).
+pub async fn plan(
+    spec: &PruneSpec,
+    writer: Option<LockHolder>,
+    now: DateTime<Utc>,
+) -> Result<PrunePlan, PruneError> {
+    let gathered = gather(spec).await?;
     Ok(prune_plan::assemble(
         &spec.policy,
-        &Facts {
-            data: &data,
-            secrets: secrets.as_ref(),
-            pins: &pins,
-            verified: &verified,
-            last_passing_drill: last_passing_drill.as_deref(),
-            spooled: &spooled,
-            writer: writer.as_ref(),
-            now,
-        },
+        &gathered.facts(writer.as_ref(), now),
     ))
+}
+
+/// Today's complete sets with their floors, for `retention simulate`.
+pub async fn candidates(spec: &PruneSpec) -> Result<Vec<Candidate>, PruneError> {
+    let gathered = gather(spec).await?;
+    Ok(prune_plan::candidates(&gathered.facts(None, Utc::now())))
 }
 
 /// Sets whose latest verification against this repository passed.
@@ -293,7 +334,14 @@ async fn delete_all(
             return Err(PruneError::Cancelled { deleted });
         }
         // A pin made after the plan still wins.
-        if pins::is_pinned(&repos.data, &set.set_id).await? {
+        let pinned = pins::is_pinned(&repos.data, &set.set_id)
+            .await
+            .map_err(|source| PruneError::PinRecheck {
+                set: set.set_id.clone(),
+                deleted,
+                source,
+            })?;
+        if pinned {
             outcome.skipped.push(set.set_id.clone());
             continue;
         }

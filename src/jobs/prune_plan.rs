@@ -193,20 +193,16 @@ fn newest(infos: &[&ObjectInfo]) -> Option<DateTime<Utc>> {
         .max()
 }
 
-pub fn assemble(policy: &Policy, facts: &Facts) -> PrunePlan {
-    let now = facts.now;
-    let grace = garbage_grace(policy);
-    let grace_delta = TimeDelta::from_std(grace).unwrap_or(TimeDelta::MAX);
+/// The complete sets as the retention planner sees them, with their floors.
+pub fn candidates(facts: &Facts) -> Vec<Candidate> {
     let pinned: HashMap<&str, &str> = facts
         .pins
         .iter()
         .map(|p| (p.set_id.as_str(), p.note.as_str()))
         .collect();
-    let secrets_of = |id: &SetId| facts.secrets.and_then(|s| s.find(id));
-
-    let complete: Vec<&SetEntry> = facts.data.complete().collect();
-    let candidates: Vec<Candidate> = complete
-        .iter()
+    facts
+        .data
+        .complete()
         .filter_map(|e| {
             let m = e.manifest.as_ref()?;
             let id = e.id.as_str();
@@ -219,7 +215,15 @@ pub fn assemble(policy: &Policy, facts: &Facts) -> PrunePlan {
                 drill_passed: facts.last_passing_drill == Some(id),
             })
         })
-        .collect();
+        .collect()
+}
+
+pub fn assemble(policy: &Policy, facts: &Facts) -> PrunePlan {
+    let now = facts.now;
+    let grace = garbage_grace(policy);
+    let secrets_of = |id: &SetId| facts.secrets.and_then(|s| s.find(id));
+    let complete: Vec<&SetEntry> = facts.data.complete().collect();
+    let candidates = candidates(facts);
     let decided = policy.plan(&candidates, now);
     let by_id: HashMap<&str, &SetEntry> = complete.iter().map(|e| (e.id.as_str(), *e)).collect();
     let sets: Vec<SetVerdict> = decided
@@ -241,99 +245,7 @@ pub fn assemble(policy: &Policy, facts: &Facts) -> PrunePlan {
         })
         .collect();
 
-    let hold = |id: Option<&SetId>, newest: Option<DateTime<Utc>>| -> Option<String> {
-        if let Some(id) = id {
-            if facts.spooled.contains(id.as_str()) {
-                return Some(
-                    "waiting in the local spool for upload (`lifeboat backup --resume`)".into(),
-                );
-            }
-            if let Some(h) = facts.writer {
-                if id.time() >= h.started_at - WRITER_MARGIN {
-                    return Some(format!("may still be being written by {h}"));
-                }
-            }
-        }
-        match newest {
-            None => Some("an object's age is unknown; kept to be safe".into()),
-            Some(t) if now.signed_duration_since(t) < grace_delta => Some(format!(
-                "last written {} ago, within the {} grace period (a backup may still be writing it)",
-                humantime::format_duration(
-                    now.signed_duration_since(t).to_std().unwrap_or_default()
-                ),
-                humantime::format_duration(grace)
-            )),
-            Some(_) => None,
-        }
-    };
-
-    let mut garbage = Vec::new();
-    let mut held = Vec::new();
-    let mut consider = |kind, name: String, id: Option<&SetId>, objs: Vec<Obj>, infos| {
-        let newest_object = newest(&infos);
-        match hold(id, newest_object) {
-            Some(why) => held.push(Held { name, why }),
-            None => garbage.push(Garbage {
-                kind,
-                name,
-                newest_object,
-                data_bytes: bytes(&objs, Role::Data),
-                secrets_bytes: bytes(&objs, Role::Secrets),
-                objects: objs,
-            }),
-        }
-    };
-    for entry in facts.data.incomplete() {
-        if let Some(problem) = &entry.manifest_error {
-            held.push(Held {
-                name: entry.id.to_string(),
-                why: format!("its manifest.json is there but cannot be used ({problem}); never deleted as garbage: inspect it"),
-            });
-            continue;
-        }
-        let secrets = secrets_of(&entry.id);
-        let mut objs = objects(Some(entry), Role::Data);
-        objs.extend(objects(secrets, Role::Secrets));
-        let infos: Vec<&ObjectInfo> = entry
-            .objects
-            .iter()
-            .chain(secrets.iter().flat_map(|s| s.objects.iter()))
-            .collect();
-        let name = entry.id.to_string();
-        consider(GarbageKind::IncompleteSet, name, Some(&entry.id), objs, infos);
-    }
-    for entry in facts.secrets.iter().flat_map(|s| s.sets.iter()) {
-        if facts.data.find(&entry.id).is_none() {
-            let objs = objects(Some(entry), Role::Secrets);
-            let infos = entry.objects.iter().collect();
-            let name = entry.id.to_string();
-            consider(GarbageKind::OrphanSecrets, name, Some(&entry.id), objs, infos);
-        }
-    }
-    let strays = facts
-        .data
-        .strays
-        .iter()
-        .map(|o| (o, Role::Data))
-        .chain(facts.secrets.iter().flat_map(|s| s.strays.iter().map(|o| (o, Role::Secrets))));
-    for (o, role) in strays {
-        let name = o.path.clone();
-        let folder = o.path.strip_prefix(SETS_DIR).map(|rest| {
-            let id = rest.split('/').next().unwrap_or_default();
-            by_id.contains_key(id).then(|| id.to_string())
-        });
-        match folder {
-            None => held.push(Held {
-                name,
-                why: "outside sets/: lifeboat deletes only what it writes".into(),
-            }),
-            Some(Some(set)) => held.push(Held {
-                name,
-                why: format!("inside the folder of complete set {set} but not part of it"),
-            }),
-            Some(None) => consider(GarbageKind::Stray, name, None, vec![obj(o, role)], vec![o]),
-        }
-    }
+    let (garbage, held) = find_garbage(facts, &by_id, grace);
 
     let mut notes = Vec::new();
     for pin in facts.pins {
@@ -367,6 +279,125 @@ pub fn assemble(policy: &Policy, facts: &Facts) -> PrunePlan {
         lock_holder: facts.writer.cloned(),
         notes,
     }
+}
+
+/// Incomplete sets, orphaned secrets folders and strays under `sets/`: garbage when older than
+/// the grace period and nothing else holds them back; `complete` maps the complete sets' ids.
+fn find_garbage(
+    facts: &Facts,
+    complete: &HashMap<&str, &SetEntry>,
+    grace: Duration,
+) -> (Vec<Garbage>, Vec<Held>) {
+    let now = facts.now;
+    let grace_delta = TimeDelta::from_std(grace).unwrap_or(TimeDelta::MAX);
+    let hold = |id: Option<&SetId>, newest: Option<DateTime<Utc>>| -> Option<String> {
+        if let Some(id) = id {
+            if facts.spooled.contains(id.as_str()) {
+                return Some(
+                    "waiting in the local spool for upload (`lifeboat backup --resume`)".into(),
+                );
+            }
+            if let Some(h) = facts.writer {
+                if id.time() >= h.started_at - WRITER_MARGIN {
+                    return Some(format!("may still be being written by {h}"));
+                }
+            }
+        }
+        match newest {
+            None => Some("an object's age is unknown; kept to be safe".into()),
+            Some(t) if now.signed_duration_since(t) < grace_delta => Some(format!(
+                "last written {} ago, within the {} grace period (a backup may still be writing it)",
+                // Whole seconds: "3h 2m 1s", not nanoseconds.
+                humantime::format_duration(Duration::from_secs(
+                    now.signed_duration_since(t).num_seconds().max(0) as u64
+                )),
+                humantime::format_duration(grace)
+            )),
+            Some(_) => None,
+        }
+    };
+    let mut garbage = Vec::new();
+    let mut held = Vec::new();
+    let mut weigh =
+        |kind, name: String, id: Option<&SetId>, objs: Vec<Obj>, infos: Vec<&ObjectInfo>| {
+            let newest_object = newest(&infos);
+            match hold(id, newest_object) {
+                Some(why) => held.push(Held { name, why }),
+                None => garbage.push(Garbage {
+                    kind,
+                    name,
+                    newest_object,
+                    data_bytes: bytes(&objs, Role::Data),
+                    secrets_bytes: bytes(&objs, Role::Secrets),
+                    objects: objs,
+                }),
+            }
+        };
+    let secrets_of = |id: &SetId| facts.secrets.and_then(|s| s.find(id));
+    let mut unusable = Vec::new();
+    for entry in facts.data.incomplete() {
+        if let Some(problem) = &entry.manifest_error {
+            unusable.push(Held {
+                name: entry.id.to_string(),
+                why: format!("its manifest.json is there but cannot be used ({problem}); never deleted as garbage: inspect it"),
+            });
+            continue;
+        }
+        let secrets = secrets_of(&entry.id);
+        let mut objs = objects(Some(entry), Role::Data);
+        objs.extend(objects(secrets, Role::Secrets));
+        let infos: Vec<&ObjectInfo> = entry
+            .objects
+            .iter()
+            .chain(secrets.iter().flat_map(|s| s.objects.iter()))
+            .collect();
+        weigh(
+            GarbageKind::IncompleteSet,
+            entry.id.to_string(),
+            Some(&entry.id),
+            objs,
+            infos,
+        );
+    }
+    for entry in facts.secrets.iter().flat_map(|s| s.sets.iter()) {
+        if facts.data.find(&entry.id).is_none() {
+            let objs = objects(Some(entry), Role::Secrets);
+            let infos: Vec<&ObjectInfo> = entry.objects.iter().collect();
+            weigh(
+                GarbageKind::OrphanSecrets,
+                entry.id.to_string(),
+                Some(&entry.id),
+                objs,
+                infos,
+            );
+        }
+    }
+    let strays = facts.data.strays.iter().map(|o| (o, Role::Data)).chain(
+        facts
+            .secrets
+            .iter()
+            .flat_map(|s| s.strays.iter().map(|o| (o, Role::Secrets))),
+    );
+    for (o, role) in strays {
+        let name = o.path.clone();
+        let folder = o.path.strip_prefix(SETS_DIR).map(|rest| {
+            let id = rest.split('/').next().unwrap_or_default();
+            complete.contains_key(id).then(|| id.to_string())
+        });
+        match folder {
+            None => unusable.push(Held {
+                name,
+                why: "outside sets/: lifeboat deletes only what it writes".into(),
+            }),
+            Some(Some(set)) => unusable.push(Held {
+                name,
+                why: format!("inside the folder of complete set {set} but not part of it"),
+            }),
+            Some(None) => weigh(GarbageKind::Stray, name, None, vec![obj(o, role)], vec![o]),
+        }
+    }
+    held.extend(unusable);
+    (garbage, held)
 }
 
 /// The order objects are deleted in: the data repository's manifest first (its absence is what

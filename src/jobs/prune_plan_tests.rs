@@ -191,7 +191,10 @@ fn old_incomplete_sets_are_garbage_with_their_secrets_young_ones_are_held() {
 
     assert_eq!(plan.garbage.len(), 1);
     let g = &plan.garbage[0];
-    assert_eq!((g.kind, g.name.as_str()), (GarbageKind::IncompleteSet, HALF));
+    assert_eq!(
+        (g.kind, g.name.as_str()),
+        (GarbageKind::IncompleteSet, HALF)
+    );
     assert_eq!(g.newest_object, Some(at("2026-11-15T02:10:00Z")));
     assert_eq!((g.data_bytes, g.secrets_bytes), (310, 75));
     assert!(held_why(&plan, NEW).contains("grace period"), "{plan:#?}");
@@ -296,8 +299,11 @@ fn pins_for_missing_sets_are_noted() {
 
 #[test]
 fn manifests_go_first_data_before_secrets_then_the_rest() {
-    let plan = World::new(vec![complete(OLD), complete(NEW)], vec![secrets(OLD, "2026-11-01T00:00:00Z")])
-        .plan(&policy("keep_last = 1\nmin_age = \"0s\""));
+    let plan = World::new(
+        vec![complete(OLD), complete(NEW)],
+        vec![secrets(OLD, "2026-11-01T00:00:00Z")],
+    )
+    .plan(&policy("keep_last = 1\nmin_age = \"0s\""));
     let set = plan.expired().next().unwrap();
     let order: Vec<(Role, &str)> = deletion_order(&set.objects)
         .into_iter()

@@ -939,13 +939,18 @@ pub fn pg_restore_into(
         .output()
         .map_err(|e| format!("cannot run pg_restore: {e}"))?;
     if out.status.success() {
-        Ok(())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr)
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" "))
+        return Ok(());
     }
+    let said = String::from_utf8_lossy(&out.stderr)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    // Killed by a signal (a Ctrl-C reaches the whole process group), pg_restore says nothing.
+    Err(if said.is_empty() {
+        format!("pg_restore ended without a message ({})", out.status)
+    } else {
+        said
+    })
 }
 
 /// The database name in a libpq URL or conninfo.

@@ -50,6 +50,8 @@ pub struct Projection {
     pub interval_seconds: i64,
     /// True when the interval was measured from the sets; false when assumed.
     pub interval_observed: bool,
+    /// True when the measured interval was shorter than [`MIN_INTERVAL`] and raised to it.
+    pub interval_raised: bool,
     pub stop_after_days: Option<u32>,
     /// Complete sets today, and how many a prune now would keep.
     pub today: usize,
@@ -65,7 +67,8 @@ pub struct Projection {
 
 /// The median gap between the newest complete sets; `None` with fewer than two.
 pub fn observed_interval(sets: &[Candidate]) -> Option<TimeDelta> {
-    let mut times: Vec<DateTime<Utc>> = sets.iter().filter(|c| c.complete).map(|c| c.time).collect();
+    let mut times: Vec<DateTime<Utc>> =
+        sets.iter().filter(|c| c.complete).map(|c| c.time).collect();
     times.sort_unstable_by(|a, b| b.cmp(a));
     times.truncate(INTERVAL_SAMPLE_SETS);
     let mut gaps: Vec<TimeDelta> = times.windows(2).map(|w| w[0] - w[1]).collect();
@@ -144,6 +147,7 @@ pub fn project(
     Projection {
         interval_seconds: interval.num_seconds(),
         interval_observed: observed.is_some(),
+        interval_raised: observed.is_some_and(|i| i < MIN_INTERVAL),
         stop_after_days: spec.stop_after,
         today: today_ids.len(),
         kept_now,
@@ -208,13 +212,27 @@ mod tests {
     #[test]
     fn daily_backups_under_daily_7_keep_seven_and_replace_todays_sets() {
         let p = policy("daily = 7");
-        let sim = project(&p, &daily(30), at(NOW), SimSpec { days: 10, stop_after: None });
+        let sim = project(
+            &p,
+            &daily(30),
+            at(NOW),
+            SimSpec {
+                days: 10,
+                stop_after: None,
+            },
+        );
         assert_eq!(sim.interval_seconds, 86_400);
         assert!(sim.interval_observed);
         assert_eq!((sim.today, sim.kept_now), (30, 7));
         assert_eq!(sim.days.len(), 10);
-        assert!(sim.days.iter().all(|d| d.kept == 7 && d.taken == 1 && d.expired == 1));
-        assert_eq!(sim.days[0].date, NaiveDate::from_ymd_opt(2026, 11, 23).unwrap());
+        assert!(sim
+            .days
+            .iter()
+            .all(|d| d.kept == 7 && d.taken == 1 && d.expired == 1));
+        assert_eq!(
+            sim.days[0].date,
+            NaiveDate::from_ymd_opt(2026, 11, 23).unwrap()
+        );
         assert_eq!(sim.days[2].from_today, 4);
         assert_eq!(sim.gone.len(), 30);
         assert!(sim.still_kept.is_empty());
@@ -274,6 +292,7 @@ mod tests {
         let burst = [set("a", t), set("b", t + TimeDelta::seconds(2))];
         let sim = project(&p, &burst, at(NOW), spec);
         assert_eq!(sim.interval_seconds, 60);
+        assert!(sim.interval_raised);
         assert_eq!(sim.new_taken, 2 * 1440);
         assert_eq!(sim.days[1].kept, 2);
     }

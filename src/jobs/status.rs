@@ -1,14 +1,22 @@
 //! Is the application recoverable right now? The newest complete set and its age, its last
-//! verification, the run journal's latest state, spooled sets waiting for upload, and the lock
-//! holder, folded into one health verdict with an exit code for monitoring.
+//! verification, the run journal's latest state, spooled sets waiting for upload, the lock
+//! holder, the drills and the source's WAL archiving, folded into one health verdict with an
+//! exit code for monitoring.
+//!
+//! Every condition found is kept in `alerts`, worst first; the verdict is the first. The order
+//! puts what says a restore may fail or lose too much today before growing risks and overdue
+//! proofs: unreachable, no/stale backup, newest run failed, drill failing, WAL archiving
+//! failing, off-site lag, verification stale, drill overdue.
 
 use super::inventory;
 use super::spool;
+use super::wal::{self, WalProbeSpec, WalState, WalStatus};
 use crate::storage::journal::{
     DrillSummary, Journal, JournalError, JournalView, RunKind, RunRecord, RunStatus,
     VerificationRecord,
 };
 use crate::storage::lock::{LockHolder, RepoLock};
+use crate::storage::manifest::{ComponentKind, RepositoryRole};
 use crate::storage::paths::LocalPaths;
 use crate::storage::repository::{RepoError, Repository, RepositorySpec};
 use chrono::{DateTime, Utc};
@@ -17,6 +25,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(48 * 3600);
+/// No successful verification for this long is an alert (0 switches the check off).
+pub const DEFAULT_VERIFY_STALE_AFTER: Duration = Duration::from_secs(7 * 86_400);
 
 #[derive(Debug, Clone)]
 pub struct StatusSpec {
@@ -26,9 +36,14 @@ pub struct StatusSpec {
     pub stale_after: Duration,
     /// A restore drill is due this long after the last one (or after the first backup).
     pub drill_every: Duration,
+    /// A successful verification is due this long after the last one (or after the first
+    /// backup); zero: never.
+    pub verify_stale_after: Duration,
+    /// The source to ask about WAL archiving; None: none is configured.
+    pub wal: Option<WalProbeSpec>,
 }
 
-/// Worst first wins; each has its own exit code.
+/// The verdict, and each condition `status` can find; each has its own exit code.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum Health {
@@ -39,9 +54,29 @@ pub enum Health {
     DrillFailing,
     DrillOverdue,
     Unreachable,
+    /// No successful verification within `verify_stale_after`.
+    VerificationStale,
+    /// The newest set waits in the local spool: it is not off-site yet.
+    OffsiteLag,
+    /// The source's `archive_command` is failing.
+    WalArchivingFailing,
 }
 
 impl Health {
+    /// Every value, in precedence order (the verdict is the first condition found).
+    pub const ALL: [Health; 10] = [
+        Health::Unreachable,
+        Health::NoBackup,
+        Health::Stale,
+        Health::LastRunFailed,
+        Health::DrillFailing,
+        Health::WalArchivingFailing,
+        Health::OffsiteLag,
+        Health::VerificationStale,
+        Health::DrillOverdue,
+        Health::Ok,
+    ];
+
     pub fn exit_code(self) -> i32 {
         match self {
             Health::Ok => 0,
@@ -51,8 +86,45 @@ impl Health {
             Health::Unreachable => 12,
             Health::DrillOverdue => 13,
             Health::DrillFailing => 14,
+            Health::VerificationStale => 15,
+            Health::OffsiteLag => 16,
+            Health::WalArchivingFailing => 17,
         }
     }
+
+    /// As serialized: `ok`, `no_backup`, `stale`, ...
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Health::Ok => "ok",
+            Health::NoBackup => "no_backup",
+            Health::Stale => "stale",
+            Health::LastRunFailed => "last_run_failed",
+            Health::DrillFailing => "drill_failing",
+            Health::DrillOverdue => "drill_overdue",
+            Health::Unreachable => "unreachable",
+            Health::VerificationStale => "verification_stale",
+            Health::OffsiteLag => "offsite_lag",
+            Health::WalArchivingFailing => "wal_archiving_failing",
+        }
+    }
+
+    /// Position in [`Health::ALL`]: lower is worse.
+    pub fn rank(self) -> usize {
+        Health::ALL
+            .iter()
+            .position(|h| *h == self)
+            .unwrap_or(Health::ALL.len())
+    }
+}
+
+/// One component of the newest set, as its manifest records it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ComponentSize {
+    pub component: ComponentKind,
+    pub repository: RepositoryRole,
+    pub stored_bytes: u64,
+    /// Bytes read from the source before compression.
+    pub source_bytes: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -62,6 +134,10 @@ pub struct NewestSet {
     pub snapshot_time: DateTime<Utc>,
     pub age_seconds: i64,
     pub stored_bytes: u64,
+    pub started_at: DateTime<Utc>,
+    /// finished_at minus started_at.
+    pub duration_seconds: f64,
+    pub components: Vec<ComponentSize>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -83,6 +159,13 @@ pub struct StatusReport {
     pub newest_drill: Option<DrillSummary>,
     /// When the next drill is due.
     pub drill_due: Option<DateTime<Utc>>,
+    /// Every condition found, worst first; `health` is the first (ok when empty).
+    pub alerts: Vec<Health>,
+    pub verify_stale_after_seconds: u64,
+    /// The newest successful verification of any set of this repository.
+    pub last_verified_at: Option<DateTime<Utc>>,
+    /// The source's WAL archiving; None when no source is configured.
+    pub wal: Option<WalStatus>,
 }
 
 /// The newest drill record in the repository, if any can be read.
@@ -119,7 +202,39 @@ pub async fn run(spec: &StatusSpec) -> Result<StatusReport, JournalError> {
         }
         Err(e) => Err(e),
     };
-    Ok(evaluate(spec, listed, &journal, spooled, drill))
+    let mut report = evaluate(spec, listed, &journal, spooled, drill);
+    if let Some(probe) = &spec.wal {
+        apply_wal(&mut report, Some(wal::probe(probe).await));
+    }
+    Ok(report)
+}
+
+const CURRENT: &str = "✓ backups are current";
+
+/// Orders the alerts, sets the verdict, and says "current" only when nothing is wrong.
+fn settle(report: &mut StatusReport) {
+    report.alerts.sort_by_key(|h| h.rank());
+    report.alerts.dedup();
+    report.health = report.alerts.first().copied().unwrap_or(Health::Ok);
+    report.messages.retain(|m| m != CURRENT);
+    if report.health == Health::Ok {
+        report.messages.insert(0, CURRENT.into());
+    }
+}
+
+/// Adds the source's WAL archiving state to a report (pure: the console can call it with a
+/// probe it ran itself). A failing archiver is an alert; an unreachable source is only said.
+pub fn apply_wal(report: &mut StatusReport, wal: Option<WalStatus>) {
+    if let Some(w) = &wal {
+        if w.state != WalState::Off {
+            report.messages.push(w.describe());
+        }
+        if w.state == WalState::Failing {
+            report.alerts.push(Health::WalArchivingFailing);
+        }
+    }
+    report.wal = wal;
+    settle(report);
 }
 
 /// Set ids waiting in the local spool for upload to this (remote) repository.
@@ -147,8 +262,9 @@ pub fn evaluate(
     newest_drill: Option<DrillSummary>,
 ) -> StatusReport {
     let now = Utc::now();
+    let url = &spec.repository.url;
     let mut report = StatusReport {
-        repository: spec.repository.url.clone(),
+        repository: url.clone(),
         health: Health::Ok,
         messages: Vec::new(),
         newest_set: None,
@@ -159,35 +275,45 @@ pub fn evaluate(
         last_run: journal
             .runs
             .iter()
-            .filter(|r| r.kind == RunKind::Backup && r.destination == spec.repository.url)
+            .filter(|r| r.kind == RunKind::Backup && &r.destination == url)
             .max_by_key(|r| r.started_at)
             .cloned(),
         failed_runs: journal
             .runs
             .iter()
-            .filter(|r| r.destination == spec.repository.url && r.status == RunStatus::Failed)
+            .filter(|r| &r.destination == url && r.status == RunStatus::Failed)
             .count(),
         spooled_sets,
-        lock_holder: RepoLock::holder(&spec.paths.locks(), &spec.repository.url),
+        lock_holder: RepoLock::holder(&spec.paths.locks(), url),
         stale_after_seconds: spec.stale_after.as_secs(),
         // The repository's record wins; the journal covers a record that could not be read.
         newest_drill: newest_drill.or_else(|| {
             journal
                 .drills
                 .iter()
-                .filter(|d| d.repository == spec.repository.url)
+                .filter(|d| &d.repository == url)
                 .max_by_key(|d| d.at)
                 .cloned()
         }),
         drill_due: None,
+        alerts: Vec::new(),
+        verify_stale_after_seconds: spec.verify_stale_after.as_secs(),
+        last_verified_at: journal
+            .verifications
+            .iter()
+            .filter(|v| v.ok && &v.repository == url)
+            .map(|v| v.at)
+            .max(),
+        wal: None,
     };
     let inventory = match listed {
         Ok(i) => i,
         Err(e) => {
-            report.health = Health::Unreachable;
+            report.alerts.push(Health::Unreachable);
             report
                 .messages
                 .push(format!("✗ repository unreachable: {e}"));
+            settle(&mut report);
             return report;
         }
     };
@@ -202,6 +328,19 @@ pub fn evaluate(
                 snapshot_time: m.snapshot_time,
                 age_seconds: (now - m.finished_at).num_seconds(),
                 stored_bytes: newest.stored_bytes(),
+                started_at: m.started_at,
+                duration_seconds: (m.finished_at - m.started_at).num_milliseconds().max(0) as f64
+                    / 1000.0,
+                components: m
+                    .components
+                    .iter()
+                    .map(|c| ComponentSize {
+                        component: c.kind,
+                        repository: c.repository,
+                        stored_bytes: c.stored_bytes,
+                        source_bytes: c.source_bytes,
+                    })
+                    .collect(),
             });
         }
         // The newest set's own verification says most; else the latest of any set.
@@ -217,16 +356,21 @@ pub fn evaluate(
                     .cloned()
             });
     }
+    let oldest_set_finished = inventory
+        .complete()
+        .filter_map(|s| s.manifest.as_ref())
+        .map(|m| m.finished_at)
+        .min();
     let stale = chrono::Duration::from_std(spec.stale_after).unwrap_or(chrono::Duration::MAX);
     match &report.newest_set {
         None => {
-            report.health = Health::NoBackup;
+            report.alerts.push(Health::NoBackup);
             report
                 .messages
                 .push("✗ no complete backup in the repository".into());
         }
         Some(n) if now - n.finished_at > stale => {
-            report.health = Health::Stale;
+            report.alerts.push(Health::Stale);
             report.messages.push(format!(
                 "✗ no successful backup in the last {} (newest: {}, {} ago)",
                 humantime::format_duration(spec.stale_after),
@@ -236,33 +380,47 @@ pub fn evaluate(
         }
         Some(_) => {}
     }
+    // The newest spooled set is newer than anything in the repository: the latest backup
+    // exists only on this host.
+    let newest_spooled = report.spooled_sets.iter().max().cloned();
+    let lagging = match (&newest_spooled, &report.newest_set) {
+        (Some(s), Some(n)) => s.as_str() > n.set_id.as_str(),
+        (Some(_), None) => true,
+        (None, _) => false,
+    };
     if let Some(run) = &report.last_run {
         if run.status == RunStatus::Failed {
-            if report.health == Health::Ok {
-                report.health = Health::LastRunFailed;
+            // A run whose only failure was the upload is the off-site lag while its set
+            // waits in the spool, and nothing at all once `backup --resume` uploaded it.
+            let spooled_set = run.spooled_at.as_ref().and(run.set_id.as_ref());
+            let still_spooled = spooled_set.is_some_and(|id| report.spooled_sets.contains(id));
+            let uploaded_later = spooled_set.is_some_and(|id| inventory.find_str(id));
+            if uploaded_later {
+                report.messages.push(format!(
+                    "· the newest backup run ({}) could not upload, but its set was uploaded later",
+                    run.started_at.format("%Y-%m-%d %H:%M UTC")
+                ));
+            } else if !still_spooled {
+                report.alerts.push(Health::LastRunFailed);
+                report.messages.push(format!(
+                    "✗ the newest backup run ({}) failed: {}",
+                    run.started_at.format("%Y-%m-%d %H:%M UTC"),
+                    run.error.as_deref().unwrap_or("no reason recorded")
+                ));
             }
-            report.messages.push(format!(
-                "✗ the newest backup run ({}) failed: {}",
-                run.started_at.format("%Y-%m-%d %H:%M UTC"),
-                run.error.as_deref().unwrap_or("no reason recorded")
-            ));
         }
     }
     let every = chrono::Duration::from_std(spec.drill_every).unwrap_or(chrono::Duration::MAX);
     // Before the first drill, the clock starts at the oldest complete set.
-    let since = report.newest_drill.as_ref().map(|d| d.at).or_else(|| {
-        inventory
-            .complete()
-            .filter_map(|s| s.manifest.as_ref())
-            .map(|m| m.finished_at)
-            .min()
-    });
+    let since = report
+        .newest_drill
+        .as_ref()
+        .map(|d| d.at)
+        .or(oldest_set_finished);
     report.drill_due = since.and_then(|t| t.checked_add_signed(every));
     if let Some(d) = &report.newest_drill {
         if !d.passed {
-            if report.health == Health::Ok {
-                report.health = Health::DrillFailing;
-            }
+            report.alerts.push(Health::DrillFailing);
             report.messages.push(format!(
                 "✗ the last restore drill ({}) FAILED: see `lifeboat drill report {}`",
                 d.at.format("%Y-%m-%d"),
@@ -272,16 +430,38 @@ pub fn evaluate(
     }
     if let Some(due) = report.drill_due {
         if now > due {
-            if report.health == Health::Ok {
-                report.health = Health::DrillOverdue;
-            }
+            report.alerts.push(Health::DrillOverdue);
             report.messages.push(match &report.newest_drill {
                 Some(d) => format!("! a restore drill is overdue: the last one was {} (due every {})", d.at.format("%Y-%m-%d"), humantime::format_duration(spec.drill_every)),
                 None => format!("! a restore drill is overdue: none was ever run (due every {}); run `lifeboat drill`", humantime::format_duration(spec.drill_every)),
             });
         }
     }
-    if !report.spooled_sets.is_empty() {
+    // Like drills, before the first verification the clock starts at the oldest set.
+    if !spec.verify_stale_after.is_zero() && report.newest_set.is_some() {
+        let limit =
+            chrono::Duration::from_std(spec.verify_stale_after).unwrap_or(chrono::Duration::MAX);
+        let since = report.last_verified_at.or(oldest_set_finished);
+        if since.is_some_and(|t| now - t > limit) {
+            report.alerts.push(Health::VerificationStale);
+            report.messages.push(format!(
+                "! no successful verification in the last {} (last: {}); run `lifeboat verify --latest --decrypt`",
+                humantime::format_duration(spec.verify_stale_after),
+                report
+                    .last_verified_at
+                    .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+                    .unwrap_or_else(|| "never".into())
+            ));
+        }
+    }
+    if lagging {
+        report.alerts.push(Health::OffsiteLag);
+        report.messages.push(format!(
+            "✗ off-site copy lags: the newest set {} is only in this host's spool ({} set(s) waiting): run `lifeboat backup --resume`",
+            newest_spooled.as_deref().unwrap_or("?"),
+            report.spooled_sets.len()
+        ));
+    } else if !report.spooled_sets.is_empty() {
         report.messages.push(format!(
             "! {} set(s) wait in the local spool for upload: run `lifeboat backup --resume`",
             report.spooled_sets.len()
@@ -293,9 +473,7 @@ pub fn evaluate(
             report.incomplete_sets
         ));
     }
-    if report.health == Health::Ok {
-        report.messages.insert(0, "✓ backups are current".into());
-    }
+    settle(&mut report);
     report
 }
 

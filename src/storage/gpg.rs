@@ -109,7 +109,7 @@ pub struct Crypto {
 /// Initialises gpgme and its engine information once, before any job starts threads: gpgme
 /// learns about its engine by running `gpgconf` through a pipe, and a child spawned by another
 /// thread meanwhile could inherit that pipe and stall it.
-fn gpgme_ready() {
+pub(crate) fn gpgme_ready() {
     static INIT: OnceLock<gpgme::Gpgme> = OnceLock::new();
     INIT.get_or_init(|| {
         let token = gpgme::init();

@@ -113,6 +113,18 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
             " ! UNPROVEN: backups are current but a restore drill is overdue",
             theme.warn(),
         )),
+        Health::WalArchivingFailing => Line::from(Span::styled(
+            " ✗ AT RISK: the database's WAL archiving is failing",
+            theme.bad(),
+        )),
+        Health::OffsiteLag => Line::from(Span::styled(
+            " ! AT RISK: the newest backup is not off-site yet",
+            theme.warn(),
+        )),
+        Health::VerificationStale => Line::from(Span::styled(
+            " ! UNPROVEN: backups are current but none was verified lately",
+            theme.warn(),
+        )),
     };
     lines.push(verdict);
     lines.push(Line::raw(""));

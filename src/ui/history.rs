@@ -56,7 +56,9 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
         .skip(offset)
         .take(height)
         .map(|(i, r)| {
-            let (mark, style) = if r.ok {
+            let (mark, style) = if r.pruned {
+                ("·", theme.dim())
+            } else if r.ok {
                 ("✓", theme.good())
             } else if r.status == "running" {
                 ("⟳", theme.accent())

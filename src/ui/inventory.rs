@@ -30,8 +30,8 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
     let block = Block::default()
         .borders(Borders::ALL)
         .title(Span::styled(title, theme.heading()));
-    let rows = inventory_tree::rows(state);
-    if rows.is_empty() {
+    let len = inventory_tree::len(state);
+    if len == 0 {
         let text = match (&state.snapshot, &state.load_error) {
             (_, Some(e)) => format!("✗ {e}"),
             (None, None) => "listing…".into(),
@@ -43,12 +43,12 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
     // Narrow screens drop the year from the date so the state column keeps its words.
     let wide = area.width >= 110;
     let height = usize::from(area.height.saturating_sub(3));
-    let offset = super::scroll_offset(state.inventory.selected, height, rows.len());
+    let offset = super::scroll_offset(state.inventory.selected, height, len);
+    let rows = inventory_tree::window(state, offset, height);
     let table_rows = rows
         .iter()
         .enumerate()
-        .skip(offset)
-        .take(height)
+        .map(|(i, r)| (offset + i, r))
         .map(|(i, r)| {
             let (name, state_text, style) = match &r.kind {
                 RowKind::Set {

@@ -11,6 +11,7 @@ pub mod inventory;
 pub mod jobs;
 pub mod modals;
 pub mod report;
+pub mod retention;
 pub mod theme;
 
 use crate::app::keymap::Keymap;
@@ -46,7 +47,7 @@ pub fn render(frame: &mut Frame, state: &AppState, keymap: &Keymap) {
         Screen::History => history::render(frame, body, state, &theme),
         Screen::Inventory => inventory::render(frame, body, state, &theme),
         Screen::Jobs => jobs::render(frame, body, state, &theme),
-        Screen::Retention => chrome::not_yet(frame, body, "Retention", "Retention buckets, the prune preview and the simulator arrive with the retention release.", &theme),
+        Screen::Retention => retention::render(frame, body, state, &theme),
         Screen::Drills => drills::render(frame, body, state, &theme),
     }
     chrome::status_bar(frame, bottom, state, keymap, &theme);

@@ -125,6 +125,52 @@ pub fn render(
     theme: &Theme,
 ) {
     match modal {
+        Modal::PinNote { set_id, typed } => {
+            let lines = vec![
+                Line::raw(format!(
+                    " Pin set {set_id}: no retention rule will delete it while pinned."
+                )),
+                Line::raw(""),
+                Line::from(vec![
+                    Span::styled(" Why is it kept? ", theme.heading()),
+                    Span::raw(format!("{typed}▏")),
+                ]),
+            ];
+            let footer = Line::from(Span::styled(" Enter pins · Esc cancels", theme.dim()));
+            dialog_with_footer(
+                frame,
+                centered(area, 80, 6),
+                "Pin a set",
+                lines,
+                footer,
+                theme,
+            );
+        }
+        Modal::ConfirmPrune {
+            sets,
+            garbage,
+            bytes,
+        } => {
+            let lines = vec![
+                Line::raw(format!(
+                    " Delete {sets} expired set(s) and {garbage} garbage item(s), freeing {}.",
+                    format::bytes(*bytes)
+                )),
+                Line::raw(" Each set's manifest.json goes first, so an interrupted prune leaves"),
+                Line::raw(
+                    " incomplete sets (garbage for the next prune), never broken complete ones.",
+                ),
+                Line::raw(
+                    " The newest set, the newest verified set, the last passing drill's set,",
+                ),
+                Line::raw(" pinned sets and sets younger than min_age are never deleted."),
+            ];
+            let footer = Line::from(Span::styled(
+                " y delete · n keep everything",
+                theme.heading(),
+            ));
+            dialog_with_footer(frame, centered(area, 80, 8), "Prune?", lines, footer, theme);
+        }
         Modal::ConfirmRestore {
             plan,
             database,

@@ -12,7 +12,9 @@ use lifeboat::jobs::drill_record::{CheckResult, DrillRecord, ManualStep, Phase, 
 use lifeboat::jobs::inventory::{Inventory, SetEntry};
 use lifeboat::jobs::preflight::{Check, PreflightReport};
 use lifeboat::jobs::progress::Progress;
-use lifeboat::jobs::status::{Health, NewestSet, StatusReport, DEFAULT_STALE_AFTER};
+use lifeboat::jobs::status::{
+    Health, NewestSet, StatusReport, DEFAULT_STALE_AFTER, DEFAULT_VERIFY_STALE_AFTER,
+};
 use lifeboat::jobs::tar_source::TreeSize;
 use lifeboat::storage::journal::{
     DrillSummary, JournalView, RunKind, RunRecord, RunStatus, VerificationRecord, VerifyLevel,
@@ -505,6 +507,10 @@ pub fn status(
         spooled_sets,
         lock_holder,
         stale_after_seconds: DEFAULT_STALE_AFTER.as_secs(),
+        alerts: Vec::new(),
+        verify_stale_after_seconds: DEFAULT_VERIFY_STALE_AFTER.as_secs(),
+        last_verified_at: None,
+        wal: None,
     };
     let inventory = match listed {
         Ok(i) => i,
@@ -527,6 +533,9 @@ pub fn status(
             snapshot_time: m.snapshot_time,
             age_seconds: (now - m.finished_at).num_seconds(),
             stored_bytes: newest.stored_bytes(),
+            started_at: m.started_at,
+            duration_seconds: (m.finished_at - m.started_at).num_milliseconds() as f64 / 1000.0,
+            components: Vec::new(),
         });
         // The newest set's own verification; else the latest of any set.
         report.newest_verification = journal
@@ -625,6 +634,8 @@ pub fn status(
     }
     if report.health == Health::Ok {
         report.messages.insert(0, "✓ backups are current".into());
+    } else {
+        report.alerts = vec![report.health];
     }
     report
 }
@@ -977,4 +988,48 @@ pub fn preflight_failing() -> PreflightReport {
         ),
     ];
     r
+}
+
+/// The Retention screen's state for the standard fixture: a real policy and a real plan
+/// assembled from the fixture's inventory (a pin on one old set).
+pub fn with_retention(mut state: AppState) -> AppState {
+    use lifeboat::jobs::pins::Pin;
+    use lifeboat::jobs::prune_plan::{self, Facts};
+    use lifeboat::storage::retention::{Policy, RetentionConfig};
+    let policy = Policy::from_config(&RetentionConfig {
+        keep_last: Some(2),
+        daily: Some(7),
+        timezone: Some("Europe/Bucharest".into()),
+        ..Default::default()
+    })
+    .unwrap();
+    let inventory = state
+        .snapshot
+        .as_ref()
+        .and_then(|s| s.inventory.clone())
+        .unwrap();
+    let oldest = inventory.complete().last().unwrap().id.to_string();
+    let pins = vec![Pin {
+        set_id: oldest,
+        note: "legal hold".into(),
+        by: "ana@db1".into(),
+        at: now(),
+    }];
+    let verified = std::collections::HashSet::new();
+    let spooled = std::collections::HashSet::new();
+    let facts = Facts {
+        data: &inventory,
+        secrets: None,
+        pins: &pins,
+        verified: &verified,
+        last_passing_drill: None,
+        spooled: &spooled,
+        writer: None,
+        now: now(),
+    };
+    let plan = prune_plan::assemble(&policy, &facts);
+    let candidates = prune_plan::candidates(&facts);
+    state.retention.policy = Ok(policy);
+    lifeboat::app::retention_state::on_loaded(&mut state, Ok((Box::new(plan), candidates)));
+    state
 }
