@@ -171,7 +171,7 @@ async fn gather(spec: &PruneSpec) -> Result<Gathered, PruneError> {
         spooled.extend(spooled_sets(spec, repo).await?);
     }
     Ok(Gathered {
-        verified: verified(&journal, repos.data.url()),
+        verified: prune_plan::verified_sets(&journal.verifications, repos.data.url()),
         data,
         secrets,
         pins,
@@ -198,22 +198,6 @@ pub async fn plan(
 pub async fn candidates(spec: &PruneSpec) -> Result<Vec<Candidate>, PruneError> {
     let gathered = gather(spec).await?;
     Ok(prune_plan::candidates(&gathered.facts(None, Utc::now())))
-}
-
-/// Sets whose latest verification against this repository passed.
-fn verified(journal: &JournalView, repository: &str) -> HashSet<String> {
-    let mut latest = std::collections::HashMap::new();
-    for v in journal
-        .verifications
-        .iter()
-        .filter(|v| v.repository == repository)
-    {
-        latest.insert(v.set_id.clone(), v.ok);
-    }
-    latest
-        .into_iter()
-        .filter_map(|(id, ok)| ok.then_some(id))
-        .collect()
 }
 
 /// The set of the newest passing drill, from the repository's records and the journal.

@@ -8,12 +8,13 @@
 
 use crate::jobs::inventory::{Inventory, SetEntry};
 use crate::jobs::pins::Pin;
-use crate::storage::layout::{MANIFEST_NAME, SETS_DIR};
+use crate::storage::journal::VerificationRecord;
+use crate::storage::layout::MANIFEST_NAME;
 use crate::storage::lock::LockHolder;
 use crate::storage::repository::ObjectInfo;
 use crate::storage::retention::{Candidate, Policy, Rule};
 use crate::storage::setid::SetId;
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -22,9 +23,6 @@ use std::time::Duration;
 /// still be writing them (this host's backups are also seen through the lock). `min_age` raises
 /// it, since nothing younger than `min_age` is ever deleted.
 pub const GARBAGE_GRACE: Duration = Duration::from_secs(24 * 3600);
-
-/// A set started this long before the lock holder's start may still be its set (clock rounding).
-const WRITER_MARGIN: TimeDelta = TimeDelta::minutes(1);
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -139,6 +137,20 @@ pub struct Facts<'a> {
     pub now: DateTime<Utc>,
 }
 
+/// Sets whose latest verification against `repository` passed: a later failure takes a set's
+/// "verified" away.
+pub fn verified_sets(verifications: &[VerificationRecord], repository: &str) -> HashSet<String> {
+    let mut latest = HashMap::new();
+    for v in verifications.iter().filter(|v| v.repository == repository) {
+        latest.insert(v.set_id.as_str(), v.ok);
+    }
+    latest
+        .into_iter()
+        .filter(|&(_, ok)| ok)
+        .map(|(id, _)| id.to_string())
+        .collect()
+}
+
 pub fn garbage_grace(policy: &Policy) -> Duration {
     GARBAGE_GRACE.max(policy.min_age())
 }
@@ -161,13 +173,13 @@ pub fn describe(policy: &Policy) -> String {
     )
 }
 
-fn objects(entry: Option<&SetEntry>, role: Role) -> Vec<Obj> {
+pub(super) fn objects(entry: Option<&SetEntry>, role: Role) -> Vec<Obj> {
     entry
         .map(|e| e.objects.iter().map(|o| obj(o, role)).collect())
         .unwrap_or_default()
 }
 
-fn obj(o: &ObjectInfo, role: Role) -> Obj {
+pub(super) fn obj(o: &ObjectInfo, role: Role) -> Obj {
     Obj {
         role,
         path: o.path.clone(),
@@ -175,22 +187,12 @@ fn obj(o: &ObjectInfo, role: Role) -> Obj {
     }
 }
 
-fn bytes(objects: &[Obj], role: Role) -> u64 {
+pub(super) fn bytes(objects: &[Obj], role: Role) -> u64 {
     objects
         .iter()
         .filter(|o| o.role == role)
         .map(|o| o.size)
         .sum()
-}
-
-/// The newest modification time; `None` when any object's time is unknown (treated as young).
-fn newest(infos: &[&ObjectInfo]) -> Option<DateTime<Utc>> {
-    infos
-        .iter()
-        .map(|o| o.modified)
-        .collect::<Option<Vec<_>>>()?
-        .into_iter()
-        .max()
 }
 
 /// The complete sets as the retention planner sees them, with their floors.
@@ -281,125 +283,6 @@ pub fn assemble(policy: &Policy, facts: &Facts) -> PrunePlan {
     }
 }
 
-/// Incomplete sets, orphaned secrets folders and strays under `sets/`: garbage when older than
-/// the grace period and nothing else holds them back; `complete` maps the complete sets' ids.
-fn find_garbage(
-    facts: &Facts,
-    complete: &HashMap<&str, &SetEntry>,
-    grace: Duration,
-) -> (Vec<Garbage>, Vec<Held>) {
-    let now = facts.now;
-    let grace_delta = TimeDelta::from_std(grace).unwrap_or(TimeDelta::MAX);
-    let hold = |id: Option<&SetId>, newest: Option<DateTime<Utc>>| -> Option<String> {
-        if let Some(id) = id {
-            if facts.spooled.contains(id.as_str()) {
-                return Some(
-                    "waiting in the local spool for upload (`lifeboat backup --resume`)".into(),
-                );
-            }
-            if let Some(h) = facts.writer {
-                if id.time() >= h.started_at - WRITER_MARGIN {
-                    return Some(format!("may still be being written by {h}"));
-                }
-            }
-        }
-        match newest {
-            None => Some("an object's age is unknown; kept to be safe".into()),
-            Some(t) if now.signed_duration_since(t) < grace_delta => Some(format!(
-                "last written {} ago, within the {} grace period (a backup may still be writing it)",
-                // Whole seconds: "3h 2m 1s", not nanoseconds.
-                humantime::format_duration(Duration::from_secs(
-                    now.signed_duration_since(t).num_seconds().max(0) as u64
-                )),
-                humantime::format_duration(grace)
-            )),
-            Some(_) => None,
-        }
-    };
-    let mut garbage = Vec::new();
-    let mut held = Vec::new();
-    let mut weigh =
-        |kind, name: String, id: Option<&SetId>, objs: Vec<Obj>, infos: Vec<&ObjectInfo>| {
-            let newest_object = newest(&infos);
-            match hold(id, newest_object) {
-                Some(why) => held.push(Held { name, why }),
-                None => garbage.push(Garbage {
-                    kind,
-                    name,
-                    newest_object,
-                    data_bytes: bytes(&objs, Role::Data),
-                    secrets_bytes: bytes(&objs, Role::Secrets),
-                    objects: objs,
-                }),
-            }
-        };
-    let secrets_of = |id: &SetId| facts.secrets.and_then(|s| s.find(id));
-    let mut unusable = Vec::new();
-    for entry in facts.data.incomplete() {
-        if let Some(problem) = &entry.manifest_error {
-            unusable.push(Held {
-                name: entry.id.to_string(),
-                why: format!("its manifest.json is there but cannot be used ({problem}); never deleted as garbage: inspect it"),
-            });
-            continue;
-        }
-        let secrets = secrets_of(&entry.id);
-        let mut objs = objects(Some(entry), Role::Data);
-        objs.extend(objects(secrets, Role::Secrets));
-        let infos: Vec<&ObjectInfo> = entry
-            .objects
-            .iter()
-            .chain(secrets.iter().flat_map(|s| s.objects.iter()))
-            .collect();
-        weigh(
-            GarbageKind::IncompleteSet,
-            entry.id.to_string(),
-            Some(&entry.id),
-            objs,
-            infos,
-        );
-    }
-    for entry in facts.secrets.iter().flat_map(|s| s.sets.iter()) {
-        if facts.data.find(&entry.id).is_none() {
-            let objs = objects(Some(entry), Role::Secrets);
-            let infos: Vec<&ObjectInfo> = entry.objects.iter().collect();
-            weigh(
-                GarbageKind::OrphanSecrets,
-                entry.id.to_string(),
-                Some(&entry.id),
-                objs,
-                infos,
-            );
-        }
-    }
-    let strays = facts.data.strays.iter().map(|o| (o, Role::Data)).chain(
-        facts
-            .secrets
-            .iter()
-            .flat_map(|s| s.strays.iter().map(|o| (o, Role::Secrets))),
-    );
-    for (o, role) in strays {
-        let name = o.path.clone();
-        let folder = o.path.strip_prefix(SETS_DIR).map(|rest| {
-            let id = rest.split('/').next().unwrap_or_default();
-            complete.contains_key(id).then(|| id.to_string())
-        });
-        match folder {
-            None => unusable.push(Held {
-                name,
-                why: "outside sets/: lifeboat deletes only what it writes".into(),
-            }),
-            Some(Some(set)) => unusable.push(Held {
-                name,
-                why: format!("inside the folder of complete set {set} but not part of it"),
-            }),
-            Some(None) => weigh(GarbageKind::Stray, name, None, vec![obj(o, role)], vec![o]),
-        }
-    }
-    held.extend(unusable);
-    (garbage, held)
-}
-
 /// The order objects are deleted in: the data repository's manifest first (its absence is what
 /// makes a set incomplete, so from that moment the set is never listed as a backup, and a
 /// prune killed later leaves garbage, never a broken complete set), then the secrets copy of
@@ -416,6 +299,10 @@ pub fn deletion_order(objects: &[Obj]) -> Vec<&Obj> {
     ordered.sort_by_key(|o| rank(o));
     ordered
 }
+
+#[path = "prune_garbage.rs"]
+mod garbage;
+use garbage::find_garbage;
 
 #[cfg(test)]
 #[path = "prune_plan_tests.rs"]

@@ -331,3 +331,29 @@ fn the_policy_is_described_in_config_words() {
         "keep_last 3, hourly 24, daily 7, weekly 4, monthly 12, yearly 4 in Europe/Bucharest, min_age 1h"
     );
 }
+
+#[test]
+fn verified_means_the_latest_verification_in_this_repository_passed() {
+    use crate::storage::journal::{VerificationRecord, VerifyLevel};
+    let v = |set: &str, repository: &str, ok: bool| VerificationRecord {
+        set_id: set.into(),
+        at: now(),
+        level: VerifyLevel::Stored,
+        ok,
+        repository: repository.into(),
+        problems: Vec::new(),
+    };
+    let journal = [
+        v(OLD, "file:///repo", true),
+        v(MID, "file:///repo", true),
+        v(MID, "file:///repo", false),
+        v(NEW, "file:///other", true),
+        v(HALF, "file:///repo", false),
+        v(HALF, "file:///repo", true),
+    ];
+    let mut got: Vec<String> = verified_sets(&journal, "file:///repo")
+        .into_iter()
+        .collect();
+    got.sort();
+    assert_eq!(got, [OLD, HALF]);
+}
