@@ -15,6 +15,7 @@ pub enum RowKind {
     },
     Object,
     Drill,
+    Pin,
     Stray,
     Spooled,
 }
@@ -124,6 +125,7 @@ fn walk(state: &AppState, offset: usize, count: usize, find: Option<&str>) -> Wa
         .drills
         .iter()
         .map(|o| (RowKind::Drill, o))
+        .chain(inventory.pins.iter().map(|o| (RowKind::Pin, o)))
         .chain(inventory.strays.iter().map(|o| (RowKind::Stray, o)));
     for (kind, object) in others {
         if filter.is_empty() || object.path.to_lowercase().contains(&filter) {

@@ -71,6 +71,15 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
                     String::new(),
                     ratatui::style::Style::default(),
                 ),
+                RowKind::Pin => (
+                    r.name
+                        .strip_prefix(crate::storage::layout::PINS_DIR)
+                        .unwrap_or(&r.name)
+                        .trim_end_matches(".json")
+                        .to_string(),
+                    "pin: retention keeps the set".into(),
+                    theme.accent(),
+                ),
                 RowKind::Drill => (
                     // The state says it is a drill record; the folder name would crowd the id.
                     r.name

@@ -223,6 +223,7 @@ pub fn inventory_json(inventory: &Inventory) -> Value {
         })).collect::<Vec<_>>(),
         "strays": inventory.strays.iter().map(object).collect::<Vec<_>>(),
         "drills": inventory.drills.iter().map(object).collect::<Vec<_>>(),
+        "pins": inventory.pins.iter().map(object).collect::<Vec<_>>(),
     })
 }
 
@@ -265,6 +266,9 @@ pub fn inventory_text(inventory: &Inventory) -> String {
     }
     for o in &inventory.drills {
         let _ = writeln!(out, "drill record {}  {}", o.path, format::bytes(o.size));
+    }
+    for o in &inventory.pins {
+        let _ = writeln!(out, "pin {}  {}", o.path, format::bytes(o.size));
     }
     for o in &inventory.strays {
         let _ = writeln!(out, "! stray object {}  {}", o.path, format::bytes(o.size));
