@@ -520,17 +520,8 @@ pub async fn run_backup(
             Err(e) => eprintln!("lifeboat: backup failed: {e}"),
         }
     }
-    // An operator's ctrl-c is not news; every other failure is (a timeout, a lost upload).
     if let Err(e) = &result {
-        if !matches!(e, BackupError::Cancelled) {
-            let mut event = super::notify::Event::new("failure", &config.repository.url);
-            event.error = Some(e.to_string());
-            event.exit_code = Some(code);
-            if let BackupError::Spooled { set_id, .. } = e {
-                event.set_id = Some(set_id.to_string());
-            }
-            super::notify::send(&config.notify.on_failure, &event).await;
-        }
+        super::notify::backup_failed(config, e, code).await;
     }
     code
 }

@@ -46,6 +46,12 @@ pub fn window(state: &AppState, offset: usize, count: usize) -> Vec<TreeRow> {
     walk(state, offset, count, None).rows
 }
 
+/// `window` and `len` in one pass.
+pub fn window_and_len(state: &AppState, offset: usize, count: usize) -> (Vec<TreeRow>, usize) {
+    let walked = walk(state, offset, count, None);
+    (walked.rows, walked.len)
+}
+
 /// Row `index`, if there is one.
 pub fn row(state: &AppState, index: usize) -> Option<TreeRow> {
     window(state, index, 1).pop()
@@ -74,12 +80,24 @@ fn walk(state: &AppState, offset: usize, count: usize, find: Option<&str>) -> Wa
     let end = offset.saturating_add(count);
     let wanted = |at: usize| at >= offset && at < end;
     let filter = state.inventory.filter.to_lowercase();
+    // Sets come newest first and `expanded` is sorted: step through both together, one
+    // comparison a set, instead of a lookup a set (the cost of a frame with 25,000 sets).
+    let mut expanded_desc = state.expanded.iter().rev().peekable();
+    let mut previous: Option<&str> = None;
+    let mut descending = true;
     for set in &inventory.sets {
         let id = set.id.as_str();
         if !filter.is_empty() && !id.to_lowercase().contains(&filter) {
             continue;
         }
-        let expanded = state.expanded.contains(id);
+        descending &= previous.is_none_or(|p| id < p);
+        previous = Some(id);
+        let expanded = if descending {
+            while expanded_desc.next_if(|e| e.as_str() > id).is_some() {}
+            expanded_desc.peek().is_some_and(|e| e.as_str() == id)
+        } else {
+            state.expanded.contains(id)
+        };
         if find == Some(id) {
             out.found = Some(out.len);
         }
@@ -171,29 +189,33 @@ mod tests {
     use crate::storage::repository::ObjectInfo;
     use crate::storage::setid::SetId;
 
-    fn state(sets: usize) -> AppState {
+    fn state(sets: usize, newest_first: bool) -> AppState {
         let object = |id: &str, name: &str| ObjectInfo {
             path: format!("sets/{id}/{name}"),
             size: 7,
             modified: None,
         };
+        let mut entries: Vec<SetEntry> = (0..sets)
+            .map(|i| {
+                let id = format!("20261122T{:02}{:02}00Z-{i:04x}", i / 60 % 24, i % 60);
+                SetEntry {
+                    id: SetId::parse(&id).unwrap(),
+                    objects: ["db.dump.zst.gpg", "manifest.json"]
+                        .iter()
+                        .map(|n| object(&id, n))
+                        .collect(),
+                    manifest: (i % 3 != 0).then(|| sample(&id)),
+                    manifest_error: None,
+                    missing: Vec::new(),
+                }
+            })
+            .collect();
+        if newest_first {
+            entries.reverse();
+        }
         let inventory = Inventory {
             repository: "file:///r".into(),
-            sets: (0..sets)
-                .map(|i| {
-                    let id = format!("20261122T{:02}{:02}00Z-{i:04x}", i / 60 % 24, i % 60);
-                    SetEntry {
-                        id: SetId::parse(&id).unwrap(),
-                        objects: ["db.dump.zst.gpg", "manifest.json"]
-                            .iter()
-                            .map(|n| object(&id, n))
-                            .collect(),
-                        manifest: (i % 3 != 0).then(|| sample(&id)),
-                        manifest_error: None,
-                        missing: Vec::new(),
-                    }
-                })
-                .collect(),
+            sets: entries,
             strays: vec![object("x", "stray")],
             ..Inventory::default()
         };
@@ -225,7 +247,12 @@ mod tests {
 
     #[test]
     fn windows_len_and_set_rows_agree_with_the_whole_tree() {
-        let mut state = state(30);
+        for newest_first in [true, false] {
+            agree(state(30, newest_first));
+        }
+    }
+
+    fn agree(mut state: AppState) {
         for i in [0, 4, 5, 17, 29] {
             let id = state
                 .snapshot
@@ -243,11 +270,26 @@ mod tests {
             state.inventory.filter = filter.into();
             let all = rows(&state);
             assert_eq!(len(&state), all.len(), "filter {filter:?}");
+            // Expansion as the set of expanded ids says, each expanded set followed by its objects.
+            let mut open = 0;
+            for r in &all {
+                if let (RowKind::Set { expanded, .. }, Some(id)) = (&r.kind, &r.set_id) {
+                    assert_eq!(*expanded, state.expanded.contains(id), "{id}");
+                    open += usize::from(*expanded);
+                }
+            }
+            let objects = all.iter().filter(|r| r.kind == RowKind::Object).count();
+            assert_eq!(objects, 2 * open, "filter {filter:?}");
+            if filter.is_empty() {
+                assert_eq!(open, 5);
+            }
             for offset in 0..all.len() + 2 {
                 for count in [0, 1, 5, 18, 100] {
                     let end = (offset + count).min(all.len());
                     let expected = all.get(offset..end).unwrap_or(&[]);
                     assert_eq!(window(&state, offset, count), expected, "{offset}+{count}");
+                    let (rows, n) = window_and_len(&state, offset, count);
+                    assert_eq!((rows.as_slice(), n), (expected, all.len()));
                 }
                 assert_eq!(row(&state, offset).as_ref(), all.get(offset));
             }

@@ -253,14 +253,24 @@ fn recovery_kit(config: &Config, spec: &EncryptionSpec, keys: &[RecipientKey]) -
         }
         s
     };
+    // A local directory dies with the host unless something copies it away.
+    let reach = |r: &super::config::RepositoryConfig| {
+        if r.url.starts_with("s3://") {
+            "and the credentials to read it (they are not in the configuration)"
+        } else {
+            "(a local directory: it survives the host only if it is copied elsewhere)"
+        }
+    };
     kit.push(format!(
-        "where the data is: {} and the credentials to read it",
-        describe(&config.repository)
+        "where the data is: {} {}",
+        describe(&config.repository),
+        reach(&config.repository)
     ));
     if let Some(s) = &config.secrets_repository {
         kit.push(format!(
-            "where the secrets are: {} and the credentials to read it",
-            describe(s)
+            "where the secrets are: {} {}",
+            describe(s),
+            reach(s)
         ));
     }
     kit.push(format!("this configuration: {}", config.path.display()));

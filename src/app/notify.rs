@@ -65,6 +65,26 @@ impl Event {
     }
 }
 
+/// `[notify].on_failure` after a backup that failed: every failure but an operator's ctrl-c
+/// (a timeout, a lost upload and a held lock all mean a backup did not happen).
+pub async fn backup_failed(
+    config: &super::config::Config,
+    error: &crate::jobs::backup::BackupError,
+    exit_code: i32,
+) {
+    use crate::jobs::backup::BackupError;
+    if matches!(error, BackupError::Cancelled) || config.notify.on_failure.is_empty() {
+        return;
+    }
+    let mut event = Event::new("failure", &config.repository.url);
+    event.error = Some(error.to_string());
+    event.exit_code = Some(exit_code);
+    if let BackupError::Spooled { set_id, .. } = error {
+        event.set_id = Some(set_id.to_string());
+    }
+    send(&config.notify.on_failure, &event).await;
+}
+
 /// Runs each hook in turn with the event on stdin. Returns one warning per hook that did not
 /// exit 0 (also printed to stderr and logged).
 pub async fn send(hooks: &[String], event: &Event) -> Vec<String> {

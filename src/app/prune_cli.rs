@@ -155,6 +155,9 @@ pub async fn backup_then_prune(
             print_prune_text(result);
         }
     }
+    if let Err(e) = &backed_up {
+        super::notify::backup_failed(config, e, backup_code(&backed_up)).await;
+    }
     match pruned {
         Some(Err(e)) => {
             if json {

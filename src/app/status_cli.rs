@@ -9,7 +9,7 @@ use super::exit;
 use super::{metrics, notify};
 use crate::jobs::status::{self, Health, StatusReport};
 use crate::storage::paths::LocalPaths;
-use crate::ui::report;
+use crate::ui::{format, report};
 use chrono::{DateTime, Utc};
 use clap::ValueEnum;
 use serde::Serialize;
@@ -42,6 +42,9 @@ pub fn render(report: &StatusReport, format: StatusFormat, now: DateTime<Utc>) -
     match format {
         StatusFormat::Text => {
             let mut text = report::status_text(report);
+            if let Some(line) = drill_line(report) {
+                text.push_str(&line);
+            }
             text.push_str(&format!(
                 "health       {} (exit {})\n",
                 report.health.as_str(),
@@ -65,6 +68,30 @@ pub fn render(report: &StatusReport, format: StatusFormat, now: DateTime<Utc>) -
             }
         }
         StatusFormat::Prometheus => metrics::prometheus(report, now),
+    }
+}
+
+/// The last drill and the next due date (the shared status text predates drills).
+fn drill_line(report: &StatusReport) -> Option<String> {
+    let due = report
+        .drill_due
+        .map(|d| format!("; next due {}", d.format("%Y-%m-%d")))
+        .unwrap_or_default();
+    let secs = |s: Option<f64>| {
+        s.map(|s| format::age_secs(s as i64))
+            .unwrap_or_else(|| "-".into())
+    };
+    match &report.newest_drill {
+        Some(d) => Some(format!(
+            "last drill   {} {} at {} (RTO {}, RPO {}){due}\n",
+            if d.passed { "✓ passed" } else { "✗ FAILED" },
+            d.drill_id,
+            d.at.format("%Y-%m-%d %H:%M UTC"),
+            secs(d.rto_seconds),
+            secs(d.rpo_seconds),
+        )),
+        None if report.drill_due.is_some() => Some(format!("last drill   never{due}\n")),
+        None => None,
     }
 }
 

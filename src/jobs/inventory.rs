@@ -111,6 +111,9 @@ pub async fn scan(repo: &Repository) -> Result<Inventory, RepoError> {
                 Err(e) if e.is_not_found() => {
                     entry.manifest_error = Some("manifest.json vanished while listing".into())
                 }
+                // An oversized manifest is this set's problem, not the listing's: one hostile
+                // folder must not hide every good set.
+                Err(e @ RepoError::TooLarge { .. }) => entry.manifest_error = Some(e.to_string()),
                 Err(e) => return Err(e),
             }
         }

@@ -42,49 +42,74 @@ pub fn run<F>(
 where
     F: FnOnce(&mut dyn Write) -> io::Result<()>,
 {
+    // `counter` is shared with the other components (the job's progress); this component's
+    // own size is counted apart, or every manifest would record the running total.
+    let own = Arc::new(AtomicU64::new(0));
     if !crypto.is_encrypting() {
         let hashed = HashingWriter::new(sink);
         let encoder = codec.encoder(hashed).map_err(PipelineError::Sink)?;
-        let mut counted = CountingWriter::new(encoder, counter.clone());
+        let mut counted =
+            CountingWriter::new(CountingWriter::new(encoder, counter.clone()), own.clone());
         produce(&mut counted).map_err(PipelineError::Source)?;
-        let hashed = counted.into_inner().finish().map_err(PipelineError::Sink)?;
+        let hashed = counted
+            .into_inner()
+            .into_inner()
+            .finish()
+            .map_err(PipelineError::Sink)?;
         let (sink, digest) = hashed.finish();
         sink.finish().map_err(PipelineError::Sink)?;
         return Ok(StreamDigests {
-            source_bytes: counter.load(std::sync::atomic::Ordering::Relaxed),
+            source_bytes: own.load(std::sync::atomic::Ordering::Relaxed),
             plaintext: digest.clone(),
             stored: digest,
         });
     }
 
-    let (pipe_reader, pipe_writer) = io::pipe().map_err(PipelineError::Sink)?;
+    let (plain_r, plain_w) = io::pipe().map_err(PipelineError::Sink)?;
+    let (mut cipher_r, cipher_w) = io::pipe().map_err(PipelineError::Sink)?;
     std::thread::scope(|scope| {
+        // gpg reads the plaintext pipe and writes the ciphertext pipe; its ends close when it
+        // is done, so each side sees EOF (or a broken pipe when the other side failed).
         let encryptor = scope.spawn(move || {
+            let result = crypto.encrypt(&plain_r, &cipher_w);
+            drop(cipher_w);
+            drop(plain_r);
+            result
+        });
+        let collector = scope.spawn(move || {
             let mut stored = HashingWriter::new(sink);
-            let result = crypto.encrypt(pipe_reader, &mut stored);
-            (result, stored)
+            let copied = io::copy(&mut cipher_r, &mut stored);
+            (copied, stored)
         });
         let produced = (|| -> Result<Digested, PipelineError> {
-            let plain =
-                HashingWriter::new(BufWriter::with_capacity(PIPE_BUFFER_BYTES, pipe_writer));
+            let plain = HashingWriter::new(BufWriter::with_capacity(PIPE_BUFFER_BYTES, plain_w));
             let encoder = codec.encoder(plain).map_err(PipelineError::Sink)?;
-            let mut counted = CountingWriter::new(encoder, counter.clone());
+            let mut counted =
+                CountingWriter::new(CountingWriter::new(encoder, counter.clone()), own.clone());
             produce(&mut counted).map_err(PipelineError::Source)?;
-            let plain = counted.into_inner().finish().map_err(PipelineError::Sink)?;
+            let plain = counted
+                .into_inner()
+                .into_inner()
+                .finish()
+                .map_err(PipelineError::Sink)?;
             let (mut buffered, digest) = plain.finish();
             buffered.flush().map_err(PipelineError::Sink)?;
             Ok(digest)
             // The pipe's write end drops here: gpg sees the end of the plaintext.
         })();
-        let (encrypted, stored) = encryptor
+        let encrypted = encryptor
             .join()
             .map_err(|_| PipelineError::Sink(io::Error::other("the gpg thread panicked")))?;
+        let (copied, stored) = collector
+            .join()
+            .map_err(|_| PipelineError::Sink(io::Error::other("the upload thread panicked")))?;
         let plaintext = produced?;
         encrypted?;
+        copied.map_err(PipelineError::Sink)?;
         let (sink, stored) = stored.finish();
         sink.finish().map_err(PipelineError::Sink)?;
         Ok(StreamDigests {
-            source_bytes: counter.load(std::sync::atomic::Ordering::Relaxed),
+            source_bytes: own.load(std::sync::atomic::Ordering::Relaxed),
             plaintext,
             stored,
         })

@@ -168,13 +168,12 @@ pub fn run_blocking(spec: &BackupSpec) -> PreflightReport {
         Ok(crypto) => {
             r.encryption = crypto.mode_name().to_string();
             if crypto.is_encrypting() {
-                let mut out = Vec::new();
-                let probe = crypto
-                    .encrypt(&b"lifeboat preflight"[..], &mut out)
-                    .map(|_| match crypto.recipients().as_slice() {
+                let probe = crypto.encrypt_bytes(b"lifeboat preflight").map(|_| {
+                    match crypto.recipients().as_slice() {
                         [] => "AES256 with the passphrase file".to_string(),
                         keys => format!("to {}", keys.join(", ")),
-                    });
+                    }
+                });
                 r.check("encryption key usable", probe.map_err(|e| e.to_string()));
             } else {
                 r.check(

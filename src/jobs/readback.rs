@@ -6,7 +6,7 @@
 use super::verify::ObjectStatus;
 use crate::storage::codec::{Codec, CodecKind};
 use crate::storage::gpg::Crypto;
-use crate::storage::hashing::{CountingReader, Digested, HashingReader, HashingWriter};
+use crate::storage::hashing::{CountingReader, Digested, HashingReader};
 use crate::storage::manifest::Component;
 use std::io::{self, Read};
 use std::sync::atomic::AtomicU64;
@@ -97,36 +97,76 @@ where
     };
     let codec = Codec::from_name(&component.compression.codec).unwrap_or(CodecKind::None);
     let encrypted = component.encryption.mode != "none";
-    let (pipe_r, pipe_w) = match io::pipe() {
+    let pipes = io::pipe().and_then(|a| io::pipe().map(|b| (a, b)));
+    let ((cipher_r, mut cipher_w), (plain_r, plain_w)) = match pipes {
         Ok(p) => p,
         Err(e) => return ReadBack::failed(ObjectStatus::Unreadable, e.to_string()),
     };
     std::thread::scope(|scope| {
+        // The consumer hashes the plaintext as it arrives, decompresses it for `consume`, then
+        // drains whatever is left raw, so gpg never blocks and the hash covers every byte.
         let consumer = scope.spawn(move || {
-            let mut decoded = Codec::decoder(codec, pipe_r).map_err(|e| e.to_string())?;
-            let result = consume(Box::new(&mut decoded));
-            // Read to the end whatever the consumer left, so a damaged tail is still noticed.
-            io::copy(&mut decoded, &mut io::sink())
-                .map_err(|e| format!("decompression failed: {e}"))?;
-            result
+            let mut hashed = HashingReader::new(plain_r);
+            let result = match Codec::decoder(codec, &mut hashed) {
+                Ok(mut decoded) => {
+                    let r = consume(Box::new(&mut decoded));
+                    let rest = io::copy(&mut decoded, &mut io::sink())
+                        .map_err(|e| format!("decompression failed: {e}"));
+                    r.and_then(|v| rest.map(|_| v))
+                }
+                Err(e) => Err(e.to_string()),
+            };
+            let _ = io::copy(&mut hashed, &mut io::sink());
+            (result, hashed.finish())
         });
-        let mut plain = HashingWriter::new(pipe_w);
         let moved = if encrypted {
-            crypto
-                .decrypt(&component.object, &mut stored, &mut plain)
-                .map_err(|e| (ObjectStatus::DecryptFailed, e.to_string()))
+            // A pump feeds the stored bytes (hashed as they pass) to gpg through a pipe: gpgme
+            // works fastest on file descriptors.
+            let pump = scope.spawn(move || {
+                let copied = io::copy(&mut stored, &mut cipher_w);
+                drop(cipher_w);
+                // Drain what gpg did not consume, so the stored hash covers every byte.
+                let _ = io::copy(&mut stored, &mut io::sink());
+                (copied, stored)
+            });
+            let decrypted = crypto
+                .decrypt(&component.object, &cipher_r, &plain_w)
+                .map_err(|e| (ObjectStatus::DecryptFailed, e.to_string()));
+            drop(plain_w);
+            drop(cipher_r);
+            match pump.join() {
+                Ok((copied, s)) => {
+                    stored = s;
+                    decrypted.and_then(|_| {
+                        copied
+                            .map(|_| ())
+                            .map_err(|e| (ObjectStatus::Unreadable, e.to_string()))
+                    })
+                }
+                Err(_) => {
+                    return ReadBack::failed(
+                        ObjectStatus::Unreadable,
+                        "the reader thread panicked".into(),
+                    )
+                }
+            }
         } else {
-            io::copy(&mut stored, &mut plain)
+            drop(cipher_r);
+            drop(cipher_w);
+            let mut plain_w = plain_w;
+            io::copy(&mut stored, &mut plain_w)
                 .map(|_| ())
                 .map_err(|e| (ObjectStatus::Unreadable, e.to_string()))
         };
-        // Drain whatever gpg did not consume, so the stored hash covers every byte.
-        let _ = io::copy(&mut stored, &mut io::sink());
-        let (pipe_w, plaintext) = plain.finish();
-        drop(pipe_w);
-        let consumed = consumer
-            .join()
-            .unwrap_or_else(|_| Err("the reader thread panicked".into()));
+        let (consumed, plaintext) = match consumer.join() {
+            Ok(c) => c,
+            Err(_) => {
+                return ReadBack::failed(
+                    ObjectStatus::Unreadable,
+                    "the reader thread panicked".into(),
+                )
+            }
+        };
         let (failure, consumed) = match (moved, consumed) {
             (Err(f), _) => (Some(f), None),
             (Ok(()), Err(e)) => (Some((ObjectStatus::ContentUnreadable, e)), None),

@@ -566,7 +566,12 @@ fn plan_blocking(
         steps.push(format!("create the database {}", spec.target.display()));
     }
     steps.push(format!(
-        "pg_restore --clean --if-exists --no-owner -j {jobs} -d {} ({} KiB dump, {} tables)",
+        "pg_restore {}--no-owner -j {jobs} -d {} ({} KiB dump, {} tables)",
+        if target_exists {
+            "--clean --if-exists "
+        } else {
+            ""
+        },
         spec.target.display(),
         plan.dump_bytes / 1024,
         plan.toc.tables
@@ -798,10 +803,16 @@ pub async fn run(
         scratch.dump(),
         spec.jobs.max(1),
     );
-    let restored =
-        tokio::task::spawn_blocking(move || pg_restore_into(&t, &target, &dump, jobs, created))
-            .await
-            .unwrap_or_else(|e| Err(e.to_string()));
+    let restored = tokio::task::spawn_blocking(move || {
+        let into = if created {
+            TargetDb::Create
+        } else {
+            TargetDb::Existing
+        };
+        pg_restore_into(&t, &target, &dump, jobs, into)
+    })
+    .await
+    .unwrap_or_else(|e| Err(e.to_string()));
     if let Err(reason) = restored {
         return Err(RestoreError::Step {
             step: "pg_restore".into(),
@@ -904,15 +915,29 @@ pub async fn run(
     })
 }
 
-/// pg_restore into `target`, creating the database first when it does not exist.
+/// The database pg_restore writes into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetDb {
+    /// It exists and may hold the dump's objects: they are dropped first (`--clean --if-exists`).
+    Existing,
+    /// It does not exist: it is created, then restored into as it is, empty.
+    Create,
+    /// The caller has just created it empty (a drill's scratch database or cluster).
+    Empty,
+}
+
+/// pg_restore into `target`. An empty database is restored into without `--clean`: its
+/// statements would fail there (a view dumped as a placeholder plus a rule, e.g. one that
+/// selects columns through a GROUP BY on the primary key, is "cleaned" with a
+/// `CREATE OR REPLACE VIEW` that needs the view's schema to exist already).
 pub fn pg_restore_into(
     tools: &PgTools,
     target: &PgConn,
     dump: &Path,
     jobs: u32,
-    create: bool,
+    into: TargetDb,
 ) -> Result<(), String> {
-    if create {
+    if into == TargetDb::Create {
         let name = target_database_name(target)
             .ok_or("cannot tell the target database's name from its URL")?;
         let mut s = PsqlSession::open(tools, &target.with_database("postgres"))
@@ -925,14 +950,11 @@ pub fn pg_restore_into(
         let _ = s.close();
     }
     let mut cmd = tools.command("pg_restore");
-    cmd.args([
-        "--clean",
-        "--if-exists",
-        "--no-owner",
-        "--exit-on-error",
-        "--no-password",
-    ])
-    .arg(format!("--jobs={jobs}"));
+    if into == TargetDb::Existing {
+        cmd.args(["--clean", "--if-exists"]);
+    }
+    cmd.args(["--no-owner", "--exit-on-error", "--no-password"])
+        .arg(format!("--jobs={jobs}"));
     target.apply(&mut cmd);
     cmd.arg(dump);
     let out = cmd

@@ -482,3 +482,21 @@ impl inventory::Inventory {
         self.complete().any(|s| s.id.as_str() == id)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_condition_has_its_code_and_its_place_in_the_precedence() {
+        let codes: Vec<i32> = Health::ALL.iter().map(|h| h.exit_code()).collect();
+        assert_eq!(codes, [12, 10, 10, 11, 14, 17, 16, 15, 13, 0]);
+        let mut by_rank = Health::ALL.to_vec();
+        by_rank.sort_by_key(|h| h.rank());
+        assert_eq!(by_rank, Health::ALL);
+        for h in Health::ALL {
+            let json = serde_json::to_value(h).unwrap();
+            assert_eq!(json, h.as_str(), "as_str matches the JSON name");
+        }
+    }
+}

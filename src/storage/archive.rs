@@ -201,6 +201,26 @@ pub fn extract(input: impl Read, roots: &[PathBuf], dest: &Path) -> Result<Listi
                 let _ = std::fs::remove_file(&target);
             }
         }
+        // `Entry::unpack` would resolve a hard link's target against the process's working
+        // directory, not `dest`: link to the already-extracted entry under `dest` instead.
+        if kind.is_hard_link() {
+            let linked = link
+                .as_deref()
+                .and_then(|l| normalise(l.strip_prefix("/").unwrap_or(l)))
+                .map(|l| dest.join(l))
+                .ok_or_else(|| ArchiveError::Unsafe {
+                    entry: path.display().to_string(),
+                    reason: "a link without a target".into(),
+                })?;
+            if target.symlink_metadata().is_ok_and(|m| !m.is_dir()) {
+                let _ = std::fs::remove_file(&target);
+            }
+            std::fs::hard_link(&linked, &target).map_err(|source| ArchiveError::Write {
+                path: target.clone(),
+                source,
+            })?;
+            continue;
+        }
         entry
             .unpack(&target)
             .map_err(|source| ArchiveError::Write {
@@ -312,6 +332,32 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("device"));
+    }
+
+    #[test]
+    fn hard_links_resolve_inside_the_destination() {
+        let data = archive(|b| {
+            file(b, "var/lib/app/uploads/a.txt", b"hello");
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Link);
+            h.set_size(0);
+            b.append_link(
+                &mut h,
+                "var/lib/app/uploads/b.txt",
+                "var/lib/app/uploads/a.txt",
+            )
+            .unwrap();
+        });
+        let dir = tempfile::tempdir().unwrap();
+        extract(&data[..], &roots(), dir.path()).unwrap();
+        use std::os::unix::fs::MetadataExt;
+        let a = std::fs::metadata(dir.path().join("var/lib/app/uploads/a.txt")).unwrap();
+        let b = std::fs::metadata(dir.path().join("var/lib/app/uploads/b.txt")).unwrap();
+        assert_eq!(
+            a.ino(),
+            b.ino(),
+            "b.txt is a hard link to the extracted a.txt"
+        );
     }
 
     #[test]

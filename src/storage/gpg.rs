@@ -198,17 +198,19 @@ impl Crypto {
         }
     }
 
-    /// Encrypts everything `plaintext` yields into `ciphertext`. gpg's own compression is off:
-    /// the stream is compressed already.
-    pub fn encrypt<R, W>(&self, plaintext: R, ciphertext: W) -> Result<(), GpgError>
+    /// Encrypts everything read from `plaintext` into `ciphertext`, both OS pipes (or files):
+    /// gpgme hands file descriptors to gpg as they are, where readers and writers behind
+    /// callbacks would be relayed through gpgme's small buffers (about 1.6x slower measured).
+    /// gpg's own compression is off: the stream is compressed already.
+    pub fn encrypt<I, O>(&self, plaintext: &I, ciphertext: &O) -> Result<(), GpgError>
     where
-        R: Read + Send,
-        W: Write + Send,
+        I: std::os::fd::AsRawFd,
+        O: std::os::fd::AsRawFd,
     {
         let fail = |e: gpgme::Error| GpgError::Encrypt(e.to_string());
         let mut ctx = self.context().map_err(fail)?;
-        let mut input = gpgme::Data::from_reader(plaintext).map_err(|e| fail(e.error()))?;
-        let mut output = gpgme::Data::from_writer(ciphertext).map_err(|e| fail(e.error()))?;
+        let mut input = gpgme::Data::from_fd(plaintext).map_err(fail)?;
+        let mut output = gpgme::Data::from_fd(ciphertext).map_err(fail)?;
         let flags = gpgme::EncryptFlags::NO_COMPRESS | gpgme::EncryptFlags::ALWAYS_TRUST;
         match &self.mode {
             Mode::None => Err(GpgError::Encrypt("encryption is off".into())),
@@ -238,19 +240,33 @@ impl Crypto {
         }
     }
 
+    /// Encrypts a small buffer (the preflight's and the key check's proof that the key works).
+    pub fn encrypt_bytes(&self, plaintext: &[u8]) -> Result<Vec<u8>, GpgError> {
+        through_pipes(plaintext, GpgError::Encrypt, |i, o| self.encrypt(i, o))
+    }
+
+    /// Decrypts a small buffer.
+    pub fn decrypt_bytes(&self, object: &str, ciphertext: &[u8]) -> Result<Vec<u8>, GpgError> {
+        let fail = |reason: String| GpgError::Decrypt {
+            object: object.to_string(),
+            reason,
+        };
+        through_pipes(ciphertext, fail, |i, o| self.decrypt(object, i, o))
+    }
+
     /// Decrypts `ciphertext` into `plaintext` with the passphrase (if configured) or the keyring.
-    pub fn decrypt<R, W>(&self, object: &str, ciphertext: R, plaintext: W) -> Result<(), GpgError>
+    pub fn decrypt<I, O>(&self, object: &str, ciphertext: &I, plaintext: &O) -> Result<(), GpgError>
     where
-        R: Read + Send,
-        W: Write + Send,
+        I: std::os::fd::AsRawFd,
+        O: std::os::fd::AsRawFd,
     {
         let fail = |e: gpgme::Error| GpgError::Decrypt {
             object: object.to_string(),
             reason: describe_decrypt_error(&e, self.passphrase().is_some()),
         };
         let mut ctx = self.context().map_err(fail)?;
-        let mut input = gpgme::Data::from_reader(ciphertext).map_err(|e| fail(e.error()))?;
-        let mut output = gpgme::Data::from_writer(plaintext).map_err(|e| fail(e.error()))?;
+        let mut input = gpgme::Data::from_fd(ciphertext).map_err(fail)?;
+        let mut output = gpgme::Data::from_fd(plaintext).map_err(fail)?;
         match self.passphrase() {
             Some(passphrase) => ctx
                 .with_passphrase_provider(provider(passphrase), |ctx| {
@@ -264,6 +280,32 @@ impl Crypto {
                 .map_err(fail),
         }
     }
+}
+
+/// Runs a gpg operation over a small in-memory buffer through a pair of pipes.
+fn through_pipes(
+    input: &[u8],
+    fail: impl Fn(String) -> GpgError,
+    operation: impl FnOnce(&std::io::PipeReader, &std::io::PipeWriter) -> Result<(), GpgError>,
+) -> Result<Vec<u8>, GpgError> {
+    let (in_r, mut in_w) = std::io::pipe().map_err(|e| fail(e.to_string()))?;
+    let (mut out_r, out_w) = std::io::pipe().map_err(|e| fail(e.to_string()))?;
+    std::thread::scope(|scope| {
+        let feeder = scope.spawn(move || in_w.write_all(input));
+        let reader = scope.spawn(move || {
+            let mut v = Vec::new();
+            out_r.read_to_end(&mut v).map(|_| v)
+        });
+        let done = operation(&in_r, &out_w);
+        drop(out_w);
+        drop(in_r);
+        let _ = feeder.join();
+        let bytes = reader
+            .join()
+            .map_err(|_| fail("the reader thread panicked".into()))?
+            .map_err(|e| fail(e.to_string()))?;
+        done.map(|_| bytes)
+    })
 }
 
 fn provider(

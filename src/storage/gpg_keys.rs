@@ -129,14 +129,9 @@ pub fn inspect(recipient: &str) -> RecipientKey {
 /// the keys available here; Ok only when the plaintext comes back unchanged.
 pub fn round_trip(spec: &EncryptionSpec) -> Result<(), GpgError> {
     let plaintext = format!("lifeboat key check {}\n", Utc::now().to_rfc3339()).into_bytes();
-    let mut ciphertext = Vec::new();
-    Crypto::prepare(spec)?.encrypt(std::io::Cursor::new(plaintext.clone()), &mut ciphertext)?;
-    let mut back = Vec::new();
-    Crypto::for_decryption(spec)?.decrypt(
-        "the key-check envelope",
-        std::io::Cursor::new(ciphertext),
-        &mut back,
-    )?;
+    let ciphertext = Crypto::prepare(spec)?.encrypt_bytes(&plaintext)?;
+    let back =
+        Crypto::for_decryption(spec)?.decrypt_bytes("the key-check envelope", &ciphertext)?;
     if back == plaintext {
         Ok(())
     } else {
@@ -149,6 +144,7 @@ pub fn round_trip(spec: &EncryptionSpec) -> Result<(), GpgError> {
 
 /// Encrypts only (a host with the public keys alone can still prove its backups encrypt).
 pub fn encrypts(spec: &EncryptionSpec) -> Result<(), GpgError> {
-    let mut ciphertext = Vec::new();
-    Crypto::prepare(spec)?.encrypt(std::io::Cursor::new(b"lifeboat".to_vec()), &mut ciphertext)
+    Crypto::prepare(spec)?
+        .encrypt_bytes(b"lifeboat")
+        .map(|_| ())
 }

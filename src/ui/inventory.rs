@@ -30,7 +30,11 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
     let block = Block::default()
         .borders(Borders::ALL)
         .title(Span::styled(title, theme.heading()));
-    let len = inventory_tree::len(state);
+    let height = usize::from(area.height.saturating_sub(3));
+    // One pass over the tree for the rows on screen and its length: the cursor is always on a
+    // row (update clamps it), so where the window starts does not need the length first.
+    let mut offset = (state.inventory.selected + 1).saturating_sub(height);
+    let (mut rows, len) = inventory_tree::window_and_len(state, offset, height);
     if len == 0 {
         let text = match (&state.snapshot, &state.load_error) {
             (_, Some(e)) => format!("✗ {e}"),
@@ -42,9 +46,10 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
     }
     // Narrow screens drop the year from the date so the state column keeps its words.
     let wide = area.width >= 110;
-    let height = usize::from(area.height.saturating_sub(3));
-    let offset = super::scroll_offset(state.inventory.selected, height, len);
-    let rows = inventory_tree::window(state, offset, height);
+    if offset != super::scroll_offset(state.inventory.selected, height, len) {
+        offset = super::scroll_offset(state.inventory.selected, height, len);
+        rows = inventory_tree::window(state, offset, height);
+    }
     let table_rows = rows
         .iter()
         .enumerate()

@@ -144,7 +144,12 @@ fn mkdir(path: &Path) {
 
 impl TestApp {
     pub fn new(opts: AppOptions) -> TestApp {
-        let cluster = EphemeralCluster::start(ClusterOptions::default())
+        TestApp::with_cluster(opts, ClusterOptions::default())
+    }
+
+    /// Like [`TestApp::new`], with server settings of its own (e.g. WAL archiving).
+    pub fn with_cluster(opts: AppOptions, cluster_opts: ClusterOptions) -> TestApp {
+        let cluster = EphemeralCluster::start(cluster_opts)
             .unwrap_or_else(|e| panic!("start a throwaway PostgreSQL cluster: {e}"));
         cluster
             .create_database(APP_DB)

@@ -50,7 +50,7 @@ pub fn word(text: &str) -> String {
 /// Time spans as systemd reads them: whole minutes as `Nmin`, else seconds.
 fn span(d: Duration) -> String {
     let s = d.as_secs().max(1);
-    if s % 60 == 0 {
+    if s.is_multiple_of(60) {
         format!("{}min", s / 60)
     } else {
         format!("{s}s")
