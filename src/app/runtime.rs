@@ -58,7 +58,12 @@ pub async fn load_snapshot(config: &Config, paths: &LocalPaths) -> Result<Snapsh
         _ => Vec::new(),
     };
     let inventory = listed.as_ref().ok().cloned();
-    let report = status::evaluate(&spec, listed, &journal, spooled, drill);
+    let mut report = status::evaluate(&spec, listed, &journal, spooled, drill);
+    // The archiver's state when the source archives WAL (bounded: a dead source costs at most
+    // the probe's timeout, and this runs off the render path).
+    if let Some(probe) = &spec.wal {
+        status::apply_wal(&mut report, Some(crate::jobs::wal::probe(probe).await));
+    }
     let history = history::rows(inventory.as_ref(), &journal, &spec.repository.url);
     Ok(Snapshot {
         status: report,

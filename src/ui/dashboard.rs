@@ -301,6 +301,18 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
             state.repository
         )
     };
+    if let Some(w) = s
+        .wal
+        .as_ref()
+        .filter(|w| w.state != crate::jobs::wal::WalState::Off)
+    {
+        let mark = match w.state {
+            crate::jobs::wal::WalState::Ok => ok,
+            crate::jobs::wal::WalState::Failing => bad,
+            _ => warn,
+        };
+        lines.extend(row("WAL archive", mark, w.describe(), width));
+    }
     lines.extend(row("Storage", none, storage, width));
     lines.push(Line::raw(""));
     let alerts: Vec<&String> = s.messages.iter().filter(|m| !m.starts_with('✓')).collect();
