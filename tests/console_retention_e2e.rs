@@ -1,0 +1,66 @@
+//! Retention in the console, end to end: the built binary in tmux at 80x24 against a real
+//! cluster and repository. It pins a set with a note, reads the prune preview, confirms the
+//! prune, and finds the result in History (the pruned set marked) and Inventory (gone), with
+//! the pinned set kept.
+
+mod common;
+mod console_support;
+
+use common::app::{AppOptions, TestApp};
+use console_support::Console;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(90);
+
+#[test]
+fn pin_preview_and_confirm_a_prune_from_the_console() {
+    let app = TestApp::new(AppOptions::default());
+    let mut config = app.config_text();
+    config.push_str("\n[retention]\nkeep_last = 1\nmin_age = \"1s\"\n");
+    app.write_raw_config(&config);
+    let oldest = app.backup();
+    let middle = app.backup();
+    let newest = app.backup();
+    // Sets younger than min_age are never deleted.
+    std::thread::sleep(Duration::from_secs(2));
+
+    let console = Console::start(&app, "retention");
+    console.wait_for_text(&["Can the application be brought back?"], WAIT);
+    console.keys(&["5"]);
+    let screen = console.wait_for_text(&["Sets, newest first", &newest], WAIT);
+    assert!(screen.contains("2 of 3 sets expire"), "{screen}");
+    // The oldest set is the last row: pin it.
+    console.keys(&["G", "p"]);
+    console.wait_for_text(&["Pin a set", "Why is it kept?"], WAIT);
+    console.keys(&["legal", "Space", "hold"]);
+    console.keys(&["Enter"]);
+    let screen = console.wait_for_text(&["pinned: legal hold", "1 of 3 sets expire"], WAIT);
+    assert!(screen.contains(&oldest), "{screen}");
+    // Prune: the confirmation says exactly what goes.
+    console.keys(&["P"]);
+    console.wait_for_text(&["Prune?", "Delete 1 expired set(s)"], WAIT);
+    console.keys(&["y"]);
+    console.wait_for_text(&["pruned 1 set(s)"], WAIT);
+    // History marks the pruned set; the others are still complete.
+    console.keys(&["2"]);
+    let screen = console.wait_for_text(&["┌ History", "· pruned", &middle], WAIT);
+    assert!(screen.contains(&oldest), "{screen}");
+    // Inventory no longer lists it, and shows the pin.
+    console.keys(&["3"]);
+    let screen = console.wait_for_text(&["set / object", &newest], WAIT);
+    assert!(!screen.contains(&middle), "{screen}");
+    assert!(screen.contains(&oldest), "{screen}");
+    assert!(screen.contains("pin"), "{screen}");
+    console.keys(&["q"]);
+    assert_eq!(console.wait_for_exit(WAIT), 0);
+
+    let (code, list) = app.lifeboat_json(&["list"]);
+    assert_eq!(code, 0);
+    let ids: Vec<&str> = list["sets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["set_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [newest.as_str(), oldest.as_str()]);
+}

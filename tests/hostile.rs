@@ -1,0 +1,571 @@
+//! Hostile input (issue 7): crafted archives, crafted manifests and malformed configurations
+//! are refused with a clear message, never a panic, and nothing is written.
+//!
+//! - Archives: a files object that is a crafted tar (`..`, an absolute path, a symlink then a
+//!   file through it, a device node, a hard link to outside), compressed with zstd and
+//!   encrypted with `gpg --symmetric` and the app's passphrase, in a forged set whose manifest
+//!   and checksums agree with it: `restore --dry-run` refuses it naming the entry; nothing is
+//!   written.
+//! - Manifests: wrong types, sizes of 1e30, an unknown format, object names with `/` or `..`,
+//!   a 10 MB manifest: `list`, `inventory`, `verify` and `restore --dry-run` never panic, never
+//!   change the repository, and say what is wrong with the set.
+//! - Configurations: bad TOML, a wrong type, a relative path: exit 2 naming the file and what
+//!   to change.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use common::app::{AppOptions, TestApp};
+use common::GpgHome;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+const EXIT_CONFIG: i32 = 2;
+const PANIC_EXIT: i32 = 101;
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn describe(out: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        text(&out.stdout),
+        text(&out.stderr)
+    )
+}
+
+fn all_output(out: &Output) -> String {
+    format!("{}{}", text(&out.stdout), text(&out.stderr))
+}
+
+fn assert_no_panic(what: &str, out: &Output) {
+    assert_ne!(
+        out.status.code(),
+        Some(PANIC_EXIT),
+        "{what}: {}",
+        describe(out)
+    );
+    assert!(
+        out.status.code().is_some(),
+        "{what} died of a signal: {}",
+        describe(out)
+    );
+    assert!(
+        !all_output(out).contains("panicked"),
+        "{what} panicked: {}",
+        describe(out)
+    );
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+fn run_ok(what: &str, cmd: &mut Command) -> Vec<u8> {
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("run {what}: {e}"));
+    assert!(out.status.success(), "{what} failed: {}", describe(&out));
+    out.stdout
+}
+
+/// Every file under `root`: path -> SHA-256 of its bytes (or link target).
+fn snapshot(root: &Path) -> BTreeMap<PathBuf, String> {
+    let mut out = BTreeMap::new();
+    for entry in walkdir::WalkDir::new(root).sort_by_file_name() {
+        let Ok(entry) = entry else { continue };
+        let path = entry.path().to_path_buf();
+        let what = if entry.path_is_symlink() {
+            format!("-> {:?}", std::fs::read_link(&path).ok())
+        } else if entry.file_type().is_file() {
+            sha256_hex(&std::fs::read(&path).unwrap_or_default())
+        } else {
+            "dir".to_string()
+        };
+        out.insert(path, what);
+    }
+    out
+}
+
+fn dump(app: &TestApp) -> String {
+    let out = run_ok(
+        "pg_dump",
+        Command::new(app.pg_program("pg_dump"))
+            .args(["--no-password", "-d"])
+            .arg(app.url()),
+    );
+    text(&out)
+        .lines()
+        .filter(|l| !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A set's folder copied to a new set id (both repositories), its manifests renamed to it.
+fn copy_set(app: &TestApp, set: &str, new_id: &str) {
+    for root in [app.data_repo_root(), app.secrets_repo_dir()] {
+        let from = root.join("sets").join(set);
+        if !from.exists() {
+            continue;
+        }
+        let to = root.join("sets").join(new_id);
+        std::fs::create_dir_all(&to).expect("create the new set folder");
+        for entry in std::fs::read_dir(&from).expect("list the set folder") {
+            let entry = entry.expect("a set object");
+            std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copy a set object");
+        }
+        let manifest_path = to.join("manifest.json");
+        let mut manifest: Value =
+            serde_json::from_slice(&std::fs::read(&manifest_path).expect("read manifest.json"))
+                .expect("manifest.json is JSON");
+        manifest["set_id"] = Value::from(new_id);
+        std::fs::write(
+            &manifest_path,
+            serde_json::to_vec_pretty(&manifest).expect("render manifest.json"),
+        )
+        .expect("write manifest.json");
+    }
+}
+
+/// Replaces the `files` object of a copied set, keeping manifest and checksums consistent.
+fn replace_files_object(app: &TestApp, id: &str, stored: &[u8], plaintext: &[u8], source: u64) {
+    let dir = app.set_dir_local(id);
+    let manifest_path = dir.join("manifest.json");
+    let mut manifest: Value =
+        serde_json::from_slice(&std::fs::read(&manifest_path).expect("read manifest.json"))
+            .expect("manifest.json is JSON");
+    let component = manifest["components"]
+        .as_array_mut()
+        .expect("components")
+        .iter_mut()
+        .find(|c| c["kind"] == "files")
+        .expect("a files component");
+    let object = component["object"].as_str().expect("object").to_string();
+    component["stored_bytes"] = Value::from(stored.len() as u64);
+    component["stored_sha256"] = Value::from(sha256_hex(stored));
+    component["plaintext_bytes"] = Value::from(plaintext.len() as u64);
+    component["plaintext_sha256"] = Value::from(sha256_hex(plaintext));
+    component["source_bytes"] = Value::from(source);
+    std::fs::write(dir.join(&object), stored).expect("write the forged object");
+    std::fs::write(
+        &manifest_path,
+        serde_json::to_vec_pretty(&manifest).expect("render manifest.json"),
+    )
+    .expect("write manifest.json");
+    let checksums_path = dir.join("checksums.sha256");
+    let checksums = std::fs::read_to_string(&checksums_path).expect("read checksums.sha256");
+    let rewritten: String = checksums
+        .lines()
+        .map(|line| match line.split_once("  ") {
+            Some((_, name)) if name == object => format!("{}  {name}\n", sha256_hex(stored)),
+            _ => format!("{line}\n"),
+        })
+        .collect();
+    std::fs::write(&checksums_path, rewritten).expect("write checksums.sha256");
+}
+
+fn gpg_symmetric(app: &TestApp, plaintext: &[u8]) -> Vec<u8> {
+    let home = GpgHome::empty();
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let (input, output) = (dir.path().join("in"), dir.path().join("out.gpg"));
+    std::fs::write(&input, plaintext).expect("write the plaintext");
+    run_ok(
+        "gpg --symmetric",
+        home.gpg()
+            .args(["--pinentry-mode", "loopback", "--passphrase-file"])
+            .arg(app.passphrase_file().expect("passphrase mode"))
+            .args(["--symmetric", "--cipher-algo", "AES256", "-o"])
+            .arg(&output)
+            .arg(&input),
+    );
+    std::fs::read(&output).expect("read the ciphertext")
+}
+
+/// One raw tar entry: the name and link target are written as raw header bytes, which the
+/// `tar` crate's safe setters would refuse.
+fn raw_entry(
+    b: &mut tar::Builder<Vec<u8>>,
+    kind: tar::EntryType,
+    name: &str,
+    link: &str,
+    data: &[u8],
+) {
+    let mut h = tar::Header::new_gnu();
+    h.set_size(data.len() as u64);
+    h.set_mode(0o644);
+    h.set_entry_type(kind);
+    let (name, link) = (name.as_bytes(), link.as_bytes());
+    assert!(name.len() < 100 && link.len() < 100, "names fit the header");
+    h.as_old_mut().name[..name.len()].copy_from_slice(name);
+    h.as_old_mut().linkname[..link.len()].copy_from_slice(link);
+    h.set_cksum();
+    b.append(&h, data).expect("append a tar entry");
+}
+
+#[test]
+fn crafted_archives_are_refused_naming_the_entry_and_nothing_is_written() {
+    let app = TestApp::new(AppOptions::default());
+    let set = app.backup();
+    let time = set.split('-').next().expect("set time").to_string();
+    let root = app
+        .files_dir()
+        .to_str()
+        .expect("UTF-8 path")
+        .trim_start_matches('/')
+        .to_string();
+    let outside = tempfile::tempdir().expect("a directory outside the roots");
+    let out_rel = outside
+        .path()
+        .to_str()
+        .expect("UTF-8")
+        .trim_start_matches('/')
+        .to_string();
+    let files_before = snapshot(&app.files_dir());
+    let dump_before = dump(&app);
+    use tar::EntryType::*;
+    // (suffix, entries, the entry the refusal must name, what the refusal must say)
+    type Case = (
+        &'static str,
+        Vec<(tar::EntryType, String, String)>,
+        String,
+        &'static str,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "0d0d",
+            vec![(
+                Regular,
+                format!("{root}/../../../../{out_rel}/dotdot"),
+                String::new(),
+            )],
+            format!("{root}/../../../../{out_rel}/dotdot"),
+            "`..`",
+        ),
+        (
+            "0abc",
+            vec![(Regular, format!("/{out_rel}/absolute"), String::new())],
+            format!("/{out_rel}/absolute"),
+            "absolute",
+        ),
+        (
+            "05e1",
+            vec![
+                (Symlink, format!("{root}/through"), format!("/{out_rel}")),
+                (Regular, format!("{root}/through/planted"), String::new()),
+            ],
+            format!("{root}/through"),
+            "points out",
+        ),
+        (
+            "05e2",
+            vec![
+                (Directory, format!("{root}/inner"), String::new()),
+                (Symlink, format!("{root}/via"), "inner".to_string()),
+                (Regular, format!("{root}/via/planted"), String::new()),
+            ],
+            format!("{root}/via/planted"),
+            "symlink",
+        ),
+        (
+            "0dee",
+            vec![(Char, format!("{root}/tty"), String::new())],
+            format!("{root}/tty"),
+            "device",
+        ),
+        (
+            "0b10",
+            vec![(Block, format!("{root}/sda"), String::new())],
+            format!("{root}/sda"),
+            "device",
+        ),
+        (
+            "01a1",
+            vec![(Link, format!("{root}/hard"), "etc/shadow".to_string())],
+            format!("{root}/hard"),
+            "points out",
+        ),
+        (
+            "01a2",
+            vec![(
+                Link,
+                format!("{root}/hard2"),
+                format!("{root}/../../../../etc/shadow"),
+            )],
+            format!("{root}/hard2"),
+            "points out",
+        ),
+    ];
+    for (suffix, entries, named, why) in cases {
+        let mut b = tar::Builder::new(Vec::new());
+        raw_entry(
+            &mut b,
+            Regular,
+            &format!("{root}/README.txt"),
+            "",
+            b"harmless\n",
+        );
+        for (kind, name, link) in &entries {
+            let data: &[u8] = if *kind == Regular { b"planted\n" } else { b"" };
+            raw_entry(&mut b, *kind, name, link, data);
+        }
+        let tar = b.into_inner().expect("finish the tar");
+        let compressed = zstd::encode_all(&tar[..], 3).expect("zstd");
+        let stored = gpg_symmetric(&app, &compressed);
+        let id = format!("{time}-{suffix}");
+        copy_set(&app, &set, &id);
+        replace_files_object(&app, &id, &stored, &compressed, tar.len() as u64);
+        let repo_before = snapshot(&app.repo_dir());
+
+        let out = app.lifeboat(&["restore", &id, "--dry-run"]);
+        let what = format!("restore --dry-run of {id} ({entries:?})");
+        assert_no_panic(&what, &out);
+        assert_ne!(
+            out.status.code(),
+            Some(0),
+            "{what} accepted: {}",
+            describe(&out)
+        );
+        let all = all_output(&out);
+        assert!(
+            all.contains(&named),
+            "{what}: does not name {named}: {}",
+            describe(&out)
+        );
+        assert!(
+            all.contains(why),
+            "{what}: does not say {why}: {}",
+            describe(&out)
+        );
+
+        assert_eq!(
+            snapshot(&app.files_dir()),
+            files_before,
+            "{what} wrote into the files"
+        );
+        assert_eq!(
+            snapshot(&app.repo_dir()),
+            repo_before,
+            "{what} changed the repository"
+        );
+        assert!(
+            std::fs::read_dir(outside.path())
+                .expect("list")
+                .next()
+                .is_none(),
+            "{what} wrote outside the roots"
+        );
+        let scratch = app.data_dir().join("scratch");
+        let left: Vec<_> = walkdir::WalkDir::new(&scratch)
+            .into_iter()
+            .filter_map(Result::ok)
+            .filter(|e| !e.file_type().is_dir())
+            .map(|e| e.path().to_path_buf())
+            .collect();
+        assert!(
+            left.is_empty(),
+            "{what} left files in the scratch dir: {left:?}"
+        );
+    }
+    assert!(dump(&app) == dump_before, "the database changed");
+}
+
+#[test]
+fn crafted_manifests_are_reported_never_panic_and_touch_nothing() {
+    let app = TestApp::new(AppOptions::default());
+    let set = app.backup();
+    let time = set.split('-').next().expect("set time").to_string();
+    let manifest: Value = serde_json::from_slice(
+        &std::fs::read(app.set_dir_local(&set).join("manifest.json")).expect("read manifest"),
+    )
+    .expect("JSON");
+    let with = |edit: &dyn Fn(&mut Value)| {
+        let mut m = manifest.clone();
+        edit(&mut m);
+        serde_json::to_vec_pretty(&m).expect("render")
+    };
+    let cases: Vec<(&str, &str, Vec<u8>)> = vec![
+        (
+            "7001",
+            "wrong type",
+            with(&|m| m["components"][0]["stored_bytes"] = Value::from("lots")),
+        ),
+        (
+            "7002",
+            "wrong type",
+            with(&|m| m["components"] = Value::from("db")),
+        ),
+        (
+            "7003",
+            "huge size",
+            String::from_utf8(with(&|m| {
+                m["components"][0]["stored_bytes"] = Value::from(0)
+            }))
+            .expect("UTF-8")
+            .replacen("\"stored_bytes\": 0", "\"stored_bytes\": 1e30", 1)
+            .into_bytes(),
+        ),
+        (
+            "7004",
+            "unknown format",
+            with(&|m| m["format"] = Value::from(99)),
+        ),
+        (
+            "7005",
+            "slash in object",
+            with(&|m| m["components"][0]["object"] = Value::from("a/db.dump")),
+        ),
+        (
+            "7006",
+            "dotdot object",
+            with(&|m| m["components"][0]["object"] = Value::from("../../../etc/passwd")),
+        ),
+        (
+            "7007",
+            "10 MB manifest",
+            with(&|m| m["host"] = Value::from("x".repeat(10 * 1024 * 1024))),
+        ),
+        ("7008", "not JSON", b"\x00\xff{{{ not json".to_vec()),
+    ];
+    let ids: Vec<String> = cases
+        .iter()
+        .map(|(s, _, _)| format!("{time}-{s}"))
+        .collect();
+    for ((_, _, bytes), id) in cases.iter().zip(&ids) {
+        copy_set(&app, &set, id);
+        std::fs::write(app.set_dir_local(id).join("manifest.json"), bytes).expect("write");
+    }
+    let repo_before = snapshot(&app.repo_dir());
+    let secrets_before = snapshot(&app.secrets_repo_dir());
+    let dump_before = dump(&app);
+
+    for args in [
+        &["list"][..],
+        &["inventory"],
+        &["list", "--json"],
+        &["inventory", "--json"],
+    ] {
+        let out = app.lifeboat(args);
+        assert_no_panic(&format!("{args:?}"), &out);
+        assert!(
+            all_output(&out).contains(&set),
+            "{args:?} lost the good set: {}",
+            describe(&out)
+        );
+    }
+    for ((_, what, _), id) in cases.iter().zip(&ids) {
+        for args in [
+            vec!["verify", id.as_str()],
+            vec!["restore", id.as_str(), "--dry-run"],
+        ] {
+            let out = app.lifeboat(&args);
+            let context = format!("{what}: lifeboat {args:?}");
+            assert_no_panic(&context, &out);
+            assert_ne!(
+                out.status.code(),
+                Some(0),
+                "{context} accepted: {}",
+                describe(&out)
+            );
+            let all = all_output(&out);
+            assert!(
+                all.contains("manifest") || all.contains("incomplete"),
+                "{context} does not say the manifest is the problem: {}",
+                describe(&out)
+            );
+            assert!(
+                all.len() < 64 * 1024,
+                "{context} printed {} bytes",
+                all.len()
+            );
+        }
+    }
+    let out = app.lifeboat(&["verify", "--all"]);
+    assert_no_panic("verify --all", &out);
+    assert_eq!(
+        snapshot(&app.repo_dir()),
+        repo_before,
+        "the repository changed"
+    );
+    assert_eq!(
+        snapshot(&app.secrets_repo_dir()),
+        secrets_before,
+        "the secrets repository changed"
+    );
+    assert!(dump(&app) == dump_before, "the database changed");
+}
+
+#[test]
+fn malformed_configs_exit_2_naming_the_file_and_the_fix() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("config.toml");
+    let repo = dir.path().join("repo");
+    let good = format!(
+        "[source]\n\
+         database_url = \"postgresql://postgres@127.0.0.1:1/app\"\n\
+         files = [\"/var/lib/app/uploads\"]\n\
+         \n\
+         [repository]\n\
+         url = \"file://{}\"\n\
+         \n\
+         [encryption]\n\
+         mode = \"none\"\n\
+         \n\
+         [backup]\n\
+         level = 3\n",
+        repo.display()
+    );
+    let cases = [
+        ("bad TOML", good.replace("[backup]", "[backup"), "line 11"),
+        (
+            "unknown key",
+            good.replace("level = 3", "levle = 3"),
+            "levle",
+        ),
+        (
+            "wrong type",
+            good.replace("level = 3", "level = \"three\""),
+            "level",
+        ),
+        (
+            "relative path",
+            good.replace("/var/lib/app/uploads", "var/lib/app/uploads"),
+            "not an absolute path",
+        ),
+    ];
+    for (what, body, fix) in cases {
+        std::fs::write(&config, &body).expect("write config");
+        for args in [&["list"][..], &["verify", "--all"], &["backup"]] {
+            let out = Command::new(env!("CARGO_BIN_EXE_lifeboat"))
+                .arg("--config")
+                .arg(&config)
+                .args(args)
+                .env("LIFEBOAT_DATA_DIR", dir.path().join("data"))
+                .env("LIFEBOAT_STATE_DIR", dir.path().join("state"))
+                .env_remove("LIFEBOAT_CONFIG")
+                .stdin(Stdio::null())
+                .output()
+                .expect("run lifeboat");
+            let context = format!("{what}: lifeboat {args:?}");
+            assert_no_panic(&context, &out);
+            assert_eq!(
+                out.status.code(),
+                Some(EXIT_CONFIG),
+                "{context}: {}",
+                describe(&out)
+            );
+            let err = text(&out.stderr);
+            assert!(
+                err.contains(&config.display().to_string()),
+                "{context}: {err}"
+            );
+            assert!(err.contains(fix), "{context}: no `{fix}` in {err}");
+        }
+    }
+    assert!(!repo.exists(), "nothing was attempted");
+}
