@@ -86,6 +86,27 @@ struct Executor {
 }
 
 impl Executor {
+    /// A restore from the console: into the configured database, files and secrets in their
+    /// original places, with a safety backup first.
+    fn console_restore_spec(&self, set_id: &str) -> Result<restore::RestoreSpec, String> {
+        let id = SetId::parse(set_id).map_err(|e| e.to_string())?;
+        let options = RestoreOptions {
+            safety_backup: true,
+            ..Default::default()
+        };
+        self.config
+            .restore_spec(&self.paths, id, options)
+            .map_err(|e| e.to_string())
+    }
+
+    /// The progress reporter and the cancellation token of a new job.
+    fn job_channels(&mut self, job: u64) -> (Reporter, CancellationToken) {
+        let reporter = self.forward_job_events(job);
+        let token = CancellationToken::new();
+        self.cancels.insert(job, token.clone());
+        (reporter, token)
+    }
+
     fn forward_job_events(&self, id: u64) -> Reporter {
         let (reporter, mut rx) = Reporter::channel();
         let tx = self.tx.clone();
@@ -127,9 +148,7 @@ impl Executor {
             },
             Effect::StartBackup { job } => {
                 let spec = self.config.backup_spec(&self.paths, Initiator::Operator);
-                let reporter = self.forward_job_events(job);
-                let token = CancellationToken::new();
-                self.cancels.insert(job, token.clone());
+                let (reporter, token) = self.job_channels(job);
                 self.tasks.push(tokio::spawn(async move {
                     let outcome = match spec {
                         Err(e) => JobOutcome::Failed(e.to_string()),
@@ -163,9 +182,7 @@ impl Executor {
                         .map_err(|e| e.to_string()),
                     Err(e) => Err(e.to_string()),
                 };
-                let reporter = self.forward_job_events(job);
-                let token = CancellationToken::new();
-                self.cancels.insert(job, token.clone());
+                let (reporter, token) = self.job_channels(job);
                 self.tasks.push(tokio::spawn(async move {
                     let outcome = match spec {
                         Err(e) => JobOutcome::Failed(e),
@@ -209,9 +226,7 @@ impl Executor {
                         .map_err(|e| e.to_string()),
                     Err(e) => Err(e.to_string()),
                 };
-                let reporter = self.forward_job_events(job);
-                let token = CancellationToken::new();
-                self.cancels.insert(job, token.clone());
+                let (reporter, token) = self.job_channels(job);
                 let (manual_tx, manual_rx) = tokio::sync::mpsc::unbounded_channel();
                 self.manual.insert(job, manual_tx);
                 self.tasks.push(tokio::spawn(async move {
@@ -302,9 +317,7 @@ impl Executor {
                 let spec =
                     super::prune_cli::prune_spec(&self.config, &self.paths, Initiator::Operator)
                         .map_err(|e| e.to_string());
-                let reporter = self.forward_job_events(job);
-                let token = CancellationToken::new();
-                self.cancels.insert(job, token.clone());
+                let (reporter, token) = self.job_channels(job);
                 self.tasks.push(tokio::spawn(async move {
                     reporter.phase("prune");
                     let outcome = match spec {
@@ -335,23 +348,8 @@ impl Executor {
                 }));
             }
             Effect::StartRestorePlan { job, set_id } => {
-                let spec = SetId::parse(&set_id)
-                    .map_err(|e| e.to_string())
-                    .and_then(|id| {
-                        self.config
-                            .restore_spec(
-                                &self.paths,
-                                id,
-                                RestoreOptions {
-                                    safety_backup: true,
-                                    ..Default::default()
-                                },
-                            )
-                            .map_err(|e| e.to_string())
-                    });
-                let reporter = self.forward_job_events(job);
-                let token = CancellationToken::new();
-                self.cancels.insert(job, token.clone());
+                let spec = self.console_restore_spec(&set_id);
+                let (reporter, token) = self.job_channels(job);
                 self.tasks.push(tokio::spawn(async move {
                     match spec {
                         Err(e) => {
@@ -383,23 +381,8 @@ impl Executor {
                 }));
             }
             Effect::StartRestore { job, set_id } => {
-                let spec = SetId::parse(&set_id)
-                    .map_err(|e| e.to_string())
-                    .and_then(|id| {
-                        self.config
-                            .restore_spec(
-                                &self.paths,
-                                id,
-                                RestoreOptions {
-                                    safety_backup: true,
-                                    ..Default::default()
-                                },
-                            )
-                            .map_err(|e| e.to_string())
-                    });
-                let reporter = self.forward_job_events(job);
-                let token = CancellationToken::new();
-                self.cancels.insert(job, token.clone());
+                let spec = self.console_restore_spec(&set_id);
+                let (reporter, token) = self.job_channels(job);
                 self.tasks.push(tokio::spawn(async move {
                     let outcome = match spec {
                         Err(e) => JobOutcome::Failed(e),

@@ -118,6 +118,49 @@ pub fn check_entry(
     Ok(normal)
 }
 
+/// One checked entry, handed to the caller of `walk`.
+struct Checked<'a, 'e, R: Read> {
+    entry: &'a mut tar::Entry<'e, R>,
+    /// The path as stored.
+    path: PathBuf,
+    /// The path, normalised (checked to stay inside the roots).
+    normal: PathBuf,
+    kind: tar::EntryType,
+    link: Option<PathBuf>,
+}
+
+/// Reads every entry, checks it, counts it, and hands it to `each`. Any unsafe entry stops the
+/// walk with an error naming it.
+fn walk<R: Read>(
+    archive: &mut tar::Archive<R>,
+    roots: &[PathBuf],
+    mut each: impl FnMut(Checked<'_, '_, R>) -> Result<(), ArchiveError>,
+) -> Result<Listing, ArchiveError> {
+    let damaged = |e: io::Error| ArchiveError::Damaged(e.to_string());
+    let mut links = BTreeSet::new();
+    let mut listing = Listing::default();
+    for entry in archive.entries().map_err(damaged)? {
+        let mut entry = entry.map_err(damaged)?;
+        let path = entry.path().map_err(damaged)?.into_owned();
+        let link = entry.link_name().map_err(damaged)?.map(|l| l.into_owned());
+        let kind = entry.header().entry_type();
+        let normal = check_entry(&path, kind, link.as_deref(), roots, &mut links)?;
+        listing.entries += 1;
+        if kind.is_file() {
+            listing.files += 1;
+            listing.bytes += entry.size();
+        }
+        each(Checked {
+            entry: &mut entry,
+            path,
+            normal,
+            kind,
+            link,
+        })?;
+    }
+    Ok(listing)
+}
+
 /// Walks the whole archive, checking every entry; reports what it holds and what would be
 /// overwritten under `dest` (if given).
 pub fn list(
@@ -126,35 +169,18 @@ pub fn list(
     dest: Option<&Path>,
 ) -> Result<Listing, ArchiveError> {
     let mut archive = tar::Archive::new(input);
-    let mut links = BTreeSet::new();
-    let mut listing = Listing::default();
-    for entry in archive
-        .entries()
-        .map_err(|e| ArchiveError::Damaged(e.to_string()))?
-    {
-        let mut entry = entry.map_err(|e| ArchiveError::Damaged(e.to_string()))?;
-        let path = entry
-            .path()
-            .map_err(|e| ArchiveError::Damaged(e.to_string()))?
-            .into_owned();
-        let link = entry
-            .link_name()
-            .map_err(|e| ArchiveError::Damaged(e.to_string()))?
-            .map(|l| l.into_owned());
-        let kind = entry.header().entry_type();
-        let normal = check_entry(&path, kind, link.as_deref(), roots, &mut links)?;
-        listing.entries += 1;
-        if kind.is_file() {
-            listing.files += 1;
-            listing.bytes += entry.size();
-        }
+    let mut existing = Vec::new();
+    let mut listing = walk(&mut archive, roots, |c| {
         if let Some(dest) = dest {
-            if !kind.is_dir() && dest.join(&normal).symlink_metadata().is_ok() {
-                listing.existing.push(normal.display().to_string());
+            if !c.kind.is_dir() && dest.join(&c.normal).symlink_metadata().is_ok() {
+                existing.push(c.normal.display().to_string());
             }
         }
-        io::copy(&mut entry, &mut io::sink()).map_err(|e| ArchiveError::Damaged(e.to_string()))?;
-    }
+        io::copy(c.entry, &mut io::sink())
+            .map(|_| ())
+            .map_err(|e| ArchiveError::Damaged(e.to_string()))
+    })?;
+    listing.existing = existing;
     Ok(listing)
 }
 
@@ -166,28 +192,14 @@ pub fn extract(input: impl Read, roots: &[PathBuf], dest: &Path) -> Result<Listi
     archive.set_preserve_mtime(true);
     archive.set_overwrite(true);
     archive.set_unpack_xattrs(false);
-    let mut links = BTreeSet::new();
-    let mut listing = Listing::default();
-    for entry in archive
-        .entries()
-        .map_err(|e| ArchiveError::Damaged(e.to_string()))?
-    {
-        let mut entry = entry.map_err(|e| ArchiveError::Damaged(e.to_string()))?;
-        let path = entry
-            .path()
-            .map_err(|e| ArchiveError::Damaged(e.to_string()))?
-            .into_owned();
-        let link = entry
-            .link_name()
-            .map_err(|e| ArchiveError::Damaged(e.to_string()))?
-            .map(|l| l.into_owned());
-        let kind = entry.header().entry_type();
-        let normal = check_entry(&path, kind, link.as_deref(), roots, &mut links)?;
-        listing.entries += 1;
-        if kind.is_file() {
-            listing.files += 1;
-            listing.bytes += entry.size();
-        }
+    walk(&mut archive, roots, |c| {
+        let Checked {
+            entry,
+            path,
+            normal,
+            kind,
+            link,
+        } = c;
         let target = dest.join(&normal);
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent).map_err(|source| ArchiveError::Write {
@@ -215,20 +227,19 @@ pub fn extract(input: impl Read, roots: &[PathBuf], dest: &Path) -> Result<Listi
             if target.symlink_metadata().is_ok_and(|m| !m.is_dir()) {
                 let _ = std::fs::remove_file(&target);
             }
-            std::fs::hard_link(&linked, &target).map_err(|source| ArchiveError::Write {
+            return std::fs::hard_link(&linked, &target).map_err(|source| ArchiveError::Write {
                 path: target.clone(),
                 source,
-            })?;
-            continue;
+            });
         }
         entry
             .unpack(&target)
+            .map(|_| ())
             .map_err(|source| ArchiveError::Write {
                 path: target.clone(),
                 source,
-            })?;
-    }
-    Ok(listing)
+            })
+    })
 }
 
 #[cfg(test)]
