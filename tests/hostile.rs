@@ -14,12 +14,13 @@
 
 mod common;
 
+use common::forge::{copy_set, gpg_symmetric, replace_files_object};
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use common::app::{AppOptions, TestApp};
-use common::GpgHome;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -105,86 +106,6 @@ fn dump(app: &TestApp) -> String {
         .filter(|l| !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict"))
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-/// A set's folder copied to a new set id (both repositories), its manifests renamed to it.
-fn copy_set(app: &TestApp, set: &str, new_id: &str) {
-    for root in [app.data_repo_root(), app.secrets_repo_dir()] {
-        let from = root.join("sets").join(set);
-        if !from.exists() {
-            continue;
-        }
-        let to = root.join("sets").join(new_id);
-        std::fs::create_dir_all(&to).expect("create the new set folder");
-        for entry in std::fs::read_dir(&from).expect("list the set folder") {
-            let entry = entry.expect("a set object");
-            std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copy a set object");
-        }
-        let manifest_path = to.join("manifest.json");
-        let mut manifest: Value =
-            serde_json::from_slice(&std::fs::read(&manifest_path).expect("read manifest.json"))
-                .expect("manifest.json is JSON");
-        manifest["set_id"] = Value::from(new_id);
-        std::fs::write(
-            &manifest_path,
-            serde_json::to_vec_pretty(&manifest).expect("render manifest.json"),
-        )
-        .expect("write manifest.json");
-    }
-}
-
-/// Replaces the `files` object of a copied set, keeping manifest and checksums consistent.
-fn replace_files_object(app: &TestApp, id: &str, stored: &[u8], plaintext: &[u8], source: u64) {
-    let dir = app.set_dir_local(id);
-    let manifest_path = dir.join("manifest.json");
-    let mut manifest: Value =
-        serde_json::from_slice(&std::fs::read(&manifest_path).expect("read manifest.json"))
-            .expect("manifest.json is JSON");
-    let component = manifest["components"]
-        .as_array_mut()
-        .expect("components")
-        .iter_mut()
-        .find(|c| c["kind"] == "files")
-        .expect("a files component");
-    let object = component["object"].as_str().expect("object").to_string();
-    component["stored_bytes"] = Value::from(stored.len() as u64);
-    component["stored_sha256"] = Value::from(sha256_hex(stored));
-    component["plaintext_bytes"] = Value::from(plaintext.len() as u64);
-    component["plaintext_sha256"] = Value::from(sha256_hex(plaintext));
-    component["source_bytes"] = Value::from(source);
-    std::fs::write(dir.join(&object), stored).expect("write the forged object");
-    std::fs::write(
-        &manifest_path,
-        serde_json::to_vec_pretty(&manifest).expect("render manifest.json"),
-    )
-    .expect("write manifest.json");
-    let checksums_path = dir.join("checksums.sha256");
-    let checksums = std::fs::read_to_string(&checksums_path).expect("read checksums.sha256");
-    let rewritten: String = checksums
-        .lines()
-        .map(|line| match line.split_once("  ") {
-            Some((_, name)) if name == object => format!("{}  {name}\n", sha256_hex(stored)),
-            _ => format!("{line}\n"),
-        })
-        .collect();
-    std::fs::write(&checksums_path, rewritten).expect("write checksums.sha256");
-}
-
-fn gpg_symmetric(app: &TestApp, plaintext: &[u8]) -> Vec<u8> {
-    let home = GpgHome::empty();
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let (input, output) = (dir.path().join("in"), dir.path().join("out.gpg"));
-    std::fs::write(&input, plaintext).expect("write the plaintext");
-    run_ok(
-        "gpg --symmetric",
-        home.gpg()
-            .args(["--pinentry-mode", "loopback", "--passphrase-file"])
-            .arg(app.passphrase_file().expect("passphrase mode"))
-            .args(["--symmetric", "--cipher-algo", "AES256", "-o"])
-            .arg(&output)
-            .arg(&input),
-    );
-    std::fs::read(&output).expect("read the ciphertext")
 }
 
 /// One raw tar entry: the name and link target are written as raw header bytes, which the

@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod app;
+pub mod forge;
 
 use std::fmt::Write as _;
 use std::fs::OpenOptions;
