@@ -75,7 +75,8 @@ status=0
 # host-local/ for them). Each launch: a fresh private tmux server, polled every few ms.
 newest=$(find "$WORK_DIR/repo-$SETS/sets" -mindepth 1 -maxdepth 1 -printf '%f\n' | sort | tail -1)
 SOCKET=lifeboat-bench-$$
-lb_on_exit "tmux -L $SOCKET kill-server 2>/dev/null"
+SOCKET_PATH=${TMUX_TMPDIR:-/tmp}/tmux-$(id -u)/$SOCKET
+lb_on_exit "tmux -L $SOCKET kill-server 2>/dev/null; rm -f $SOCKET_PATH"
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 drawn_all=() data_all=()
 for ((run = 1; run <= TMUX_RUNS; run++)); do

@@ -128,7 +128,7 @@ fn guided_backup_verify_history_inventory_and_a_restored_terminal() {
         jobs.contains(&format!("✓ #1 backup  set {set_id} complete")),
         "{jobs}"
     );
-    eprintln!("verified: {:?}", t0.elapsed());
+    eprintln!("verified: {:?}\n{jobs}", t0.elapsed());
 
     // History: the set, completed and verified.
     console.keys(&["2"]);
@@ -140,6 +140,7 @@ fn guided_backup_verify_history_inventory_and_a_restored_terminal() {
             .map(|_| s.to_string())
     });
     assert!(history.contains("History"), "{history}");
+    eprintln!("{history}");
 
     // Inventory: the set, complete.
     console.keys(&["3"]);

@@ -49,6 +49,8 @@ pub fn fill_random_files(dir: &Path, total: u64, file_bytes: u64) {
 /// The console running in a private tmux server; the server is killed on drop.
 pub struct Console {
     socket: String,
+    /// The server's socket file, removed after the server is killed.
+    socket_path: Option<PathBuf>,
     session: String,
     /// Holds the shell script, the console's pid, exit code and `stty -a` after it exits.
     out: TempDir,
@@ -93,8 +95,9 @@ impl Console {
         );
         let script_path = out.path().join("run.sh");
         std::fs::write(&script_path, script).expect("write the console script");
-        let console = Console {
+        let mut console = Console {
             socket,
+            socket_path: None,
             session,
             out,
         };
@@ -114,6 +117,11 @@ impl Console {
             "tmux new-session failed: {}",
             String::from_utf8_lossy(&started.stderr)
         );
+        let path = console.tmux(&["display", "-p", "#{socket_path}"]);
+        console.socket_path = Some(PathBuf::from(
+            String::from_utf8_lossy(&path.stdout).trim().to_string(),
+        ))
+        .filter(|p| !p.as_os_str().is_empty());
         console
     }
 
@@ -265,6 +273,9 @@ impl Drop for Console {
     fn drop(&mut self) {
         // Only this test's private server; the console (if still up) gets SIGHUP and exits.
         let _ = self.tmux(&["kill-server"]);
+        if let Some(path) = &self.socket_path {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
 
