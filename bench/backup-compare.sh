@@ -6,7 +6,7 @@
 #              compression), tar -czf of the files, sha256sum of both, gpg --symmetric AES256 of
 #              both, cp of the .gpg files and the checksums into a repository directory
 #   restic     restic init + pg_dump -Fc -Z0 | restic backup --stdin, + restic backup FILES
-#   lifeboat   target/release/lifeboat --config CONFIG backup --json (zstd 3, passphrase mode),
+#   lifeboat   target/release/lifeboat --config CONFIG backup --json (zstd at LIFEBOAT_LEVEL, default 1, passphrase mode),
 #              built first with cargo build --release; a failure is reported, not fatal
 #   floor-io   pg_dump -Fc -Z0 and tar -cf of the files, concurrently, into wc -c (nothing
 #              stored): how fast the data can be read at all
@@ -46,7 +46,7 @@ REPO_ROOT=$(cd "$HERE/.." && pwd)
 # shellcheck source=lib.sh
 . "$HERE/lib.sh"
 
-COMMAND_LINE="$(for v in WORK_DIR DB_MB FILES_MB TOOLS RUNS SKIP_BUILD LIFEBOAT_BIN QUIET_TIMEOUT RESULTS_DIR; do
+COMMAND_LINE="$(for v in WORK_DIR DB_MB FILES_MB TOOLS RUNS SKIP_BUILD LIFEBOAT_BIN LIFEBOAT_LEVEL QUIET_TIMEOUT RESULTS_DIR; do
     if [[ -n ${!v:-} ]]; then printf '%s=%q ' "$v" "${!v}"; fi; done)bench/backup-compare.sh${*:+ $*}"
 WORK_DIR=${WORK_DIR:-$HERE/work}
 DB_MB=${DB_MB:-550}
@@ -186,7 +186,7 @@ passphrase_file = "$PASSPHRASE_FILE"
 
 [backup]
 compression = "zstd"
-level = 3
+level = ${LIFEBOAT_LEVEL:-1}
 EOF
     cold_start
     # The port is kept across restarts, so the config stays valid.

@@ -83,7 +83,7 @@ passphrase_file = "{d}/passphrase"
 
 [backup]
 compression = "zstd"
-level = 3
+level = 1
 
 [drill]
 server_url = "{server_url}"
