@@ -1,5 +1,5 @@
 //! The frame around every screen: the tab bar (digits jump), the status bar (hints generated
-//! from the keymap, the filter prompt, notices), and the placeholder for screens to come.
+//! from the keymap, the filter prompt, notices).
 
 use super::theme::Theme;
 use crate::app::action::Action;
@@ -7,7 +7,7 @@ use crate::app::keymap::Keymap;
 use crate::app::state::{AppState, Screen};
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
+use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
 pub fn tabs(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
@@ -88,17 +88,4 @@ fn short(action: Action) -> &'static str {
         Action::StartDrill => "drill",
         _ => "",
     }
-}
-
-pub fn not_yet(frame: &mut Frame, area: Rect, title: &str, text: &str, theme: &Theme) {
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .title(Span::styled(format!(" {title} "), theme.heading()));
-    frame.render_widget(
-        Paragraph::new(text.to_string())
-            .style(theme.dim())
-            .wrap(Wrap { trim: true })
-            .block(block),
-        area,
-    );
 }
