@@ -763,31 +763,15 @@ pub async fn run(
         ("LIFEBOAT_SET".to_string(), plan.set_id.clone()),
         ("LIFEBOAT_TARGET".to_string(), spec.target.display()),
     ];
-    for hook in &spec.hooks.pre_restore {
-        reporter.phase("pre-restore hook");
-        let h = hook.clone();
-        let env = env.clone();
-        match tokio::task::spawn_blocking(move || run_hook(&h, &env)).await {
-            Ok(Ok(out)) => reporter.log(format!("{hook}: ok {out}")),
-            Ok(Err((status, output))) => {
-                return Err(RestoreError::Hook {
-                    command: hook.clone(),
-                    status,
-                    output,
-                    state: format!("{untouched} by the restore"),
-                })
-            }
-            Err(e) => {
-                return Err(RestoreError::Hook {
-                    command: hook.clone(),
-                    status: "panicked".into(),
-                    output: e.to_string(),
-                    state: untouched,
-                })
-            }
-        }
-        done.push(format!("hook {hook}"));
-    }
+    run_hooks(
+        &spec.hooks.pre_restore,
+        "pre-restore hook",
+        &env,
+        &reporter,
+        &mut done,
+        &format!("{untouched} by the restore"),
+    )
+    .await?;
     if cancel.is_cancelled() {
         return Err(RestoreError::Cancelled(untouched));
     }
@@ -862,30 +846,15 @@ pub async fn run(
             }
         }
     }
-    for hook in &spec.hooks.post_restore {
-        reporter.phase("post-restore hook");
-        let (h, env) = (hook.clone(), env.clone());
-        match tokio::task::spawn_blocking(move || run_hook(&h, &env)).await {
-            Ok(Ok(out)) => reporter.log(format!("{hook}: ok {out}")),
-            Ok(Err((status, output))) => {
-                return Err(RestoreError::Hook {
-                    command: hook.clone(),
-                    status,
-                    output,
-                    state: format!("the data is restored; {back_out}"),
-                })
-            }
-            Err(e) => {
-                return Err(RestoreError::Hook {
-                    command: hook.clone(),
-                    status: "panicked".into(),
-                    output: e.to_string(),
-                    state: back_out,
-                })
-            }
-        }
-        done.push(format!("hook {hook}"));
-    }
+    run_hooks(
+        &spec.hooks.post_restore,
+        "post-restore hook",
+        &env,
+        &reporter,
+        &mut done,
+        &format!("the data is restored; {back_out}"),
+    )
+    .await?;
     if let Some(health) = &spec.hooks.health {
         reporter.phase("health check");
         let h = health.clone();
@@ -924,6 +893,34 @@ pub enum TargetDb {
     Create,
     /// The caller has just created it empty (a drill's scratch database or cluster).
     Empty,
+}
+
+/// Runs hooks in order; the first failure stops with `state` (what was touched so far).
+async fn run_hooks(
+    hooks: &[String],
+    phase: &str,
+    env: &[(String, String)],
+    reporter: &Reporter,
+    done: &mut Vec<String>,
+    state: &str,
+) -> Result<(), RestoreError> {
+    for hook in hooks {
+        reporter.phase(phase);
+        let (h, e) = (hook.clone(), env.to_vec());
+        let failure = |status: String, output: String| RestoreError::Hook {
+            command: hook.clone(),
+            status,
+            output,
+            state: state.to_string(),
+        };
+        match tokio::task::spawn_blocking(move || run_hook(&h, &e)).await {
+            Ok(Ok(out)) => reporter.log(format!("{hook}: ok {out}")),
+            Ok(Err((status, output))) => return Err(failure(status, output)),
+            Err(e) => return Err(failure("panicked".into(), e.to_string())),
+        }
+        done.push(format!("hook {hook}"));
+    }
+    Ok(())
 }
 
 /// pg_restore into `target`. An empty database is restored into without `--clean`: its
