@@ -261,7 +261,29 @@ pub fn evaluate(
     spooled_sets: Vec<String>,
     newest_drill: Option<DrillSummary>,
 ) -> StatusReport {
-    let now = Utc::now();
+    let holder = RepoLock::holder(&spec.paths.locks(), &spec.repository.url);
+    let listed = listed.map_err(|e| e.to_string());
+    evaluate_at(
+        spec,
+        listed,
+        journal,
+        spooled_sets,
+        newest_drill,
+        holder,
+        Utc::now(),
+    )
+}
+
+/// The verdict as of `now`, with the lock holder given: no clock, no files.
+pub fn evaluate_at(
+    spec: &StatusSpec,
+    listed: Result<inventory::Inventory, String>,
+    journal: &JournalView,
+    spooled_sets: Vec<String>,
+    newest_drill: Option<DrillSummary>,
+    lock_holder: Option<LockHolder>,
+    now: DateTime<Utc>,
+) -> StatusReport {
     let url = &spec.repository.url;
     let mut report = StatusReport {
         repository: url.clone(),
@@ -284,7 +306,7 @@ pub fn evaluate(
             .filter(|r| &r.destination == url && r.status == RunStatus::Failed)
             .count(),
         spooled_sets,
-        lock_holder: RepoLock::holder(&spec.paths.locks(), url),
+        lock_holder,
         stale_after_seconds: spec.stale_after.as_secs(),
         // The repository's record wins; the journal covers a record that could not be read.
         newest_drill: newest_drill.or_else(|| {

@@ -12,9 +12,7 @@ use lifeboat::jobs::drill_record::{CheckResult, DrillRecord, ManualStep, Phase, 
 use lifeboat::jobs::inventory::{Inventory, SetEntry};
 use lifeboat::jobs::preflight::{Check, PreflightReport};
 use lifeboat::jobs::progress::Progress;
-use lifeboat::jobs::status::{
-    Health, NewestSet, StatusReport, DEFAULT_STALE_AFTER, DEFAULT_VERIFY_STALE_AFTER,
-};
+use lifeboat::jobs::status::{StatusReport, DEFAULT_STALE_AFTER, DEFAULT_VERIFY_STALE_AFTER};
 use lifeboat::jobs::tar_source::TreeSize;
 use lifeboat::storage::journal::{
     DrillSummary, JournalView, RunKind, RunRecord, RunStatus, VerificationRecord, VerifyLevel,
@@ -468,8 +466,8 @@ fn drill_summary(repository: &str) -> DrillSummary {
     }
 }
 
-/// `status::evaluate` with the fixed clock and without reading a lock file: the same verdict
-/// and messages, deterministically.
+/// `status::evaluate_at` with the fixed clock and the lock holder given: the verdict and
+/// messages the console would show, deterministically.
 pub fn status(
     repository: &str,
     listed: Result<&Inventory, &str>,
@@ -477,167 +475,32 @@ pub fn status(
     spooled_sets: Vec<String>,
     lock_holder: Option<LockHolder>,
 ) -> StatusReport {
-    let now = now();
+    use lifeboat::jobs::status::{self, StatusSpec};
+    use lifeboat::storage::paths::LocalPaths;
+    use lifeboat::storage::repository::RepositorySpec;
     let newest_drill = listed
         .ok()
         .filter(|i| i.drills.iter().any(|o| o.path == DRILL_PATH))
         .map(|_| drill_summary(repository));
-    let mut report = StatusReport {
-        newest_drill,
-        drill_due: None,
-        repository: repository.into(),
-        health: Health::Ok,
-        messages: Vec::new(),
-        newest_set: None,
-        complete_sets: 0,
-        incomplete_sets: 0,
-        repository_bytes: 0,
-        newest_verification: None,
-        last_run: journal
-            .runs
-            .iter()
-            .filter(|r| r.kind == RunKind::Backup && r.destination == repository)
-            .max_by_key(|r| r.started_at)
-            .cloned(),
-        failed_runs: journal
-            .runs
-            .iter()
-            .filter(|r| r.destination == repository && r.status == RunStatus::Failed)
-            .count(),
-        spooled_sets,
-        lock_holder,
-        stale_after_seconds: DEFAULT_STALE_AFTER.as_secs(),
-        alerts: Vec::new(),
-        verify_stale_after_seconds: DEFAULT_VERIFY_STALE_AFTER.as_secs(),
-        last_verified_at: None,
+    let spec = StatusSpec {
+        repository: RepositorySpec::new(repository),
+        paths: LocalPaths::under(std::path::Path::new("/nonexistent/lifeboat-fixture")),
+        spool_dir: None,
+        stale_after: DEFAULT_STALE_AFTER,
+        drill_every: std::time::Duration::from_secs(30 * 86_400),
+        verify_stale_after: DEFAULT_VERIFY_STALE_AFTER,
         wal: None,
     };
-    let inventory = match listed {
-        Ok(i) => i,
-        Err(e) => {
-            report.health = Health::Unreachable;
-            report
-                .messages
-                .push(format!("✗ repository unreachable: {e}"));
-            return report;
-        }
-    };
-    report.complete_sets = inventory.complete().count();
-    report.incomplete_sets = inventory.incomplete().count();
-    report.repository_bytes = inventory.total_bytes();
-    if let Some(newest) = inventory.newest_complete() {
-        let m = newest.manifest.as_ref().unwrap();
-        report.newest_set = Some(NewestSet {
-            set_id: newest.id.to_string(),
-            finished_at: m.finished_at,
-            snapshot_time: m.snapshot_time,
-            age_seconds: (now - m.finished_at).num_seconds(),
-            stored_bytes: newest.stored_bytes(),
-            started_at: m.started_at,
-            duration_seconds: (m.finished_at - m.started_at).num_milliseconds() as f64 / 1000.0,
-            components: Vec::new(),
-        });
-        // The newest set's own verification; else the latest of any set.
-        report.newest_verification = journal
-            .latest_verification(newest.id.as_str())
-            .cloned()
-            .or_else(|| {
-                journal
-                    .verifications
-                    .iter()
-                    .filter(|v| inventory.complete().any(|s| s.id.as_str() == v.set_id))
-                    .max_by_key(|v| v.at)
-                    .cloned()
-            });
-    }
-    let stale = Span::from_std(DEFAULT_STALE_AFTER).unwrap();
-    match &report.newest_set {
-        None => {
-            report.health = Health::NoBackup;
-            report
-                .messages
-                .push("✗ no complete backup in the repository".into());
-        }
-        Some(n) if now - n.finished_at > stale => {
-            report.health = Health::Stale;
-            report.messages.push(format!(
-                "✗ no successful backup in the last {} (newest: {}, {} ago)",
-                humantime::format_duration(DEFAULT_STALE_AFTER),
-                n.set_id,
-                humantime::format_duration(Duration::from_secs(n.age_seconds.max(0) as u64))
-            ));
-        }
-        Some(_) => {}
-    }
-    if let Some(run) = &report.last_run {
-        if run.status == RunStatus::Failed {
-            if report.health == Health::Ok {
-                report.health = Health::LastRunFailed;
-            }
-            report.messages.push(format!(
-                "✗ the newest backup run ({}) failed: {}",
-                run.started_at.format("%Y-%m-%d %H:%M UTC"),
-                run.error.as_deref().unwrap_or("no reason recorded")
-            ));
-        }
-    }
-    let every = Span::from_std(DRILL_EVERY).unwrap();
-    let since = report.newest_drill.as_ref().map(|d| d.at).or_else(|| {
-        inventory
-            .complete()
-            .filter_map(|s| s.manifest.as_ref())
-            .map(|m| m.finished_at)
-            .min()
-    });
-    report.drill_due = since.map(|t| t + every);
-    if let Some(d) = &report.newest_drill {
-        if !d.passed {
-            if report.health == Health::Ok {
-                report.health = Health::DrillFailing;
-            }
-            report.messages.push(format!(
-                "✗ the last restore drill ({}) FAILED: see `lifeboat drill report {}`",
-                d.at.format("%Y-%m-%d"),
-                d.drill_id
-            ));
-        }
-    }
-    if let Some(due) = report.drill_due {
-        if now > due {
-            if report.health == Health::Ok {
-                report.health = Health::DrillOverdue;
-            }
-            report.messages.push(match &report.newest_drill {
-                Some(d) => format!(
-                    "! a restore drill is overdue: the last one was {} (due every {})",
-                    d.at.format("%Y-%m-%d"),
-                    humantime::format_duration(DRILL_EVERY)
-                ),
-                None => format!(
-                    "! a restore drill is overdue: none was ever run (due every {}); run `lifeboat drill`",
-                    humantime::format_duration(DRILL_EVERY)
-                ),
-            });
-        }
-    }
-    if !report.spooled_sets.is_empty() {
-        report.messages.push(format!(
-            "! {} set(s) wait in the local spool for upload: run `lifeboat backup --resume`",
-            report.spooled_sets.len()
-        ));
-    }
-    if report.incomplete_sets > 0 {
-        report.messages.push(format!(
-            "! {} incomplete set folder(s) in the repository (not counted as backups)",
-            report.incomplete_sets
-        ));
-    }
-    if report.health == Health::Ok {
-        report.messages.insert(0, "✓ backups are current".into());
-    } else {
-        report.alerts = vec![report.health];
-    }
-    report
+    let listed = listed.cloned().map_err(str::to_string);
+    status::evaluate_at(
+        &spec,
+        listed,
+        journal,
+        spooled_sets,
+        newest_drill,
+        lock_holder,
+        now(),
+    )
 }
 
 /// A snapshot as `runtime::load_snapshot` builds it, from data instead of a listing.
