@@ -90,19 +90,7 @@ if [[ " $TOOLS " == *" lifeboat "* ]]; then
 fi
 
 # --- shared secrets and settings ---------------------------------------------------------------
-PASSPHRASE_FILE=$WORK_DIR/passphrase
-if [[ ! -s $PASSPHRASE_FILE ]]; then
-    (umask 077 && echo "correct horse battery staple lifeboat bench" >"$PASSPHRASE_FILE")
-fi
-GNUPGHOME=$(mktemp -d /tmp/lbbench-gpg.XXXXXX)   # short: gpg-agent's socket path must fit in 107 bytes
-chmod 700 "$GNUPGHOME"
-export GNUPGHOME
-LB_DAEMON_HOME=$GNUPGHOME   # measure counts (and ends) gpg-agents started for this home only
-lb_on_exit 'gpgconf --homedir "$GNUPGHOME" --kill all >/dev/null 2>&1; rm -rf "$GNUPGHOME"'
-
-pg_cluster_start "$WORK_DIR/pgdata"
-export PGDATABASE=bench
-LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
+bench_setup   # passphrase, a private GNUPGHOME, the benchmark cluster (lib.sh)
 
 COLD_NOTE="yes: before every run the cluster was restarted and the page cache dropped"
 BUSY_NOTE=""

@@ -76,19 +76,7 @@ fi
 [[ -x $LIFEBOAT_BIN ]] || lb_die "no lifeboat binary at $LIFEBOAT_BIN"
 
 # --- secrets, server, configuration -------------------------------------------------------------
-PASSPHRASE_FILE=$WORK_DIR/passphrase
-if [[ ! -s $PASSPHRASE_FILE ]]; then
-    (umask 077 && echo "correct horse battery staple lifeboat bench" >"$PASSPHRASE_FILE")
-fi
-GNUPGHOME=$(mktemp -d /tmp/lbbench-gpg.XXXXXX)   # short: gpg-agent's socket path must fit in 107 bytes
-chmod 700 "$GNUPGHOME"
-export GNUPGHOME
-LB_DAEMON_HOME=$GNUPGHOME   # measure counts (and ends) gpg-agents started for this home only
-lb_on_exit 'gpgconf --homedir "$GNUPGHOME" --kill all >/dev/null 2>&1; rm -rf "$GNUPGHOME"'
-
-pg_cluster_start "$WORK_DIR/pgdata"
-export PGDATABASE=bench
-LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
+bench_setup   # passphrase, a private GNUPGHOME, the benchmark cluster (lib.sh)
 
 OUT=$WORK_DIR/out-drill
 rm -rf "$OUT"

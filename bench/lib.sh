@@ -361,3 +361,20 @@ measure() {
 
 # shellcheck disable=SC2034  # used by the scripts that source this file
 RESULTS_TSV_HEADER=$'name\tstatus\twall_s\tcpu_s\tuser_s\tsys_s\tmaxrss_kib\town_hwm_kib\tserver_cpu_s\tstored_bytes\tmachine_cpu_s\tdaemon_cpu_s'
+
+# The setting both comparisons share: the benchmark passphrase, a private short-lived GNUPGHOME
+# (its agent measured and ended with the run), and the benchmark cluster started.
+bench_setup() {
+    PASSPHRASE_FILE=$WORK_DIR/passphrase
+    if [[ ! -s $PASSPHRASE_FILE ]]; then
+        (umask 077 && echo "correct horse battery staple lifeboat bench" >"$PASSPHRASE_FILE")
+    fi
+    GNUPGHOME=$(mktemp -d /tmp/lbbench-gpg.XXXXXX)   # short: gpg-agent's socket path must fit in 107 bytes
+    chmod 700 "$GNUPGHOME"
+    export GNUPGHOME
+    LB_DAEMON_HOME=$GNUPGHOME   # measure counts (and ends) gpg-agents started for this home only
+    lb_on_exit 'gpgconf --homedir "$GNUPGHOME" --kill all >/dev/null 2>&1; rm -rf "$GNUPGHOME"'
+    pg_cluster_start "$WORK_DIR/pgdata"
+    export PGDATABASE=bench
+    LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
+}
