@@ -267,15 +267,10 @@ impl Executor {
                 tokio::spawn(async move {
                     let loaded = match spec {
                         Err(e) => Err(e),
-                        Ok(spec) => {
-                            match prune::run(&spec, false, CancellationToken::new()).await {
-                                Ok(report) => prune::candidates(&spec)
-                                    .await
-                                    .map(|c| (Box::new(report.plan), c))
-                                    .map_err(|e| e.to_string()),
-                                Err(e) => Err(e.to_string()),
-                            }
-                        }
+                        Ok(spec) => prune::preview(&spec)
+                            .await
+                            .map(|(plan, candidates)| (Box::new(plan), candidates))
+                            .map_err(|e| e.to_string()),
                     };
                     let _ = tx.send(AppEvent::RetentionLoaded(loaded));
                 });

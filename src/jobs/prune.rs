@@ -194,6 +194,17 @@ pub async fn plan(
     ))
 }
 
+/// The preview and today's candidates from one listing (the console shows both).
+pub async fn preview(spec: &PruneSpec) -> Result<(PrunePlan, Vec<Candidate>), PruneError> {
+    let writer = RepoLock::holder(&spec.paths.locks(), &spec.repository.url);
+    let gathered = gather(spec).await?;
+    let facts = gathered.facts(writer.as_ref(), Utc::now());
+    Ok((
+        prune_plan::assemble(&spec.policy, &facts),
+        prune_plan::candidates(&facts),
+    ))
+}
+
 /// Today's complete sets with their floors, for `retention simulate`.
 pub async fn candidates(spec: &PruneSpec) -> Result<Vec<Candidate>, PruneError> {
     let gathered = gather(spec).await?;
