@@ -18,8 +18,11 @@ fn pin_preview_and_confirm_a_prune_from_the_console() {
     let mut config = app.config_text();
     config.push_str("\n[retention]\nkeep_last = 1\nmin_age = \"1s\"\n");
     app.write_raw_config(&config);
+    // Set ids order by the second they start in: a second apart, the order is the creation order.
     let oldest = app.backup();
+    std::thread::sleep(Duration::from_millis(1100));
     let middle = app.backup();
+    std::thread::sleep(Duration::from_millis(1100));
     let newest = app.backup();
     // Sets younger than min_age are never deleted.
     std::thread::sleep(Duration::from_secs(2));
