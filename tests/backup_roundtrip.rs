@@ -8,6 +8,8 @@
 
 mod common;
 
+use common::text;
+
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -25,10 +27,6 @@ use sha2::{Digest, Sha256};
 
 // ---------------------------------------------------------------------------------------------
 // Plain tools, as an operator restoring by hand would run them.
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 fn sha256_file(path: &Path) -> String {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));

@@ -14,6 +14,8 @@
 
 mod common;
 
+use common::{describe, text};
+
 use common::forge::{copy_set, gpg_symmetric, replace_files_object};
 
 use std::collections::BTreeMap;
@@ -26,19 +28,6 @@ use sha2::{Digest, Sha256};
 
 const EXIT_CONFIG: i32 = 2;
 const PANIC_EXIT: i32 = 101;
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn describe(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        text(&out.stdout),
-        text(&out.stderr)
-    )
-}
 
 fn all_output(out: &Output) -> String {
     format!("{}{}", text(&out.stdout), text(&out.stderr))

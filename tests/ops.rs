@@ -7,6 +7,8 @@
 
 mod common;
 
+use common::text;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -34,10 +36,6 @@ const SCHEMA: &str = include_str!("../docs/status.schema.json");
 
 fn exit_of(out: &Output) -> i32 {
     out.status.code().unwrap_or(-1)
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 fn show(out: &Output) -> String {

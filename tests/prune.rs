@@ -6,6 +6,8 @@
 
 mod common;
 
+use common::{describe, text};
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -17,21 +19,8 @@ const EXIT_OK: i32 = 0;
 const EXIT_FAILED: i32 = 1;
 const EXIT_CONFIG: i32 = 2;
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
 fn code(out: &Output) -> i32 {
     out.status.code().unwrap_or(-1)
-}
-
-fn describe(out: &Output) -> String {
-    format!(
-        "exit {}\nstdout:\n{}\nstderr:\n{}",
-        code(out),
-        text(&out.stdout),
-        text(&out.stderr)
-    )
 }
 
 /// Appends a `[retention]` table to the app's configuration.

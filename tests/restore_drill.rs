@@ -13,6 +13,8 @@
 
 mod common;
 
+use common::{describe, text};
+
 use common::forge::{copy_set, gpg_symmetric, replace_files_object};
 
 use std::collections::BTreeMap;
@@ -29,19 +31,6 @@ use sha2::{Digest, Sha256};
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn describe(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        text(&out.stdout),
-        text(&out.stderr)
-    )
-}
 
 fn assert_exit(what: &str, out: &Output, code: i32) {
     assert_eq!(

@@ -35,6 +35,21 @@ pub const S3_REGION: &str = "us-east-1";
 pub const S3_BUCKET: &str = "lifeboat-test";
 
 /// A port nobody listens on right now (bind 127.0.0.1:0, read it, close the listener).
+/// Output bytes as text (lossy), for messages and `contains` checks.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A command's exit code, stdout and stderr, for assertion messages.
+pub fn describe(out: &std::process::Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        text(&out.stdout),
+        text(&out.stderr)
+    )
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .and_then(|listener| listener.local_addr())
