@@ -12,6 +12,10 @@
 #              stored): how fast the data can be read at all
 #   floor-pigz pg_dump -Fc -Z0 | pigz -6 and tar -cf | pigz -6, concurrently, into files
 #   floor-zstd the same with zstd -3 -T0 (lifeboat's codec and level) instead of pigz -6
+#   verify-lifeboat   lifeboat verify --latest --json over the set the lifeboat run just wrote:
+#              every stored object re-hashed (SHA-256) against checksums.sha256 and the manifest
+#   verify-sha256sum  sha256sum of the same set's files (the floor for checking it by hand)
+#   (the two verify runs need the lifeboat run earlier in TOOLS)
 # Before each run: wait (up to QUIET_TIMEOUT s) for an idle machine, restart the benchmark
 # cluster (cold shared_buffers) and drop the page cache (sync; echo 3 > /proc/sys/vm/drop_caches;
 # if that is not permitted the report says so). Each run is measured with GNU time (lib.sh
@@ -31,7 +35,8 @@
 # Environment:
 #   WORK_DIR=bench/work   data set, repositories, logs (git-ignored); reused between runs
 #   DB_MB=550 FILES_MB=550   data set size (dataset.sh builds or rebuilds it when they change)
-#   TOOLS="seed000 restic lifeboat floor-io floor-pigz floor-zstd"   which runs, in this order
+#   TOOLS="seed000 restic lifeboat floor-io floor-pigz floor-zstd verify-lifeboat verify-sha256sum"
+#                         which runs, in this order
 #   RUNS=1                each tool is run this many times (rows tool#1, tool#2, ...)
 #   SKIP_BUILD=1          do not run cargo build --release; LIFEBOAT_BIN=path to use another binary
 #   QUIET_TIMEOUT=180     seconds to wait for an idle machine before each run (then measure anyway;
@@ -51,7 +56,7 @@ COMMAND_LINE="$(for v in WORK_DIR DB_MB FILES_MB TOOLS RUNS SKIP_BUILD LIFEBOAT_
 WORK_DIR=${WORK_DIR:-$HERE/work}
 DB_MB=${DB_MB:-550}
 FILES_MB=${FILES_MB:-550}
-TOOLS=${TOOLS:-seed000 restic lifeboat floor-io floor-pigz floor-zstd}
+TOOLS=${TOOLS:-seed000 restic lifeboat floor-io floor-pigz floor-zstd verify-lifeboat verify-sha256sum}
 RUNS=${RUNS:-1}
 RESULTS_DIR=${RESULTS_DIR:-$HERE/results}
 LIFEBOAT_BIN=${LIFEBOAT_BIN:-$REPO_ROOT/target/release/lifeboat}
@@ -74,7 +79,7 @@ echo "$RESULTS_TSV_HEADER" >"$RESULTS_TSV"
 
 # --- lifeboat build -----------------------------------------------------------------------------
 LIFEBOAT_NOTE=""
-if [[ " $TOOLS " == *" lifeboat "* ]]; then
+if [[ " $TOOLS " == *" lifeboat "* || " $TOOLS " == *" verify-lifeboat "* ]]; then
     if [[ ${SKIP_BUILD:-0} != 1 ]]; then
         lb_log "cargo build --release (log: $LOG_DIR/cargo-build.log)"
         if ! (cd "$REPO_ROOT" && cargo build --release) >"$LOG_DIR/cargo-build.log" 2>&1; then
@@ -232,6 +237,36 @@ run_floor_zstd() {
     ' floor-zstd "$out" "$WORK_DIR" || true
 }
 
+# The set the lifeboat run wrote (its folder), for the verify runs.
+lifeboat_set_dir() {
+    find "$WORK_DIR/out-lifeboat/repo/sets" -mindepth 1 -maxdepth 1 -type d 2>/dev/null | sort | tail -1
+}
+
+run_verify_lifeboat() {
+    local name=$1 out=$WORK_DIR/out-lifeboat
+    if [[ -n $LIFEBOAT_NOTE || -z $(lifeboat_set_dir) ]]; then
+        printf '%s\t%s\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\n' "$name" "not run" >>"$RESULTS_TSV"
+        return 0
+    fi
+    cold_start
+    LIFEBOAT_DATA_DIR=$out/data LIFEBOAT_STATE_DIR=$out/state MEASURE_SAMPLE_HWM=1 \
+        measure "$name" "$LIFEBOAT_BIN" --config "$out/lifeboat.toml" verify --latest --json || true
+    VERIFY_BYTES=$(du -sbc "$(lifeboat_set_dir)" | tail -1 | cut -f1)
+}
+
+run_verify_sha256sum() {
+    local name=$1 set
+    set=$(lifeboat_set_dir)
+    if [[ -z $set ]]; then
+        printf '%s\t%s\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\n' "$name" "not run" >>"$RESULTS_TSV"
+        return 0
+    fi
+    cold_start
+    measure "$name" bash -c 'cd "$1" && sha256sum -- *' verify-sha256sum "$set" || true
+    VERIFY_BYTES=$(du -sbc "$set" | tail -1 | cut -f1)
+}
+
+VERIFY_BYTES=0
 SEED000_STEPS=""
 INPUT_DB_BYTES=0
 INPUT_FILES_BYTES=0
@@ -246,6 +281,8 @@ for run in $(seq 1 "$RUNS"); do
             floor-io) run_floor_io "$name" ;;
             floor-pigz) run_floor_pigz "$name" ;;
             floor-zstd) run_floor_zstd "$name" ;;
+            verify-lifeboat) run_verify_lifeboat "$name" ;;
+            verify-sha256sum) run_verify_sha256sum "$name" ;;
             *) lb_die "unknown tool '$tool' in TOOLS" ;;
         esac
     done
@@ -319,6 +356,9 @@ REPORT=$RESULTS_DIR/backup-$(date -u +%F).md
     echo "- other CPU: busy CPU of the whole machine during the run (/proc/stat) minus the two columns before it; near 0 when nothing else ran (kernel writeback and page-cache work are in it too). A row is marked \"machine busy\" when it exceeds 1 s and 20 % of CPU + server CPU."
     echo "- peak RSS: GNU time %M, the largest RSS of any single process of the tree (not a sum). \"lifeboat own\" is the VmHWM of the lifeboat process alone, sampled from /proc every 50 ms (a lower bound)."
     echo "- stored: \`du -sb\` of what stays in the repository: seed000 the two .gpg files and checksums.sha256; restic and lifeboat their repository directories; floor-pigz and floor-zstd their two compressed files. floor-io stores nothing (it reads into \`wc -c\`)."
+    if ((VERIFY_BYTES > 0)); then
+        echo "- verify-lifeboat and verify-sha256sum read the $(mib "$VERIFY_BYTES") MiB the lifeboat run stored (one set); verify speed relative to sha256sum (sha256sum wall / lifeboat verify wall, target at least 0.9): $(awk -F'\t' '$1 ~ /^verify-lifeboat/ && $2 == 0 { l = $3 } $1 ~ /^verify-sha256sum/ && $2 == 0 { s = $3 } END { if (l > 0 && s > 0) printf "%.2f", s / l; else print "-" }' "$RESULTS_TSV")."
+    fi
     [[ -n $SEED000_STEPS ]] && echo "- seed000 steps (wall, last run): $SEED000_STEPS."
     echo "- gpg compresses its input again (zlib) unless it recognises it as already compressed: it does recognise .tar.gz, not pg_dump's custom format, so seed000 deflates the dump twice. restic 0.14 writes a v2 repository with its default compression (auto: zstd, fastest level)."
     echo "- seed000 and restic include their one-off set-up in the time (gpg key derivation; \`restic init\`)."

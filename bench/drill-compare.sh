@@ -156,7 +156,7 @@ run_drill() {   # run_drill NAME CONFIG
     local name=$1 config=$2 record
     cold_start
     rm -f "$OUT/repo/drills/"*.json
-    measure "$name" env LIFEBOAT_DATA_DIR="$OUT/data" LIFEBOAT_STATE_DIR="$OUT/state" \
+    MEASURE_SAMPLE_HWM=1 measure "$name" env LIFEBOAT_DATA_DIR="$OUT/data" LIFEBOAT_STATE_DIR="$OUT/state" \
         "$LIFEBOAT_BIN" --config "$config" drill "$SET" --json || true
     record=$(find "$OUT/repo/drills" -name '*.json' 2>/dev/null | sort | tail -1)
     if [[ -z $record ]]; then
