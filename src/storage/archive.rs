@@ -33,6 +33,21 @@ pub struct Listing {
     pub existing: Vec<String>,
 }
 
+/// An entry's path for messages and plans: lossy UTF-8 with control characters escaped, so a
+/// name holding a newline or a terminal escape sequence cannot forge lines or reach the screen.
+fn shown(path: &Path) -> String {
+    path.to_string_lossy()
+        .chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 /// Lexically normalises a relative path; `None` if it climbs above its start.
 fn normalise(path: &Path) -> Option<PathBuf> {
     let mut out = PathBuf::new();
@@ -61,7 +76,7 @@ pub fn check_entry(
     roots: &[PathBuf],
     links: &mut BTreeSet<PathBuf>,
 ) -> Result<PathBuf, ArchiveError> {
-    let entry = path.display().to_string();
+    let entry = shown(path);
     let unsafe_ = |reason: &str| ArchiveError::Unsafe {
         entry: entry.clone(),
         reason: reason.to_string(),
@@ -187,7 +202,7 @@ pub fn list(
     let mut listing = walk(&mut archive, roots, |c| {
         if let Some(dest) = dest {
             if !c.kind.is_dir() && dest.join(&c.normal).symlink_metadata().is_ok() {
-                existing.push(c.normal.display().to_string());
+                existing.push(shown(&c.normal));
             }
         }
         io::copy(c.entry, &mut io::sink())
@@ -233,7 +248,7 @@ pub fn extract(input: impl Read, roots: &[PathBuf], dest: &Path) -> Result<Listi
                 .and_then(|l| normalise(l.strip_prefix("/").unwrap_or(l)))
                 .map(|l| dest.join(l))
                 .ok_or_else(|| ArchiveError::Unsafe {
-                    entry: path.display().to_string(),
+                    entry: shown(&path),
                     reason: "a link without a target".into(),
                 })?;
             if target.symlink_metadata().is_ok_and(|m| !m.is_dir()) {
@@ -439,6 +454,24 @@ mod tests {
             b.ino(),
             "b.txt is a hard link to the extracted a.txt"
         );
+    }
+
+    #[test]
+    fn names_in_messages_and_plans_cannot_forge_lines_or_reach_the_terminal() {
+        let name = "var/lib/app/uploads/ok\n✓ all good\u{1b}[2J\t.txt";
+        let data = archive(|b| file(b, name, b"x"));
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("var/lib/app/uploads")).unwrap();
+        std::fs::write(dir.path().join(name), b"old").unwrap();
+        let listing = list(&data[..], &roots(), Some(dir.path())).unwrap();
+        assert_eq!(
+            listing.existing,
+            vec!["var/lib/app/uploads/ok\\n✓ all good\\u{1b}[2J\\t.txt".to_string()]
+        );
+        let hostile = archive(|b| file(b, "etc/\u{1b}]0;owned\u{7}", b"x"));
+        let err = list(&hostile[..], &roots(), None).unwrap_err().to_string();
+        assert!(err.contains("etc/\\u{1b}]0;owned\\u{7}"), "{err}");
+        assert!(!err.contains('\u{1b}'), "{err:?}");
     }
 
     #[test]

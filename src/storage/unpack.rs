@@ -8,7 +8,9 @@
 //!   (creating a child changes a directory's mtime, and a read-only directory would refuse its
 //!   children), deepest first;
 //! - owners are restored (numeric ids, as the archive stores them) when running as root, as
-//!   GNU tar does; anyone else cannot give files away, so they keep the restoring user's.
+//!   GNU tar does; anyone else cannot give files away, so they keep the restoring user's. Where
+//!   even root may not (an NFS export with root squashing), the files keep root's ownership
+//!   rather than the restore stopping half-way.
 
 use std::fs::{File, FileTimes, OpenOptions};
 use std::io::{self, Read};
@@ -51,9 +53,17 @@ impl Stat {
     /// `lchown` to the archived owner, when there is one and `owners` says to.
     fn chown(&self, path: &Path, owners: bool) -> io::Result<()> {
         if owners && (self.uid.is_some() || self.gid.is_some()) {
-            std::os::unix::fs::lchown(path, self.uid, self.gid)?;
+            permitted(std::os::unix::fs::lchown(path, self.uid, self.gid))?;
         }
         Ok(())
+    }
+}
+
+/// A chown the file system refuses even to root (EPERM) leaves the owner as it is.
+fn permitted(chown: io::Result<()>) -> io::Result<()> {
+    match chown {
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => Ok(()),
+        other => other,
     }
 }
 
@@ -81,7 +91,7 @@ pub fn write_file(target: &Path, data: &mut dyn Read, stat: Stat, owners: bool) 
     file.set_len(len)?;
     // chown first: it clears set-id bits that the chmod after it restores.
     if owners && (stat.uid.is_some() || stat.gid.is_some()) {
-        std::os::unix::fs::fchown(&file, stat.uid, stat.gid)?;
+        permitted(std::os::unix::fs::fchown(&file, stat.uid, stat.gid))?;
     }
     if let Some(mode) = stat.mode {
         file.set_permissions(std::fs::Permissions::from_mode(mode))?;
@@ -259,6 +269,31 @@ mod tests {
         let empty = dir.path().join("empty");
         write_file(&empty, &mut io::empty(), stat(0o600), false).unwrap();
         assert_eq!(std::fs::metadata(&empty).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn owners_come_back_only_when_root_and_set_id_bits_survive_the_chown() {
+        let dir = tempfile::tempdir().unwrap();
+        let owned = Stat {
+            uid: Some(4321),
+            gid: Some(4322),
+            ..stat(0o4755)
+        };
+        let file = dir.path().join("setuid");
+        write_file(&file, &mut &b"#!/bin/sh\n"[..], owned, restores_owners()).unwrap();
+        let link = dir.path().join("link");
+        write_symlink(&link, Path::new("setuid"), owned, restores_owners()).unwrap();
+        let meta = std::fs::metadata(&file).unwrap();
+        assert_eq!(meta.mode() & 0o7777, 0o4755, "chown cleared the setuid bit");
+        let link_meta = std::fs::symlink_metadata(&link).unwrap();
+        assert_eq!(link_meta.mtime(), 1_000_000_000, "the link's own mtime");
+        if restores_owners() {
+            assert_eq!((meta.uid(), meta.gid()), (4321, 4322));
+            assert_eq!((link_meta.uid(), link_meta.gid()), (4321, 4322));
+        } else {
+            // SAFETY: geteuid has no preconditions.
+            assert_eq!(meta.uid(), unsafe { libc::geteuid() });
+        }
     }
 
     #[test]
