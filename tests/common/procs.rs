@@ -27,9 +27,10 @@ use std::thread::JoinHandle;
 #[derive(Debug, Clone)]
 pub struct Sighting {
     pub pid: u32,
-    /// argv\[0\]'s base name.
-    pub program: String,
-    /// argv joined with spaces, secrets masked.
+    /// argv\[0\]'s base name of every program it was seen running: a child is its parent's
+    /// program between fork and exec, so one forked by lifeboat to run gpg has both.
+    pub programs: BTreeSet<String>,
+    /// The last argv seen, joined with spaces, secrets masked.
     pub argv: String,
 }
 
@@ -47,17 +48,18 @@ pub struct Samples {
 }
 
 impl Samples {
-    /// How many distinct processes of each program the tree had.
+    /// How many distinct processes ran each program (a process counts for every program it
+    /// was seen running).
     pub fn programs(&self) -> BTreeMap<String, usize> {
         let mut counts = BTreeMap::new();
-        for s in self.tree.values() {
-            *counts.entry(s.program.clone()).or_default() += 1;
+        for program in self.tree.values().flat_map(|s| &s.programs) {
+            *counts.entry(program.clone()).or_default() += 1;
         }
         counts
     }
 
     pub fn saw(&self, program: &str) -> bool {
-        self.tree.values().any(|s| s.program == program)
+        self.tree.values().any(|s| s.programs.contains(program))
     }
 
     /// A one-line summary for test output.
@@ -212,11 +214,13 @@ fn watch(
                 ));
             }
             let Some(key) = member else { continue };
-            samples.tree.entry(key).or_insert_with(|| Sighting {
+            let sighting = samples.tree.entry(key).or_insert_with(|| Sighting {
                 pid,
-                program: program.clone(),
-                argv: mask(&line, secrets),
+                programs: BTreeSet::new(),
+                argv: String::new(),
             });
+            sighting.programs.insert(program.clone());
+            sighting.argv = mask(&line, secrets);
             on_sight.retain(|(marker, path)| {
                 if line.contains(marker.as_str()) {
                     std::fs::write(path, b"seen\n")
