@@ -4,7 +4,8 @@
 //! same rows, the files archive extracts with `tar` to the same tree, the secrets live only in
 //! the secrets repository, and the manifest tells the truth. A separate test proves that
 //! neither the passphrase nor the database password is ever in an argv or a file lifeboat
-//! writes, and that everything lifeboat writes is for its owner only.
+//! writes (nor in the environment of a child but libpq's), and that everything lifeboat
+//! writes is for its owner only.
 
 mod common;
 
@@ -15,12 +16,11 @@ use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 use common::app::{
     random_token, AppOptions, Enc, RepoKind, TestApp, KEY_TABLES, KEY_TABLE_ROWS, S3_PREFIX,
 };
+use common::procs::TreeWatch;
 use common::GpgHome;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -586,60 +586,6 @@ fn s3_recipients_set_restores_with_plain_tools() {
 // ---------------------------------------------------------------------------------------------
 // No secret in argv, logs or files; everything written is for the owner only.
 
-#[derive(Default)]
-struct ArgvSamples {
-    sweeps: u64,
-    /// argv\[0\] base names of every process seen.
-    programs: BTreeSet<String>,
-    /// Whole command lines that mentioned the database port (libpq children of lifeboat).
-    pg_argvs: BTreeSet<String>,
-    /// Command lines holding a secret.
-    leaks: BTreeSet<String>,
-}
-
-/// Reads `/proc/*/cmdline` of every process, over and over, until `stop` is raised.
-fn sample_argv(stop: Arc<AtomicBool>, secrets: Vec<String>, port: String) -> ArgvSamples {
-    let mut samples = ArgvSamples::default();
-    let me = std::process::id().to_string();
-    while !stop.load(Ordering::Relaxed) {
-        samples.sweeps += 1;
-        let Ok(entries) = std::fs::read_dir("/proc") else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            let Some(pid) = name.to_str() else { continue };
-            if !pid.bytes().all(|b| b.is_ascii_digit()) || pid == me {
-                continue;
-            }
-            let Ok(raw) = std::fs::read(entry.path().join("cmdline")) else {
-                continue; // exited meanwhile
-            };
-            if raw.is_empty() {
-                continue; // kernel thread or zombie
-            }
-            let argv: Vec<String> = raw
-                .split(|b| *b == 0)
-                .filter(|a| !a.is_empty())
-                .map(|a| String::from_utf8_lossy(a).into_owned())
-                .collect();
-            let line = argv.join(" ");
-            if let Some(first) = argv.first() {
-                samples
-                    .programs
-                    .insert(first.rsplit('/').next().unwrap_or(first).to_string());
-            }
-            if secrets.iter().any(|s| line.contains(s.as_str())) {
-                samples.leaks.insert(line.clone());
-            }
-            if line.contains(&port) {
-                samples.pg_argvs.insert(line);
-            }
-        }
-    }
-    samples
-}
-
 fn assert_no_secret(what: &str, haystack: &[u8], secrets: &[String]) {
     for secret in secrets {
         let needle = secret.as_bytes();
@@ -662,38 +608,31 @@ fn no_secret_in_argv_logs_or_files_and_everything_is_owner_only() {
     app.set_database_url(&url);
     let passphrase = app.passphrase().expect("passphrase mode").to_string();
     let secrets = vec![passphrase.clone(), password.clone()];
-    let port = format!(":{}/", app.cluster().port());
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let sampler = {
-        let (stop, secrets, port) = (stop.clone(), secrets.clone(), port.clone());
-        std::thread::spawn(move || sample_argv(stop, secrets, port))
-    };
     let child = app.spawn_lifeboat(&["backup", "--json"]);
+    // Every argv on the machine, and the environment of lifeboat and its children but the
+    // libpq programs (tests/secrets.rs does this through a restore and a drill too).
+    let watch = TreeWatch::start(
+        child.id(),
+        secrets.clone(),
+        &["psql", "pg_dump", "pg_restore"],
+        Vec::new(),
+    );
     let out = child.wait_with_output().expect("wait for lifeboat backup");
-    stop.store(true, Ordering::Relaxed);
-    let samples = sampler.join().expect("argv sampler thread");
+    let samples = watch.finish();
     assert_success("lifeboat backup", &out);
 
     assert!(
         samples.leaks.is_empty(),
-        "a secret appeared in a process's argv: {:#?}",
+        "a secret appeared in a process's argv or environment: {:#?}",
         samples.leaks
     );
-    // The sampler must have seen lifeboat's children, or it proved nothing.
+    // The watch must have seen lifeboat's children, or it proved nothing.
     assert!(samples.sweeps > 10, "only {} sweeps", samples.sweeps);
     assert!(
-        samples.programs.contains("lifeboat"),
-        "the sampler never saw lifeboat: {:?}",
-        samples.programs
-    );
-    assert!(
-        samples
-            .pg_argvs
-            .iter()
-            .any(|l| l.contains("psql") || l.contains("pg_dump")),
-        "the sampler never saw lifeboat's psql or pg_dump (seen: {:?})",
-        samples.programs
+        samples.saw("lifeboat") && (samples.saw("psql") || samples.saw("pg_dump")),
+        "the watch never saw lifeboat's psql or pg_dump: {}",
+        samples.summary()
     );
     // The password was moved out of the URL, not dropped: the backup connected and dumped.
     let report: Value = serde_json::from_slice(&out.stdout).expect("backup --json");

@@ -78,24 +78,32 @@ fn config_inputs() {
 }
 
 /// Lexical normalisation, written independently of the one under test.
-fn inside(path: &Path, roots: &[PathBuf]) -> bool {
+fn normal(path: &Path) -> Option<PathBuf> {
     let mut parts = Vec::new();
     for c in path.components() {
         match c {
             Component::Normal(p) => parts.push(p),
             Component::CurDir => {}
             Component::ParentDir => {
-                if parts.pop().is_none() {
-                    return false;
-                }
+                parts.pop()?;
             }
-            Component::RootDir | Component::Prefix(_) => return false,
+            Component::RootDir | Component::Prefix(_) => return None,
         }
     }
-    let normal: PathBuf = parts.iter().collect();
-    roots
-        .iter()
-        .any(|r| normal.starts_with(r) || r.starts_with(&normal))
+    Some(parts.iter().collect())
+}
+
+fn inside(path: &Path, roots: &[PathBuf]) -> bool {
+    normal(path).is_some_and(|n| roots.iter().any(|r| n.starts_with(r) || r.starts_with(&n)))
+}
+
+/// The symlink entry among `symlinks` that `path` lies below (or is, with `or_self`).
+fn through(path: &Path, symlinks: &BTreeSet<PathBuf>, or_self: bool) -> Option<PathBuf> {
+    let n = normal(path)?;
+    n.ancestors()
+        .skip(usize::from(!or_self))
+        .find(|a| symlinks.contains(*a))
+        .map(Path::to_path_buf)
 }
 
 #[test]
@@ -103,23 +111,27 @@ fn archive_inputs() {
     let roots = vec![PathBuf::from("var/lib/app/uploads")];
     for (name, bytes) in inputs("archive") {
         if list(&bytes[..], &roots, None).is_ok() {
+            // Symlinks may point anywhere, but nothing may be written below one, and a hard
+            // link must stay inside and not go through one.
+            let mut symlinks = BTreeSet::new();
             let mut archive = tar::Archive::new(&bytes[..]);
             for entry in archive.entries().expect("entries of an accepted archive") {
                 let mut entry = entry.expect("an entry of an accepted archive");
                 let path = entry.path().expect("a path").into_owned();
                 assert!(inside(&path, &roots), "{name}: accepted {path:?}");
+                let via = through(&path, &symlinks, false);
+                assert!(via.is_none(), "{name}: accepted {path:?} below {via:?}");
                 let kind = entry.header().entry_type();
                 if let Ok(Some(link)) = entry.link_name() {
-                    let target = if link.is_absolute() {
-                        link.strip_prefix("/").unwrap_or(&link).to_path_buf()
-                    } else if kind.is_hard_link() {
-                        link.to_path_buf()
-                    } else {
-                        path.parent().unwrap_or(Path::new("")).join(&link)
-                    };
-                    if kind.is_symlink() || kind.is_hard_link() {
+                    if kind.is_hard_link() {
+                        let target = link.strip_prefix("/").unwrap_or(&link).to_path_buf();
                         assert!(inside(&target, &roots), "{name}: accepted link {link:?}");
+                        let via = through(&target, &symlinks, true);
+                        assert!(via.is_none(), "{name}: accepted link {link:?} via {via:?}");
                     }
+                }
+                if kind.is_symlink() {
+                    symlinks.extend(normal(&path));
                 }
                 std::io::copy(&mut entry, &mut std::io::sink()).expect("read the entry");
             }

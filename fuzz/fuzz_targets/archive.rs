@@ -1,6 +1,7 @@
 #![no_main]
 //! `archive::list` on arbitrary bytes and `check_entry` on arbitrary paths: never panics, and
-//! never accepts an entry (or link target) that normalises outside the archived roots.
+//! never accepts an entry (or hard-link target) that normalises outside the archived roots or
+//! lies below a symlink entry. Symlinks themselves may point anywhere.
 use libfuzzer_sys::fuzz_target;
 use lifeboat::storage::archive::{check_entry, list};
 use std::collections::BTreeSet;
@@ -12,30 +13,39 @@ fn roots() -> Vec<PathBuf> {
 }
 
 /// Lexical normalisation, written independently of the one under test.
-fn inside(path: &Path, roots: &[PathBuf]) -> bool {
+fn normal(path: &Path) -> Option<PathBuf> {
     let mut parts: Vec<&std::ffi::OsStr> = Vec::new();
     for c in path.components() {
         match c {
             Component::Normal(p) => parts.push(p),
             Component::CurDir => {}
             Component::ParentDir => {
-                if parts.pop().is_none() {
-                    return false;
-                }
+                parts.pop()?;
             }
-            Component::RootDir | Component::Prefix(_) => return false,
+            Component::RootDir | Component::Prefix(_) => return None,
         }
     }
-    let normal: PathBuf = parts.iter().collect();
-    roots
-        .iter()
-        .any(|r| normal.starts_with(r) || r.starts_with(&normal))
+    Some(parts.iter().collect())
+}
+
+fn inside(path: &Path, roots: &[PathBuf]) -> bool {
+    normal(path).is_some_and(|n| roots.iter().any(|r| n.starts_with(r) || r.starts_with(&n)))
+}
+
+/// Whether `path` lies below (or is, with `or_self`) one of `symlinks`.
+fn through(path: &Path, symlinks: &BTreeSet<PathBuf>, or_self: bool) -> bool {
+    normal(path).is_some_and(|n| {
+        n.ancestors()
+            .skip(usize::from(!or_self))
+            .any(|a| symlinks.contains(a))
+    })
 }
 
 fuzz_target!(|data: &[u8]| {
     let roots = roots();
     // 1. A whole archive: if it is accepted, every entry (re-read independently) lies inside.
     if list(data, &roots, None).is_ok() {
+        let mut symlinks = BTreeSet::new();
         let mut archive = tar::Archive::new(data);
         if let Ok(entries) = archive.entries() {
             for entry in entries {
@@ -44,21 +54,22 @@ fuzz_target!(|data: &[u8]| {
                     break;
                 };
                 assert!(inside(&path, &roots), "accepted entry {path:?} escapes");
+                assert!(
+                    !through(&path, &symlinks, false),
+                    "accepted entry {path:?} below a symlink"
+                );
+                let kind = entry.header().entry_type();
                 if let Ok(Some(link)) = entry.link_name() {
-                    let kind = entry.header().entry_type();
-                    if kind.is_symlink() || kind.is_hard_link() {
-                        let target = if link.is_absolute() {
-                            link.strip_prefix("/").unwrap_or(&link).to_path_buf()
-                        } else if kind.is_hard_link() {
-                            link.to_path_buf()
-                        } else {
-                            path.parent().unwrap_or(Path::new("")).join(&link)
-                        };
+                    if kind.is_hard_link() {
+                        let target = link.strip_prefix("/").unwrap_or(&link).to_path_buf();
                         assert!(
-                            inside(&target, &roots),
-                            "accepted link {path:?} -> {link:?} escapes"
+                            inside(&target, &roots) && !through(&target, &symlinks, true),
+                            "accepted hard link {path:?} -> {link:?} escapes"
                         );
                     }
+                }
+                if kind.is_symlink() {
+                    symlinks.extend(normal(&path));
                 }
                 let _ = std::io::copy(&mut entry.by_ref(), &mut std::io::sink());
             }

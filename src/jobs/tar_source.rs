@@ -2,10 +2,14 @@
 //! stored under its absolute path minus the leading `/`, as GNU tar does, so `tar -xf` into `/`
 //! (or any scratch directory) puts it back. Symlinks are stored as links and never followed;
 //! an unreadable file fails the stream with its path; a file that shrinks while being read is
-//! padded and reported, as GNU tar does, so the archive stays valid.
+//! padded and reported, as GNU tar does, so the archive stays valid. A file with several names
+//! in the tree is stored once; its other names become hard-link entries to the first, so a
+//! restore brings back one inode, not copies.
 
+use std::collections::hash_map::{Entry, HashMap};
 use std::fs::File;
 use std::io::{self, Read, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -52,6 +56,7 @@ pub fn write_tar(
     let mut builder = tar::Builder::new(out);
     builder.follow_symlinks(false);
     builder.mode(tar::HeaderMode::Complete);
+    let mut inodes = HardLinks::default();
     for root in roots {
         if !root.is_absolute() {
             return Err(io::Error::new(
@@ -79,7 +84,11 @@ pub fn write_tar(
                     .append_path_with_name(path, &name)
                     .map_err(|e| describe(path, e))?;
             } else if file_type.is_file() {
-                append_file(&mut builder, path, &name, warn)?;
+                let meta = entry.metadata().map_err(|e| describe(path, e.into()))?;
+                match inodes.first_name(&meta, &name) {
+                    Some(first) => append_hard_link(&mut builder, path, &meta, &name, &first)?,
+                    None => append_file(&mut builder, path, &name, warn)?,
+                }
             } else {
                 warn(format!(
                     "skipped {}: not a regular file, directory or symlink",
@@ -89,6 +98,46 @@ pub fn write_tar(
         }
     }
     builder.into_inner()?.flush()
+}
+
+/// The archive name each multiply-linked inode was first stored under.
+#[derive(Default)]
+struct HardLinks {
+    first: HashMap<(u64, u64), PathBuf>,
+}
+
+impl HardLinks {
+    /// The name `meta`'s inode was already stored under, if any; otherwise remembers `name`.
+    fn first_name(&mut self, meta: &std::fs::Metadata, name: &Path) -> Option<PathBuf> {
+        if meta.nlink() < 2 {
+            return None;
+        }
+        match self.first.entry((meta.dev(), meta.ino())) {
+            Entry::Occupied(first) if first.get() != name => Some(first.get().clone()),
+            // The same path twice (overlapping roots) is stored twice, not linked to itself.
+            Entry::Occupied(_) => None,
+            Entry::Vacant(slot) => {
+                slot.insert(name.to_path_buf());
+                None
+            }
+        }
+    }
+}
+
+fn append_hard_link(
+    builder: &mut tar::Builder<&mut dyn Write>,
+    path: &Path,
+    meta: &std::fs::Metadata,
+    name: &Path,
+    first: &Path,
+) -> io::Result<()> {
+    let mut header = tar::Header::new_gnu();
+    header.set_metadata_in_mode(meta, tar::HeaderMode::Complete);
+    header.set_entry_type(tar::EntryType::Link);
+    header.set_size(0);
+    builder
+        .append_link(&mut header, name, first)
+        .map_err(|e| describe(path, e))
 }
 
 fn append_file(
@@ -171,6 +220,52 @@ mod tests {
             && k.is_symlink()
             && l.as_deref() == Some(Path::new("/etc/passwd"))));
         assert_eq!(measure(&[root]).unwrap(), TreeSize { files: 1, bytes: 3 });
+    }
+
+    #[test]
+    fn a_file_with_several_names_is_stored_once_and_linked() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("files");
+        std::fs::create_dir_all(root.join("sub")).unwrap();
+        std::fs::write(root.join("a"), b"shared bytes").unwrap();
+        std::fs::hard_link(root.join("a"), root.join("sub/b")).unwrap();
+        std::fs::hard_link(root.join("a"), root.join("c")).unwrap();
+        let mut out = Vec::new();
+        let stop = Arc::new(AtomicBool::new(false));
+        // The same root twice stores its files twice, never as links to themselves.
+        write_tar(&[root.clone(), root.clone()], &mut out, &stop, &|_| {}).unwrap();
+        let mut archive = tar::Archive::new(&out[..]);
+        let base = archive_name(&root);
+        let mut seen = Vec::new();
+        for entry in archive.entries().unwrap() {
+            let entry = entry.unwrap();
+            let kind = entry.header().entry_type();
+            if kind.is_dir() {
+                continue;
+            }
+            let path = entry
+                .path()
+                .unwrap()
+                .strip_prefix(&base)
+                .unwrap()
+                .to_path_buf();
+            let link = entry.link_name().unwrap().map(|l| l.to_path_buf());
+            seen.push((path, kind, entry.size(), link));
+        }
+        let first = Some(base.join("a"));
+        let regular = tar::EntryType::Regular;
+        let link = tar::EntryType::Link;
+        assert_eq!(
+            seen,
+            vec![
+                (PathBuf::from("a"), regular, 12, None),
+                (PathBuf::from("c"), link, 0, first.clone()),
+                (PathBuf::from("sub/b"), link, 0, first.clone()),
+                (PathBuf::from("a"), regular, 12, None),
+                (PathBuf::from("c"), link, 0, first.clone()),
+                (PathBuf::from("sub/b"), link, 0, first),
+            ]
+        );
     }
 
     #[test]

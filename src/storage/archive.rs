@@ -1,11 +1,18 @@
 //! Reading tar archives safely: every entry is checked before anything is written, and an
-//! archive with an entry that could escape its destination (absolute path, `..`, a link
-//! pointing out of the restored tree, a hard link to outside, a device node or FIFO, a path
-//! that passes through a symlink) is refused whole, naming the entry.
+//! archive with an entry that could escape its destination (absolute path, `..`, a hard link to
+//! outside the restored tree or through a symlink, a device node or FIFO, a path that passes
+//! through a symlink) is refused whole, naming the entry.
+//!
+//! A symlink may point anywhere: it is recreated as a link and never followed while extracting
+//! (nothing is written below or through one), and trees really do hold links out of themselves
+//! (`shared -> ../../shared`, a dangling `/run/app.sock`). Refusing them would make such a
+//! tree's every backup unrestorable.
 
 use std::collections::BTreeSet;
 use std::io::{self, Read};
 use std::path::{Component, Path, PathBuf};
+
+use super::unpack;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
@@ -24,6 +31,21 @@ pub struct Listing {
     pub bytes: u64,
     /// Entry paths (relative, as stored) that already exist under the destination.
     pub existing: Vec<String>,
+}
+
+/// An entry's path for messages and plans: lossy UTF-8 with control characters escaped, so a
+/// name holding a newline or a terminal escape sequence cannot forge lines or reach the screen.
+fn shown(path: &Path) -> String {
+    path.to_string_lossy()
+        .chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// Lexically normalises a relative path; `None` if it climbs above its start.
@@ -54,7 +76,7 @@ pub fn check_entry(
     roots: &[PathBuf],
     links: &mut BTreeSet<PathBuf>,
 ) -> Result<PathBuf, ArchiveError> {
-    let entry = path.display().to_string();
+    let entry = shown(path);
     let unsafe_ = |reason: &str| ArchiveError::Unsafe {
         entry: entry.clone(),
         reason: reason.to_string(),
@@ -87,26 +109,33 @@ pub fn check_entry(
         | tar::EntryType::GNULongLink
         | tar::EntryType::XHeader
         | tar::EntryType::XGlobalHeader => {}
-        tar::EntryType::Symlink | tar::EntryType::Link => {
+        tar::EntryType::Symlink => {
+            link.ok_or_else(|| unsafe_("a link without a target"))?;
+            links.insert(normal.clone());
+        }
+        tar::EntryType::Link => {
             let target = link.ok_or_else(|| unsafe_("a link without a target"))?;
-            let resolved = if target.is_absolute() {
-                normalise(target.strip_prefix("/").unwrap_or(target))
-            } else if kind == tar::EntryType::Link {
-                normalise(target)
-            } else {
-                normalise(&normal.parent().unwrap_or(Path::new("")).join(target))
-            };
+            // A hard link's target is another entry's name, relative to the destination.
+            let resolved = normalise(target.strip_prefix("/").unwrap_or(target));
             let inside = resolved
                 .as_ref()
                 .is_some_and(|r| roots.is_empty() || roots.iter().any(|root| r.starts_with(root)));
             if !inside {
                 return Err(unsafe_(&format!(
-                    "a link to {} points out of the restored tree",
+                    "a hard link to {} points out of the restored tree",
                     target.display()
                 )));
             }
-            if kind == tar::EntryType::Symlink {
-                links.insert(normal.clone());
+            if let Some(via) = resolved
+                .iter()
+                .flat_map(|r| r.ancestors())
+                .find(|a| links.contains(*a))
+            {
+                return Err(unsafe_(&format!(
+                    "a hard link to {} goes through the symlink {} in the archive",
+                    target.display(),
+                    via.display()
+                )));
             }
         }
         other => {
@@ -173,7 +202,7 @@ pub fn list(
     let mut listing = walk(&mut archive, roots, |c| {
         if let Some(dest) = dest {
             if !c.kind.is_dir() && dest.join(&c.normal).symlink_metadata().is_ok() {
-                existing.push(c.normal.display().to_string());
+                existing.push(shown(&c.normal));
             }
         }
         io::copy(c.entry, &mut io::sink())
@@ -185,14 +214,13 @@ pub fn list(
 }
 
 /// Extracts into `dest`, checking each entry again (the archive is read once; a refused entry
-/// stops the extraction where it is). Modes and modification times are kept.
+/// stops the extraction where it is). Modes, modification times (whole seconds), hard links
+/// and, when running as root, owners are kept; zero blocks become holes (`storage::unpack`).
 pub fn extract(input: impl Read, roots: &[PathBuf], dest: &Path) -> Result<Listing, ArchiveError> {
     let mut archive = tar::Archive::new(input);
-    archive.set_preserve_permissions(true);
-    archive.set_preserve_mtime(true);
-    archive.set_overwrite(true);
-    archive.set_unpack_xattrs(false);
-    walk(&mut archive, roots, |c| {
+    let owners = unpack::restores_owners();
+    let mut directories = unpack::Directories::default();
+    let listing = walk(&mut archive, roots, |c| {
         let Checked {
             entry,
             path,
@@ -213,15 +241,14 @@ pub fn extract(input: impl Read, roots: &[PathBuf], dest: &Path) -> Result<Listi
                 let _ = std::fs::remove_file(&target);
             }
         }
-        // `Entry::unpack` would resolve a hard link's target against the process's working
-        // directory, not `dest`: link to the already-extracted entry under `dest` instead.
+        // A hard link's target is another entry's archive name: the one extracted under `dest`.
         if kind.is_hard_link() {
             let linked = link
                 .as_deref()
                 .and_then(|l| normalise(l.strip_prefix("/").unwrap_or(l)))
                 .map(|l| dest.join(l))
                 .ok_or_else(|| ArchiveError::Unsafe {
-                    entry: path.display().to_string(),
+                    entry: shown(&path),
                     reason: "a link without a target".into(),
                 })?;
             if target.symlink_metadata().is_ok_and(|m| !m.is_dir()) {
@@ -232,14 +259,29 @@ pub fn extract(input: impl Read, roots: &[PathBuf], dest: &Path) -> Result<Listi
                 source,
             });
         }
-        entry
-            .unpack(&target)
-            .map(|_| ())
-            .map_err(|source| ArchiveError::Write {
-                path: target.clone(),
-                source,
-            })
-    })
+        let write_error = |source| ArchiveError::Write {
+            path: target.clone(),
+            source,
+        };
+        let stat = unpack::Stat::of(entry.header());
+        match kind {
+            tar::EntryType::Regular | tar::EntryType::Continuous => {
+                unpack::write_file(&target, entry, stat, owners)
+            }
+            tar::EntryType::Directory => directories.create(&target, stat),
+            tar::EntryType::Symlink => match &link {
+                Some(points_to) => unpack::write_symlink(&target, points_to, stat, owners),
+                None => Ok(()),
+            },
+            // Extension headers: `tar` has already applied them to the entry they describe.
+            _ => Ok(()),
+        }
+        .map_err(write_error)
+    })?;
+    directories
+        .finish(owners)
+        .map_err(|(path, source)| ArchiveError::Write { path, source })?;
+    Ok(listing)
 }
 
 #[cfg(test)]
@@ -267,6 +309,13 @@ mod tests {
     fn link(b: &mut tar::Builder<Vec<u8>>, path: &str, target: &str) {
         let mut h = tar::Header::new_gnu();
         h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        b.append_link(&mut h, path, target).unwrap();
+    }
+
+    fn hard_link(b: &mut tar::Builder<Vec<u8>>, path: &str, target: &str) {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Link);
         h.set_size(0);
         b.append_link(&mut h, path, target).unwrap();
     }
@@ -306,11 +355,25 @@ mod tests {
             ),
             (archive(|b| file(b, "/etc/passwd", b"x")), "absolute"),
             (
-                archive(|b| link(b, "var/lib/app/uploads/evil", "/etc")),
-                "points out",
+                archive(|b| {
+                    link(b, "var/lib/app/uploads/evil", "/etc");
+                    file(b, "var/lib/app/uploads/evil/cron.d/job", b"x");
+                }),
+                "is a symlink",
             ),
             (
-                archive(|b| link(b, "var/lib/app/uploads/evil", "../../../../etc")),
+                archive(|b| {
+                    link(b, "var/lib/app/uploads/evil", "../../../../etc");
+                    hard_link(
+                        b,
+                        "var/lib/app/uploads/shadow",
+                        "var/lib/app/uploads/evil/shadow",
+                    );
+                }),
+                "through the symlink",
+            ),
+            (
+                archive(|b| hard_link(b, "var/lib/app/uploads/shadow", "etc/shadow")),
                 "points out",
             ),
             (
@@ -346,6 +409,28 @@ mod tests {
     }
 
     #[test]
+    fn symlinks_out_of_the_tree_are_restored_as_links_and_never_followed() {
+        let data = archive(|b| {
+            link(b, "var/lib/app/uploads/shared", "../../shared/uploads");
+            link(b, "var/lib/app/uploads/socket", "/run/app.sock");
+            file(b, "var/lib/app/uploads/a.txt", b"hello");
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let listing = extract(&data[..], &roots(), dir.path()).unwrap();
+        assert_eq!((listing.entries, listing.files), (3, 1));
+        let base = dir.path().join("var/lib/app/uploads");
+        assert_eq!(
+            std::fs::read_link(base.join("shared")).unwrap(),
+            PathBuf::from("../../shared/uploads")
+        );
+        assert_eq!(
+            std::fs::read_link(base.join("socket")).unwrap(),
+            PathBuf::from("/run/app.sock")
+        );
+        assert!(!dir.path().join("var/lib/shared").exists());
+    }
+
+    #[test]
     fn hard_links_resolve_inside_the_destination() {
         let data = archive(|b| {
             file(b, "var/lib/app/uploads/a.txt", b"hello");
@@ -369,6 +454,24 @@ mod tests {
             b.ino(),
             "b.txt is a hard link to the extracted a.txt"
         );
+    }
+
+    #[test]
+    fn names_in_messages_and_plans_cannot_forge_lines_or_reach_the_terminal() {
+        let name = "var/lib/app/uploads/ok\n✓ all good\u{1b}[2J\t.txt";
+        let data = archive(|b| file(b, name, b"x"));
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("var/lib/app/uploads")).unwrap();
+        std::fs::write(dir.path().join(name), b"old").unwrap();
+        let listing = list(&data[..], &roots(), Some(dir.path())).unwrap();
+        assert_eq!(
+            listing.existing,
+            vec!["var/lib/app/uploads/ok\\n✓ all good\\u{1b}[2J\\t.txt".to_string()]
+        );
+        let hostile = archive(|b| file(b, "etc/\u{1b}]0;owned\u{7}", b"x"));
+        let err = list(&hostile[..], &roots(), None).unwrap_err().to_string();
+        assert!(err.contains("etc/\\u{1b}]0;owned\\u{7}"), "{err}");
+        assert!(!err.contains('\u{1b}'), "{err:?}");
     }
 
     #[test]

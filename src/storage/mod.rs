@@ -1,7 +1,7 @@
 //! The leaf layer: everything that touches bytes at rest or a child process, and nothing that
 //! knows about jobs or screens. Repositories (local directory or S3 through OpenDAL), the set
 //! layout and its formats (set ids, manifest, checksums), the run journal, the repository lock,
-//! the stream codecs and hashing, gpg, and the PostgreSQL process wrappers.
+//! the stream codecs and hashing, writing restored files (`unpack`), gpg, and the PostgreSQL process wrappers.
 
 pub mod archive;
 pub mod checksums;
@@ -20,3 +20,4 @@ pub mod repository;
 pub mod retention;
 pub mod setid;
 pub mod targets;
+pub mod unpack;

@@ -9,6 +9,7 @@
 
 pub mod app;
 pub mod forge;
+pub mod procs;
 
 use std::fmt::Write as _;
 use std::fs::OpenOptions;
