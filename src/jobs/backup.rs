@@ -19,7 +19,7 @@ use crate::storage::gpg::{Crypto, EncryptionSpec, GpgError};
 use crate::storage::hashing::sha256_hex;
 use crate::storage::journal::{Journal, JournalEntry, JournalError, RunKind, RunRecord, RunStatus};
 use crate::storage::layout;
-use crate::storage::lock::{this_host, LockError, RepoLock};
+use crate::storage::lock::{process_start, this_host, LockError, RepoLock};
 use crate::storage::manifest::{
     Component, ComponentKind, Compression, Encryption, Initiator, Manifest, RepositoryRole,
     SourceFacts, TableCount, MANIFEST_FORMAT,
@@ -155,6 +155,7 @@ pub async fn run(
         initiator: spec.initiator,
         host: this_host(),
         pid: std::process::id(),
+        process_start: process_start(std::process::id()),
         started_at,
         finished_at: None,
         set_id: Some(set_id.to_string()),

@@ -161,6 +161,7 @@ mod tests {
             initiator: Initiator::Cli,
             host: this_host(),
             pid,
+            process_start: None,
             started_at: chrono::Utc::now(),
             finished_at: None,
             set_id: Some(id.into()),

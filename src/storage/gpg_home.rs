@@ -5,8 +5,8 @@
 //! (`gpgconf --kill all`) and removes the folder, but a job killed with SIGKILL (or by the OOM
 //! killer, or a power cut) drops nothing: its agent would run forever, holding two of the user's
 //! inotify instances (128 by default), and its folder would stay in `/tmp`, one of each per
-//! killed job. So every home records its owner (pid and pid namespace), and creating a home
-//! first sweeps the homes whose owner no longer exists.
+//! killed job. So every home records its owner (pid, pid namespace and start time, since pids
+//! are reused), and creating a home first sweeps the homes whose owner no longer exists.
 
 use super::gpg::GpgError;
 use std::os::unix::fs::MetadataExt;
@@ -15,7 +15,7 @@ use std::path::Path;
 /// Short: gpg-agent's socket path must fit in sockaddr_un (108 bytes).
 const PREFIX: &str = "lbg";
 const PARENT: &str = "/tmp";
-/// `<pid> <pid namespace>` of the process the home belongs to.
+/// `<pid> <pid namespace> <process start>` of the process the home belongs to.
 const OWNER_FILE: &str = "lifeboat.owner";
 
 /// A GNUPGHOME that exists for one job: removed, agent and all, when dropped.
@@ -85,7 +85,8 @@ fn pid_namespace() -> String {
 }
 
 fn owner_record(pid: u32) -> String {
-    format!("{pid} {}\n", pid_namespace())
+    let start = super::lock::process_start(pid).map_or("-".into(), |t| t.to_string());
+    format!("{pid} {} {start}\n", pid_namespace())
 }
 
 /// Whether the home at `dir` belongs to a process of this namespace that no longer exists.
@@ -109,7 +110,9 @@ fn is_abandoned(dir: &Path) -> bool {
     let Ok(pid) = pid.parse::<u32>() else {
         return false;
     };
-    namespace == pid_namespace() && !super::lock::process_alive(pid)
+    // The start tells the owner from a later process that reused its pid.
+    let start = fields.next().and_then(|t| t.parse().ok());
+    namespace == pid_namespace() && !super::lock::process_alive_since(pid, start)
 }
 
 /// Stops the agents of abandoned homes under `parent` and removes the homes.
@@ -159,11 +162,25 @@ mod tests {
             "lbgforeign",
             Some(format!("{DEAD_PID} pid:[1]\n")),
         );
+        let reused = fake_home(
+            parent.path(),
+            "lbgreused",
+            Some(format!(
+                "{} {} {}\n",
+                std::process::id(),
+                pid_namespace(),
+                super::super::lock::process_start(std::process::id()).unwrap() + 1
+            )),
+        );
         let unrecorded = fake_home(parent.path(), "lbgold", None);
         let other = fake_home(parent.path(), "other", Some(owner_record(DEAD_PID)));
 
         let home = PrivateHome::create_in(parent.path()).unwrap();
         assert!(!dead.exists(), "the dead owner's home is swept");
+        assert!(
+            !reused.exists(),
+            "a home whose owner's pid now names another process is swept"
+        );
         for kept in [&live, &foreign, &unrecorded, &other] {
             assert!(kept.exists(), "{} is kept", kept.display());
         }
