@@ -414,6 +414,8 @@ impl Point {
 /// Where one kill landed.
 struct Killed {
     pid: u32,
+    /// The whole process group was killed, not only lifeboat.
+    whole_group: bool,
     set_id: String,
     landed_bytes: u64,
     after: Duration,
@@ -622,9 +624,11 @@ impl Sweep {
         } else {
             pid as libc::pid_t
         };
-        // SAFETY: signalling our own child (or the process group it leads); a child that has
-        // exited but is not reaped yet still takes the signal harmlessly.
-        unsafe { libc::kill(target, libc::SIGKILL) };
+        if ended.is_none() {
+            // SAFETY: signalling our own child, not yet reaped (or the process group it leads);
+            // if it has just exited, the zombie takes the signal harmlessly.
+            unsafe { libc::kill(target, libc::SIGKILL) };
+        }
         let after = started.elapsed();
         if let Some(proxy) = &self.proxy {
             proxy.disarm();
@@ -634,9 +638,6 @@ impl Sweep {
             None => child.wait().expect("wait for the killed backup"),
         };
         if status.signal() != Some(libc::SIGKILL) {
-            // Reap what a group kill did not reach, then say what happened.
-            // SAFETY: as above.
-            unsafe { libc::kill(-(pid as libc::pid_t), libc::SIGKILL) };
             return Err(format!(
                 "the backup ended ({status}) before the kill at {point:?}:\n{}",
                 self.output_of(tag)
@@ -650,6 +651,7 @@ impl Sweep {
             .any(|r| r["status"] != "running");
         let mut killed = Killed {
             pid,
+            whole_group,
             set_id,
             landed_bytes,
             after,
@@ -883,10 +885,12 @@ impl Sweep {
             code, 0,
             "[{kind}] status after the backup that followed the kill: {status:#}"
         );
-        // Orphans of a kill that spared the group (pg_dump, psql, gpg) are gone by now or go
-        // now (ESRCH when none is left).
-        // SAFETY: signalling the process group our child led.
-        unsafe { libc::kill(-(killed.pid as libc::pid_t), libc::SIGKILL) };
+        if !killed.whole_group {
+            // The orphans of a kill that spared them (pg_dump, psql, gpg) are gone by now or
+            // go now (ESRCH when none is left).
+            // SAFETY: signalling the process group our child led.
+            unsafe { libc::kill(-(killed.pid as libc::pid_t), libc::SIGKILL) };
+        }
         format!(
             "killed set {state}; left {} partial objects ({}), {} agents; next backup ok; {}",
             partial.len(),
