@@ -211,6 +211,7 @@ fn make_journal(path: &Path, sets: usize, repository: &str) -> Result<(), Error>
             initiator: Initiator::Schedule,
             host: "bench".into(),
             pid: 1,
+            process_start: None,
             started_at: at,
             finished_at: Some(at + Span::seconds(90)),
             set_id: Some(id.clone()),

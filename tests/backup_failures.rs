@@ -10,7 +10,7 @@
 
 mod common;
 
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -210,21 +210,6 @@ fn last_run(app: &TestApp) -> Value {
     journal_runs(app)
         .pop()
         .unwrap_or_else(|| panic!("the journal {} has no run", app.journal_path().display()))
-}
-
-/// Adds `count` incompressible files of `each` bytes under `<files>/bulk`, so a backup takes
-/// a while (random bytes from the kernel: neither compression nor the test's RNG slow it down).
-fn add_bulk_files(app: &TestApp, count: usize, each: u64) -> PathBuf {
-    let dir = app.files_dir().join("bulk");
-    std::fs::create_dir_all(&dir).expect("mkdir bulk");
-    let mut random = File::open("/dev/urandom").expect("open /dev/urandom");
-    for i in 0..count {
-        let path = dir.join(format!("blob-{i:02}.bin"));
-        let mut file = File::create(&path).expect("create bulk file");
-        let copied = std::io::copy(&mut (&mut random).take(each), &mut file).expect("fill");
-        assert_eq!(copied, each);
-    }
-    dir
 }
 
 /// Rewrites the config with `from` replaced by `to` (which must occur).
@@ -503,7 +488,7 @@ fn partial_set(app: &TestApp) -> Option<String> {
 #[test]
 fn sigkill_mid_backup_leaves_an_incomplete_set_and_the_next_backup_succeeds() {
     let app = app(RepoKind::Local, Enc::None, false);
-    let bulk = add_bulk_files(&app, 4, 40 * MIB);
+    let bulk = app.add_bulk_files(4, 40 * MIB);
 
     let mut child = app
         .command(&["backup"])
@@ -583,7 +568,7 @@ fn sigkill_mid_backup_leaves_an_incomplete_set_and_the_next_backup_succeeds() {
 #[test]
 fn two_backups_at_once_one_runs_and_the_other_is_refused_naming_the_holder() {
     let app = app(RepoKind::Local, Enc::None, false);
-    add_bulk_files(&app, 1, 48 * MIB);
+    app.add_bulk_files(1, 48 * MIB);
 
     let first = app.spawn_lifeboat(&["backup"]);
     let second = app.spawn_lifeboat(&["backup"]);
@@ -629,7 +614,7 @@ fn two_backups_at_once_one_runs_and_the_other_is_refused_naming_the_holder() {
 #[test]
 fn a_backup_that_exceeds_its_timeout_is_interrupted_and_marks_nothing_complete() {
     let app = app(RepoKind::Local, Enc::None, false);
-    let bulk = add_bulk_files(&app, 4, 40 * MIB);
+    let bulk = app.add_bulk_files(4, 40 * MIB);
     edit_config(&app, "timeout = \"5m\"", "timeout = \"1s\"");
 
     let started = Instant::now();

@@ -60,16 +60,6 @@ fn run_ok(what: &str, cmd: &mut Command) -> Vec<u8> {
     out.stdout
 }
 
-/// Lines of `pg_dump` output that differ between two dumps of the same data: comments, session
-/// settings, and the random `\restrict` key of newer pg_dump releases.
-fn unstable_line(line: &str) -> bool {
-    line.is_empty()
-        || line.starts_with("--")
-        || line.starts_with("SET ")
-        || line.starts_with("\\restrict")
-        || line.starts_with("\\unrestrict")
-}
-
 /// `pg_dump` of the application database as plain SQL (schema and data), lines sorted.
 fn full_dump(app: &TestApp) -> Vec<String> {
     let out = run_ok(
@@ -84,35 +74,6 @@ fn full_dump(app: &TestApp) -> Vec<String> {
         .map(str::to_string)
         .collect();
     lines.sort();
-    lines
-}
-
-/// The rows of the application database, one INSERT per row, sorted.
-fn data_dump(app: &TestApp) -> Vec<String> {
-    data_dump_of(app, &app.url())
-}
-
-/// The rows of the database at `url`, one INSERT per row, sorted.
-fn data_dump_of(app: &TestApp, url: &str) -> Vec<String> {
-    let out = run_ok(
-        "pg_dump --data-only",
-        Command::new(app.pg_program("pg_dump"))
-            .args([
-                "--no-password",
-                "--data-only",
-                "--column-inserts",
-                "--rows-per-insert=1",
-                "-d",
-            ])
-            .arg(url),
-    );
-    let mut lines: Vec<String> = text(&out)
-        .lines()
-        .filter(|l| !unstable_line(l))
-        .map(str::to_string)
-        .collect();
-    lines.sort();
-    assert!(lines.len() > 30_000, "the dump holds the demo rows");
     lines
 }
 
@@ -776,7 +737,7 @@ fn s3_dry_run_passes_and_a_missing_secret_key_is_named() {
 fn restore_round_trip_and_back_through_the_safety_backup() {
     let app = TestApp::new(AppOptions::default());
     add_grouped_view(&app);
-    let original = data_dump(&app);
+    let original = app.data_dump();
     let files_original = tree(&app.files_dir());
     let set = app.backup();
 
@@ -787,14 +748,14 @@ fn restore_round_trip_and_back_through_the_safety_backup() {
     let deleted_file = app.files_dir().join("uploads/2024/02/deep/deeper/note.md");
     std::fs::write(&changed_file, b"tampered after the backup\n").expect("change a file");
     std::fs::remove_file(&deleted_file).expect("delete a file");
-    let changed = data_dump(&app);
+    let changed = app.data_dump();
     assert_ne!(changed, original);
 
     let out = app.lifeboat(&["restore", &set, "--yes", "--jobs", "2", "--json"]);
     assert_exit("restore --yes", &out, 0);
     let outcome = json(&out);
     assert!(
-        data_dump(&app) == original,
+        app.data_dump() == original,
         "the restored rows differ from the backup's"
     );
     assert_eq!(
@@ -838,7 +799,7 @@ fn restore_round_trip_and_back_through_the_safety_backup() {
     assert_exit("restore of the safety backup", &out, 0);
     assert_eq!(json(&out)["safety_backup"], Value::Null);
     assert!(
-        data_dump(&app) == changed,
+        app.data_dump() == changed,
         "the safety backup did not bring the changes back"
     );
     assert_eq!(app.psql("SELECT count(*) FROM billing.invoices"), "2900");
@@ -883,11 +844,11 @@ fn restore_round_trip_and_back_through_the_safety_backup() {
         "nothing to save in a database that did not exist"
     );
     assert!(
-        data_dump_of(&app, &copy_url) == original,
+        app.data_dump_of(&copy_url) == original,
         "the copy differs from the backup"
     );
     assert!(
-        data_dump(&app) == changed,
+        app.data_dump() == changed,
         "restoring elsewhere touched the source"
     );
     let rel = app
@@ -928,12 +889,12 @@ fn tree_contents(tree: &BTreeMap<PathBuf, Entry>) -> BTreeMap<PathBuf, (String, 
 #[test]
 fn a_failing_pre_restore_hook_touches_nothing_and_hooks_run_in_order() {
     let app = TestApp::new(AppOptions::default());
-    let original = data_dump(&app);
+    let original = app.data_dump();
     let set = app.backup();
     app.psql("DELETE FROM billing.invoices WHERE number > 2990");
     let changed_file = app.files_dir().join("uploads/2024/01/contract-1.txt");
     std::fs::write(&changed_file, b"changed\n").expect("change a file");
-    let changed = data_dump(&app);
+    let changed = app.data_dump();
     let files_changed = tree(&app.files_dir());
 
     config_with(&app, "[restore]\npre_restore = [\"exit 3\"]\n");
@@ -944,7 +905,7 @@ fn a_failing_pre_restore_hook_touches_nothing_and_hooks_run_in_order() {
         "names the hook: {}",
         describe(&out)
     );
-    assert!(data_dump(&app) == changed, "the database was touched");
+    assert!(app.data_dump() == changed, "the database was touched");
     assert_eq!(
         tree(&app.files_dir()),
         files_changed,
@@ -990,7 +951,7 @@ fn a_failing_pre_restore_hook_touches_nothing_and_hooks_run_in_order() {
     assert!(at("hook echo") < at("database restored"), "{done:#?}");
     assert!(at("database restored") < at("hook test -f"), "{done:#?}");
     assert!(at("hook test -f") < at("health:"), "{done:#?}");
-    assert!(data_dump(&app) == original);
+    assert!(app.data_dump() == original);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,11 +1,13 @@
-//! The backup job: lock, preflight, then database dump, file archive and secrets as concurrent
-//! streaming pipelines (hash, compress, encrypt, upload in one pass), verify what landed, write
-//! `checksums.sha256` and, last, `manifest.json`, and record the run in the journal.
+//! The backup job: lock, clear what killed runs left (`leftovers`), preflight, then database
+//! dump, file archive and secrets as concurrent streaming pipelines (hash, compress, encrypt,
+//! upload in one pass), verify what landed, write `checksums.sha256` and, last,
+//! `manifest.json`, and record the run in the journal.
 //!
 //! pg_dump runs inside a snapshot exported by a `psql` session that also counts the key
 //! tables, so the row counts in the manifest are exactly those of the dump, and the snapshot
 //! time is the set's RPO reference.
 
+use super::leftovers;
 use super::pipeline::{self, PipelineError, StreamDigests};
 use super::progress::{Meter, Reporter, Sampler};
 use super::spool;
@@ -17,14 +19,14 @@ use crate::storage::gpg::{Crypto, EncryptionSpec, GpgError};
 use crate::storage::hashing::sha256_hex;
 use crate::storage::journal::{Journal, JournalEntry, JournalError, RunKind, RunRecord, RunStatus};
 use crate::storage::layout;
-use crate::storage::lock::{this_host, LockError, RepoLock};
+use crate::storage::lock::{process_start, this_host, LockError, RepoLock};
 use crate::storage::manifest::{
     Component, ComponentKind, Compression, Encryption, Initiator, Manifest, RepositoryRole,
     SourceFacts, TableCount, MANIFEST_FORMAT,
 };
 use crate::storage::paths::LocalPaths;
 use crate::storage::postgres::{self, PgConn, PgError, PgTools, PsqlSession};
-use crate::storage::repository::{RepoError, Repository, RepositorySpec};
+use crate::storage::repository::{Location, RepoError, Repository, RepositorySpec};
 use crate::storage::setid::SetId;
 use chrono::{DateTime, Utc};
 use std::io::Read;
@@ -153,6 +155,7 @@ pub async fn run(
         initiator: spec.initiator,
         host: this_host(),
         pid: std::process::id(),
+        process_start: process_start(std::process::id()),
         started_at,
         finished_at: None,
         set_id: Some(set_id.to_string()),
@@ -232,6 +235,39 @@ fn open_with_spool(
     let dir = spool::spool_dir(paths, spool_override, repo.url());
     let spool = spool::open_spool(&dir)?;
     Ok((repo, Some((spool, dir))))
+}
+
+/// Removes what killed runs left in the spools and local repositories (see `leftovers`).
+fn clear_leftovers(spec: &BackupSpec, repos: &Repos, set_id: &SetId, reporter: &Reporter) {
+    let spools: Vec<&std::path::Path> = [&repos.data_spool, &repos.secrets_spool]
+        .into_iter()
+        .flatten()
+        .map(|(_, dir)| dir.as_path())
+        .collect();
+    let locals: Vec<&std::path::Path> = [Some(&repos.data), repos.secrets.as_ref()]
+        .into_iter()
+        .flatten()
+        .filter_map(|r| match r.location() {
+            Location::Local(dir) => Some(dir.as_path()),
+            Location::S3 { .. } => None,
+        })
+        .collect();
+    let journal = Journal::new(spec.paths.journal());
+    let cleared = leftovers::clear(&journal, set_id.as_str(), &spools, &locals);
+    if !cleared.is_empty() {
+        let sets = if cleared.spooled_sets.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " (spooled copies of unfinished sets {})",
+                cleared.spooled_sets.join(", ")
+            )
+        };
+        reporter.log(format!(
+            "removed {} files ({} bytes) left by interrupted runs{sets}",
+            cleared.files, cleared.bytes
+        ));
+    }
 }
 
 async fn resume_spooled(repos: &Repos, reporter: &Reporter) -> (Vec<SetId>, Vec<String>) {
@@ -434,6 +470,7 @@ async fn run_locked(
         secrets,
         secrets_spool,
     };
+    clear_leftovers(spec, &repos, &set_id, reporter);
     let (resumed, warnings) = resume_spooled(&repos, reporter).await;
     if spec.resume_only {
         return Ok(BackupOutcome {

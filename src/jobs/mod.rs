@@ -8,6 +8,7 @@ pub mod drill;
 pub mod drill_record;
 pub mod fetch;
 pub mod inventory;
+pub mod leftovers;
 pub mod pins;
 pub mod pipeline;
 pub mod preflight;

@@ -17,7 +17,7 @@ use crate::storage::journal::{
     Journal, JournalEntry, JournalError, JournalView, RunKind, RunRecord, RunStatus,
 };
 use crate::storage::layout::SETS_DIR;
-use crate::storage::lock::{this_host, LockError, LockHolder, RepoLock};
+use crate::storage::lock::{process_start, this_host, LockError, LockHolder, RepoLock};
 use crate::storage::manifest::Initiator;
 use crate::storage::paths::LocalPaths;
 use crate::storage::repository::{RepoError, Repository, RepositorySpec};
@@ -270,6 +270,7 @@ pub async fn execute(
         initiator: spec.initiator,
         host: this_host(),
         pid: std::process::id(),
+        process_start: process_start(std::process::id()),
         started_at,
         finished_at: (status != RunStatus::Running).then(Utc::now),
         set_id,

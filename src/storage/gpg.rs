@@ -4,8 +4,10 @@
 //! Passphrase mode runs gpg in a private, short-lived GNUPGHOME whose `gpg.conf` pins AES256
 //! (gpg 2.2 would pick AES128 for symmetric encryption) and disables the agent's passphrase
 //! cache; the passphrase reaches gpg through gpgme's loopback pinentry, never argv or env.
-//! Recipients mode uses the operator's own keyring and agent.
+//! Recipients mode uses the operator's own keyring and agent. The private home lives in
+//! `gpg_home`.
 
+use super::gpg_home::PrivateHome;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -40,52 +42,6 @@ pub enum GpgError {
     Encrypt(String),
     #[error("gpg could not decrypt {object}: {reason}")]
     Decrypt { object: String, reason: String },
-}
-
-/// A GNUPGHOME that exists for one job: removed, agent and all, when dropped.
-#[derive(Debug)]
-struct PrivateHome {
-    dir: tempfile::TempDir,
-}
-
-impl PrivateHome {
-    fn create() -> Result<Self, GpgError> {
-        // Short path: gpg-agent's socket must fit in sockaddr_un (108 bytes).
-        let dir = tempfile::Builder::new()
-            .prefix("lbg")
-            .tempdir_in("/tmp")
-            .map_err(GpgError::Home)?;
-        // The key-derivation count is pinned at gpg's maximum: a fresh agent would otherwise
-        // spend seconds calibrating it on every job, and fast machines land there anyway.
-        std::fs::write(
-            dir.path().join("gpg.conf"),
-            "s2k-cipher-algo AES256\ns2k-digest-algo SHA512\ns2k-count 65011712\ncipher-algo AES256\nno-symkey-cache\n",
-        )
-        .map_err(GpgError::Home)?;
-        std::fs::write(
-            dir.path().join("gpg-agent.conf"),
-            "allow-loopback-pinentry\n",
-        )
-        .map_err(GpgError::Home)?;
-        Ok(PrivateHome { dir })
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-}
-
-impl Drop for PrivateHome {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("gpgconf")
-            .arg("--homedir")
-            .arg(self.dir.path())
-            .args(["--kill", "all"])
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status();
-    }
 }
 
 #[derive(Debug)]

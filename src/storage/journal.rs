@@ -50,6 +50,10 @@ pub struct RunRecord {
     pub initiator: Initiator,
     pub host: String,
     pub pid: u32,
+    /// When the process started, in clock ticks since boot (`lock::process_start`): tells a
+    /// run whose pid was reused after it died from one still running.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process_start: Option<u64>,
     pub started_at: DateTime<Utc>,
     #[serde(default)]
     pub finished_at: Option<DateTime<Utc>>,
@@ -211,7 +215,10 @@ impl Journal {
         let host = super::lock::this_host();
         for run in &mut view.runs {
             let open = matches!(run.status, RunStatus::Running | RunStatus::Pending);
-            if open && run.host == host && !super::lock::process_alive(run.pid) {
+            if open
+                && run.host == host
+                && !super::lock::process_alive_since(run.pid, run.process_start)
+            {
                 run.status = RunStatus::Failed;
                 run.error = Some(format!(
                     "interrupted: process {} ended without finishing the run",
@@ -235,6 +242,7 @@ mod tests {
             initiator: Initiator::Cli,
             host: super::super::lock::this_host(),
             pid,
+            process_start: None,
             started_at: Utc::now(),
             finished_at: None,
             set_id: None,
@@ -288,5 +296,29 @@ mod tests {
             .unwrap()
             .contains("interrupted"));
         assert_eq!(view.unreadable_lines, 1);
+    }
+
+    /// A killed run whose pid now belongs to another process is interrupted, not running.
+    #[test]
+    fn a_dead_run_whose_pid_was_reused_is_interrupted() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::new(dir.path().join("j.jsonl"));
+        let me = std::process::id();
+        let start = super::super::lock::process_start(me).unwrap();
+        let mut alive = run("alive", RunStatus::Running, me);
+        alive.process_start = Some(start);
+        let mut reused = run("reused", RunStatus::Running, me);
+        reused.process_start = Some(start + 1);
+        for record in [alive, reused] {
+            journal.append(&JournalEntry::Run(record)).unwrap();
+        }
+        let view = journal.read().unwrap();
+        assert_eq!(view.runs[0].status, RunStatus::Running);
+        assert_eq!(view.runs[1].status, RunStatus::Failed);
+        assert!(view.runs[1]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("interrupted"));
     }
 }

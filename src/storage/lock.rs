@@ -74,6 +74,29 @@ pub fn process_alive(pid: u32) -> bool {
     rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
+/// When process `pid` started, in clock ticks since boot (field 22 of /proc/<pid>/stat).
+/// With the pid it names one process: pids are reused, within minutes on a busy host with the
+/// common `pid_max` of 32768, so a pid alone may name a later, unrelated process.
+pub fn process_start(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces: count after it.
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Whether process `pid` still runs and, when its start (`process_start`) was recorded, is
+/// still the process that started then.
+pub fn process_alive_since(pid: u32, start: Option<u64>) -> bool {
+    if !process_alive(pid) {
+        return false;
+    }
+    match (start, process_start(pid)) {
+        (Some(recorded), Some(now)) => recorded == now,
+        // Not recorded (an older record), or the process ended just now.
+        _ => true,
+    }
+}
+
 fn lock_path(dir: &Path, repository: &str) -> PathBuf {
     use sha2::Digest;
     let digest = sha2::Sha256::digest(repository.as_bytes());
@@ -267,5 +290,17 @@ mod tests {
         assert!(process_alive(std::process::id()));
         assert!(!process_alive(0));
         assert!(!process_alive(0x3fff_fff0));
+    }
+
+    #[test]
+    fn a_reused_pid_is_not_the_process_that_recorded_it() {
+        let me = std::process::id();
+        let start = process_start(me).expect("this process has a start time");
+        assert!(process_alive_since(me, Some(start)));
+        assert!(process_alive_since(me, None), "older records have no start");
+        // The same pid with another start: a later process that reused the pid.
+        assert!(!process_alive_since(me, Some(start + 1)));
+        assert!(!process_alive_since(0x3fff_fff0, None));
+        assert_eq!(process_start(0x3fff_fff0), None);
     }
 }

@@ -7,6 +7,7 @@ pub mod archive;
 pub mod checksums;
 pub mod codec;
 pub mod gpg;
+pub(crate) mod gpg_home;
 pub mod gpg_keys;
 pub mod hashing;
 pub mod journal;

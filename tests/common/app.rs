@@ -415,6 +415,68 @@ impl TestApp {
             .to_string()
     }
 
+    /// Adds `count` incompressible files of `each` bytes under `<files>/bulk`, so a backup
+    /// takes a while and its objects have some size (random bytes from the kernel: neither
+    /// compression nor the test's RNG slow it down). Returns the folder.
+    pub fn add_bulk_files(&self, count: usize, each: u64) -> PathBuf {
+        let dir = self.files_dir().join("bulk");
+        mkdir(&dir);
+        let mut random = std::fs::File::open("/dev/urandom").expect("open /dev/urandom");
+        for i in 0..count {
+            let path = dir.join(format!("blob-{i:02}.bin"));
+            let mut file = std::fs::File::create(&path)
+                .unwrap_or_else(|e| panic!("create {}: {e}", path.display()));
+            let copied = std::io::copy(&mut std::io::Read::take(&mut random, each), &mut file)
+                .unwrap_or_else(|e| panic!("fill {}: {e}", path.display()));
+            assert_eq!(copied, each, "{} is short", path.display());
+        }
+        dir
+    }
+
+    /// The rows of the application database, one INSERT per row, sorted: equal dumps mean
+    /// equal data.
+    pub fn data_dump(&self) -> Vec<String> {
+        self.data_dump_of(&self.url())
+    }
+
+    /// The rows of the database at `url`, one INSERT per row, sorted.
+    pub fn data_dump_of(&self, url: &str) -> Vec<String> {
+        let out = Command::new(self.pg_program("pg_dump"))
+            .args([
+                "--no-password",
+                "--data-only",
+                "--column-inserts",
+                "--rows-per-insert=1",
+                "-d",
+            ])
+            .arg(url)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("run pg_dump --data-only: {e}"));
+        assert!(
+            out.status.success(),
+            "pg_dump --data-only failed: {}",
+            super::describe(&out)
+        );
+        // Comments, session settings and the random `\restrict` key of newer pg_dump
+        // releases differ between two dumps of the same data.
+        let unstable = |line: &str| {
+            line.is_empty()
+                || line.starts_with("--")
+                || line.starts_with("SET ")
+                || line.starts_with("\\restrict")
+                || line.starts_with("\\unrestrict")
+        };
+        let mut lines: Vec<String> = super::text(&out.stdout)
+            .lines()
+            .filter(|l| !unstable(l))
+            .map(str::to_string)
+            .collect();
+        lines.sort();
+        assert!(lines.len() > 30_000, "the dump holds the demo rows");
+        lines
+    }
+
     /// The set's folder on disk: in the local repository, or the objects s3s-fs stored.
     pub fn set_dir_local(&self, id: &str) -> PathBuf {
         self.data_repo_root().join("sets").join(id)

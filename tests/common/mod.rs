@@ -106,6 +106,17 @@ impl S3Server {
         self.port
     }
 
+    /// The server process, while it runs (e.g. to read how much it wrote in /proc/<pid>/io).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// The directory s3s-fs serves: the buckets, and beside them its multipart parts and
+    /// metadata files.
+    pub fn data_dir(&self) -> PathBuf {
+        self.base.path().join("data")
+    }
+
     pub fn bucket(&self) -> &str {
         &self.bucket
     }
@@ -197,10 +208,6 @@ impl S3Server {
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
-    }
-
-    fn data_dir(&self) -> PathBuf {
-        self.base.path().join("data")
     }
 
     fn log_path(&self) -> PathBuf {

@@ -265,6 +265,7 @@ pub fn run(
         initiator,
         host: HOST.into(),
         pid: 48_213,
+        process_start: None,
         started_at,
         finished_at,
         set_id: set.map(str::to_string),
