@@ -246,11 +246,22 @@ impl Repository {
     }
 
     pub async fn put(&self, path: &str, bytes: Vec<u8>) -> Result<(), RepoError> {
-        self.op
-            .write(path, bytes)
+        let mut writer = self
+            .op
+            .writer(path)
             .await
-            .map(|_| ())
-            .map_err(self.err("write", path))
+            .map_err(self.err("write", path))?;
+        let written = match writer.write(bytes).await {
+            Ok(()) => writer.close().await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = written {
+            // `Operator::write` leaves a failed writer as it is: a local temporary file under
+            // `.tmp/` that nothing would ever remove, or an open multipart upload.
+            let _ = writer.abort().await;
+            return Err(self.err("write", path)(e));
+        }
+        Ok(())
     }
 
     /// Reads a small object whole (manifests, checksum files), refusing anything over `max`.
@@ -503,6 +514,30 @@ mod tests {
         assert_eq!(repo.get_small("sets/a/x", 10).await.unwrap(), b"hello");
         assert!(repo.get_small("sets/a/x", 2).await.is_err());
         assert!(repo.stat("nope").await.unwrap_err().is_not_found());
+    }
+
+    /// A write or close that fails leaves no temporary file behind (nothing would remove it).
+    #[tokio::test]
+    async fn a_failed_put_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = RepositorySpec::new(dir.path().to_string_lossy());
+        // Call 1 is the write, call 2 the close (which renames the temporary file into place).
+        for k in [1, 2] {
+            let faults = Arc::new(Faults::new(Some(k), None).unwrap());
+            let repo = Repository::open_with(&spec, Some(faults.clone())).unwrap();
+            let err = repo.put("sets/a/x", b"hello".to_vec()).await.unwrap_err();
+            assert!(
+                err.to_string().contains(super::super::fault::INJECTED),
+                "{err}"
+            );
+            assert_eq!(faults.calls(), k);
+            let tmp = dir.path().join(LOCAL_TMP_DIR);
+            let left: Vec<_> = std::fs::read_dir(&tmp)
+                .map(|d| d.flatten().map(|e| e.path()).collect())
+                .unwrap_or_default();
+            assert!(left.is_empty(), "fault at call {k} left {left:?}");
+            assert!(!repo.exists("sets/a/x").await.unwrap());
+        }
     }
 
     /// The fast paths that bypass OpenDAL still count as calls and can fail.
