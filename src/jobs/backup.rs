@@ -24,7 +24,7 @@ use crate::storage::manifest::{
 };
 use crate::storage::paths::LocalPaths;
 use crate::storage::postgres::{self, PgConn, PgError, PgTools, PsqlSession};
-use crate::storage::repository::{RepoError, Repository, RepositorySpec};
+use crate::storage::repository::{parse_location, Location, RepoError, Repository, RepositorySpec};
 use crate::storage::setid::SetId;
 use chrono::{DateTime, Utc};
 use std::io::Read;
@@ -188,6 +188,9 @@ pub async fn run(
         Err(_) if cancel.is_cancelled() => Err(BackupError::Cancelled),
         other => other,
     };
+    if !spec.resume_only && matches!(&result, Err(e) if !matches!(e, BackupError::Spooled { .. })) {
+        discard_spool_copies(&spec, &set_id);
+    }
 
     if !spec.resume_only {
         record.finished_at = Some(Utc::now());
@@ -211,6 +214,19 @@ pub async fn run(
     }
     drop(lock);
     result
+}
+
+/// A failed set that was not spooled leaves nothing in the spool: without a manifest its
+/// copies would never be uploaded nor removed, and each failed night would keep a full backup's
+/// worth of disk.
+fn discard_spool_copies(spec: &BackupSpec, id: &SetId) {
+    for repo in std::iter::once(&spec.repository).chain(spec.secrets_repository.as_ref()) {
+        if matches!(parse_location(&repo.url), Ok(Location::Local(_))) {
+            continue;
+        }
+        let dir = spool::spool_dir(&spec.paths, spec.spool_dir.as_ref(), &repo.url);
+        let _ = std::fs::remove_dir_all(dir.join(layout::set_dir(id)));
+    }
 }
 
 struct Repos {
@@ -434,7 +450,7 @@ async fn run_locked(
         secrets,
         secrets_spool,
     };
-    let (resumed, warnings) = resume_spooled(&repos, reporter).await;
+    let (resumed, mut warnings) = resume_spooled(&repos, reporter).await;
     if spec.resume_only {
         return Ok(BackupOutcome {
             set_id: None,
@@ -683,22 +699,22 @@ async fn run_locked(
                     reason: e.to_string(),
                 }))
             }
-            Ok(report) => {
-                if let Err(e) = &report.primary {
-                    match &report.spool {
-                        Some(Ok(())) => {
-                            spooled
-                                .get_or_insert((plan_repo_url(&repos, plan.role), e.to_string()));
-                        }
-                        _ => {
-                            storage_error = storage_error.or(Some(BackupError::Component {
-                                component,
-                                reason: e.to_string(),
-                            }))
-                        }
-                    }
+            Ok(report) => match (&report.primary, &report.spool) {
+                (Err(e), Some(Ok(()))) => {
+                    spooled.get_or_insert((plan_repo_url(&repos, plan.role), e.to_string()));
                 }
-            }
+                (Err(e), _) => {
+                    storage_error = storage_error.or(Some(BackupError::Component {
+                        component,
+                        reason: e.to_string(),
+                    }))
+                }
+                // The repository's copy is whole, so the set is; only the fallback was lost.
+                (Ok(()), Some(Err(e))) => warnings.push(format!(
+                    "the local spool copy of {component} failed; the set is whole in the repository, so only the fallback was lost: {e}"
+                )),
+                (Ok(()), _) => {}
+            },
         }
         if let Ok(d) = streamed {
             digests.push(d);
