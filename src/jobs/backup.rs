@@ -668,6 +668,8 @@ async fn run_locked(
     }
 
     // Collect: a source failure is the root cause; then storage failures; then pipe noise.
+    // A repository write that failed mid-stream stops the upload, and the broken pipe runs
+    // back up the component's pipeline (gpg, the source): those are its echo, not a cause.
     let mut digests = Vec::new();
     let mut source_error = None;
     let mut storage_error: Option<BackupError> = None;
@@ -676,14 +678,15 @@ async fn run_locked(
         let (streamed, uploaded) =
             joined.map_err(|e| BackupError::Config(format!("a backup task failed: {e}")))?;
         let component = plan.kind.as_str();
-        match (&streamed, &uploaded) {
-            (Err(PipelineError::Source(e)), _) if source_error.is_none() => {
+        let repository_failed = matches!(uploaded, Err(UploadError::Repo(_)));
+        match (&streamed, repository_failed) {
+            (Err(PipelineError::Source(e)), false) if source_error.is_none() => {
                 source_error = Some(BackupError::Component {
                     component,
                     reason: e.to_string(),
                 });
             }
-            (Err(PipelineError::Gpg(e)), _) if storage_error.is_none() => {
+            (Err(PipelineError::Gpg(e)), false) if storage_error.is_none() => {
                 storage_error = Some(BackupError::Component {
                     component,
                     reason: e.to_string(),
