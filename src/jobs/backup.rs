@@ -103,6 +103,11 @@ pub enum BackupError {
         set_id: SetId,
         spool: PathBuf,
     },
+    #[error("`backup --resume` left sets in the spool: {}; {} spooled set(s) were uploaded; run `lifeboat backup --resume` again", .problems.join("; "), .resumed.len())]
+    ResumeIncomplete {
+        problems: Vec<String>,
+        resumed: Vec<SetId>,
+    },
     #[error("{what} in {repository} is {found} bytes, but {expected} were written; the set is left incomplete")]
     SizeMismatch {
         repository: String,
@@ -452,6 +457,13 @@ async fn run_locked(
     };
     let (resumed, mut warnings) = resume_spooled(&repos, reporter).await;
     if spec.resume_only {
+        // Uploading the spool is all this run is for: a set still waiting is its failure.
+        if !warnings.is_empty() {
+            return Err(BackupError::ResumeIncomplete {
+                problems: warnings,
+                resumed,
+            });
+        }
         return Ok(BackupOutcome {
             set_id: None,
             manifest: None,
