@@ -560,6 +560,9 @@ pub async fn run_verify(
             } else {
                 print!("{}", report::verify_text(&report));
             }
+            for line in report::verify_failures(&report) {
+                eprintln!("lifeboat: {line}");
+            }
             if report.ok() {
                 exit::OK
             } else {
