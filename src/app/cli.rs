@@ -507,7 +507,7 @@ pub async fn run_backup(
     let code = match &result {
         Ok(_) => exit::OK,
         Err(BackupError::Lock(_)) => exit::LOCKED,
-        Err(BackupError::Spooled { .. }) => exit::SPOOLED,
+        Err(BackupError::Spooled { .. } | BackupError::ResumeIncomplete { .. }) => exit::SPOOLED,
         Err(BackupError::Cancelled | BackupError::TimedOut(_)) => exit::INTERRUPTED,
         Err(BackupError::Config(_)) => exit::CONFIG,
         Err(_) => exit::FAILED,
@@ -559,6 +559,9 @@ pub async fn run_verify(
                 print_json(&report);
             } else {
                 print!("{}", report::verify_text(&report));
+            }
+            for line in report::verify_failures(&report) {
+                eprintln!("lifeboat: {line}");
             }
             if report.ok() {
                 exit::OK

@@ -10,7 +10,8 @@ pub const CONFIG: i32 = 2;
 pub const DAMAGED: i32 = 3;
 /// Another run holds the repository lock.
 pub const LOCKED: i32 = 4;
-/// The backup finished locally but the upload failed; the set waits in the spool.
+/// The backup finished locally but the upload failed; the set waits in the spool (also:
+/// `backup --resume` could not upload every spooled set).
 pub const SPOOLED: i32 = 5;
 /// Cancelled or timed out.
 pub const INTERRUPTED: i32 = 6;

@@ -26,7 +26,7 @@ use crate::storage::manifest::{
 };
 use crate::storage::paths::LocalPaths;
 use crate::storage::postgres::{self, PgConn, PgError, PgTools, PsqlSession};
-use crate::storage::repository::{Location, RepoError, Repository, RepositorySpec};
+use crate::storage::repository::{parse_location, Location, RepoError, Repository, RepositorySpec};
 use crate::storage::setid::SetId;
 use chrono::{DateTime, Utc};
 use std::io::Read;
@@ -104,6 +104,11 @@ pub enum BackupError {
         reason: String,
         set_id: SetId,
         spool: PathBuf,
+    },
+    #[error("`backup --resume` left sets in the spool: {}; {} spooled set(s) were uploaded; run `lifeboat backup --resume` again", .problems.join("; "), .resumed.len())]
+    ResumeIncomplete {
+        problems: Vec<String>,
+        resumed: Vec<SetId>,
     },
     #[error("{what} in {repository} is {found} bytes, but {expected} were written; the set is left incomplete")]
     SizeMismatch {
@@ -191,6 +196,9 @@ pub async fn run(
         Err(_) if cancel.is_cancelled() => Err(BackupError::Cancelled),
         other => other,
     };
+    if !spec.resume_only && matches!(&result, Err(e) if !matches!(e, BackupError::Spooled { .. })) {
+        discard_spool_copies(&spec, &set_id);
+    }
 
     if !spec.resume_only {
         record.finished_at = Some(Utc::now());
@@ -214,6 +222,19 @@ pub async fn run(
     }
     drop(lock);
     result
+}
+
+/// A failed set that was not spooled leaves nothing in the spool: without a manifest its
+/// copies would never be uploaded nor removed, and each failed night would keep a full backup's
+/// worth of disk.
+fn discard_spool_copies(spec: &BackupSpec, id: &SetId) {
+    for repo in std::iter::once(&spec.repository).chain(spec.secrets_repository.as_ref()) {
+        if matches!(parse_location(&repo.url), Ok(Location::Local(_))) {
+            continue;
+        }
+        let dir = spool::spool_dir(&spec.paths, spec.spool_dir.as_ref(), &repo.url);
+        let _ = std::fs::remove_dir_all(dir.join(layout::set_dir(id)));
+    }
 }
 
 struct Repos {
@@ -471,8 +492,15 @@ async fn run_locked(
         secrets_spool,
     };
     clear_leftovers(spec, &repos, &set_id, reporter);
-    let (resumed, warnings) = resume_spooled(&repos, reporter).await;
+    let (resumed, mut warnings) = resume_spooled(&repos, reporter).await;
     if spec.resume_only {
+        // Uploading the spool is all this run is for: a set still waiting is its failure.
+        if !warnings.is_empty() {
+            return Err(BackupError::ResumeIncomplete {
+                problems: warnings,
+                resumed,
+            });
+        }
         return Ok(BackupOutcome {
             set_id: None,
             manifest: None,
@@ -689,6 +717,8 @@ async fn run_locked(
     }
 
     // Collect: a source failure is the root cause; then storage failures; then pipe noise.
+    // A repository write that failed mid-stream stops the upload, and the broken pipe runs
+    // back up the component's pipeline (gpg, the source): those are its echo, not a cause.
     let mut digests = Vec::new();
     let mut source_error = None;
     let mut storage_error: Option<BackupError> = None;
@@ -697,14 +727,15 @@ async fn run_locked(
         let (streamed, uploaded) =
             joined.map_err(|e| BackupError::Config(format!("a backup task failed: {e}")))?;
         let component = plan.kind.as_str();
-        match (&streamed, &uploaded) {
-            (Err(PipelineError::Source(e)), _) if source_error.is_none() => {
+        let repository_failed = matches!(uploaded, Err(UploadError::Repo(_)));
+        match (&streamed, repository_failed) {
+            (Err(PipelineError::Source(e)), false) if source_error.is_none() => {
                 source_error = Some(BackupError::Component {
                     component,
                     reason: e.to_string(),
                 });
             }
-            (Err(PipelineError::Gpg(e)), _) if storage_error.is_none() => {
+            (Err(PipelineError::Gpg(e)), false) if storage_error.is_none() => {
                 storage_error = Some(BackupError::Component {
                     component,
                     reason: e.to_string(),
@@ -720,22 +751,22 @@ async fn run_locked(
                     reason: e.to_string(),
                 }))
             }
-            Ok(report) => {
-                if let Err(e) = &report.primary {
-                    match &report.spool {
-                        Some(Ok(())) => {
-                            spooled
-                                .get_or_insert((plan_repo_url(&repos, plan.role), e.to_string()));
-                        }
-                        _ => {
-                            storage_error = storage_error.or(Some(BackupError::Component {
-                                component,
-                                reason: e.to_string(),
-                            }))
-                        }
-                    }
+            Ok(report) => match (&report.primary, &report.spool) {
+                (Err(e), Some(Ok(()))) => {
+                    spooled.get_or_insert((plan_repo_url(&repos, plan.role), e.to_string()));
                 }
-            }
+                (Err(e), _) => {
+                    storage_error = storage_error.or(Some(BackupError::Component {
+                        component,
+                        reason: e.to_string(),
+                    }))
+                }
+                // The repository's copy is whole, so the set is; only the fallback was lost.
+                (Ok(()), Some(Err(e))) => warnings.push(format!(
+                    "the local spool copy of {component} failed; the set is whole in the repository, so only the fallback was lost: {e}"
+                )),
+                (Ok(()), _) => {}
+            },
         }
         if let Ok(d) = streamed {
             digests.push(d);

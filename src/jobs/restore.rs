@@ -372,7 +372,7 @@ pub async fn dry_run(
         })??
     };
     let mut plan = plan;
-    project_durations(&mut plan, &data, &spec.paths).await;
+    project_durations(&mut plan, &data, &spec.paths, reporter).await;
     Ok((
         plan,
         Prepared {
@@ -385,7 +385,12 @@ pub async fn dry_run(
 
 /// Projected durations from this host's history: the safety backup from the last completed
 /// backup, pg_restore from the last drill's restore phase scaled by dump size.
-async fn project_durations(plan: &mut RestorePlan, repo: &Repository, paths: &LocalPaths) {
+async fn project_durations(
+    plan: &mut RestorePlan,
+    repo: &Repository,
+    paths: &LocalPaths,
+    reporter: &Reporter,
+) {
     let backup_seconds = crate::storage::journal::Journal::new(paths.journal())
         .read()
         .ok()
@@ -403,12 +408,26 @@ async fn project_durations(plan: &mut RestorePlan, repo: &Repository, paths: &Lo
                         .map(|f| (f - r.started_at).num_milliseconds() as f64 / 1000.0)
                 })
         });
+    // Only a projection rides on the drill records: a failure to read them does not stop the
+    // restore, but it is said.
     let restore_seconds = match super::drill_record::load_all(repo).await {
-        Ok((records, _)) => records.iter().find(|r| r.restored_bytes > 0).and_then(|r| {
-            let phase = r.phases.iter().find(|p| p.name == "restore" && p.ok)?;
-            Some(phase.seconds * plan.dump_bytes as f64 / r.restored_bytes as f64)
-        }),
-        Err(_) => None,
+        Ok((records, problems)) => {
+            for problem in problems {
+                reporter.warn(format!(
+                    "drill record {problem}; the projected pg_restore time leaves it out"
+                ));
+            }
+            records.iter().find(|r| r.restored_bytes > 0).and_then(|r| {
+                let phase = r.phases.iter().find(|p| p.name == "restore" && p.ok)?;
+                Some(phase.seconds * plan.dump_bytes as f64 / r.restored_bytes as f64)
+            })
+        }
+        Err(e) => {
+            reporter.warn(format!(
+                "cannot read the drill records, so pg_restore has no projected time: {e}"
+            ));
+            None
+        }
     };
     for step in &mut plan.steps {
         if step.step.starts_with("safety backup") {

@@ -64,7 +64,10 @@ async fn copy_object(from: &Repository, to: &Repository, path: &str) -> Result<u
             return Err(fail(e));
         }
     }
-    writer.close().await.map_err(fail)?;
+    if let Err(e) = writer.close().await {
+        let _ = writer.abort().await;
+        return Err(fail(e));
+    }
     let stored = to.stat(path).await?.size;
     if stored != bytes {
         return Err(fail(opendal::Error::new(

@@ -127,6 +127,8 @@ impl Target {
     async fn close(mut self, path: &str) -> Result<(), RepoError> {
         if let Some(mut w) = self.writer.take() {
             if let Err(source) = w.close().await {
+                // Still holds a temporary file (local) or an open multipart upload (S3).
+                let _ = w.abort().await;
                 self.fail(path, "finish writing", source).await;
             }
         }
@@ -230,4 +232,38 @@ pub fn start(
         }
     });
     (sink, task)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::fault::Faults;
+    use crate::storage::repository::{RepositorySpec, LOCAL_TMP_DIR};
+    use std::sync::Arc;
+
+    /// A close that fails is aborted: no temporary file (or open multipart upload) is left.
+    #[tokio::test]
+    async fn a_failed_close_is_aborted() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = RepositorySpec::new(dir.path().to_string_lossy());
+        // Call 1 writes the one chunk, call 2 closes.
+        let faults = Arc::new(Faults::new(Some(2), None).unwrap());
+        let repo = Repository::open_with(&spec, Some(faults)).unwrap();
+        let (sink, task) = start(repo, None, "sets/a/x".into(), CancellationToken::new());
+        tokio::task::spawn_blocking(move || {
+            let mut sink = sink;
+            sink.write_all(b"hello")?;
+            sink.finish()
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        let report = task.await.unwrap().unwrap();
+        let err = report.primary.unwrap_err();
+        assert!(err.to_string().contains("finish writing"), "{err}");
+        let left: Vec<_> = std::fs::read_dir(dir.path().join(LOCAL_TMP_DIR))
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "left {left:?}");
+    }
 }

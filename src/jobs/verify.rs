@@ -279,15 +279,24 @@ async fn verify_set(
             }
         }
     }
-    if let Ok(listed) = data.list(&layout::set_dir(id)).await {
-        for object in listed {
-            let name = object.path.rsplit('/').next().unwrap_or_default();
-            let known = name == layout::MANIFEST_NAME
-                || name == layout::CHECKSUMS_NAME
-                || manifest.components.iter().any(|c| c.object == name);
-            if !known {
-                notes.push(format!("unexpected object `{name}` in the set folder"));
+    match data.list(&layout::set_dir(id)).await {
+        Ok(listed) => {
+            for object in listed {
+                let name = object.path.rsplit('/').next().unwrap_or_default();
+                let known = name == layout::MANIFEST_NAME
+                    || name == layout::CHECKSUMS_NAME
+                    || manifest.components.iter().any(|c| c.object == name);
+                if !known {
+                    notes.push(format!("unexpected object `{name}` in the set folder"));
+                }
             }
+        }
+        // Only the look for extra objects is lost (every listed object is still checked), so
+        // the set's verdict stands; but it is said, not swallowed.
+        Err(e) => {
+            let note = format!("extra objects were not looked for: {e}");
+            reporter.warn(format!("set {id}: {note}"));
+            notes.push(note);
         }
     }
 

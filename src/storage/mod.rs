@@ -1,11 +1,13 @@
 //! The leaf layer: everything that touches bytes at rest or a child process, and nothing that
 //! knows about jobs or screens. Repositories (local directory or S3 through OpenDAL), the set
 //! layout and its formats (set ids, manifest, checksums), the run journal, the repository lock,
-//! the stream codecs and hashing, writing restored files (`unpack`), gpg, and the PostgreSQL process wrappers.
+//! the stream codecs and hashing, writing restored files (`unpack`), gpg, and the PostgreSQL
+//! process wrappers; and storage fault injection, off unless a test turns it on.
 
 pub mod archive;
 pub mod checksums;
 pub mod codec;
+pub mod fault;
 pub mod gpg;
 pub(crate) mod gpg_home;
 pub mod gpg_keys;

@@ -1,13 +1,17 @@
 //! A repository: a local directory or an S3-compatible bucket + prefix, both through OpenDAL so
 //! every backend shares one code path. Local writes land under a temporary name, are fsynced and
 //! renamed (OpenDAL's atomic write); the process umask keeps them 0600.
+//! With `LIFEBOAT_FAULT_INJECT` or `LIFEBOAT_FAULT_LOG` set (tests only), every storage call,
+//! the local fast paths included, is counted and one can be made to fail (see `fault`).
 
+use super::fault::{FaultLayer, Faults};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use opendal::layers::{RetryLayer, TimeoutLayer};
 use opendal::Operator;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The temporary folder OpenDAL writes into before renaming, inside a local repository.
@@ -61,6 +65,8 @@ pub enum RepoError {
         size: u64,
         max: u64,
     },
+    #[error("{0}")]
+    FaultInjection(String),
 }
 
 impl RepoError {
@@ -82,6 +88,8 @@ pub struct Repository {
     op: Operator,
     url: String,
     location: Location,
+    /// Storage fault injection (tests only, see `fault`); `None` in every normal run.
+    faults: Option<Arc<Faults>>,
 }
 
 pub fn parse_location(url: &str) -> Result<Location, RepoError> {
@@ -115,6 +123,16 @@ pub fn parse_location(url: &str) -> Result<Location, RepoError> {
 
 impl Repository {
     pub fn open(spec: &RepositorySpec) -> Result<Repository, RepoError> {
+        let faults = Faults::from_env().map_err(RepoError::FaultInjection)?;
+        Repository::open_with(spec, faults)
+    }
+
+    /// [`Repository::open`] with the fault injection given rather than read from the
+    /// environment (unit tests).
+    pub fn open_with(
+        spec: &RepositorySpec,
+        faults: Option<Arc<Faults>>,
+    ) -> Result<Repository, RepoError> {
         let location = parse_location(&spec.url)?;
         let build_err = |source: opendal::Error| RepoError::Storage {
             url: spec.url.clone(),
@@ -169,10 +187,16 @@ impl Repository {
                     .with_min_delay(Duration::from_millis(200))
                     .with_jitter(),
             );
+        // Outside the retry layer: an injected fault is one failed call, never retried away.
+        let op = match &faults {
+            Some(f) => op.layer(FaultLayer::new(f.clone(), &spec.url)),
+            None => op,
+        };
         Ok(Repository {
             op,
             url: spec.url.clone(),
             location,
+            faults,
         })
     }
 
@@ -186,6 +210,16 @@ impl Repository {
 
     pub fn is_local(&self) -> bool {
         matches!(self.location, Location::Local(_))
+    }
+
+    /// Counts a call that bypasses OpenDAL (and so the fault layer) as one storage call.
+    fn fast_path_call(&self, action: &'static str, path: &str) -> Result<(), RepoError> {
+        match &self.faults {
+            Some(f) => f
+                .call(action, &self.url, path)
+                .map_err(self.err(action, path)),
+            None => Ok(()),
+        }
     }
 
     fn err(&self, action: &'static str, path: &str) -> impl FnOnce(opendal::Error) -> RepoError {
@@ -212,16 +246,28 @@ impl Repository {
     }
 
     pub async fn put(&self, path: &str, bytes: Vec<u8>) -> Result<(), RepoError> {
-        self.op
-            .write(path, bytes)
+        let mut writer = self
+            .op
+            .writer(path)
             .await
-            .map(|_| ())
-            .map_err(self.err("write", path))
+            .map_err(self.err("write", path))?;
+        let written = match writer.write(bytes).await {
+            Ok(()) => writer.close().await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = written {
+            // `Operator::write` leaves a failed writer as it is: a local temporary file under
+            // `.tmp/` that nothing would ever remove, or an open multipart upload.
+            let _ = writer.abort().await;
+            return Err(self.err("write", path)(e));
+        }
+        Ok(())
     }
 
     /// Reads a small object whole (manifests, checksum files), refusing anything over `max`.
     pub async fn get_small(&self, path: &str, max: u64) -> Result<Vec<u8>, RepoError> {
         if let Location::Local(root) = &self.location {
+            self.fast_path_call("read", path)?;
             // One blocking task instead of OpenDAL's three (stat, open, read): a listing reads
             // every set's manifest.
             let file = root.join(path);
@@ -322,6 +368,7 @@ impl Repository {
     /// must never act on a partial view.
     pub async fn list(&self, dir: &str) -> Result<Vec<ObjectInfo>, RepoError> {
         if let Location::Local(root) = &self.location {
+            self.fast_path_call("list", dir)?;
             // One blocking walk: OpenDAL's fs lister runs a blocking task per entry (its
             // metadata), which made listing 100,000 local objects take seconds.
             let (root, under) = (root.clone(), dir.to_string());
@@ -467,6 +514,48 @@ mod tests {
         assert_eq!(repo.get_small("sets/a/x", 10).await.unwrap(), b"hello");
         assert!(repo.get_small("sets/a/x", 2).await.is_err());
         assert!(repo.stat("nope").await.unwrap_err().is_not_found());
+    }
+
+    /// A write or close that fails leaves no temporary file behind (nothing would remove it).
+    #[tokio::test]
+    async fn a_failed_put_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = RepositorySpec::new(dir.path().to_string_lossy());
+        // Call 1 is the write, call 2 the close (which renames the temporary file into place).
+        for k in [1, 2] {
+            let faults = Arc::new(Faults::new(Some(k), None).unwrap());
+            let repo = Repository::open_with(&spec, Some(faults.clone())).unwrap();
+            let err = repo.put("sets/a/x", b"hello".to_vec()).await.unwrap_err();
+            assert!(
+                err.to_string().contains(super::super::fault::INJECTED),
+                "{err}"
+            );
+            assert_eq!(faults.calls(), k);
+            let tmp = dir.path().join(LOCAL_TMP_DIR);
+            let left: Vec<_> = std::fs::read_dir(&tmp)
+                .map(|d| d.flatten().map(|e| e.path()).collect())
+                .unwrap_or_default();
+            assert!(left.is_empty(), "fault at call {k} left {left:?}");
+            assert!(!repo.exists("sets/a/x").await.unwrap());
+        }
+    }
+
+    /// The fast paths that bypass OpenDAL still count as calls and can fail.
+    #[tokio::test]
+    async fn local_fast_paths_are_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = RepositorySpec::new(dir.path().to_string_lossy());
+        Repository::open(&spec)
+            .unwrap()
+            .put("sets/a/x", b"hello".to_vec())
+            .await
+            .unwrap();
+        let faults = Arc::new(Faults::new(Some(2), None).unwrap());
+        let repo = Repository::open_with(&spec, Some(faults.clone())).unwrap();
+        assert_eq!(repo.list("sets/").await.unwrap().len(), 1);
+        let err = repo.get_small("sets/a/x", 10).await.unwrap_err();
+        assert!(err.to_string().contains("cannot read `sets/a/x`"), "{err}");
+        assert_eq!(faults.calls(), 2);
     }
 
     /// The local fast paths list and read what OpenDAL's fs service would.

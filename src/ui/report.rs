@@ -137,6 +137,33 @@ pub fn verify_text(report: &VerifyReport) -> String {
     out
 }
 
+/// One line per set that did not verify, naming each problem: for stderr, so a failed verify
+/// says why where a cron mail or a log collector looks, also when stdout is JSON.
+pub fn verify_failures(report: &VerifyReport) -> Vec<String> {
+    report
+        .sets
+        .iter()
+        .filter(|s| !s.ok)
+        .map(|s| {
+            let problems: Vec<String> = s
+                .problems
+                .iter()
+                .cloned()
+                .chain(
+                    s.objects
+                        .iter()
+                        .filter(|o| o.status != ObjectStatus::Ok)
+                        .map(|o| match &o.detail {
+                            Some(d) => format!("{}: {:?}: {d}", o.object, o.status),
+                            None => format!("{}: {:?}", o.object, o.status),
+                        }),
+                )
+                .collect();
+            format!("set {} did not verify: {}", s.set_id, problems.join("; "))
+        })
+        .collect()
+}
+
 fn last_verification(journal: &JournalView, id: &str) -> Value {
     journal
         .latest_verification(id)
