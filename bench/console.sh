@@ -2,10 +2,11 @@
 # bench/console.sh: how fast the console draws with a big repository (figures in
 # docs/BENCHMARKS.md, "Console"). Targets: first frame within 150 ms, no frame over 50 ms.
 #
-#   1. examples/console_frames.rs (the console's own code: runtime::load_snapshot, update,
+#   1. examples/console_frames.rs (the console's own code: runtime::load_staged, update,
 #      ui::render into a TestBackend):
 #      - time to first frame with 10,000 sets in a local repository: the first frame drawn
-#        (still loading) and the first frame with the data, for a fresh host (empty journal) and
+#        (still loading), the first frame with the data (the dashboard from the preview the load
+#        sends first) and the frame after the full load, for a fresh host (empty journal) and
 #        for the host that took the sets (a run and a verification per set in the journal);
 #      - Repository::list and inventory::scan of a 100,000-object local repository (25,000 sets
 #        of 4 objects), and the gaps between frames drawn while load_snapshot runs as a task;

@@ -924,3 +924,51 @@ fn a_failed_reload_keeps_the_last_snapshot() {
     assert!(c.state.snapshot.is_some());
     assert_eq!(c.state.load_error.as_deref(), Some(fx::LOAD_ERROR));
 }
+
+// The first load's preview.
+
+#[test]
+fn a_preview_fills_the_dashboard_until_the_full_load_replaces_it() {
+    let preview = fx::preview_state().preview.unwrap();
+    let mut c = Console::new(fx::load_error_state());
+    c.state.load_error = None;
+    c.state.loading = true;
+    assert!(c.send(AppEvent::Previewed(Box::new(preview))).is_empty());
+    assert!(c.state.preview.is_some(), "the preview is kept");
+    assert!(c.state.loading, "a preview does not end the load");
+    assert!(c.state.snapshot.is_none());
+    // Keys that need the full load still find nothing to act on.
+    c.keys("2");
+    assert!(c.keys("v").is_empty(), "no history row to verify yet");
+    let full = fx::state().snapshot.unwrap();
+    c.send(AppEvent::Loaded(Ok(Box::new(full))));
+    assert!(
+        c.state.preview.is_none(),
+        "the full load replaces the preview"
+    );
+    assert!(c.state.snapshot.is_some());
+    assert!(!c.state.loading);
+}
+
+#[test]
+fn a_preview_never_stands_beside_a_snapshot() {
+    let preview = fx::preview_state().preview.unwrap();
+    let mut c = Console::new(fx::empty_state());
+    c.send(AppEvent::Previewed(Box::new(preview)));
+    assert!(
+        c.state.preview.is_none(),
+        "a snapshot, even an older one, says more than a preview"
+    );
+}
+
+#[test]
+fn a_failed_full_load_takes_the_preview_away() {
+    let mut c = Console::new(fx::preview_state());
+    c.send(AppEvent::Loaded(Err(fx::LOAD_ERROR.into())));
+    assert!(
+        c.state.preview.is_none(),
+        "nothing may stand on a partial view"
+    );
+    assert_eq!(c.state.load_error.as_deref(), Some(fx::LOAD_ERROR));
+    assert!(!c.state.loading);
+}

@@ -406,3 +406,19 @@ fn too_small_terminal_says_so_in_one_line() {
     let used: Vec<&str> = frame.lines().filter(|l| !l.is_empty()).collect();
     assert_eq!(used.len(), 1, "{frame}");
 }
+
+/// The first load's preview, while the full listing runs: the verdict so far, said to be
+/// preliminary, no YES yet, counts unknown.
+#[test]
+fn dashboard_preliminary() {
+    both_sizes("dashboard_preliminary", &fx::preview_state());
+}
+
+/// A preview that already found a problem says it, and that more may follow.
+#[test]
+fn dashboard_preliminary_stale() {
+    insta::assert_snapshot!(
+        "dashboard_preliminary_stale_80x24",
+        render(&fx::stale_preview_state(), SMALL)
+    );
+}

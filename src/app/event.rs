@@ -7,6 +7,7 @@ use crate::jobs::preflight::PreflightReport;
 use crate::jobs::progress::JobEvent;
 use crate::jobs::prune_plan::PrunePlan;
 use crate::jobs::restore::RestorePlan;
+use crate::jobs::status_preview::StatusPreview;
 use crate::storage::retention::Candidate;
 use chrono::{DateTime, Utc};
 
@@ -19,6 +20,8 @@ pub enum AppEvent {
     Tick(DateTime<Utc>),
     Resize(u16, u16),
     Scroll(i16),
+    /// The dashboard's preliminary verdict, read before the full listing (first load only).
+    Previewed(Box<StatusPreview>),
     Loaded(Result<Box<Snapshot>, String>),
     Preflight(Box<PreflightReport>),
     Job {

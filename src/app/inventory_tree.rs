@@ -228,7 +228,7 @@ mod tests {
         let spec = config.status_spec(&LocalPaths::under(&dir)).unwrap();
         let report = status::evaluate(
             &spec,
-            Ok(inventory.clone()),
+            Ok(&inventory),
             &JournalView::default(),
             vec!["20261122T000000Z-spool".into()],
             None,

@@ -9,6 +9,7 @@ use crate::jobs::preflight::PreflightReport;
 use crate::jobs::progress::Progress;
 use crate::jobs::restore::RestorePlan;
 use crate::jobs::status::StatusReport;
+use crate::jobs::status_preview::StatusPreview;
 use crate::storage::journal::JournalView;
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeSet, VecDeque};
@@ -218,6 +219,9 @@ pub struct ListCursor {
 pub struct AppState {
     pub screen: Screen,
     pub snapshot: Option<Snapshot>,
+    /// The dashboard's preliminary verdict while the first full load runs (never beside a
+    /// snapshot).
+    pub preview: Option<StatusPreview>,
     pub loading: bool,
     pub load_error: Option<String>,
     pub history: ListCursor,
@@ -251,6 +255,7 @@ impl AppState {
         AppState {
             screen: Screen::Dashboard,
             snapshot: None,
+            preview: None,
             loading: false,
             load_error: None,
             history: ListCursor::default(),

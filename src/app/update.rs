@@ -56,8 +56,17 @@ pub fn update(state: &mut AppState, event: AppEvent) -> Vec<Effect> {
                 .flat_map(|_| on_action(state, action))
                 .collect()
         }
+        AppEvent::Previewed(preview) => {
+            // A full snapshot, even an older one, says more than a preview.
+            if state.snapshot.is_none() {
+                state.preview = Some(*preview);
+            }
+            Vec::new()
+        }
         AppEvent::Loaded(result) => {
             state.loading = false;
+            // The full load replaces the preview; a failed one must not leave it on screen.
+            state.preview = None;
             match result {
                 Ok(snapshot) => {
                     state.snapshot = Some(*snapshot);

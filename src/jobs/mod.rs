@@ -20,6 +20,7 @@ pub mod restore;
 pub mod retention_sim;
 pub mod spool;
 pub mod status;
+pub mod status_preview;
 pub mod tar_source;
 pub mod upload;
 pub mod verify;

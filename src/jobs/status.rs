@@ -202,7 +202,7 @@ pub async fn run(spec: &StatusSpec) -> Result<StatusReport, JournalError> {
         }
         Err(e) => Err(e),
     };
-    let mut report = evaluate(spec, listed, &journal, spooled, drill);
+    let mut report = evaluate(spec, listed.as_ref(), &journal, spooled, drill);
     if let Some(probe) = &spec.wal {
         apply_wal(&mut report, Some(wal::probe(probe).await));
     }
@@ -256,7 +256,7 @@ pub async fn spooled_sets(spec: &StatusSpec, repo: &Repository) -> Vec<String> {
 /// console computes it from data it already holds.
 pub fn evaluate(
     spec: &StatusSpec,
-    listed: Result<inventory::Inventory, RepoError>,
+    listed: Result<&inventory::Inventory, &RepoError>,
     journal: &JournalView,
     spooled_sets: Vec<String>,
     newest_drill: Option<DrillSummary>,
@@ -274,10 +274,19 @@ pub fn evaluate(
     )
 }
 
+/// The newest backup run to this repository the journal records.
+pub fn last_backup_run<'a>(journal: &'a JournalView, url: &str) -> Option<&'a RunRecord> {
+    journal
+        .runs
+        .iter()
+        .filter(|r| r.kind == RunKind::Backup && r.destination == url)
+        .max_by_key(|r| r.started_at)
+}
+
 /// The verdict as of `now`, with the lock holder given: no clock, no files.
 pub fn evaluate_at(
     spec: &StatusSpec,
-    listed: Result<inventory::Inventory, String>,
+    listed: Result<&inventory::Inventory, String>,
     journal: &JournalView,
     spooled_sets: Vec<String>,
     newest_drill: Option<DrillSummary>,
@@ -294,12 +303,7 @@ pub fn evaluate_at(
         incomplete_sets: 0,
         repository_bytes: 0,
         newest_verification: None,
-        last_run: journal
-            .runs
-            .iter()
-            .filter(|r| r.kind == RunKind::Backup && &r.destination == url)
-            .max_by_key(|r| r.started_at)
-            .cloned(),
+        last_run: last_backup_run(journal, url).cloned(),
         failed_runs: journal
             .runs
             .iter()

@@ -403,6 +403,37 @@ impl Repository {
         Ok(out)
     }
 
+    /// The names of the folders directly under `dir` (`sets/` gives set ids), without listing
+    /// what they hold: one directory read, or one delimited listing on S3. A missing `dir` has
+    /// none.
+    pub async fn list_dirs(&self, dir: &str) -> Result<Vec<String>, RepoError> {
+        let mut names = if let Location::Local(root) = &self.location {
+            let folder = root.join(dir.trim_start_matches('/'));
+            let read = tokio::task::spawn_blocking(move || list_local_dirs(&folder))
+                .await
+                .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
+            read.map_err(|e| self.err("list", dir)(io_to_opendal(&e)))?
+        } else {
+            let mut lister = self
+                .op
+                .lister_with(dir)
+                .await
+                .map_err(self.err("list", dir))?;
+            let mut names = Vec::new();
+            while let Some(entry) = lister.try_next().await.map_err(self.err("list", dir))? {
+                let name = entry.path().strip_prefix(dir).unwrap_or(entry.path());
+                if let Some(name) = name.strip_suffix('/').filter(|n| !n.is_empty()) {
+                    if entry.metadata().is_dir() {
+                        names.push(name.to_string());
+                    }
+                }
+            }
+            names
+        };
+        names.sort();
+        Ok(names)
+    }
+
     pub async fn delete(&self, path: &str) -> Result<(), RepoError> {
         self.op.delete(path).await.map_err(self.err("delete", path))
     }
@@ -424,6 +455,25 @@ fn io_to_opendal(e: &std::io::Error) -> opendal::Error {
         _ => opendal::ErrorKind::Unexpected,
     };
     opendal::Error::new(kind, e.to_string())
+}
+
+/// The sub-folders of `folder` by name, as OpenDAL's fs service lists them; a missing `folder`
+/// has none.
+fn list_local_dirs(folder: &std::path::Path) -> std::io::Result<Vec<String>> {
+    let entries = match std::fs::read_dir(folder) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut names = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        // `file_type` comes with the directory entry on Linux: no stat per folder.
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            names.push(entry.file_name().to_string_lossy().into_owned());
+        }
+    }
+    Ok(names)
 }
 
 /// Every file under `root/dir` as OpenDAL's fs service lists it: paths relative to `root`,
@@ -595,6 +645,29 @@ mod tests {
                 .collect();
             assert_eq!(listed, expected, "under {under:?}");
         }
+        for under in ["", "sets/", "drills/", "nothing-here/"] {
+            let mut lister = repo.op.lister_with(under).await.unwrap();
+            let mut expected = Vec::new();
+            while let Some(entry) = lister.try_next().await.unwrap() {
+                // The listed folder itself comes back too (`/` for the root).
+                let name = entry.path().strip_prefix(under).unwrap_or(entry.path());
+                let name = name.trim_end_matches('/');
+                if entry.metadata().is_dir() && !name.is_empty() {
+                    expected.push(name.to_string());
+                }
+            }
+            expected.sort();
+            assert_eq!(
+                repo.list_dirs(under).await.unwrap(),
+                expected,
+                "under {under:?}"
+            );
+        }
+        assert_eq!(
+            repo.list_dirs("sets/").await.unwrap(),
+            ["20261122T020000Z-3f9a", "20261123T020000Z-0001", "empty"],
+            "set folders, the empty one too"
+        );
         assert!(repo
             .get_small("sets/none/manifest.json", 10)
             .await

@@ -56,18 +56,22 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
         " Can the application be brought back? ",
         theme.heading(),
     ));
-    let Some(snapshot) = &state.snapshot else {
-        let text = match &state.load_error {
-            Some(e) => format!("✗ {e}"),
-            None => "Reading the repository and the journal…".into(),
-        };
-        frame.render_widget(
-            Paragraph::new(text).wrap(Wrap { trim: true }).block(block),
-            area,
-        );
-        return;
+    // Before the first full load, its preview: true as far as it goes, said to be partial.
+    let (s, preview) = match (&state.snapshot, &state.preview) {
+        (Some(snapshot), _) => (&snapshot.status, None),
+        (None, Some(preview)) => (&preview.status, Some(preview)),
+        (None, None) => {
+            let text = match &state.load_error {
+                Some(e) => format!("✗ {e}"),
+                None => "Reading the repository and the journal…".into(),
+            };
+            frame.render_widget(
+                Paragraph::new(text).wrap(Wrap { trim: true }).block(block),
+                area,
+            );
+            return;
+        }
     };
-    let s = &snapshot.status;
     let width = usize::from(area.width.saturating_sub(2));
     // An unreadable repository says nothing about sets, sizes or uploads: unknown, not "none".
     let unknown = s.health == Health::Unreachable;
@@ -126,7 +130,31 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
             theme.warn(),
         )),
     };
-    lines.push(verdict);
+    match preview {
+        // A clean preview is no YES: what the full load adds (the WAL archiver, every other
+        // folder) may still find something.
+        Some(_) if s.health == Health::Ok => lines.push(Line::from(Span::styled(
+            " … CHECKING: the newest backup is complete and recent",
+            theme.accent(),
+        ))),
+        _ => lines.push(verdict),
+    }
+    if let Some(p) = preview {
+        let note = format!(
+            "preliminary: from the newest sets; still reading all {} set folders",
+            p.set_folders
+        );
+        for (i, chunk) in format::wrap(&note, width.saturating_sub(3))
+            .into_iter()
+            .enumerate()
+        {
+            let lead = if i == 0 { "…" } else { " " };
+            lines.push(Line::from(Span::styled(
+                format!(" {lead} {chunk}"),
+                theme.dim(),
+            )));
+        }
+    }
     lines.push(Line::raw(""));
     let limit = format::age(std::time::Duration::from_secs(s.stale_after_seconds));
     match &s.newest_set {
@@ -292,6 +320,11 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
     }
     let storage = if unknown {
         format!("unknown  {}", state.repository)
+    } else if let Some(p) = preview {
+        format!(
+            "counting…  {} set folders  {}",
+            p.set_folders, state.repository
+        )
     } else {
         format!(
             "{}  {} complete, {} incomplete  {}",
@@ -317,9 +350,19 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
     lines.push(Line::raw(""));
     let alerts: Vec<&String> = s.messages.iter().filter(|m| !m.starts_with('✓')).collect();
     if alerts.is_empty() {
-        lines.push(Line::from(Span::styled(" No alerts.", theme.dim())));
+        let none = if preview.is_some() {
+            " No alerts so far."
+        } else {
+            " No alerts."
+        };
+        lines.push(Line::from(Span::styled(none, theme.dim())));
     } else {
-        lines.push(Line::from(Span::styled(" Alerts", theme.heading())));
+        let heading = if preview.is_some() {
+            " Alerts so far"
+        } else {
+            " Alerts"
+        };
+        lines.push(Line::from(Span::styled(heading, theme.heading())));
         for a in alerts {
             let style = if a.starts_with('✗') {
                 theme.bad()

@@ -13,6 +13,7 @@ use lifeboat::jobs::inventory::{Inventory, SetEntry};
 use lifeboat::jobs::preflight::{Check, PreflightReport};
 use lifeboat::jobs::progress::Progress;
 use lifeboat::jobs::status::{StatusReport, DEFAULT_STALE_AFTER, DEFAULT_VERIFY_STALE_AFTER};
+use lifeboat::jobs::status_preview::StatusPreview;
 use lifeboat::jobs::tar_source::TreeSize;
 use lifeboat::storage::journal::{
     DrillSummary, JournalView, RunKind, RunRecord, RunStatus, VerificationRecord, VerifyLevel,
@@ -492,7 +493,7 @@ pub fn status(
         verify_stale_after: DEFAULT_VERIFY_STALE_AFTER,
         wal: None,
     };
-    let listed = listed.cloned().map_err(str::to_string);
+    let listed = listed.map_err(str::to_string);
     status::evaluate_at(
         &spec,
         listed,
@@ -552,6 +553,41 @@ pub fn empty_state() -> AppState {
     let journal = JournalView::default();
     let status = status(REPO, Ok(&inventory), &journal, Vec::new(), None);
     state_with(REPO, Some(snapshot(REPO, Some(inventory), journal, status)))
+}
+
+/// A report as `status_preview` sends it: the counts and sizes it does not know left at zero.
+fn as_preview(mut status: StatusReport, set_folders: usize) -> StatusPreview {
+    status.complete_sets = 0;
+    status.incomplete_sets = 0;
+    status.repository_bytes = 0;
+    StatusPreview {
+        status,
+        set_folders,
+        manifests_read: 2,
+    }
+}
+
+/// The first load of `state()`'s repository, its preview shown while the full listing runs:
+/// the verdict from the complete sets it read (no incomplete folder is counted), no snapshot.
+pub fn preview_state() -> AppState {
+    let mut inventory = inventory(REPO);
+    let set_folders = inventory.sets.len();
+    inventory.sets.retain(|s| s.is_complete());
+    let journal = journal(REPO);
+    let status = status(REPO, Ok(&inventory), &journal, Vec::new(), None);
+    let mut state = state_with(REPO, None);
+    state.loading = true;
+    state.preview = Some(as_preview(status, set_folders));
+    state
+}
+
+/// The preview of `stale_state()`'s repository: an alert found before the full listing.
+pub fn stale_preview_state() -> AppState {
+    let mut state = stale_state();
+    let snapshot = state.snapshot.take().unwrap();
+    state.loading = true;
+    state.preview = Some(as_preview(snapshot.status, 2));
+    state
 }
 
 pub const UNREACHABLE_ERROR: &str = "repository s3://acme-backups/app: cannot list ``: Unexpected (temporary) at list, context: { service: s3, path: app/ } => send http request, source: error sending request for url (https://s3.eu-central-003.backblazeb2.com/acme-backups?list-type=2&prefix=app%2F): dns error: failed to lookup address information: Temporary failure in name resolution";
