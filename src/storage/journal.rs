@@ -180,8 +180,10 @@ impl Journal {
 
     pub fn read(&self) -> Result<JournalView, JournalError> {
         // Whole, then split: a journal of 20,000 lines is a few MB, and the console waits on it.
-        let text = match std::fs::read_to_string(&self.path) {
-            Ok(text) => text,
+        // Bytes, not a String: a line torn inside a UTF-8 character (a full disk mid-append)
+        // is one unreadable line, not an unreadable journal.
+        let bytes = match std::fs::read(&self.path) {
+            Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(JournalView::default()),
             Err(source) => {
                 return Err(JournalError::Read {
@@ -192,7 +194,11 @@ impl Journal {
         };
         let mut view = JournalView::default();
         let mut index: HashMap<String, usize> = HashMap::new();
-        for line in text.lines() {
+        for line in bytes.split(|&b| b == b'\n') {
+            let Ok(line) = std::str::from_utf8(line) else {
+                view.unreadable_lines += 1;
+                continue;
+            };
             if line.trim().is_empty() {
                 continue;
             }
@@ -309,6 +315,29 @@ mod tests {
             .unwrap()
             .contains("interrupted"));
         assert_eq!(view.unreadable_lines, 1);
+    }
+
+    /// A line torn inside a multi-byte character costs that line only.
+    #[test]
+    fn a_line_torn_inside_a_character_is_one_unreadable_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.jsonl");
+        let journal = Journal::new(path.clone());
+        let mut failed = run("r1", RunStatus::Failed, 7);
+        failed.error = Some("upload failed: “bucket” gone".into());
+        journal.append(&JournalEntry::Run(failed)).unwrap();
+        let mut bytes = std::fs::read(&path).unwrap();
+        let torn = bytes.iter().position(|&b| b == 0xe2).unwrap() + 1;
+        bytes.truncate(torn);
+        bytes.push(b'\n');
+        std::fs::write(&path, &bytes).unwrap();
+        journal
+            .append(&JournalEntry::Run(run("r2", RunStatus::Completed, 8)))
+            .unwrap();
+        let view = journal.read().unwrap();
+        assert_eq!(view.unreadable_lines, 1);
+        assert_eq!(view.runs.len(), 1);
+        assert_eq!(view.runs[0].run_id, "r2");
     }
 
     /// A killed run whose pid now belongs to another process is interrupted, not running.
