@@ -3,7 +3,11 @@
 //! check: no panic, and nothing accepted that should not be.
 
 use std::collections::BTreeSet;
-use std::path::{Component, Path, PathBuf};
+use std::path::Path;
+
+#[path = "../fuzz/fuzz_targets/archive_oracle.rs"]
+mod archive_oracle;
+use archive_oracle::{inside, normal, roots, through};
 
 use lifeboat::app::config::Config;
 use lifeboat::storage::archive::{check_entry, list};
@@ -77,38 +81,9 @@ fn config_inputs() {
     }
 }
 
-/// Lexical normalisation, written independently of the one under test.
-fn normal(path: &Path) -> Option<PathBuf> {
-    let mut parts = Vec::new();
-    for c in path.components() {
-        match c {
-            Component::Normal(p) => parts.push(p),
-            Component::CurDir => {}
-            Component::ParentDir => {
-                parts.pop()?;
-            }
-            Component::RootDir | Component::Prefix(_) => return None,
-        }
-    }
-    Some(parts.iter().collect())
-}
-
-fn inside(path: &Path, roots: &[PathBuf]) -> bool {
-    normal(path).is_some_and(|n| roots.iter().any(|r| n.starts_with(r) || r.starts_with(&n)))
-}
-
-/// The symlink entry among `symlinks` that `path` lies below (or is, with `or_self`).
-fn through(path: &Path, symlinks: &BTreeSet<PathBuf>, or_self: bool) -> Option<PathBuf> {
-    let n = normal(path)?;
-    n.ancestors()
-        .skip(usize::from(!or_self))
-        .find(|a| symlinks.contains(*a))
-        .map(Path::to_path_buf)
-}
-
 #[test]
 fn archive_inputs() {
-    let roots = vec![PathBuf::from("var/lib/app/uploads")];
+    let roots = roots();
     for (name, bytes) in inputs("archive") {
         if list(&bytes[..], &roots, None).is_ok() {
             // Symlinks may point anywhere, but nothing may be written below one, and a hard
