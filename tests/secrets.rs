@@ -17,8 +17,8 @@
 //! - nor does anything lifeboat printed or wrote: the log, the journal, the manifests, the
 //!   drill record, every file in the repositories and in its data and state directories.
 //!
-//! The test process is a child subreaper, so gpg, which gpgme starts through a double fork, is
-//! still in the watched tree. It cannot pass vacuously: each hook waits until the watch has
+//! The test process is a child subreaper, so gpg-agent, which gpg starts through a double fork,
+//! is still in the watched tree. It cannot pass vacuously: each hook waits until the watch has
 //! seen it (the watch creates a file the hook waits for), the watch must have seen gpg in every
 //! command, and it must have found the password
 //! in the environment of at least one exempt libpq program (so it can see a secret in an

@@ -115,6 +115,27 @@ enum Target {
 }
 
 impl Target {
+    /// An ephemeral cluster, or a new database on the configured server.
+    fn create(server: Option<PgConn>, tools: &PgTools, name: String) -> Result<Target, String> {
+        match server {
+            None => EphemeralCluster::start(ClusterOptions::default())
+                .and_then(|c| c.create_database("drill").map(|_| c))
+                .map(Target::Cluster)
+                .map_err(|e| e.to_string()),
+            Some(server) => {
+                let mut s = PsqlSession::open(tools, &server.with_database("postgres"))
+                    .map_err(|e| e.to_string())?;
+                s.query(&format!(
+                    "CREATE DATABASE \"{}\"",
+                    name.replace('"', "\"\"")
+                ))
+                .map_err(|e| e.to_string())?;
+                let _ = s.close();
+                Ok(Target::Scratch { server, name })
+            }
+        }
+    }
+
     fn conn(&self) -> PgConn {
         match self {
             Target::Cluster(c) => PgConn::new(Some(&c.url("drill"))),
@@ -347,9 +368,25 @@ pub async fn run(
         if cancel.is_cancelled() {
             return Err("cancelled".into());
         }
-        // decrypt
-        let t = clock.begin("decrypt");
+        // decrypt, while the throwaway target is prepared (an ephemeral cluster's initdb and
+        // start take seconds that would otherwise add to the RTO). gpgme is set up first: it
+        // learns about gpg by running gpgconf through a pipe without close-on-exec, which the
+        // target's postgres, started meanwhile, would inherit and hold open for good.
         let crypto = Crypto::for_decryption(&spec.encryption).map_err(|e| e.to_string());
+        let preparing = tokio::task::spawn_blocking({
+            let (server, tools) = (spec.server.clone(), tools.clone());
+            let name = format!(
+                "{}_drill_{}",
+                manifest.source.database,
+                started.format("%Y%m%d%H%M%S")
+            );
+            move || Target::create(server, &tools, name)
+        });
+        // Whatever happens next, a target that was made is kept for the teardown.
+        let settle = |preparing: tokio::task::JoinHandle<Result<Target, String>>| async move {
+            preparing.await.map_err(|e| e.to_string()).and_then(|r| r)
+        };
+        let t = clock.begin("decrypt");
         let decrypted = match crypto {
             Ok(crypto) => {
                 let (fetched, dump, manifest) = (fetched.clone(), scratch.dump(), manifest.clone());
@@ -368,46 +405,17 @@ pub async fn run(
             }
             Err(e) => {
                 clock.end("decrypt", t, false, e.clone());
+                target = settle(preparing).await.ok();
                 return Err(e);
             }
         }
         if cancel.is_cancelled() {
+            target = settle(preparing).await.ok();
             return Err("cancelled".into());
         }
         // restore
         let t = clock.begin("restore");
-        let made = match &spec.server {
-            None => tokio::task::spawn_blocking(|| {
-                EphemeralCluster::start(ClusterOptions::default())
-                    .and_then(|c| c.create_database("drill").map(|_| c))
-            })
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|r| r.map_err(|e| e.to_string()))
-            .map(Target::Cluster),
-            Some(server) => {
-                let name = format!(
-                    "{}_drill_{}",
-                    manifest.source.database,
-                    started.format("%Y%m%d%H%M%S")
-                );
-                let (t2, s2, n2) = (tools.clone(), server.clone(), name.clone());
-                tokio::task::spawn_blocking(move || {
-                    let mut s = PsqlSession::open(&t2, &s2.with_database("postgres"))
-                        .map_err(|e| e.to_string())?;
-                    s.query(&format!("CREATE DATABASE \"{}\"", n2.replace('"', "\"\"")))
-                        .map_err(|e| e.to_string())?;
-                    let _ = s.close();
-                    Ok::<_, String>(())
-                })
-                .await
-                .unwrap_or_else(|e| Err(e.to_string()))
-                .map(|_| Target::Scratch {
-                    server: server.clone(),
-                    name,
-                })
-            }
-        };
+        let made = settle(preparing).await;
         let made = match made {
             Ok(m) => m,
             Err(e) => {
@@ -649,13 +657,8 @@ fn decrypt_all(
         let counter = Arc::new(AtomicU64::new(0));
         match f.component.kind {
             ComponentKind::Db => {
-                let n = restore::decrypt_with(f, crypto, counter, |mut decoded| {
-                    let mut out = std::io::BufWriter::new(
-                        std::fs::File::create(dump).map_err(|e| e.to_string())?,
-                    );
-                    let n = std::io::copy(&mut decoded, &mut out).map_err(|e| e.to_string())?;
-                    std::io::Write::flush(&mut out).map_err(|e| e.to_string())?;
-                    Ok(n)
+                let n = restore::decrypt_with(f, crypto, counter, |decoded| {
+                    restore::write_dump(decoded, dump)
                 })
                 .map_err(|e| e.to_string())?;
                 dump_bytes = n;

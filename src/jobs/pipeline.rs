@@ -5,6 +5,7 @@
 use super::upload::ChunkSink;
 use crate::storage::codec::Codec;
 use crate::storage::gpg::{Crypto, GpgError};
+use crate::storage::gpg_run::data_pipe;
 use crate::storage::hashing::{CountingWriter, Digested, HashingWriter};
 use std::io::{self, BufWriter, Write};
 use std::sync::atomic::AtomicU64;
@@ -65,8 +66,8 @@ where
         });
     }
 
-    let (plain_r, plain_w) = io::pipe().map_err(PipelineError::Sink)?;
-    let (mut cipher_r, cipher_w) = io::pipe().map_err(PipelineError::Sink)?;
+    let (plain_r, plain_w) = data_pipe().map_err(PipelineError::Sink)?;
+    let (mut cipher_r, cipher_w) = data_pipe().map_err(PipelineError::Sink)?;
     std::thread::scope(|scope| {
         // gpg reads the plaintext pipe and writes the ciphertext pipe; its ends close when it
         // is done, so each side sees EOF (or a broken pipe when the other side failed).

@@ -6,6 +6,7 @@
 use super::verify::ObjectStatus;
 use crate::storage::codec::{Codec, CodecKind};
 use crate::storage::gpg::Crypto;
+use crate::storage::gpg_run::data_pipe;
 use crate::storage::hashing::{CountingReader, Digested, HashingReader};
 use crate::storage::manifest::Component;
 use std::io::{self, Read};
@@ -97,7 +98,7 @@ where
     };
     let codec = Codec::from_name(&component.compression.codec).unwrap_or(CodecKind::None);
     let encrypted = component.encryption.mode != "none";
-    let pipes = io::pipe().and_then(|a| io::pipe().map(|b| (a, b)));
+    let pipes = data_pipe().and_then(|a| data_pipe().map(|b| (a, b)));
     let ((cipher_r, mut cipher_w), (plain_r, plain_w)) = match pipes {
         Ok(p) => p,
         Err(e) => return ReadBack::failed(ObjectStatus::Unreadable, e.to_string()),
@@ -120,8 +121,8 @@ where
             (result, hashed.finish())
         });
         let moved = if encrypted {
-            // A pump feeds the stored bytes (hashed as they pass) to gpg through a pipe: gpgme
-            // works fastest on file descriptors.
+            // A pump feeds the stored bytes (hashed as they pass) to gpg through a pipe, which
+            // gpg reads itself.
             let pump = scope.spawn(move || {
                 let copied = io::copy(&mut stored, &mut cipher_w);
                 drop(cipher_w);

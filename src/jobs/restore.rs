@@ -18,7 +18,6 @@ use crate::storage::postgres::{self, PgConn, PgTools, PsqlSession};
 use crate::storage::repository::{Repository, RepositorySpec};
 use crate::storage::setid::SetId;
 use serde::Serialize;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -312,6 +311,54 @@ pub fn decrypt_with<T: Send>(
     })
 }
 
+/// Bytes handed to the dump writer at a time.
+const DUMP_CHUNK: usize = 1 << 20;
+
+/// Writes the decompressed dump to `path`. A writer thread takes the chunks, so decompression
+/// never waits for the write calls: on the drill's critical path that was ~0.3 s per GiB.
+/// At most four chunks are in flight.
+pub fn write_dump(mut from: impl std::io::Read, path: &Path) -> Result<u64, String> {
+    use std::io::{Read, Write};
+    let named = |e: std::io::Error| format!("{}: {e}", path.display());
+    let mut file = std::fs::File::create(path).map_err(named)?;
+    let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
+    let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    std::thread::scope(|scope| {
+        let writer = scope.spawn(move || -> std::io::Result<()> {
+            for chunk in full_rx {
+                file.write_all(&chunk)?;
+                let _ = empty_tx.send(chunk);
+            }
+            file.flush()
+        });
+        let mut total = 0u64;
+        let read = loop {
+            let mut chunk = empty_rx
+                .try_recv()
+                .unwrap_or_else(|_| Vec::with_capacity(DUMP_CHUNK));
+            chunk.clear();
+            match (&mut from).take(DUMP_CHUNK as u64).read_to_end(&mut chunk) {
+                Ok(0) => break Ok(()),
+                Ok(n) => {
+                    total += n as u64;
+                    // A closed channel means the writer failed: its error is the one to report.
+                    if full_tx.send(chunk).is_err() {
+                        break Ok(());
+                    }
+                }
+                Err(e) => break Err(e.to_string()),
+            }
+        };
+        drop(full_tx);
+        let written = writer
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("the dump writer panicked")));
+        read?;
+        written.map_err(named)?;
+        Ok(total)
+    })
+}
+
 /// Everything the dry run does. Returns the plan and the scratch space holding the decrypted
 /// dump (the real restore continues from it).
 /// The decrypted dump, the verified objects and the manifest the real restore continues from.
@@ -465,15 +512,8 @@ fn plan_blocking(
         let counter = Arc::new(AtomicU64::new(0));
         match f.component.kind {
             ComponentKind::Db => {
-                let written = decrypt_with(f, crypto, counter, |mut decoded| {
-                    let mut out = std::io::BufWriter::new(
-                        std::fs::File::create(dump)
-                            .map_err(|e| format!("{}: {e}", dump.display()))?,
-                    );
-                    let n = std::io::copy(&mut decoded, &mut out).map_err(|e| e.to_string())?;
-                    out.flush().map_err(|e| e.to_string())?;
-                    Ok(n)
-                })?;
+                let written =
+                    decrypt_with(f, crypto, counter, |decoded| write_dump(decoded, dump))?;
                 plan.dump_bytes = written;
             }
             ComponentKind::Files | ComponentKind::Secrets => {
@@ -1028,6 +1068,37 @@ mod tests {
         assert_eq!(toc.owners, vec!["app"]);
         assert!(toc.dumped_by.starts_with("15.18"));
         assert_eq!(toc.entries, 8);
+    }
+
+    #[test]
+    fn writes_the_dump_whole_and_reports_either_sides_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.dump");
+        let data: Vec<u8> = (0..3 * DUMP_CHUNK + 12_345)
+            .map(|i| (i % 253) as u8)
+            .collect();
+        assert_eq!(write_dump(&data[..], &path), Ok(data.len() as u64));
+        assert_eq!(std::fs::read(&path).unwrap(), data);
+        assert_eq!(write_dump(&b""[..], &path), Ok(0));
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
+
+        let missing = dir.path().join("no such folder").join("db.dump");
+        let err = write_dump(&data[..], &missing).unwrap_err();
+        assert!(err.contains("no such folder"), "{err}");
+
+        struct Broken(usize);
+        impl std::io::Read for Broken {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                if self.0 == 0 {
+                    return Err(std::io::Error::other("decompression failed: corrupt block"));
+                }
+                let n = buf.len().min(self.0);
+                self.0 -= n;
+                Ok(n)
+            }
+        }
+        let err = write_dump(Broken(2 * DUMP_CHUNK + 7), &path).unwrap_err();
+        assert!(err.contains("corrupt block"), "{err}");
     }
 
     #[test]

@@ -1,14 +1,17 @@
-//! Encryption with GnuPG through gpgme, streaming: plaintext is pulled from a reader and the
-//! ciphertext pushed to a writer, nothing staged. Output opens with plain `gpg --decrypt`.
+//! Encryption with GnuPG, streaming: plaintext is pulled from a reader and the ciphertext
+//! pushed to a writer, nothing staged. Output opens with plain `gpg --decrypt`.
 //!
-//! Passphrase mode runs gpg in a private, short-lived GNUPGHOME whose `gpg.conf` pins AES256
-//! (gpg 2.2 would pick AES128 for symmetric encryption) and disables the agent's passphrase
-//! cache; the passphrase reaches gpg through gpgme's loopback pinentry, never argv or env.
-//! Recipients mode uses the operator's own keyring and agent. The private home lives in
-//! `gpg_home`.
+//! gpgme finds gpg and resolves recipients' keys; the data itself goes through one gpg process
+//! per object that reads and writes the pipes directly (`gpg_run`). Passphrase mode runs gpg in
+//! a private, short-lived GNUPGHOME whose `gpg.conf` pins AES256 (gpg 2.2 would pick AES128 for
+//! symmetric encryption) and disables the agent's passphrase cache; the passphrase reaches gpg
+//! through a pipe (`--passphrase-fd`, loopback pinentry), never argv or env. Recipients mode
+//! uses the operator's own keyring and agent. The private home lives in `gpg_home`.
 
 use super::gpg_home::PrivateHome;
+use super::gpg_run::{self, Failure, Operation};
 use std::io::{Read, Write};
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -70,6 +73,7 @@ pub(crate) fn gpgme_ready() {
     INIT.get_or_init(|| {
         let token = gpgme::init();
         let _ = gpgme::Context::from_protocol(gpgme::Protocol::OpenPgp);
+        gpg_run::resolve_program(&token);
         token
     });
 }
@@ -137,14 +141,11 @@ impl Crypto {
         }
     }
 
-    fn context(&self) -> Result<gpgme::Context, gpgme::Error> {
-        gpgme_ready();
-        let mut ctx = gpgme::Context::from_protocol(gpgme::Protocol::OpenPgp)?;
-        if let Mode::Passphrase { home, .. } = &self.mode {
-            ctx.set_engine_home_dir(home.path().to_string_lossy().as_bytes())?;
-            ctx.set_pinentry_mode(gpgme::PinentryMode::Loopback)?;
+    fn home(&self) -> Option<&Path> {
+        match &self.mode {
+            Mode::Passphrase { home, .. } => Some(home.path()),
+            _ => None,
         }
-        Ok(ctx)
     }
 
     fn passphrase(&self) -> Option<&str> {
@@ -154,46 +155,23 @@ impl Crypto {
         }
     }
 
-    /// Encrypts everything read from `plaintext` into `ciphertext`, both OS pipes (or files):
-    /// gpgme hands file descriptors to gpg as they are, where readers and writers behind
-    /// callbacks would be relayed through gpgme's small buffers (about 1.6x slower measured).
-    /// gpg's own compression is off: the stream is compressed already.
-    pub fn encrypt<I, O>(&self, plaintext: &I, ciphertext: &O) -> Result<(), GpgError>
-    where
-        I: std::os::fd::AsRawFd,
-        O: std::os::fd::AsRawFd,
-    {
-        let fail = |e: gpgme::Error| GpgError::Encrypt(e.to_string());
-        let mut ctx = self.context().map_err(fail)?;
-        let mut input = gpgme::Data::from_fd(plaintext).map_err(fail)?;
-        let mut output = gpgme::Data::from_fd(ciphertext).map_err(fail)?;
-        let flags = gpgme::EncryptFlags::NO_COMPRESS | gpgme::EncryptFlags::ALWAYS_TRUST;
-        match &self.mode {
-            Mode::None => Err(GpgError::Encrypt("encryption is off".into())),
-            Mode::Passphrase { passphrase, .. } => ctx
-                .with_passphrase_provider(provider(passphrase), |ctx| {
-                    ctx.encrypt_symmetric_with_flags(&mut input, &mut output, flags)
-                })
-                .map_err(fail),
-            Mode::Recipients { fingerprints } => {
-                let keys = fingerprints
-                    .iter()
-                    .map(|f| ctx.get_key(f.as_str()))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(fail)?;
-                let result = ctx
-                    .encrypt_with_flags(&keys, &mut input, &mut output, flags)
-                    .map_err(fail)?;
-                if let Some(bad) = result.invalid_recipients().next() {
-                    return Err(GpgError::Encrypt(format!(
-                        "recipient {} was refused: {:?}",
-                        bad.fingerprint().unwrap_or("?"),
-                        bad.reason()
-                    )));
-                }
-                Ok(())
-            }
-        }
+    /// Encrypts everything read from `plaintext` into `ciphertext`, both OS pipes (or files),
+    /// which gpg reads and writes itself (`gpg_run`). gpg's own compression is off: the stream
+    /// is compressed already.
+    pub fn encrypt<I: AsFd, O: AsFd>(&self, plaintext: &I, ciphertext: &O) -> Result<(), GpgError> {
+        let operation = match &self.mode {
+            Mode::None => return Err(GpgError::Encrypt("encryption is off".into())),
+            Mode::Passphrase { .. } => Operation::Symmetric,
+            Mode::Recipients { fingerprints } => Operation::Recipients(fingerprints),
+        };
+        gpg_run::run(
+            operation,
+            self.home(),
+            self.passphrase(),
+            plaintext.as_fd(),
+            ciphertext.as_fd(),
+        )
+        .map_err(|f| GpgError::Encrypt(f.message))
     }
 
     /// Encrypts a small buffer (the preflight's and the key check's proof that the key works).
@@ -211,30 +189,23 @@ impl Crypto {
     }
 
     /// Decrypts `ciphertext` into `plaintext` with the passphrase (if configured) or the keyring.
-    pub fn decrypt<I, O>(&self, object: &str, ciphertext: &I, plaintext: &O) -> Result<(), GpgError>
-    where
-        I: std::os::fd::AsRawFd,
-        O: std::os::fd::AsRawFd,
-    {
-        let fail = |e: gpgme::Error| GpgError::Decrypt {
+    pub fn decrypt<I: AsFd, O: AsFd>(
+        &self,
+        object: &str,
+        ciphertext: &I,
+        plaintext: &O,
+    ) -> Result<(), GpgError> {
+        gpg_run::run(
+            Operation::Decrypt,
+            self.home(),
+            self.passphrase(),
+            ciphertext.as_fd(),
+            plaintext.as_fd(),
+        )
+        .map_err(|f| GpgError::Decrypt {
             object: object.to_string(),
-            reason: describe_decrypt_error(&e, self.passphrase().is_some()),
-        };
-        let mut ctx = self.context().map_err(fail)?;
-        let mut input = gpgme::Data::from_fd(ciphertext).map_err(fail)?;
-        let mut output = gpgme::Data::from_fd(plaintext).map_err(fail)?;
-        match self.passphrase() {
-            Some(passphrase) => ctx
-                .with_passphrase_provider(provider(passphrase), |ctx| {
-                    ctx.decrypt(&mut input, &mut output)
-                })
-                .map(|_| ())
-                .map_err(fail),
-            None => ctx
-                .decrypt(&mut input, &mut output)
-                .map(|_| ())
-                .map_err(fail),
-        }
+            reason: describe_decrypt_failure(&f, self.passphrase().is_some()),
+        })
     }
 }
 
@@ -264,28 +235,16 @@ fn through_pipes(
     })
 }
 
-fn provider(
-    passphrase: &str,
-) -> impl FnMut(gpgme::PassphraseRequest<'_>, &mut dyn Write) -> gpgme::Result<()> + '_ {
-    move |request: gpgme::PassphraseRequest<'_>, out: &mut dyn Write| {
-        if request.prev_attempt_failed {
-            return Err(gpgme::Error::BAD_PASSPHRASE);
-        }
-        out.write_all(passphrase.as_bytes())?;
-        out.write_all(b"\n")?;
-        Ok(())
-    }
-}
-
-fn describe_decrypt_error(e: &gpgme::Error, passphrase_mode: bool) -> String {
-    if e.code() == gpgme::Error::NO_SECKEY.code() {
+fn describe_decrypt_failure(f: &Failure, passphrase_mode: bool) -> String {
+    if f.no_secret_key {
         "no secret key for it in the keyring (import the private key, or set GNUPGHOME to the keyring that holds it)".into()
-    } else if e.code() == gpgme::Error::BAD_PASSPHRASE.code()
-        || (passphrase_mode && e.code() == gpgme::Error::DECRYPT_FAILED.code())
-    {
-        format!("{e} (wrong passphrase? check [encryption].passphrase_file)")
+    } else if passphrase_mode && f.decryption_failed {
+        format!(
+            "{} (wrong passphrase? check [encryption].passphrase_file)",
+            f.message
+        )
     } else {
-        e.to_string()
+        f.message.clone()
     }
 }
 
@@ -330,4 +289,101 @@ fn resolve_recipients(recipients: &[String]) -> Result<Vec<String>, GpgError> {
         }
     }
     Ok(fingerprints)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn passphrase_spec(dir: &Path, passphrase: &str) -> EncryptionSpec {
+        let file = dir.join(format!("pass-{}", passphrase.len()));
+        std::fs::write(&file, format!("{passphrase}\n")).unwrap();
+        EncryptionSpec::Passphrase {
+            passphrase_file: file,
+        }
+    }
+
+    #[test]
+    fn a_passphrase_round_trip_opens_with_plain_gpg() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = passphrase_spec(dir.path(), "right horse");
+        let plaintext: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let ciphertext = Crypto::prepare(&spec)
+            .unwrap()
+            .encrypt_bytes(&plaintext)
+            .unwrap();
+        assert_ne!(ciphertext, plaintext);
+        let back = Crypto::for_decryption(&spec)
+            .unwrap()
+            .decrypt_bytes("x.gpg", &ciphertext)
+            .unwrap();
+        assert_eq!(back, plaintext);
+
+        // What an operator would type by hand, in a home of its own.
+        let home = tempfile::tempdir().unwrap();
+        let stored = dir.path().join("x.gpg");
+        std::fs::write(&stored, &ciphertext).unwrap();
+        let out = std::process::Command::new("gpg")
+            .arg("--homedir")
+            .arg(home.path())
+            .args(["--batch", "--quiet", "--pinentry-mode", "loopback"])
+            .arg("--passphrase-file")
+            .arg(dir.path().join("pass-11"))
+            .arg("--decrypt")
+            .arg(&stored)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.stdout, plaintext);
+        let _ = std::process::Command::new("gpgconf")
+            .arg("--homedir")
+            .arg(home.path())
+            .args(["--kill", "all"])
+            .status();
+    }
+
+    #[test]
+    fn a_wrong_passphrase_names_the_object_and_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let ciphertext = Crypto::prepare(&passphrase_spec(dir.path(), "right horse"))
+            .unwrap()
+            .encrypt_bytes(b"secret rows")
+            .unwrap();
+        let err = Crypto::for_decryption(&passphrase_spec(dir.path(), "wrong"))
+            .unwrap()
+            .decrypt_bytes("db.dump.zst.gpg", &ciphertext)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("db.dump.zst.gpg"), "{err}");
+        assert!(err.contains("wrong passphrase?"), "{err}");
+        assert!(
+            !err.contains("right horse") && !err.contains("wrong\n"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn garbage_is_refused_with_gpgs_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let crypto = Crypto::for_decryption(&passphrase_spec(dir.path(), "right horse")).unwrap();
+        let err = crypto
+            .decrypt_bytes("files.tar.zst.gpg", b"this is not an OpenPGP message")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("files.tar.zst.gpg"), "{err}");
+        assert!(err.contains("gpg"), "{err}");
+
+        // A flipped byte inside the encrypted data: the integrity check fails.
+        let mut ciphertext = Crypto::prepare(&passphrase_spec(dir.path(), "right horse"))
+            .unwrap()
+            .encrypt_bytes(&[42u8; 10_000])
+            .unwrap();
+        let middle = ciphertext.len() / 2;
+        ciphertext[middle] ^= 0x40;
+        assert!(crypto.decrypt_bytes("db.dump.gpg", &ciphertext).is_err());
+    }
 }

@@ -11,6 +11,7 @@ pub mod fault;
 pub mod gpg;
 pub(crate) mod gpg_home;
 pub mod gpg_keys;
+pub(crate) mod gpg_run;
 pub mod hashing;
 pub mod journal;
 pub mod layout;

@@ -331,6 +331,9 @@ impl EphemeralCluster {
         if let Some(dir) = &self.dir {
             cmd.current_dir(dir.path());
         }
+        // The server outlives this call: a descriptor it inherited (a pipe another thread made
+        // without close-on-exec, e.g. gpgme's) would stay open as long as the cluster runs.
+        super::postgres::inherit_only_stdio(&mut cmd);
         cmd
     }
 

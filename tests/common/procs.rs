@@ -7,10 +7,10 @@
 //! `PGPASSWORD` for `psql`, `pg_dump`, `pg_restore`) are named as exempt: their environment is
 //! not a leak, but a secret found there is counted, which proves the watch can see one.
 //!
-//! gpgme starts gpg through a double fork, so gpg's parent is gone by the time it runs and it
-//! would be re-parented to init, out of the tree: [`adopt_orphans`] makes the test process a
-//! child subreaper, so such grandchildren are re-parented to it instead, and watching the test
-//! process's own tree sees them.
+//! gpg starts its gpg-agent through a double fork, so the agent's parent is gone by the time it
+//! runs and it would be re-parented to init, out of the tree: [`adopt_orphans`] makes the test
+//! process a child subreaper, so such grandchildren are re-parented to it instead, and watching
+//! the test process's own tree sees them.
 //!
 //! Short-lived children can be waited for instead of hoped for: a `(marker, path)` pair makes
 //! the watch create `path` when it first sees a descendant whose argv contains `marker`, so a
