@@ -6,8 +6,9 @@
 //!   time; the byte is put back after each trial (no new backup between trials).
 //! - A truncated object and a swapped object (two sets' db objects exchanged): verify names it.
 //! - `restore --dry-run` and a real `restore --yes --no-safety-backup` refuse a truncated, a
-//!   swapped and a flipped object before touching the target: the database's `pg_dump` output
-//!   is the same afterwards.
+//!   swapped and a flipped object as damaged (exit 3) before touching the target: the
+//!   database's `pg_dump` output is the same afterwards. A drill of the flipped object fails in
+//!   its decrypt phase, naming it, and never runs pg_restore.
 //!
 //! The RNG seed is fixed (`SEED`, or `LIFEBOAT_CORRUPTION_SEED` to try others) and printed in
 //! every failure message.
@@ -118,10 +119,10 @@ fn restore_refuses(app: &TestApp, set: &str, object: &str, what: &str, before: &
         vec!["restore", set, "--yes", "--no-safety-backup"],
     ] {
         let out = app.lifeboat(&args);
-        assert_ne!(
+        assert_eq!(
             out.status.code(),
-            Some(EXIT_OK),
-            "{what}: lifeboat {args:?} accepted it: {}",
+            Some(EXIT_DAMAGED),
+            "{what}: lifeboat {args:?} did not refuse it as damaged: {}",
             describe(&out)
         );
         let all = format!(
@@ -139,6 +140,29 @@ fn restore_refuses(app: &TestApp, set: &str, object: &str, what: &str, before: &
             "{what}: lifeboat {args:?} changed the database before refusing"
         );
     }
+}
+
+/// A drill of a damaged local set fails in the pass that decrypts it (the only read of the
+/// object), naming it, and never reaches pg_restore.
+fn drill_refuses(app: &TestApp, set: &str, object: &str, what: &str) {
+    let (code, record) = app.lifeboat_json(&["drill", set]);
+    assert_ne!(code, EXIT_OK, "{what}: the drill passed: {record:#}");
+    assert_eq!(record["passed"], false, "{what}: {record:#}");
+    let reasons = record["reasons"].to_string();
+    assert!(
+        reasons.contains(object) && reasons.contains("SHA-256 differs"),
+        "{what}: the reasons do not name {object} as damaged: {record:#}"
+    );
+    let phases: Vec<(&str, bool)> = record["phases"]
+        .as_array()
+        .expect("phases")
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap_or(""), p["ok"] == true))
+        .collect();
+    assert!(
+        phases.contains(&("decrypt", false)) && !phases.iter().any(|(n, _)| *n == "restore"),
+        "{what}: pg_restore was not kept from it: {phases:?}"
+    );
 }
 
 #[test]
@@ -211,6 +235,7 @@ fn every_damaged_byte_is_found_and_no_damaged_set_is_restored() {
     let original = flip_byte(&db_path, offset, 0x01);
     let context = format!("seed {seed}: {db_name} byte {offset} flipped");
     restore_refuses(&app, &set, &db_name, &context, &before);
+    drill_refuses(&app, &set, &db_name, &context);
     put_byte(&db_path, offset, original);
 
     // Two sets' db objects exchanged.

@@ -46,7 +46,7 @@ fn reporter() -> (Reporter, tokio::task::JoinHandle<()>) {
 fn code_for(e: &RestoreError) -> i32 {
     match e {
         RestoreError::Fetch(FetchError::Damaged { .. }) => exit::DAMAGED,
-        RestoreError::Unreadable { .. } => exit::DAMAGED,
+        RestoreError::Unreadable { .. } | RestoreError::Damaged { .. } => exit::DAMAGED,
         RestoreError::Cancelled(_) => exit::INTERRUPTED,
         _ => exit::FAILED,
     }

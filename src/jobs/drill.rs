@@ -19,7 +19,7 @@ use crate::storage::manifest::{ComponentKind, Initiator, Manifest};
 use crate::storage::paths::LocalPaths;
 use crate::storage::pg_cluster::{ClusterOptions, EphemeralCluster};
 use crate::storage::postgres::{self, PgConn, PgTools, PsqlSession};
-use crate::storage::repository::{Repository, RepositorySpec};
+use crate::storage::repository::{Location, Repository, RepositorySpec};
 use crate::storage::setid::SetId;
 use chrono::{DateTime, Utc};
 use std::path::PathBuf;
@@ -359,11 +359,18 @@ pub async fn run(
             "fetch and verify",
             t,
             true,
-            format!(
-                "{} objects, {} MiB, stored SHA-256 match the manifest and checksums.sha256",
-                fetched.len(),
-                bytes / (1024 * 1024)
-            ),
+            match data.location() {
+                Location::Local(_) => format!(
+                    "{} objects, {} MiB, sizes match the manifest (stored SHA-256 checked while decrypting)",
+                    fetched.len(),
+                    bytes / (1024 * 1024)
+                ),
+                _ => format!(
+                    "{} objects, {} MiB downloaded, stored SHA-256 match the manifest and checksums.sha256",
+                    fetched.len(),
+                    bytes / (1024 * 1024)
+                ),
+            },
         );
         if cancel.is_cancelled() {
             return Err("cancelled".into());
@@ -683,7 +690,7 @@ fn decrypt_all(
         }
     }
     Ok((
-        format!("plaintext hashes match; {}", parts.join(", ")),
+        format!("stored and plaintext hashes match; {}", parts.join(", ")),
         dump_bytes,
     ))
 }

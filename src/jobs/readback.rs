@@ -32,10 +32,15 @@ impl<T> ReadBack<T> {
         }
     }
 
-    /// Compares both digests with the manifest: the first mismatch, if any.
+    /// Compares both digests with the manifest: the first mismatch, if any. Damaged stored
+    /// bytes come before what they caused (gpg refusing a flipped byte is a damaged object, not
+    /// a key problem); a failed read comes first, since its digest covers only part.
     pub fn mismatch(&self, component: &Component) -> Option<(ObjectStatus, String)> {
-        if let Some(f) = &self.failure {
-            return Some(f.clone());
+        match &self.failure {
+            Some(f) if f.0 == ObjectStatus::Unreadable || self.stored.is_none() => {
+                return Some(f.clone())
+            }
+            _ => {}
         }
         match &self.stored {
             Some(s) if s.bytes != component.stored_bytes => {
@@ -50,11 +55,15 @@ impl<T> ReadBack<T> {
             Some(s) if s.sha256 != component.stored_sha256 => {
                 return Some((
                     ObjectStatus::HashMismatch,
-                    "the stored bytes differ from what was written".into(),
+                    "its SHA-256 differs from the manifest (the object is corrupt or was swapped)"
+                        .into(),
                 ))
             }
             None => return Some((ObjectStatus::Unreadable, "not read".into())),
             _ => {}
+        }
+        if let Some(f) = &self.failure {
+            return Some(f.clone());
         }
         match &self.plaintext {
             Some(p)

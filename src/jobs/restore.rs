@@ -104,6 +104,9 @@ pub enum RestoreError {
     Gpg(#[from] crate::storage::gpg::GpgError),
     #[error("`{object}`: {problem}; nothing was touched")]
     Unreadable { object: String, problem: String },
+    /// The stored bytes (or what they decrypt to) are not what the manifest recorded.
+    #[error("`{object}`: {problem}; refusing to restore from it, nothing was touched")]
+    Damaged { object: String, problem: String },
     /// The stored bytes are intact but gpg cannot decrypt them: a key or passphrase problem,
     /// not a damaged object.
     #[error("`{object}`: {problem}; nothing was touched")]
@@ -283,7 +286,9 @@ fn check(name: &str, result: Result<String, String>) -> Check {
     }
 }
 
-/// Decrypts a fetched component and hands its decompressed stream to `consume`.
+/// Decrypts a fetched component and hands its decompressed stream to `consume`, hashing the
+/// stored bytes and the plaintext on the way: whatever `consume` made (a dump in scratch) may be
+/// used only if this returns Ok. A local object is verified here and nowhere before.
 pub fn decrypt_with<T: Send>(
     fetched: &Fetched,
     crypto: &Crypto,
@@ -299,10 +304,10 @@ pub fn decrypt_with<T: Send>(
     if let Some((status, problem)) = back.mismatch(&fetched.component) {
         return Err(match status {
             ObjectStatus::DecryptFailed => RestoreError::Undecryptable { object, problem },
-            _ => RestoreError::Unreadable {
-                object,
-                problem: format!("{status:?}: {problem}"),
-            },
+            ObjectStatus::SizeMismatch
+            | ObjectStatus::HashMismatch
+            | ObjectStatus::PlaintextMismatch => RestoreError::Damaged { object, problem },
+            _ => RestoreError::Unreadable { object, problem },
         });
     }
     back.consumed.ok_or(RestoreError::Unreadable {
