@@ -4,16 +4,17 @@
 # path, on the same set (one lifeboat backup of the benchmark database `bench`, zstd 3,
 # passphrase mode, no files), on the same machine, in the same run:
 #   lifeboat-drill      lifeboat drill SET --json with [drill] server_url = the benchmark server:
-#                       fetch + verify (stored SHA-256), decrypt to scratch (plaintext SHA-256),
-#                       CREATE DATABASE bench_drill_<time>, pg_restore -j JOBS, checks (key-table
-#                       row counts), teardown (DROP DATABASE). RTO = the record's rto_seconds
-#                       (drill start to checks green); wall = the whole command.
+#                       fetch (a local object: its size), decrypt to scratch (stored and plaintext
+#                       SHA-256 on the way, zstd; CREATE DATABASE bench_drill_<time> meanwhile),
+#                       pg_restore -j JOBS, checks (key-table row counts), teardown (DROP
+#                       DATABASE). RTO = the record's rto_seconds (drill start to checks green);
+#                       wall = the whole command.
 #   raw-stream          createdb fresh; gpg --decrypt db.dump.zst.gpg | zstd -d | pg_restore -d fresh
 #                       (a stream: pg_restore cannot run parallel jobs from a pipe)
 #   raw-file            createdb fresh; gpg --decrypt db.dump.zst.gpg | zstd -d > db.dump;
 #                       pg_restore -j JOBS -d fresh db.dump
 #   lifeboat-ephemeral  lifeboat drill SET --json with no server_url: the default, an ephemeral
-#                       cluster (initdb + start inside the restore phase; fsync=off and default
+#                       cluster (initdb + start while decrypting; fsync=off and default
 #                       shared_buffers there, so not the same server: shown for information)
 # The raw paths use pg_restore --no-owner --exit-on-error, as lifeboat does (which also passes
 # --clean --if-exists, a no-op on a fresh database). Every restore is checked afterwards
@@ -290,7 +291,7 @@ REPORT=$WORK_DIR/drill-report-$STAMP.md
     table
     echo
     echo "- Best raw path: ${BEST_RAW_NAME:-none} (${BEST_RAW_S:--} s). Target: lifeboat-drill's RTO at most 10 % over it."
-    echo "- RTO s: the drill record's \`rto_seconds\`, drill start to every check green (row counts of the key tables): fetch and verify (SHA-256 of the stored object), decrypt to scratch (plaintext SHA-256, zstd), CREATE DATABASE, pg_restore -j $JOBS, checks. Wall s adds teardown (DROP DATABASE), storing the record and process start/exit. The raw paths' wall includes createdb; their restores are verified afterwards, unmeasured."
+    echo "- RTO s: the drill record's \`rto_seconds\`, drill start to every check green (row counts of the key tables): fetch and verify (a local object: its size against the manifest), decrypt to scratch (stored and plaintext SHA-256 checked on the way, zstd; the target is created meanwhile), pg_restore -j $JOBS, checks. Wall s adds teardown (DROP DATABASE), storing the record and process start/exit. The raw paths' wall includes createdb; their restores are verified afterwards, unmeasured."
     echo "- CPU s: user+sys of the command and every child it waited for (pg_restore, gpg, zstd), plus the gpg-agent the raw paths start; server CPU s: the PostgreSQL server (postmaster and its reaped backends) meanwhile; other CPU s: the rest of the machine. lifeboat-ephemeral's server is its own cluster, whose CPU is in no column."
     for tool in $TOOLS; do
         for key in "${!PHASES[@]}"; do
