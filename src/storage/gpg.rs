@@ -385,5 +385,23 @@ mod tests {
         let middle = ciphertext.len() / 2;
         ciphertext[middle] ^= 0x40;
         assert!(crypto.decrypt_bytes("db.dump.gpg", &ciphertext).is_err());
+
+        // A literal packet that gpg --decrypt would print: not encrypted, so refused.
+        let home = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain.txt");
+        std::fs::write(&plain, b"rows in the clear").unwrap();
+        let out = std::process::Command::new("gpg")
+            .arg("--homedir")
+            .arg(home.path())
+            .args(["--batch", "--quiet", "--store", "--output", "-"])
+            .arg(&plain)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let err = crypto
+            .decrypt_bytes("db.dump.gpg", &out.stdout)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not an encrypted object"), "{err}");
     }
 }

@@ -183,7 +183,10 @@ pub(crate) fn run(
         .filter(|l| !l.starts_with("[GNUPG:] ") && !l.trim().is_empty())
         .map(str::trim)
         .collect();
-    let message = if messages.is_empty() {
+    let message = if status.success() {
+        // gpg --decrypt also passes through data that was never encrypted.
+        "gpg found no encrypted data in it (not an encrypted object)".to_string()
+    } else if messages.is_empty() {
         format!("gpg ended without a message ({status})")
     } else {
         messages.join("; ")
