@@ -19,7 +19,7 @@ use crate::storage::manifest::{ComponentKind, Initiator, Manifest};
 use crate::storage::paths::LocalPaths;
 use crate::storage::pg_cluster::{ClusterOptions, EphemeralCluster};
 use crate::storage::postgres::{self, PgConn, PgTools, PsqlSession};
-use crate::storage::repository::{Location, Repository, RepositorySpec};
+use crate::storage::repository::{Repository, RepositorySpec};
 use crate::storage::setid::SetId;
 use chrono::{DateTime, Utc};
 use std::path::PathBuf;
@@ -123,14 +123,11 @@ impl Target {
                 .map(Target::Cluster)
                 .map_err(|e| e.to_string()),
             Some(server) => {
-                let mut s = PsqlSession::open(tools, &server.with_database("postgres"))
-                    .map_err(|e| e.to_string())?;
-                s.query(&format!(
-                    "CREATE DATABASE \"{}\"",
-                    name.replace('"', "\"\"")
-                ))
-                .map_err(|e| e.to_string())?;
-                let _ = s.close();
+                postgres::on_maintenance_db(
+                    tools,
+                    &server,
+                    &format!("CREATE DATABASE {}", postgres::quote_identifier(&name)),
+                )?;
                 Ok(Target::Scratch { server, name })
             }
         }
@@ -163,14 +160,14 @@ impl Target {
                 .map(|_| "ephemeral cluster stopped and removed".into())
                 .map_err(|e| e.to_string()),
             Target::Scratch { server, name } => {
-                let mut s = PsqlSession::open(tools, &server.with_database("postgres"))
-                    .map_err(|e| e.to_string())?;
-                s.query(&format!(
-                    "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
-                    name.replace('"', "\"\"")
-                ))
-                .map_err(|e| e.to_string())?;
-                let _ = s.close();
+                postgres::on_maintenance_db(
+                    tools,
+                    &server,
+                    &format!(
+                        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                        postgres::quote_identifier(&name)
+                    ),
+                )?;
                 Ok(format!("scratch database {name} dropped"))
             }
         }
@@ -359,18 +356,11 @@ pub async fn run(
             "fetch and verify",
             t,
             true,
-            match data.location() {
-                Location::Local(_) => format!(
-                    "{} objects, {} MiB, sizes match the manifest (stored SHA-256 checked while decrypting)",
-                    fetched.len(),
-                    bytes / (1024 * 1024)
-                ),
-                _ => format!(
-                    "{} objects, {} MiB downloaded, stored SHA-256 match the manifest and checksums.sha256",
-                    fetched.len(),
-                    bytes / (1024 * 1024)
-                ),
-            },
+            format!(
+                "{} objects, {} MiB, sizes match the manifest (stored SHA-256 checked while decrypting)",
+                fetched.len(),
+                bytes / (1024 * 1024)
+            ),
         );
         if cancel.is_cancelled() {
             return Err("cancelled".into());

@@ -1,12 +1,12 @@
 //! Fetching a set's objects for a restore or a drill, checked against the manifest (and
-//! `checksums.sha256`): objects of a remote repository are downloaded into a scratch directory
-//! and hashed on the way; local ones stay where they are, their size checked here and their
-//! hash by the decryption that reads them (`restore::decrypt_with`). Nothing is decrypted here.
+//! `checksums.sha256`): objects of a remote repository are downloaded into a scratch directory,
+//! local ones stay where they are. Here each object's size is checked; its hash is checked by
+//! the one pass that decrypts it (`restore::decrypt_with`). Nothing is decrypted here.
 
 use super::download;
 use super::progress::Meter;
 use crate::storage::checksums::Checksums;
-use crate::storage::hashing::{CountingReader, Digested, HashingReader};
+use crate::storage::hashing::CountingReader;
 use crate::storage::layout;
 use crate::storage::manifest::{Component, Manifest, RepositoryRole, MANIFEST_MAX_BYTES};
 use crate::storage::repository::{Location, RepoError, Repository};
@@ -108,41 +108,26 @@ pub async fn fetch_set(
             repository: repo.url().into(),
             problem,
         };
-        let size_differs = |bytes: u64| {
-            format!(
-                "{bytes} bytes stored, the manifest says {}",
-                component.stored_bytes
-            )
-        };
-        // A local object is read where it is, once, by the decryption, which hashes the stored
-        // bytes as they pass and refuses before anything reaches the target; reading it here too
-        // would double the I/O (0.3 s of a 1 GiB drill). Its size is checked now, so a truncated
-        // object fails at once. A remote one is downloaded into the scratch dir and hashed on
-        // the way.
-        let local_copy = match repo.location() {
-            Location::Local(root) => {
-                let size = repo.stat(&path).await?.size;
-                if size != component.stored_bytes {
-                    return Err(damaged(size_differs(size)));
-                }
-                root.join(&path)
-            }
+        // Either way the object is hashed by the one pass that decrypts it, which refuses before
+        // anything reaches the target: hashing it here too would read it twice (0.3 s of a 1 GiB
+        // drill). A local object is read where it is; a remote one is downloaded into the
+        // scratch dir. Its size is checked now, so a truncated object fails at once.
+        let (local_copy, size) = match repo.location() {
+            Location::Local(root) => (root.join(&path), repo.stat(&path).await?.size),
             _ => {
                 let file = scratch.join(&component.object);
-                let digest = download_hashed(repo, &path, &file, meter, cancel).await?;
-                let digest = digest.map_err(|e| damaged(e.to_string()))?;
-                if digest.bytes != component.stored_bytes {
-                    return Err(damaged(size_differs(digest.bytes)));
-                }
-                if digest.sha256 != component.stored_sha256 {
-                    return Err(damaged(
-                        "its SHA-256 differs from the manifest (the object is corrupt or was swapped)"
-                            .into(),
-                    ));
-                }
-                file
+                let size = download(repo, &path, &file, meter, cancel)
+                    .await?
+                    .map_err(|e| damaged(e.to_string()))?;
+                (file, size)
             }
         };
+        if size != component.stored_bytes {
+            return Err(damaged(format!(
+                "{size} bytes stored, the manifest says {}",
+                component.stored_bytes
+            )));
+        }
         fetched.push(Fetched {
             component: component.clone(),
             path: local_copy,
@@ -151,24 +136,24 @@ pub async fn fetch_set(
     Ok(fetched)
 }
 
-/// Downloads `path` into `file`, hashing it on the way. The outer error is the repository's or a
-/// cancellation; the inner one a failed read or write of the bytes.
-async fn download_hashed(
+/// Downloads `path` into `file`; returns the bytes written. The outer error is the
+/// repository's or a cancellation; the inner one a failed read or write of the bytes.
+async fn download(
     repo: &Repository,
     path: &str,
     file: &Path,
     meter: &mut Meter,
     cancel: &CancellationToken,
-) -> Result<Result<Digested, std::io::Error>, FetchError> {
+) -> Result<Result<u64, std::io::Error>, FetchError> {
     let counter = meter.counter();
     let (reader, feeder) = download::open(repo, path, cancel.clone());
     let file = file.to_path_buf();
-    let digest = tokio::task::spawn_blocking(move || -> Result<_, std::io::Error> {
-        let mut hashing = HashingReader::new(CountingReader::new(reader, counter));
+    let written = tokio::task::spawn_blocking(move || -> Result<_, std::io::Error> {
+        let mut counted = CountingReader::new(reader, counter);
         let mut out = std::io::BufWriter::new(std::fs::File::create(&file)?);
-        std::io::copy(&mut hashing, &mut out)?;
+        let n = std::io::copy(&mut counted, &mut out)?;
         out.flush()?;
-        Ok(hashing.finish())
+        Ok(n)
     })
     .await
     .map_err(|e| FetchError::Manifest(e.to_string()))?;
@@ -178,5 +163,5 @@ async fn download_hashed(
     if let Ok(Err(e)) = feeder.await {
         return Err(e.into());
     }
-    Ok(digest)
+    Ok(written)
 }

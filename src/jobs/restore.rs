@@ -1001,14 +1001,11 @@ pub fn pg_restore_into(
     if into == TargetDb::Create {
         let name = target_database_name(target)
             .ok_or("cannot tell the target database's name from its URL")?;
-        let mut s = PsqlSession::open(tools, &target.with_database("postgres"))
-            .map_err(|e| e.to_string())?;
-        s.query(&format!(
-            "CREATE DATABASE \"{}\"",
-            name.replace('"', "\"\"")
-        ))
-        .map_err(|e| e.to_string())?;
-        let _ = s.close();
+        postgres::on_maintenance_db(
+            tools,
+            target,
+            &format!("CREATE DATABASE {}", postgres::quote_identifier(&name)),
+        )?;
     }
     let mut cmd = tools.command("pg_restore");
     if into == TargetDb::Existing {

@@ -214,7 +214,10 @@ impl EphemeralCluster {
     pub fn create_database(&self, name: &str) -> Result<(), ClusterError> {
         self.psql(
             "postgres",
-            &format!("CREATE DATABASE {}", quote_identifier(name)),
+            &format!(
+                "CREATE DATABASE {}",
+                super::postgres::quote_identifier(name)
+            ),
         )
         .map(|_| ())
     }
@@ -555,10 +558,6 @@ fn process_alive(pid: i32) -> bool {
 
 fn shell_quote(word: &str) -> String {
     format!("'{}'", word.replace('\'', r"'\''"))
-}
-
-fn quote_identifier(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 #[cfg(test)]

@@ -305,6 +305,21 @@ pub struct PsqlSession {
     sequence: u64,
 }
 
+/// `name` quoted as an SQL identifier.
+pub fn quote_identifier(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Runs one statement in a short session on `server`'s `postgres` database: CREATE and DROP
+/// DATABASE cannot run inside the database they name.
+pub fn on_maintenance_db(tools: &PgTools, server: &PgConn, sql: &str) -> Result<(), String> {
+    let mut s =
+        PsqlSession::open(tools, &server.with_database("postgres")).map_err(|e| e.to_string())?;
+    s.query(sql).map_err(|e| e.to_string())?;
+    let _ = s.close();
+    Ok(())
+}
+
 impl PsqlSession {
     pub fn open(tools: &PgTools, conn: &PgConn) -> Result<Self, PgError> {
         let program = tools.program("psql");
