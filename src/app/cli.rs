@@ -217,7 +217,7 @@ pub enum ReportFormat {
 pub enum ConfigAction {
     /// Print a commented example configuration.
     Example,
-    /// Check the configuration file and print where it is.
+    /// Check the configuration file, and the files it names on this host (the passphrase file).
     Check,
 }
 
@@ -478,8 +478,21 @@ fn run_config(action: ConfigAction, flag: Option<&PathBuf>) -> i32 {
         }
         ConfigAction::Check => match load_config(flag) {
             Ok(c) => {
-                println!("{}: ok", c.path.display());
-                exit::OK
+                let findings = super::config_check::findings(&c);
+                for f in &findings {
+                    let mark = if f.fails { "✗" } else { "!" };
+                    eprintln!("{mark} {}", f.text);
+                }
+                if findings.iter().any(|f| f.fails) {
+                    eprintln!(
+                        "lifeboat: {}: the configuration cannot work on this host (above)",
+                        c.path.display()
+                    );
+                    exit::CONFIG
+                } else {
+                    println!("{}: ok", c.path.display());
+                    exit::OK
+                }
             }
             Err(code) => code,
         },

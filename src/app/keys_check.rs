@@ -2,8 +2,9 @@
 //! them kept apart from them? For each configured recipient: the key is in the keyring,
 //! usable, and not expiring within 30 days; the passphrase file exists, is 0600 or stricter
 //! and is not inside what is backed up; a test envelope encrypts and decrypts with the keys at
-//! hand; the secrets repository is a different target from the data repository. Then the
-//! recovery-kit checklist. Exit 1 when a check fails; warnings do not fail it.
+//! hand, and a second one with the README's by-hand `gpg` command (`storage::gpg_by_hand`); the
+//! secrets repository is a different target from the data repository. Then the recovery-kit
+//! checklist. Exit 1 when a check fails; warnings do not fail it.
 //!
 //! A recipients-mode host without the secret key (an "encrypt-only" host, which is what
 //! recipients mode is for: a stolen host cannot read old backups) gets a warning, not a
@@ -12,6 +13,7 @@
 use super::config::Config;
 use super::exit;
 use crate::storage::gpg::{read_passphrase, EncryptionSpec};
+use crate::storage::gpg_by_hand;
 use crate::storage::gpg_keys::{self, RecipientKey};
 use crate::storage::targets::{self, Relation};
 use chrono::{Duration as Span, Utc};
@@ -177,6 +179,40 @@ fn recipient_checks(key: &RecipientKey, checks: &mut Vec<Check>) {
     }
 }
 
+/// Runs the README's by-hand command on a fresh envelope, once the round trip worked: what
+/// proves an operator without lifeboat opens today's sets.
+fn by_hand_check(spec: &EncryptionSpec, checks: &mut Vec<Check>) {
+    let name = "by-hand decryption";
+    let round_trip = checks.iter().find(|c| c.check == "round trip");
+    match round_trip.map(|c| c.level) {
+        None => {}
+        Some(Level::Ok) => match gpg_by_hand::prove(spec) {
+            Ok(done) => check(
+                checks,
+                name,
+                Level::Ok,
+                format!(
+                    "`{}` (the README's command, in {}) gave back the test envelope",
+                    done.command, done.home
+                ),
+            ),
+            Err(e) => check(checks, name, Level::Failed, e.to_string()),
+        },
+        Some(Level::Warning) => check(
+            checks,
+            name,
+            Level::Warning,
+            "not run: it needs the secret key, which is not on this host",
+        ),
+        Some(Level::Failed) => check(
+            checks,
+            name,
+            Level::Failed,
+            "not attempted: the round trip failed (above)",
+        ),
+    }
+}
+
 fn repository_checks(config: &Config, checks: &mut Vec<Check>) {
     let (Ok(data), Ok(secrets)) = (config.data_repository(), config.secrets_repository()) else {
         check(
@@ -274,13 +310,10 @@ fn recovery_kit(config: &Config, spec: &EncryptionSpec, keys: &[RecipientKey]) -
         ));
     }
     kit.push(format!("this configuration: {}", config.path.display()));
-    let gpg = match spec {
-        EncryptionSpec::Passphrase { passphrase_file } => format!(
-            "gpg --batch --pinentry-mode loopback --passphrase-file {} --decrypt",
-            passphrase_file.display()
-        ),
-        _ => "gpg --decrypt".into(),
-    };
+    // The command `keys check` runs itself (`by_hand_check`), so the kit cannot drift from it.
+    let gpg = gpg_by_hand::arguments(spec)
+        .map(|args| format!("gpg {}", args.join(" ")))
+        .unwrap_or_else(|| "gpg --decrypt".into());
     kit.push(format!(
         "restoring without lifeboat (README, \"Restoring a set by hand\"), in a downloaded set folder:\n      sha256sum -c checksums.sha256\n      {gpg} db.dump.zst.gpg | zstd -d > db.dump\n      createdb app_restored && pg_restore --no-owner -d app_restored db.dump\n      {gpg} files.tar.zst.gpg | zstd -d | tar -xpf - -C /\n      {gpg} secrets.tar.gpg | tar -xpf - -C /     (from the secrets repository)"
     ));
@@ -344,6 +377,7 @@ pub fn evaluate(config: &Config) -> KeysReport {
             Err(e) => check(&mut checks, "round trip", Level::Failed, e.to_string()),
         },
     }
+    by_hand_check(&spec, &mut checks);
     repository_checks(config, &mut checks);
     KeysReport {
         ok: !checks.iter().any(|c| c.level == Level::Failed),

@@ -5,6 +5,7 @@
 pub mod action;
 pub mod cli;
 pub mod config;
+pub mod config_check;
 pub mod demo;
 pub mod drill_cli;
 pub mod event;

@@ -24,6 +24,7 @@ use crate::storage::manifest::{
     Component, ComponentKind, Compression, Encryption, Initiator, Manifest, RepositoryRole,
     SourceFacts, TableCount, MANIFEST_FORMAT,
 };
+use crate::storage::passphrase_file;
 use crate::storage::paths::LocalPaths;
 use crate::storage::postgres::{self, PgConn, PgError, PgTools, PsqlSession};
 use crate::storage::repository::{parse_location, Location, RepoError, Repository, RepositorySpec};
@@ -32,7 +33,7 @@ use chrono::{DateTime, Utc};
 use std::io::Read;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -436,6 +437,14 @@ fn dump_database(
     Ok(())
 }
 
+/// A warning from a source stream, for the reporter and for the run's outcome.
+fn note(reporter: &Reporter, noted: &Mutex<Vec<String>>, line: String) {
+    reporter.warn(line.clone());
+    if let Ok(mut kept) = noted.lock() {
+        kept.push(line);
+    }
+}
+
 struct Planned {
     kind: ComponentKind,
     object: String,
@@ -510,6 +519,12 @@ async fn run_locked(
         });
     }
 
+    // A new set is not encrypted with a key other local users can read; a restore still opens
+    // old sets with it (refusing there would only make the emergency worse).
+    if let EncryptionSpec::Passphrase { passphrase_file } = &spec.encryption {
+        passphrase_file::check_private(passphrase_file)
+            .map_err(|e| BackupError::Config(e.to_string()))?;
+    }
     let crypto = Arc::new(Crypto::prepare(&spec.encryption)?);
     let encrypted = crypto.is_encrypting();
     let tools = PgTools::locate(spec.source.pg_bin_dir.as_deref(), None);
@@ -569,6 +584,15 @@ async fn run_locked(
         .iter()
         .map(|p| p.display().to_string())
         .collect();
+    snapshot.facts.followed_links = tar_source::followed_links(
+        &[spec.source.files.as_slice(), spec.source.secrets.as_slice()].concat(),
+    );
+    for l in &snapshot.facts.followed_links {
+        reporter.log(format!(
+            "{} is a symlink to {} ({}): backing up what it points to, under {}",
+            l.path, l.link, l.target, l.path
+        ));
+    }
     let file_size = {
         let roots = spec.source.files.clone();
         tokio::task::spawn_blocking(move || tar_source::measure(&roots))
@@ -594,6 +618,9 @@ async fn run_locked(
     let mut meter = Meter::default();
     let total = snapshot.facts.database_size_bytes + file_size.bytes;
     let stop = Arc::new(AtomicBool::new(false));
+    // What the sources could not back up meaningfully: shown as it happens, and kept in the
+    // run's warnings (the summary, `--json`).
+    let noted = Arc::new(Mutex::new(Vec::new()));
     let dump_pid = Arc::new(AtomicU32::new(0));
     let mut planned = Vec::new();
     let mut tasks: Vec<tokio::task::JoinHandle<ComponentResult>> = Vec::new();
@@ -658,7 +685,12 @@ async fn run_locked(
         );
     }
     if !spec.source.files.is_empty() {
-        let (roots, stop, r) = (spec.source.files.clone(), stop.clone(), reporter.clone());
+        let (roots, stop, r, noted) = (
+            spec.source.files.clone(),
+            stop.clone(),
+            reporter.clone(),
+            noted.clone(),
+        );
         spawn_component(
             &mut planned,
             &mut tasks,
@@ -667,11 +699,18 @@ async fn run_locked(
             spec.codec,
             RepositoryRole::Data,
             meter.counter(),
-            Box::new(move |out| tar_source::write_tar(&roots, out, &stop, &|w| r.warn(w))),
+            Box::new(move |out| {
+                tar_source::write_tar(&roots, out, &stop, &|w| note(&r, &noted, w))
+            }),
         );
     }
     if !spec.source.secrets.is_empty() {
-        let (files, stop, r) = (spec.source.secrets.clone(), stop.clone(), reporter.clone());
+        let (files, stop, r, noted) = (
+            spec.source.secrets.clone(),
+            stop.clone(),
+            reporter.clone(),
+            noted.clone(),
+        );
         let plain = Codec {
             kind: CodecKind::None,
             level: 0,
@@ -685,7 +724,9 @@ async fn run_locked(
             plain,
             RepositoryRole::Secrets,
             meter.counter(),
-            Box::new(move |out| tar_source::write_tar(&files, out, &stop, &|w| r.warn(w))),
+            Box::new(move |out| {
+                tar_source::write_tar(&files, out, &stop, &|w| note(&r, &noted, w))
+            }),
         );
     }
 
@@ -704,6 +745,9 @@ async fn run_locked(
     };
     let results = futures::future::join_all(tasks).await;
     killer.abort();
+    if let Ok(mut noted) = noted.lock() {
+        warnings.append(&mut noted);
+    }
     sampler.stop().await;
     let snapshot_session = snapshot.session;
     let _ = tokio::task::spawn_blocking(move || {

@@ -6,8 +6,9 @@
 use super::backup::BackupSpec;
 use super::spool;
 use super::tar_source::{self, TreeSize};
-use crate::storage::gpg::Crypto;
+use crate::storage::gpg::{Crypto, EncryptionSpec};
 use crate::storage::lock::RepoLock;
+use crate::storage::passphrase_file;
 use crate::storage::postgres::{self, PgConn, PgTools, PsqlSession};
 use crate::storage::repository::Repository;
 use serde::Serialize;
@@ -164,7 +165,14 @@ pub fn run_blocking(spec: &BackupSpec) -> PreflightReport {
             },
         );
     }
-    match Crypto::prepare(&spec.encryption) {
+    // The backup refuses a passphrase file others can read; the guided backup says so first.
+    let private = match &spec.encryption {
+        EncryptionSpec::Passphrase { passphrase_file } => {
+            passphrase_file::check_private(passphrase_file)
+        }
+        _ => Ok(()),
+    };
+    match private.and_then(|()| Crypto::prepare(&spec.encryption)) {
         Ok(crypto) => {
             r.encryption = crypto.mode_name().to_string();
             if crypto.is_encrypting() {

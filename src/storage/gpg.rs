@@ -29,8 +29,16 @@ pub enum GpgError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("the passphrase file {0} is empty; put the passphrase on its first line")]
+    #[error("the passphrase file {0} has an empty first line, and `gpg --passphrase-file` reads only the first line; put the passphrase there")]
     EmptyPassphrase(PathBuf),
+    #[error("the passphrase file {path} {problem}; {fix}")]
+    PassphraseUnusable {
+        path: PathBuf,
+        problem: String,
+        fix: String,
+    },
+    #[error("the passphrase file {path} is mode {mode:04o}: other users on this host can read the key to every backup; run `chmod 600 {path}`")]
+    PassphraseNotPrivate { path: PathBuf, mode: u32 },
     #[error("no usable encryption key for recipient `{recipient}` in the gpg keyring{home}: {reason} (import the public key with `gpg --import`, or fix [encryption].recipients)")]
     Recipient {
         recipient: String,
@@ -84,17 +92,10 @@ fn keyring_name() -> String {
         .unwrap_or_default()
 }
 
-/// Reads a passphrase file the way `gpg --passphrase-file` does: the first line.
+/// Reads a passphrase file the way `gpg --passphrase-file` does, or refuses one it would read
+/// differently (`passphrase_file`).
 pub fn read_passphrase(path: &Path) -> Result<String, GpgError> {
-    let text = std::fs::read_to_string(path).map_err(|source| GpgError::PassphraseFile {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let first = text.lines().next().unwrap_or_default().to_string();
-    if first.is_empty() {
-        return Err(GpgError::EmptyPassphrase(path.to_path_buf()));
-    }
-    Ok(first)
+    super::passphrase_file::read(path)
 }
 
 impl Crypto {

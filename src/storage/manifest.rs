@@ -56,6 +56,21 @@ pub struct SourceFacts {
     /// The secret files packed in `secrets`, as absolute paths.
     #[serde(default)]
     pub secret_files: Vec<String>,
+    /// Configured roots (in `file_roots` or `secret_files`) that were symlinks when backed up:
+    /// each was stored as what it pointed to, under its configured path (`jobs::tar_source`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub followed_links: Vec<FollowedLink>,
+}
+
+/// A configured root that was a symlink: its path, the link as written, and where it led.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FollowedLink {
+    /// The configured path (absolute), under which the archive holds the target's content.
+    pub path: String,
+    /// The link's text, as `readlink` prints it (may be relative).
+    pub link: String,
+    /// The target, resolved to an absolute path when the set was taken.
+    pub target: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
