@@ -522,3 +522,17 @@ impl PassphraseFile {
         (dir, path)
     }
 }
+
+/// The README's by-hand decryption, `gpg --batch --pinentry-mode loopback --passphrase-file
+/// FILE --decrypt OBJECT`, in a fresh, empty GNUPGHOME (a rebuilt host): its output.
+pub fn decrypt_by_hand(passphrase_file: &Path, object: &Path) -> std::process::Output {
+    let fresh = GpgHome::empty();
+    fresh
+        .gpg()
+        .args(["--pinentry-mode", "loopback", "--passphrase-file"])
+        .arg(passphrase_file)
+        .arg("--decrypt")
+        .arg(object)
+        .output()
+        .expect("run gpg --decrypt (install the `gnupg` package)")
+}
