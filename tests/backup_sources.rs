@@ -147,6 +147,24 @@ fn symlinked_secrets_and_files_root_come_back_from_lifeboat_restore_on_a_new_hos
     assert_eq!(recorded(&files)["link"], real.display().to_string());
     assert_eq!(links.len(), 3, "{links:?}");
 
+    // The plan says what becomes of each link.
+    let out = app.lifeboat(&[
+        "restore",
+        &id,
+        "--dry-run",
+        "--target-url",
+        &app.cluster().url("restored"),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let plan = common::text(&out.stdout);
+    for path in [&privkey, &fullchain, &files] {
+        let said = format!("{} was a symlink to", path.display());
+        assert!(
+            plan.contains(&said),
+            "the plan does not say `{said}`: {plan}"
+        );
+    }
+
     // A new host: neither the links nor what they pointed to exist.
     std::fs::remove_dir_all(&le).expect("remove letsencrypt");
     std::fs::remove_file(&files).expect("remove the files root link");

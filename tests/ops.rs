@@ -853,6 +853,18 @@ fn keys_check_catches_missing_and_expiring_keys_and_passes_a_good_keyring() {
     assert_eq!(code, 0, "{}", show(&out));
     assert!(failed_checks(&report).is_empty(), "{report:#}");
     assert_eq!(report["recipients"][0]["has_secret"], true);
+    // The README's by-hand command, with this keyring, opened a fresh envelope.
+    let by_hand = report["checks"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["check"] == "by-hand decryption"))
+        .unwrap_or_else(|| panic!("no by-hand check: {report:#}"));
+    assert_eq!(by_hand["level"], "ok", "{report:#}");
+    assert!(
+        by_hand["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("`gpg --batch --decrypt keys-check.gpg`")),
+        "{report:#}"
+    );
     let text_out = app.lifeboat(&["keys", "check"]);
     let body = text(&text_out.stdout);
     assert!(body.contains("Recovery kit"), "{body}");

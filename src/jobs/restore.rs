@@ -654,6 +654,9 @@ fn plan_blocking(
             spec.secrets_to.display()
         ));
     }
+    steps.extend(super::tar_source::restored_links(
+        &manifest.source.followed_links,
+    ));
     steps.extend(
         spec.hooks
             .post_restore

@@ -102,6 +102,20 @@ pub fn followed_links(roots: &[PathBuf]) -> Vec<FollowedLink> {
         .collect()
 }
 
+/// What a restore does with each followed link, for its plan: the configured path comes back
+/// as what it pointed to, not as a link (the link's target may not exist on a new host).
+pub fn restored_links(links: &[FollowedLink]) -> Vec<String> {
+    links
+        .iter()
+        .map(|l| {
+            format!(
+                "{} was a symlink to {} when backed up: it comes back as what that held (a regular file or directory), not as a link; if the application needs the link, put the target in place and replace {} with `ln -s {} {}`",
+                l.path, l.link, l.path, l.link, l.path
+            )
+        })
+        .collect()
+}
+
 /// One entry of a root's walk.
 struct Item<'a> {
     path: &'a Path,
