@@ -163,7 +163,8 @@ fn walk_root(
         ));
         return Ok(());
     }
-    let root_dev = target.dev();
+    // Each filesystem met in the tree is looked at once, at its first directory (its mount).
+    let mut seen_devices = std::collections::HashSet::from([target.dev()]);
     let mut walker = walkdir::WalkDir::new(root)
         .follow_links(false)
         .sort_by_file_name()
@@ -185,7 +186,7 @@ fn walk_root(
                 .map_err(|e| describe(entry.path(), e.into()))?
         };
         let file_type = meta.file_type();
-        let mount = file_type.is_dir() && meta.dev() != root_dev;
+        let mount = file_type.is_dir() && seen_devices.insert(meta.dev());
         if let Some(why) = mount.then(|| special_filesystem(entry.path())).flatten() {
             warn(format!(
                 "skipped what is under {}: it is {why}",
@@ -602,6 +603,57 @@ mod tests {
         assert!(special_filesystem(dir.path()).is_none());
         // measure does not walk them either (all of /sys would take a while).
         assert_eq!(measure(&roots).unwrap(), TreeSize { files: 1, bytes: 4 });
+    }
+
+    #[test]
+    fn a_kernel_filesystem_mounted_inside_a_tree_is_skipped_with_a_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("files");
+        std::fs::create_dir_all(root.join("chroot/proc")).unwrap();
+        std::fs::write(root.join("chroot/kept"), b"data").unwrap();
+        let mountpoint = root.join("chroot/proc");
+        let scoped = root.clone();
+        // A mount namespace of this thread's own: the procfs mount goes away with the thread.
+        let result = std::thread::spawn(move || {
+            // SAFETY: unshare and mount with valid NUL-terminated strings; they only change
+            // this thread's mount namespace.
+            unsafe {
+                if libc::unshare(libc::CLONE_NEWNS) != 0 {
+                    return None;
+                }
+                let slash = std::ffi::CString::new("/").unwrap();
+                let flags = libc::MS_REC | libc::MS_PRIVATE;
+                let private = std::ptr::null();
+                libc::mount(private, slash.as_ptr(), private, flags, private.cast());
+                let proc = std::ffi::CString::new("proc").unwrap();
+                let at = std::ffi::CString::new(mountpoint.as_os_str().as_encoded_bytes()).unwrap();
+                if libc::mount(proc.as_ptr(), at.as_ptr(), proc.as_ptr(), 0, private.cast()) != 0 {
+                    return None;
+                }
+            }
+            Some(tar_of(std::slice::from_ref(&scoped)))
+        })
+        .join()
+        .unwrap();
+        let Some((tar, warnings)) = result else {
+            eprintln!("note: no privilege to mount procfs in a mount namespace; the mount-inside-a-tree case was not exercised");
+            return;
+        };
+        let names: Vec<PathBuf> = entries(&tar).into_iter().map(|e| e.0).collect();
+        let base = archive_name(&root);
+        assert!(names.contains(&base.join("chroot/kept")), "{names:?}");
+        assert!(
+            names.contains(&base.join("chroot/proc")),
+            "the mount point is kept, empty"
+        );
+        assert!(
+            !names
+                .iter()
+                .any(|n| n.starts_with(base.join("chroot/proc/self"))),
+            "nothing from procfs: {names:?}"
+        );
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("chroot/proc") && warnings[0].contains("procfs"));
     }
 
     #[test]
