@@ -519,8 +519,8 @@ async fn run_locked(
         });
     }
 
-    // A new set is not encrypted with a key other local users can read; a restore still opens
-    // old sets with it (refusing there would only make the emergency worse).
+    // A new set (a restore's safety backup too) is not encrypted with a key other local users
+    // can read. Decrypting does not check: refusing there would only make an emergency worse.
     if let EncryptionSpec::Passphrase { passphrase_file } = &spec.encryption {
         passphrase_file::check_private(passphrase_file)
             .map_err(|e| BackupError::Config(e.to_string()))?;
