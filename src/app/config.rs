@@ -281,6 +281,16 @@ impl Config {
                 "is set but [secrets_repository] is not: secrets are stored only in a separate target",
             ));
         }
+        // A connection string libpq would refuse is caught here, named, and never quoted (it
+        // may hold a password).
+        for (key, url) in [
+            ("source.database_url", self.source.database_url.as_deref()),
+            ("drill.server_url", self.drill.server_url.as_deref()),
+        ] {
+            if let Some(url) = url {
+                PgConn::parse(url).map_err(|e| self.invalid(key, e.to_string()))?;
+            }
+        }
         for table in &self.source.key_tables {
             crate::storage::postgres::table_sql(table)
                 .map_err(|e| self.invalid("source.key_tables", e.to_string()))?;
@@ -513,6 +523,9 @@ impl Config {
         let target_url = options
             .target_url
             .or_else(|| self.source.database_url.clone());
+        if let Some(url) = &target_url {
+            PgConn::parse(url).map_err(|e| self.invalid("restore --target-url", e.to_string()))?;
+        }
         let safety_backup = if options.safety_backup {
             let mut spec = self.backup_spec(paths, Initiator::Operator)?;
             spec.source.database_url = target_url.clone();
@@ -705,10 +718,25 @@ timeout = "30m"
                 GOOD.replace("/var/lib/app/uploads", "uploads"),
                 "source.files",
             ),
+            (
+                GOOD.replace(
+                    "postgresql://app@localhost:5432/app",
+                    "host=localhost password='s3cret dbname=app",
+                ),
+                "source.database_url",
+            ),
+            (
+                GOOD.replace(
+                    "postgresql://app@localhost:5432/app",
+                    "postgresql://app:s3cret%zz@localhost/app",
+                ),
+                "source.database_url",
+            ),
         ];
         for (text, key) in cases {
             let err = parse(&text).unwrap_err().to_string();
             assert!(err.contains(key), "{key}: {err}");
+            assert!(!err.contains("s3cret"), "{key}: {err}");
         }
     }
 

@@ -40,13 +40,29 @@ use tokio_util::sync::CancellationToken;
 pub const MIN_DUMP_BYTES: u64 = 4096;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SourceSpec {
+    /// As configured: it may hold a password (see `PgConn`), so `Debug` shows it masked.
     pub database_url: Option<String>,
     pub files: Vec<PathBuf>,
     pub secrets: Vec<PathBuf>,
     pub key_tables: Vec<String>,
     pub pg_bin_dir: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for SourceSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SourceSpec")
+            .field(
+                "database_url",
+                &self.database_url.as_deref().map(|u| PgConn::new(Some(u))),
+            )
+            .field("files", &self.files)
+            .field("secrets", &self.secrets)
+            .field("key_tables", &self.key_tables)
+            .field("pg_bin_dir", &self.pg_bin_dir)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone)]
