@@ -858,3 +858,56 @@ fn an_unknown_config_key_is_refused_naming_the_file_and_line() {
         "no run was recorded"
     );
 }
+
+/// `[repository].timeout` bounds each storage call with its retries: against a server that
+/// stops answering (SIGSTOP: the kernel still accepts connections), `list` fails within the
+/// timeout plus slack, naming the endpoint and the setting. Before, each attempt had its own
+/// 30 s, four attempts per call.
+#[test]
+fn a_stalled_s3_server_fails_within_the_repository_timeout() {
+    let app = app(RepoKind::S3, Enc::Passphrase, false);
+    app.write_raw_config(
+        &app.config_text()
+            .replace("timeout = \"30s\"", "timeout = \"3s\""),
+    );
+    let endpoint = app.s3().expect("s3").endpoint();
+    let paused = app.s3().expect("s3").pause();
+    let started = Instant::now();
+    let out = app.lifeboat(&["list"]);
+    let took = started.elapsed();
+    drop(paused);
+    assert_ne!(exit_code(&out), EXIT_OK, "{}", stdout(&out));
+    assert!(
+        took >= Duration::from_secs(3) && took < Duration::from_secs(15),
+        "took {took:?} with timeout = \"3s\"\nstderr:\n{}",
+        stderr(&out)
+    );
+    let said = stderr(&out);
+    assert!(said.contains(&endpoint), "names the endpoint: {said}");
+    assert!(
+        said.contains("[repository].timeout") && said.contains("3s"),
+        "names the setting: {said}"
+    );
+    // Once the server answers again, the same command works.
+    assert_exit(&app.lifeboat(&["list"]), EXIT_OK, "list after SIGCONT");
+}
+
+/// With `RUST_BACKTRACE=1`, retries against a failing endpoint are logged one line each,
+/// without a backtrace (OpenDAL's own retry log printed its errors' `Debug`, backtrace and all).
+#[test]
+fn retries_are_logged_without_backtraces() {
+    let mut app = app(RepoKind::S3, Enc::Passphrase, false);
+    app.s3_mut().expect("s3").stop();
+    let out = app
+        .command(&["list"])
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .expect("run lifeboat list");
+    assert_ne!(exit_code(&out), EXIT_OK, "{}", stdout(&out));
+    let log = std::fs::read_to_string(app.log_path()).expect("read lifeboat.log");
+    assert!(log.contains("retrying"), "the retries are logged:\n{log}");
+    for needle in ["stack backtrace", "Backtrace", "backtrace"] {
+        assert!(!log.contains(needle), "{needle} in the log:\n{log}");
+    }
+    assert!(!stderr(&out).contains("acktrace"), "{}", stderr(&out));
+}

@@ -453,6 +453,10 @@ impl Config {
         spec.region = r.region.clone();
         spec.path_style = r.path_style;
         spec.timeout = self.duration(key, r.timeout.as_ref(), spec.timeout)?;
+        spec.timeout_setting = match key {
+            "secrets_repository.timeout" => "[secrets_repository].timeout",
+            _ => "[repository].timeout",
+        };
         Ok(spec)
     }
 

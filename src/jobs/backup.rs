@@ -248,7 +248,7 @@ fn discard_spool_copies(spec: &BackupSpec, id: &SetId) {
         if matches!(parse_location(&repo.url), Ok(Location::Local(_))) {
             continue;
         }
-        let dir = spool::spool_dir(&spec.paths, spec.spool_dir.as_ref(), &repo.url);
+        let dir = spool::spool_dir(&spec.paths, spec.spool_dir.as_ref(), &repo.identity());
         let _ = std::fs::remove_dir_all(dir.join(layout::set_dir(id)));
     }
 }
@@ -269,7 +269,7 @@ fn open_with_spool(
     if repo.is_local() {
         return Ok((repo, None));
     }
-    let dir = spool::spool_dir(paths, spool_override, repo.url());
+    let dir = spool::spool_dir(paths, spool_override, repo.identity());
     let spool = spool::open_spool(&dir)?;
     Ok((repo, Some((spool, dir))))
 }
