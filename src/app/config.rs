@@ -41,6 +41,24 @@ pub enum ConfigError {
     },
 }
 
+/// A TOML error quotes the line it stopped at; a connection string there may hold a password,
+/// so such a line is shown by its number only.
+fn hide_connection_strings(message: &str) -> String {
+    message
+        .lines()
+        .map(|line| match line.split_once(" | ") {
+            Some((number, text))
+                if number.trim().parse::<u32>().is_ok()
+                    && (text.contains("_url") || text.contains("password")) =>
+            {
+                format!("{number} | (not shown: it may hold a password)")
+            }
+            _ => line.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -233,11 +251,9 @@ impl Config {
     pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: path.to_path_buf(),
-            message: e
-                .to_string()
-                .trim_start_matches("TOML parse error ")
-                .trim()
-                .to_string(),
+            message: hide_connection_strings(
+                e.to_string().trim_start_matches("TOML parse error ").trim(),
+            ),
         })?;
         config.path = path.to_path_buf();
         config.validate()?;
@@ -742,6 +758,14 @@ timeout = "30m"
             assert!(err.contains(key), "{key}: {err}");
             assert!(!err.contains("s3cret"), "{key}: {err}");
         }
+        // A TOML syntax error on the line of a connection string does not quote it.
+        let broken = GOOD.replace(
+            "\"postgresql://app@localhost:5432/app\"",
+            "\"postgresql://app:s3cret\"x@localhost/app\"",
+        );
+        let err = parse(&broken).unwrap_err().to_string();
+        assert!(err.contains("not shown"), "{err}");
+        assert!(!err.contains("s3cret"), "{err}");
     }
 
     #[test]
