@@ -858,3 +858,136 @@ fn an_unknown_config_key_is_refused_naming_the_file_and_line() {
         "no run was recorded"
     );
 }
+
+/// `[repository].timeout` bounds each storage call with its retries: against a server that
+/// stops answering (SIGSTOP: the kernel still accepts connections), `list` fails within the
+/// timeout plus slack, naming the endpoint and the setting. Before, each attempt had its own
+/// 30 s, four attempts per call.
+#[test]
+fn a_stalled_s3_server_fails_within_the_repository_timeout() {
+    let app = app(RepoKind::S3, Enc::Passphrase, false);
+    app.write_raw_config(
+        &app.config_text()
+            .replace("timeout = \"30s\"", "timeout = \"3s\""),
+    );
+    let endpoint = app.s3().expect("s3").endpoint();
+    let paused = app.s3().expect("s3").pause();
+    let started = Instant::now();
+    let out = app.lifeboat(&["list"]);
+    let took = started.elapsed();
+    drop(paused);
+    assert_ne!(exit_code(&out), EXIT_OK, "{}", stdout(&out));
+    assert!(
+        took >= Duration::from_secs(3) && took < Duration::from_secs(15),
+        "took {took:?} with timeout = \"3s\"\nstderr:\n{}",
+        stderr(&out)
+    );
+    let said = stderr(&out);
+    assert!(said.contains(&endpoint), "names the endpoint: {said}");
+    assert!(
+        said.contains("[repository].timeout") && said.contains("3s"),
+        "names the setting: {said}"
+    );
+    // Once the server answers again, the same command works.
+    assert_exit(&app.lifeboat(&["list"]), EXIT_OK, "list after SIGCONT");
+}
+
+/// With `RUST_BACKTRACE=1`, retries against a failing endpoint are logged one line each,
+/// without a backtrace (OpenDAL's own retry log printed its errors' `Debug`, backtrace and all).
+#[test]
+fn retries_are_logged_without_backtraces() {
+    let mut app = app(RepoKind::S3, Enc::Passphrase, false);
+    app.s3_mut().expect("s3").stop();
+    let out = app
+        .command(&["list"])
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .expect("run lifeboat list");
+    assert_ne!(exit_code(&out), EXIT_OK, "{}", stdout(&out));
+    let log = std::fs::read_to_string(app.log_path()).expect("read lifeboat.log");
+    assert!(log.contains("retrying"), "the retries are logged:\n{log}");
+    for needle in ["stack backtrace", "Backtrace", "backtrace"] {
+        assert!(!log.contains(needle), "{needle} in the log:\n{log}");
+    }
+    assert!(!stderr(&out).contains("acktrace"), "{}", stderr(&out));
+}
+
+/// The multipart uploads of s3s-fs that are still open: it keeps each one's record
+/// (`.upload-<id>.json`) and parts (`.upload_id-<id>.part-<n>`) beside the buckets until it is
+/// completed or aborted.
+fn open_multipart_uploads(app: &TestApp) -> Vec<String> {
+    let mut open: Vec<String> = walkdir::WalkDir::new(app.s3().expect("s3").data_dir())
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            (name.starts_with(".upload-") || name.starts_with(".upload_id-")).then_some(name)
+        })
+        .collect();
+    open.sort();
+    open
+}
+
+/// A remote write that fails in the middle of a multipart upload leaves no open upload on
+/// the server (S3 keeps, and bills, the parts of an upload never completed nor aborted): the
+/// run aborts it.
+#[test]
+fn a_failed_multipart_upload_is_aborted_by_the_run() {
+    let app = app(RepoKind::S3, Enc::None, false);
+    // Past two 5 MiB parts: files.tar goes up as a multipart upload.
+    app.add_bulk_files(3, 4 * MIB);
+    let log = app.root().join("calls.log");
+    let out = app
+        .command(&["backup", "--json"])
+        .env("LIFEBOAT_FAULT_LOG", &log)
+        .output()
+        .expect("run lifeboat backup");
+    assert_exit(&out, EXIT_OK, "the unfaulted backup");
+    assert!(open_multipart_uploads(&app).is_empty());
+    let calls = std::fs::read_to_string(&log).expect("read the call log");
+    let remote_parts: Vec<String> = calls
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            let part = f.len() == 4
+                && (f[1] == "write" || f[1] == "close")
+                && f[2].starts_with("s3://")
+                && f[3].ends_with("files.tar.zst");
+            part.then(|| f[0].to_string())
+        })
+        .collect();
+    assert!(
+        remote_parts.len() > 2,
+        "files.tar went up in one piece:\n{calls}"
+    );
+    // The spool's writes interleave with the repository's, so a call number lands on either
+    // from one run to the next: try the repository's, a few rounds, until one hits it.
+    let mut hit = None;
+    for k in remote_parts
+        .iter()
+        .rev()
+        .cycle()
+        .take(5 * remote_parts.len())
+    {
+        let out = app
+            .command(&["backup", "--json"])
+            .env("LIFEBOAT_FAULT_INJECT", k)
+            .output()
+            .expect("run lifeboat backup");
+        let said = format!("{}{}", stdout(&out), stderr(&out));
+        if said
+            .lines()
+            .any(|l| l.contains("injected fault") && l.contains("files.tar.zst` in s3://"))
+        {
+            assert_ne!(exit_code(&out), EXIT_OK, "{said}");
+            hit = Some(k.clone());
+            break;
+        }
+    }
+    let hit = hit.expect("no injected fault landed on an upload of files.tar to S3");
+    assert_eq!(
+        open_multipart_uploads(&app),
+        Vec::<String>::new(),
+        "the run that failed at call {hit} left multipart uploads open"
+    );
+}

@@ -79,13 +79,7 @@ fn password_protected_url(app: &TestApp, password: &str) -> String {
     )
     .expect("write pg_hba.conf");
     app.psql("SELECT pg_reload_conf()");
-    let encoded: String = password
-        .bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect();
+    let encoded = percent_encoded(password);
     let url = format!(
         "postgresql://{ROLE}:{encoded}@127.0.0.1:{}/{APP_DB}",
         app.cluster().port()
@@ -125,6 +119,16 @@ fn password_protected_url(app: &TestApp, password: &str) -> String {
     url
 }
 
+/// `text` with every byte but ASCII letters, digits and `-` percent-encoded.
+fn percent_encoded(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// A hook that records its environment (and stdin, for notifications) in `dir`, then waits
 /// until the watch has seen it (the watch creates `<name>.seen`), so it cannot finish unseen.
 fn hook(dir: &Path, name: &str, read_stdin: bool) -> String {
@@ -157,6 +161,18 @@ fn watched(
     hooks: &[&str],
     dir: &Path,
 ) -> (Output, Samples) {
+    watched_with_env(app, args, secrets, hooks, dir, &[])
+}
+
+/// [`watched`], with `env` added to lifeboat's environment.
+fn watched_with_env(
+    app: &TestApp,
+    args: &[&str],
+    secrets: &[String],
+    hooks: &[&str],
+    dir: &Path,
+    env: &[(&str, &Path)],
+) -> (Output, Samples) {
     let on_sight = hooks
         .iter()
         .map(|h| (marker(h), dir.join(format!("{h}.seen"))))
@@ -168,7 +184,13 @@ fn watched(
         LIBPQ_PROGRAMS,
         on_sight,
     );
-    let child = app.spawn_lifeboat(args);
+    let child = app
+        .command(args)
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn lifeboat {args:?}: {e}"));
     let out = child
         .wait_with_output()
         .unwrap_or_else(|e| panic!("wait for lifeboat {args:?}: {e}"));
@@ -336,4 +358,150 @@ fn no_secret_in_any_argv_environment_hook_log_or_file_through_backup_restore_and
     // The backup, the restore's safety backup (data and secrets repositories each).
     assert!(manifests >= 4, "only {manifests} manifests were checked");
     assert!(drill_records >= 1, "no drill record was checked");
+}
+
+/// Issue 12, point 7: every way libpq accepts a password keeps it out of every argv, the log
+/// and the journal. The role's password holds `'`, `\`, `%` and a space; the database's name
+/// is not ASCII and holds a quote and a space. For the password in URL userinfo, in a URL query
+/// parameter, in a keyword/value string with spaces around `=` and quoted values, and in a
+/// service file (`service=` with `PGSERVICEFILE`), `lifeboat backup` and `restore --dry-run`
+/// succeed under the `/proc` watch, and the backup dumped that database.
+#[test]
+fn every_way_of_writing_the_password_stays_out_of_argv_log_and_journal() {
+    let mut app = TestApp::new(AppOptions {
+        secrets: false,
+        ..AppOptions::default()
+    });
+    let token = random_token(16);
+    let password = format!("pw-{token}' \\ % x");
+    password_protected_url(&app, &password);
+    let db = "café d'app";
+    app.psql_db(
+        "postgres",
+        &format!("CREATE DATABASE \"{db}\" TEMPLATE {APP_DB}"),
+    );
+    let port = app.cluster().port();
+    let quoted = |v: &str| format!("'{}'", v.replace('\\', "\\\\").replace('\'', "\\'"));
+    let service_file = app.root().join("pg_service.conf");
+    std::fs::write(
+        &service_file,
+        format!(
+            "[lifeboat_test]\nhost=127.0.0.1\nport={port}\nuser={ROLE}\ndbname={db}\npassword={password}\n"
+        ),
+    )
+    .expect("write pg_service.conf");
+    let ways = [
+        (
+            "URL userinfo",
+            format!(
+                "postgresql://{ROLE}:{}@127.0.0.1:{port}/{}",
+                percent_encoded(&password),
+                percent_encoded(db)
+            ),
+            vec![],
+        ),
+        (
+            "URL query parameter",
+            format!(
+                "postgresql://{ROLE}@127.0.0.1:{port}/{}?sslmode=disable&password={}",
+                percent_encoded(db),
+                percent_encoded(&password)
+            ),
+            vec![],
+        ),
+        (
+            "keyword/value string",
+            format!(
+                "host = 127.0.0.1  port={port}\tuser ={ROLE} password = {} dbname= {}",
+                quoted(&password),
+                quoted(db)
+            ),
+            vec![],
+        ),
+        (
+            "service file",
+            "service=lifeboat_test".to_string(),
+            vec![("PGSERVICEFILE", service_file.as_path())],
+        ),
+    ];
+    let passphrase = app.passphrase().expect("passphrase mode").to_string();
+    let secrets = vec![passphrase, token];
+    let dir = app.root().to_path_buf();
+    adopt_orphans();
+    let mut saw_pgpassword = false;
+    for (way, url, env) in &ways {
+        app.set_database_url(url);
+        for args in [
+            &["backup", "--json"][..],
+            &["restore", "latest", "--dry-run", "--json"][..],
+        ] {
+            let (out, samples) = watched_with_env(&app, args, &secrets, &[], &dir, env);
+            assert_exit(
+                &format!("lifeboat {args:?} with the password in a {way}"),
+                &out,
+                0,
+            );
+            assert!(
+                samples.leaks.is_empty(),
+                "with the password in a {way}, lifeboat {args:?} put a secret where it must \
+                 never be: {:#?}",
+                samples.leaks
+            );
+            // The dry run's one psql session can end between two sweeps; the backup's
+            // pg_dump cannot.
+            assert!(
+                args[0] != "backup" || samples.saw("pg_dump"),
+                "the watch never saw pg_dump during lifeboat {args:?} ({way}): {}",
+                samples.summary()
+            );
+            // It reached the target with the password: the plan says what the target holds.
+            assert!(
+                args[0] != "restore" || text(&out.stdout).contains("exists with"),
+                "the dry run ({way}) did not look into the target: {}",
+                text(&out.stdout)
+            );
+            assert_no_secret(
+                &format!("lifeboat {args:?}'s stdout ({way})"),
+                &out.stdout,
+                &secrets,
+            );
+            assert_no_secret(
+                &format!("lifeboat {args:?}'s stderr ({way})"),
+                &out.stderr,
+                &secrets,
+            );
+            saw_pgpassword |= samples
+                .exempt_holding_secret
+                .iter()
+                .any(|e| e.starts_with("PGPASSWORD "));
+            if args[0] == "backup" {
+                let report: serde_json::Value =
+                    serde_json::from_slice(&out.stdout).expect("backup --json prints JSON");
+                let id = report["set_id"].as_str().expect("set_id");
+                let manifest = std::fs::read_to_string(app.set_dir_local(id).join("manifest.json"))
+                    .expect("read the manifest");
+                assert!(
+                    manifest.contains(&format!("\"database\": \"{db}\""))
+                        || manifest.contains(&format!("\"database\":\"{db}\"")),
+                    "the backup ({way}) did not dump {db}: {manifest}"
+                );
+            }
+        }
+    }
+    assert!(
+        saw_pgpassword,
+        "the watch never found the password in a libpq program's PGPASSWORD, so it cannot be \
+         trusted to find one elsewhere"
+    );
+    let log = std::fs::read(app.log_path()).expect("state/logs/lifeboat.log exists");
+    let journal = std::fs::read(app.journal_path()).expect("data/journal.jsonl exists");
+    assert_no_secret("the log", &log, &secrets);
+    assert_no_secret("the journal", &journal, &secrets);
+    for file in all_files(&app.repo_dir())
+        .into_iter()
+        .chain(all_files(&app.data_dir()))
+    {
+        let bytes = std::fs::read(&file).expect("read a file lifeboat wrote");
+        assert_no_secret(&file.display().to_string(), &bytes, &secrets);
+    }
 }

@@ -41,6 +41,24 @@ pub enum ConfigError {
     },
 }
 
+/// A TOML error quotes the line it stopped at; a connection string there may hold a password,
+/// so such a line is shown by its number only.
+fn hide_connection_strings(message: &str) -> String {
+    message
+        .lines()
+        .map(|line| match line.split_once(" | ") {
+            Some((number, text))
+                if number.trim().parse::<u32>().is_ok()
+                    && (text.contains("_url") || text.contains("password")) =>
+            {
+                format!("{number} | (not shown: it may hold a password)")
+            }
+            _ => line.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -233,11 +251,9 @@ impl Config {
     pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: path.to_path_buf(),
-            message: e
-                .to_string()
-                .trim_start_matches("TOML parse error ")
-                .trim()
-                .to_string(),
+            message: hide_connection_strings(
+                e.to_string().trim_start_matches("TOML parse error ").trim(),
+            ),
         })?;
         config.path = path.to_path_buf();
         config.validate()?;
@@ -280,6 +296,16 @@ impl Config {
                 "source.secrets",
                 "is set but [secrets_repository] is not: secrets are stored only in a separate target",
             ));
+        }
+        // A connection string libpq would refuse is caught here, named, and never quoted (it
+        // may hold a password).
+        for (key, url) in [
+            ("source.database_url", self.source.database_url.as_deref()),
+            ("drill.server_url", self.drill.server_url.as_deref()),
+        ] {
+            if let Some(url) = url {
+                PgConn::parse(url).map_err(|e| self.invalid(key, e.to_string()))?;
+            }
         }
         for table in &self.source.key_tables {
             crate::storage::postgres::table_sql(table)
@@ -443,6 +469,10 @@ impl Config {
         spec.region = r.region.clone();
         spec.path_style = r.path_style;
         spec.timeout = self.duration(key, r.timeout.as_ref(), spec.timeout)?;
+        spec.timeout_setting = match key {
+            "secrets_repository.timeout" => "[secrets_repository].timeout",
+            _ => "[repository].timeout",
+        };
         Ok(spec)
     }
 
@@ -513,6 +543,9 @@ impl Config {
         let target_url = options
             .target_url
             .or_else(|| self.source.database_url.clone());
+        if let Some(url) = &target_url {
+            PgConn::parse(url).map_err(|e| self.invalid("restore --target-url", e.to_string()))?;
+        }
         let safety_backup = if options.safety_backup {
             let mut spec = self.backup_spec(paths, Initiator::Operator)?;
             spec.source.database_url = target_url.clone();
@@ -705,11 +738,34 @@ timeout = "30m"
                 GOOD.replace("/var/lib/app/uploads", "uploads"),
                 "source.files",
             ),
+            (
+                GOOD.replace(
+                    "postgresql://app@localhost:5432/app",
+                    "host=localhost password='s3cret dbname=app",
+                ),
+                "source.database_url",
+            ),
+            (
+                GOOD.replace(
+                    "postgresql://app@localhost:5432/app",
+                    "postgresql://app:s3cret%zz@localhost/app",
+                ),
+                "source.database_url",
+            ),
         ];
         for (text, key) in cases {
             let err = parse(&text).unwrap_err().to_string();
             assert!(err.contains(key), "{key}: {err}");
+            assert!(!err.contains("s3cret"), "{key}: {err}");
         }
+        // A TOML syntax error on the line of a connection string does not quote it.
+        let broken = GOOD.replace(
+            "\"postgresql://app@localhost:5432/app\"",
+            "\"postgresql://app:s3cret\"x@localhost/app\"",
+        );
+        let err = parse(&broken).unwrap_err().to_string();
+        assert!(err.contains("not shown"), "{err}");
+        assert!(!err.contains("s3cret"), "{err}");
     }
 
     #[test]

@@ -41,13 +41,29 @@ use tokio_util::sync::CancellationToken;
 pub const MIN_DUMP_BYTES: u64 = 4096;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SourceSpec {
+    /// As configured: it may hold a password (see `PgConn`), so `Debug` shows it masked.
     pub database_url: Option<String>,
     pub files: Vec<PathBuf>,
     pub secrets: Vec<PathBuf>,
     pub key_tables: Vec<String>,
     pub pg_bin_dir: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for SourceSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SourceSpec")
+            .field(
+                "database_url",
+                &self.database_url.as_deref().map(|u| PgConn::new(Some(u))),
+            )
+            .field("files", &self.files)
+            .field("secrets", &self.secrets)
+            .field("key_tables", &self.key_tables)
+            .field("pg_bin_dir", &self.pg_bin_dir)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -233,7 +249,7 @@ fn discard_spool_copies(spec: &BackupSpec, id: &SetId) {
         if matches!(parse_location(&repo.url), Ok(Location::Local(_))) {
             continue;
         }
-        let dir = spool::spool_dir(&spec.paths, spec.spool_dir.as_ref(), &repo.url);
+        let dir = spool::spool_dir(&spec.paths, spec.spool_dir.as_ref(), &repo.identity());
         let _ = std::fs::remove_dir_all(dir.join(layout::set_dir(id)));
     }
 }
@@ -254,7 +270,7 @@ fn open_with_spool(
     if repo.is_local() {
         return Ok((repo, None));
     }
-    let dir = spool::spool_dir(paths, spool_override, repo.url());
+    let dir = spool::spool_dir(paths, spool_override, repo.identity());
     let spool = spool::open_spool(&dir)?;
     Ok((repo, Some((spool, dir))))
 }

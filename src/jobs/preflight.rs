@@ -229,7 +229,7 @@ pub async fn run(spec: BackupSpec) -> PreflightReport {
         r.check(name, verdict);
         if let Ok(repo) = Repository::open(repo_spec) {
             if !repo.is_local() {
-                let dir = spool::spool_dir(&spec.paths, spec.spool_dir.as_ref(), repo.url());
+                let dir = spool::spool_dir(&spec.paths, spec.spool_dir.as_ref(), repo.identity());
                 let needed =
                     r.database_bytes + r.file_roots.iter().map(|(_, s)| s.bytes).sum::<u64>();
                 let verdict = match free_bytes(&dir) {

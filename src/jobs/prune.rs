@@ -235,7 +235,7 @@ async fn last_passing_drill(
 
 /// Sets waiting in this host's spool for a remote repository.
 async fn spooled_sets(spec: &PruneSpec, repo: &Repository) -> Result<Vec<String>, RepoError> {
-    let dir = spool::spool_dir(&spec.paths, spec.spool_dir.as_ref(), repo.url());
+    let dir = spool::spool_dir(&spec.paths, spec.spool_dir.as_ref(), repo.identity());
     if repo.is_local() || !dir.exists() {
         return Ok(Vec::new());
     }

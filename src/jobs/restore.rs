@@ -1036,17 +1036,9 @@ pub fn pg_restore_into(
     })
 }
 
-/// The database name in a libpq URL or conninfo.
+/// The database name in a libpq URL or conninfo (see [`PgConn::database`]).
 pub fn target_database_name(conn: &PgConn) -> Option<String> {
-    let text = conn.display();
-    if let Some(rest) = text.split_once("://").map(|(_, r)| r) {
-        let path = rest.split_once('/')?.1;
-        let name = path.split('?').next()?;
-        return (!name.is_empty()).then(|| name.to_string());
-    }
-    text.split_whitespace()
-        .find_map(|kv| kv.strip_prefix("dbname="))
-        .map(|v| v.trim_matches('\'').to_string())
+    conn.database()
 }
 
 #[cfg(test)]

@@ -13,16 +13,24 @@ use futures::StreamExt;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
+/// The spool folder of the repository with this identity ([`Repository::identity`]: URL and
+/// endpoint). A folder from before the endpoint was part of the key (keyed by the URL alone) is
+/// adopted by the first repository that asks for it.
 pub fn spool_dir(
     paths: &LocalPaths,
     override_dir: Option<&PathBuf>,
-    repository_url: &str,
+    repository_identity: &str,
 ) -> PathBuf {
-    let key = &crate::storage::hashing::sha256_hex(repository_url.as_bytes())[..16];
-    override_dir
-        .cloned()
-        .unwrap_or_else(|| paths.spool())
-        .join(key)
+    let base = override_dir.cloned().unwrap_or_else(|| paths.spool());
+    let key = |text: &str| crate::storage::hashing::sha256_hex(text.as_bytes())[..16].to_string();
+    let dir = base.join(key(repository_identity));
+    if let Some((url, _)) = repository_identity.rsplit_once(" at ") {
+        let legacy = base.join(key(url));
+        if !dir.exists() && legacy.is_dir() {
+            let _ = std::fs::rename(&legacy, &dir);
+        }
+    }
+    dir
 }
 
 pub fn open_spool(dir: &std::path::Path) -> Result<Repository, RepoError> {
@@ -50,12 +58,7 @@ async fn copy_object(from: &Repository, to: &Repository, path: &str) -> Result<u
     let mut stream = from.stream(path).await?;
     let mut writer = to.writer(path).await?;
     let mut bytes = 0u64;
-    let fail = |source: opendal::Error| RepoError::Storage {
-        url: to.url().to_string(),
-        action: "upload",
-        path: path.to_string(),
-        source: Box::new(source),
-    };
+    let fail = |source: opendal::Error| to.storage_error("upload", path, source);
     while let Some(chunk) = stream.next().await {
         let chunk = chunk?;
         bytes += chunk.len() as u64;
@@ -100,4 +103,41 @@ pub async fn upload_set(
     }
     reporter.log(format!("spooled set {id} is now in {}", remote.url()));
     Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two servers with a bucket and prefix of the same name never share a spool; a spool from
+    /// before the endpoint was in the key is adopted, not lost.
+    #[test]
+    fn the_spool_is_keyed_by_the_endpoint_too() {
+        let root = tempfile::tempdir().unwrap();
+        let paths = LocalPaths::under(root.path());
+        let spec = |endpoint: Option<&str>| {
+            let mut spec = RepositorySpec::new("s3://backups/app");
+            spec.endpoint = endpoint.map(str::to_string);
+            spec.identity()
+        };
+        let a = spool_dir(&paths, None, &spec(Some("http://127.0.0.1:9000")));
+        let b = spool_dir(&paths, None, &spec(Some("http://127.0.0.1:9001")));
+        let aws = spool_dir(&paths, None, &spec(None));
+        assert_ne!(a, b);
+        assert_ne!(a, aws);
+        assert_eq!(
+            a,
+            spool_dir(&paths, None, &spec(Some("http://127.0.0.1:9000")))
+        );
+        // Local repositories ignore an endpoint.
+        let mut local = RepositorySpec::new("/var/backups/app");
+        local.endpoint = Some("http://x".into());
+        assert_eq!(local.identity(), "/var/backups/app");
+
+        // The old key: the URL alone.
+        std::fs::create_dir_all(aws.join("sets/x")).unwrap();
+        let adopted = spool_dir(&paths, None, &spec(Some("http://127.0.0.1:9002")));
+        assert!(adopted.join("sets/x").is_dir());
+        assert!(!aws.exists());
+    }
 }

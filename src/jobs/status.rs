@@ -239,7 +239,7 @@ pub fn apply_wal(report: &mut StatusReport, wal: Option<WalStatus>) {
 
 /// Set ids waiting in the local spool for upload to this (remote) repository.
 pub async fn spooled_sets(spec: &StatusSpec, repo: &Repository) -> Vec<String> {
-    let spool_dir = spool::spool_dir(&spec.paths, spec.spool_dir.as_ref(), repo.url());
+    let spool_dir = spool::spool_dir(&spec.paths, spec.spool_dir.as_ref(), repo.identity());
     if repo.is_local() || !spool_dir.exists() {
         return Vec::new();
     }

@@ -116,12 +116,7 @@ impl Target {
         if let Some(mut w) = self.writer.take() {
             let _ = w.abort().await;
         }
-        self.failure = Some(RepoError::Storage {
-            url: self.repo.url().to_string(),
-            action,
-            path: path.to_string(),
-            source: Box::new(source),
-        });
+        self.failure = Some(self.repo.storage_error(action, path, source));
     }
 
     async fn close(mut self, path: &str) -> Result<(), RepoError> {

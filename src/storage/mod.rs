@@ -7,6 +7,7 @@
 pub mod archive;
 pub mod checksums;
 pub mod codec;
+pub mod conninfo;
 pub mod fault;
 pub mod gpg;
 pub mod gpg_by_hand;

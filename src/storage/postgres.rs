@@ -1,8 +1,9 @@
 //! PostgreSQL through its own client programs (`psql`, `pg_dump`, `pg_restore`), so libpq's
 //! conventions hold exactly: URLs, PG* variables, service files, pgpass, unix sockets, sslmode.
-//! A password found in the configured URL is moved out of it into the child's `PGPASSWORD`, so
-//! it never appears in any argv.
+//! Connection strings are parsed once (`conninfo`); a password found in one, however it was
+//! written, is moved into the child's `PGPASSWORD`, so it never appears in any argv.
 
+use super::conninfo::{ConnInfo, ConnInfoError};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -26,11 +27,16 @@ pub enum PgError {
     BadTableName(String),
 }
 
-/// How to reach one database: a conninfo without its password, and the password apart.
+/// How to reach one database: the parsed connection string without its password, and the
+/// password apart (handed to children only as `PGPASSWORD`).
 #[derive(Clone, Default)]
 pub struct PgConn {
-    conninfo: Option<String>,
+    /// `None`: libpq's defaults and the PG* environment alone.
+    info: Option<ConnInfo>,
     password: Option<String>,
+    /// Why the configured string could not be read. Such a connection never connects (see
+    /// `apply`): falling back to the PG* environment could restore into another database.
+    invalid: Option<ConnInfoError>,
 }
 
 impl std::fmt::Debug for PgConn {
@@ -40,122 +46,81 @@ impl std::fmt::Debug for PgConn {
 }
 
 impl PgConn {
-    /// `None` means libpq's defaults and PG* variables alone.
+    /// `None` means libpq's defaults and PG* variables alone. A string libpq would refuse gives
+    /// a connection that refuses to connect; use [`PgConn::parse`] to report it up front.
     pub fn new(database_url: Option<&str>) -> Self {
-        match database_url {
+        match database_url.map(PgConn::parse) {
             None => PgConn::default(),
-            Some(url) => {
-                let (conninfo, password) = split_password(url);
-                PgConn {
-                    conninfo: Some(conninfo),
-                    password,
-                }
-            }
+            Some(Ok(conn)) => conn,
+            Some(Err(e)) => PgConn {
+                invalid: Some(e),
+                ..PgConn::default()
+            },
         }
     }
 
-    /// The same server, another database (a URL with its path replaced, or `dbname=` appended).
+    /// Reads a libpq URL or keyword/value string (see `conninfo`) and takes its password out,
+    /// wherever it was written: URL userinfo, `?password=`, or `password=`.
+    pub fn parse(database_url: &str) -> Result<Self, ConnInfoError> {
+        let mut info = ConnInfo::parse(database_url)?;
+        let password = info.remove("password");
+        Ok(PgConn {
+            info: Some(info),
+            password,
+            invalid: None,
+        })
+    }
+
+    /// The same server, another database (`dbname` replaced, whatever form it was written in).
     pub fn with_database(&self, db: &str) -> PgConn {
-        let conninfo = match &self.conninfo {
-            Some(c) if c.contains("://") => {
-                let (head, query) = match c.split_once('?') {
-                    Some((h, q)) => (h, Some(q)),
-                    None => (c.as_str(), None),
-                };
-                let scheme_end = head.find("://").map(|i| i + 3).unwrap_or(0);
-                let base = match head[scheme_end..].find('/') {
-                    Some(slash) => &head[..scheme_end + slash],
-                    None => head,
-                };
-                match query {
-                    Some(q) => format!("{base}/{db}?{q}"),
-                    None => format!("{base}/{db}"),
-                }
-            }
-            Some(c) => format!("{c} dbname='{}'", db.replace('\'', "\\'")),
-            None => format!("dbname='{}'", db.replace('\'', "\\'")),
-        };
+        let mut info = self.info.clone().unwrap_or_else(ConnInfo::empty);
+        info.set("dbname", db);
         PgConn {
-            conninfo: Some(conninfo),
+            info: Some(info),
             password: self.password.clone(),
+            invalid: self.invalid.clone(),
         }
+    }
+
+    /// The database named in the connection string, if it names one (libpq would otherwise
+    /// use `PGDATABASE`, a service file's, or the user name).
+    pub fn database(&self) -> Option<String> {
+        self.info
+            .as_ref()?
+            .get("dbname")
+            .filter(|d| !d.is_empty())
+            .map(str::to_string)
     }
 
     pub fn has_password(&self) -> bool {
         self.password.is_some()
     }
 
-    /// Safe to print: never holds the password.
+    /// Safe to print: never holds the password. A URL stays a URL.
     pub fn display(&self) -> String {
-        self.conninfo
-            .clone()
-            .unwrap_or_else(|| "(PG* environment)".into())
+        if let Some(e) = &self.invalid {
+            return format!("(unreadable connection string: {e})");
+        }
+        match self.info.as_ref().map(ConnInfo::display) {
+            Some(shown) if !shown.is_empty() => shown,
+            _ => "(PG* environment)".into(),
+        }
     }
 
-    /// Points a libpq program at this database: `--dbname` and, if needed, `PGPASSWORD`.
+    /// Points a libpq program at this database: `--dbname` with a keyword/value conninfo that
+    /// holds no password and, if needed, `PGPASSWORD`.
     pub fn apply(&self, cmd: &mut Command) {
-        if let Some(conninfo) = &self.conninfo {
-            cmd.arg(format!("--dbname={conninfo}"));
+        if self.invalid.is_some() {
+            // libpq refuses an unknown keyword before it connects anywhere.
+            cmd.arg("--dbname=lifeboat_unreadable_connection_string=''");
+        } else if let Some(info) = self.info.as_ref().filter(|i| !i.is_empty()) {
+            cmd.arg(format!("--dbname={}", info.to_keywords()));
         }
         if let Some(password) = &self.password {
             cmd.env("PGPASSWORD", password);
         }
         cmd.env("PGAPPNAME", "lifeboat");
     }
-}
-
-/// Moves a password out of a libpq URL or key=value string.
-fn split_password(url: &str) -> (String, Option<String>) {
-    if let Some(scheme_end) = url.find("://").map(|i| i + 3) {
-        let rest = &url[scheme_end..];
-        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-        let authority = &rest[..authority_end];
-        if let Some(at) = authority.rfind('@') {
-            let userinfo = &authority[..at];
-            if let Some((user, password)) = userinfo.split_once(':') {
-                let stripped = format!(
-                    "{}{}@{}{}",
-                    &url[..scheme_end],
-                    user,
-                    &authority[at + 1..],
-                    &rest[authority_end..]
-                );
-                return (stripped, Some(percent_decode(password)));
-            }
-        }
-        return (url.to_string(), None);
-    }
-    let mut password = None;
-    let kept: Vec<&str> = url
-        .split_whitespace()
-        .filter(|part| match part.strip_prefix("password=") {
-            Some(value) => {
-                password = Some(value.trim_matches('\'').to_string());
-                false
-            }
-            None => true,
-        })
-        .collect();
-    (kept.join(" "), password)
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
-            if let Ok(v) = u8::from_str_radix(hex, 16) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Keeps a child from inheriting any descriptor beyond stdin, stdout and stderr. Jobs run
@@ -445,17 +410,58 @@ mod tests {
     use super::*;
 
     #[test]
-    fn moves_the_password_out_of_urls() {
-        let (url, pw) =
-            split_password("postgresql://app:s%40cret@db.example:5432/app?sslmode=require");
-        assert_eq!(url, "postgresql://app@db.example:5432/app?sslmode=require");
-        assert_eq!(pw.as_deref(), Some("s@cret"));
-        let (url, pw) = split_password("postgresql://app@localhost/app");
-        assert_eq!(url, "postgresql://app@localhost/app");
-        assert!(pw.is_none());
-        let (url, pw) = split_password("host=localhost password=hunter2 dbname=app");
-        assert_eq!(url, "host=localhost dbname=app");
-        assert_eq!(pw.as_deref(), Some("hunter2"));
+    fn moves_the_password_out_however_it_is_written() {
+        for (text, shown, password) in [
+            (
+                "postgresql://app:s%40cret@db.example:5432/app?sslmode=require",
+                "postgresql://app@db.example:5432/app?sslmode=require",
+                "s@cret",
+            ),
+            (
+                "postgresql://app@db/app?password=a%20b%27c",
+                "postgresql://app@db/app",
+                "a b'c",
+            ),
+            (
+                r"host=localhost password = 'x \\ y\'z' dbname=app",
+                "host=localhost dbname=app",
+                r"x \ y'z",
+            ),
+        ] {
+            let conn = PgConn::new(Some(text));
+            assert_eq!(conn.display(), shown, "{text}");
+            assert_eq!(conn.password.as_deref(), Some(password), "{text}");
+            let mut cmd = Command::new("true");
+            conn.apply(&mut cmd);
+            let argv: Vec<String> = cmd
+                .get_args()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
+            assert!(!argv.iter().any(|a| a.contains(password)), "{argv:?}");
+            let env: Vec<_> = cmd.get_envs().collect();
+            assert!(env.contains(&(
+                std::ffi::OsStr::new("PGPASSWORD"),
+                Some(std::ffi::OsStr::new(password))
+            )));
+        }
+        let conn = PgConn::new(Some("postgresql://app@localhost/app"));
+        assert!(!conn.has_password());
+    }
+
+    #[test]
+    fn an_unreadable_string_never_connects_and_is_not_quoted() {
+        let conn = PgConn::new(Some("host=h password='hunter2"));
+        assert!(
+            conn.display().contains("unterminated"),
+            "{}",
+            conn.display()
+        );
+        assert!(!conn.display().contains("hunter2"));
+        let mut cmd = Command::new("true");
+        conn.apply(&mut cmd);
+        let argv: Vec<_> = cmd.get_args().collect();
+        assert_eq!(argv, ["--dbname=lifeboat_unreadable_connection_string=''"]);
+        assert!(PgConn::parse("host=h password='hunter2").is_err());
     }
 
     #[test]
@@ -472,6 +478,28 @@ mod tests {
             "postgresql://h/x"
         );
         assert!(conn.with_database("x").has_password());
+        let keywords = PgConn::new(Some("host=h dbname = 'app' password=p"));
+        let other = keywords.with_database("it's café");
+        assert_eq!(other.display(), "host=h dbname='it\\'s café'");
+        assert_eq!(other.database().as_deref(), Some("it's café"));
+        assert_eq!(PgConn::default().with_database("x").display(), "dbname=x");
+    }
+
+    #[test]
+    fn finds_the_database_name() {
+        for (text, db) in [
+            ("postgresql://u@h:5/app_x?sslmode=disable", Some("app_x")),
+            (
+                "postgresql://u@h:5/caf%C3%A9%27s?dbname=other",
+                Some("other"),
+            ),
+            ("host=h dbname = 'a b'", Some("a b")),
+            ("postgresql://u@h:5", None),
+            ("postgresql://u@h:5/", None),
+            ("service=app", None),
+        ] {
+            assert_eq!(PgConn::new(Some(text)).database().as_deref(), db, "{text}");
+        }
     }
 
     #[test]

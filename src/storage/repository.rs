@@ -17,6 +17,10 @@ use std::time::Duration;
 /// The temporary folder OpenDAL writes into before renaming, inside a local repository.
 pub const LOCAL_TMP_DIR: &str = ".tmp/";
 const S3_PART_BYTES: usize = 5 * 1024 * 1024;
+/// `[repository].timeout` when it is not set.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+/// Retries after the first attempt of a failed call (all within `timeout`).
+const RETRIES: usize = 3;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RepositorySpec {
@@ -25,18 +29,36 @@ pub struct RepositorySpec {
     pub endpoint: Option<String>,
     pub region: Option<String>,
     pub path_style: Option<bool>,
-    /// Give up on one storage call after this long (retries included).
+    /// Give up on one storage call after this long, its retries included: a stat, a listing
+    /// page, a read chunk, an uploaded part, a close.
     pub timeout: Duration,
+    /// The setting `timeout` came from, named when a call times out.
+    pub timeout_setting: &'static str,
+}
+
+/// What tells two repositories apart: the URL, and for S3 the endpoint too (two servers can
+/// each have a bucket and prefix of the same name).
+fn identity_of(url: &str, endpoint: Option<&str>) -> String {
+    match (url.starts_with("s3://"), endpoint) {
+        (true, Some(endpoint)) => format!("{url} at {endpoint}"),
+        _ => url.to_string(),
+    }
 }
 
 impl RepositorySpec {
+    /// See [`Repository::identity`].
+    pub fn identity(&self) -> String {
+        identity_of(&self.url, self.endpoint.as_deref())
+    }
+
     pub fn new(url: impl Into<String>) -> Self {
         RepositorySpec {
             url: url.into(),
             endpoint: None,
             region: None,
             path_style: None,
-            timeout: Duration::from_secs(120),
+            timeout: DEFAULT_TIMEOUT,
+            timeout_setting: "[repository].timeout",
         }
     }
 }
@@ -65,6 +87,15 @@ pub enum RepoError {
         size: u64,
         max: u64,
     },
+    #[error("repository {url} at {endpoint}: cannot {action} `{path}`: no answer within {}s, retries included; check that the server is up and reachable, or raise {setting} (now \"{}s\")", timeout.as_secs_f64(), timeout.as_secs_f64())]
+    TimedOut {
+        url: String,
+        endpoint: String,
+        action: &'static str,
+        path: String,
+        timeout: Duration,
+        setting: &'static str,
+    },
     #[error("{0}")]
     FaultInjection(String),
 }
@@ -87,6 +118,11 @@ pub struct ObjectInfo {
 pub struct Repository {
     op: Operator,
     url: String,
+    /// Where the calls go, for messages: the S3 endpoint, or the local path.
+    endpoint: String,
+    identity: String,
+    timeout: Duration,
+    timeout_setting: &'static str,
     location: Location,
     /// Storage fault injection (tests only, see `fault`); `None` in every normal run.
     faults: Option<Arc<Faults>>,
@@ -175,26 +211,43 @@ impl Repository {
                 Operator::new(builder).map_err(build_err)?
             }
         };
+        // The timeout layer sits outside the retry layer, so `timeout` bounds a call together
+        // with its retries; OpenDAL's "io" operations (list pages, reads, writes, closes) are
+        // calls too, bounded the same.
         let op = op
+            .layer(
+                RetryLayer::new()
+                    .with_max_times(RETRIES)
+                    .with_min_delay(Duration::from_millis(200))
+                    .with_jitter()
+                    .with_notify(LogRetry {
+                        url: spec.url.clone(),
+                    }),
+            )
             .layer(
                 TimeoutLayer::new()
                     .with_timeout(spec.timeout)
-                    .with_io_timeout(Duration::from_secs(30)),
-            )
-            .layer(
-                RetryLayer::new()
-                    .with_max_times(3)
-                    .with_min_delay(Duration::from_millis(200))
-                    .with_jitter(),
+                    .with_io_timeout(spec.timeout),
             );
         // Outside the retry layer: an injected fault is one failed call, never retried away.
         let op = match &faults {
             Some(f) => op.layer(FaultLayer::new(f.clone(), &spec.url)),
             None => op,
         };
+        let endpoint = match &location {
+            Location::Local(path) => path.display().to_string(),
+            Location::S3 { .. } => spec
+                .endpoint
+                .clone()
+                .unwrap_or_else(|| "AWS S3 (no [repository].endpoint)".into()),
+        };
         Ok(Repository {
             op,
             url: spec.url.clone(),
+            endpoint,
+            identity: spec.identity(),
+            timeout: spec.timeout,
+            timeout_setting: spec.timeout_setting,
             location,
             faults,
         })
@@ -202,6 +255,12 @@ impl Repository {
 
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The URL, and for S3 with a configured endpoint the endpoint too: what keys host-local
+    /// state about this repository (the spool).
+    pub fn identity(&self) -> &str {
+        &self.identity
     }
 
     pub fn location(&self) -> &Location {
@@ -223,12 +282,32 @@ impl Repository {
     }
 
     fn err(&self, action: &'static str, path: &str) -> impl FnOnce(opendal::Error) -> RepoError {
-        let url = self.url.clone();
+        let this = self.clone();
         let path = path.to_string();
-        move |source| RepoError::Storage {
-            url,
+        move |source| this.storage_error(action, &path, source)
+    }
+
+    /// The error for a failed call on `path`: a timeout names the endpoint and the setting.
+    pub fn storage_error(
+        &self,
+        action: &'static str,
+        path: &str,
+        source: opendal::Error,
+    ) -> RepoError {
+        if is_timeout(&source) {
+            return RepoError::TimedOut {
+                url: self.url.clone(),
+                endpoint: self.endpoint.clone(),
+                action,
+                path: path.to_string(),
+                timeout: self.timeout,
+                setting: self.timeout_setting,
+            };
+        }
+        RepoError::Storage {
+            url: self.url.clone(),
             action,
-            path,
+            path: path.to_string(),
             source: Box::new(source),
         }
     }
@@ -340,16 +419,21 @@ impl Repository {
             .into_bytes_stream(..)
             .await
             .map_err(self.err("read", path))?;
-        let url = self.url.clone();
+        let this = self.clone();
         let path = path.to_string();
-        Ok(stream.map_err(move |e| RepoError::Storage {
-            url: url.clone(),
-            action: "read",
-            path: path.clone(),
-            source: Box::new(opendal::Error::new(
-                opendal::ErrorKind::Unexpected,
-                e.to_string(),
-            )),
+        Ok(stream.map_err(move |e| {
+            // The stream gives `std::io::Error`s that wrap OpenDAL's.
+            let source = match e
+                .into_inner()
+                .map(|inner| inner.downcast::<opendal::Error>())
+            {
+                Some(Ok(inner)) => *inner,
+                Some(Err(other)) => {
+                    opendal::Error::new(opendal::ErrorKind::Unexpected, other.to_string())
+                }
+                None => opendal::Error::new(opendal::ErrorKind::Unexpected, "read failed"),
+            };
+            this.storage_error("read", &path, source)
         }))
     }
 
@@ -453,6 +537,32 @@ impl Repository {
                 let _ = d.sync_all();
             }
         }
+    }
+}
+
+/// OpenDAL's timeout layer and its concurrent part writers say so in their messages only.
+fn is_timeout(e: &opendal::Error) -> bool {
+    let message = e.message();
+    message.contains("timeout reached") || message.ends_with(" timeout")
+}
+
+/// Logs each retry with the error's `Display`: OpenDAL's default logger uses `Debug`, which
+/// carries a backtrace per retry whenever `RUST_BACKTRACE` is set.
+struct LogRetry {
+    url: String,
+}
+
+impl opendal::layers::RetryInterceptor for LogRetry {
+    fn intercept(&self, event: opendal::layers::RetryEvent<'_>) {
+        tracing::warn!(
+            "repository {}: {} failed (attempt {} of {}), retrying in {:.1}s: {}",
+            self.url,
+            event.op,
+            event.attempt,
+            RETRIES + 1,
+            event.retry_after.as_secs_f64(),
+            event.err
+        );
     }
 }
 

@@ -158,6 +158,19 @@ impl S3Server {
         self.child.is_some()
     }
 
+    /// Freezes the server (SIGSTOP): connections are still accepted by the kernel, but nothing
+    /// answers. It runs again when the guard is dropped, a failing assertion included.
+    pub fn pause(&self) -> PausedS3 {
+        let pid = self.pid().expect("s3s-fs is running") as libc::pid_t;
+        // SAFETY: signalling the s3s-fs child this test started.
+        assert_eq!(
+            unsafe { libc::kill(pid, libc::SIGSTOP) },
+            0,
+            "SIGSTOP s3s-fs"
+        );
+        PausedS3 { pid }
+    }
+
     /// Sends one SigV4-signed request with an empty body; returns the status and the raw body.
     /// `path_and_query` is already URL-safe, e.g. `/bucket?list-type=2`.
     pub fn signed_request(&self, method: &str, path_and_query: &str) -> (u16, String) {
@@ -256,6 +269,18 @@ impl S3Server {
             );
             std::thread::sleep(S3_POLL_INTERVAL);
         }
+    }
+}
+
+/// A paused [`S3Server`]; dropping it sends SIGCONT.
+pub struct PausedS3 {
+    pid: libc::pid_t,
+}
+
+impl Drop for PausedS3 {
+    fn drop(&mut self) {
+        // SAFETY: resuming the s3s-fs child that `pause` stopped.
+        unsafe { libc::kill(self.pid, libc::SIGCONT) };
     }
 }
 
