@@ -15,6 +15,7 @@ use crate::storage::paths::LocalPaths;
 use crate::storage::postgres::PgConn;
 use crate::storage::repository::{parse_location, RepositorySpec};
 use crate::storage::retention::{Policy, RetentionConfig, RetentionError};
+use crate::storage::roots::{Destination, RootsSpec};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -151,6 +152,8 @@ pub struct RestoreConfig {
     pub jobs: Option<u32>,
     /// Where decrypted scratch files go (default: the XDG data directory).
     pub scratch_dir: Option<PathBuf>,
+    /// Restore the archived owners and set-uid/set-gid bits (default: off, even as root).
+    pub owners: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -196,8 +199,29 @@ pub struct RestoreOptions {
     pub target_url: Option<String>,
     pub files_to: Option<PathBuf>,
     pub secrets_to: Option<PathBuf>,
+    /// `--map-root OLD=NEW`.
+    pub map_roots: Vec<(PathBuf, PathBuf)>,
+    /// `--restore-owners` (or `[restore].owners`).
+    pub restore_owners: bool,
     pub jobs: Option<u32>,
     pub safety_backup: bool,
+}
+
+/// `--files-to DIR`: the set's tree under DIR. `/` (or nothing) is the configured roots, where
+/// the set's roots must be the configured ones.
+fn destination(dir: Option<PathBuf>) -> Destination {
+    let Some(dir) = dir else {
+        return Destination::Configured;
+    };
+    let dir = std::path::absolute(&dir).unwrap_or(dir);
+    if dir
+        .components()
+        .all(|c| matches!(c, std::path::Component::RootDir))
+    {
+        Destination::Configured
+    } else {
+        Destination::Under(dir)
+    }
 }
 
 pub fn default_path() -> PathBuf {
@@ -496,6 +520,7 @@ impl Config {
                 Some(DecryptSpec {
                     encryption: self.encryption_spec()?,
                     pg_bin_dir: self.source.pg_bin_dir.clone(),
+                    roots: self.configured_roots(),
                 })
             } else {
                 None
@@ -527,8 +552,13 @@ impl Config {
             encryption: self.encryption_spec()?,
             pg_bin_dir: self.source.pg_bin_dir.clone(),
             target: PgConn::new(target_url.as_deref()),
-            files_to: options.files_to.unwrap_or_else(|| PathBuf::from("/")),
-            secrets_to: options.secrets_to.unwrap_or_else(|| PathBuf::from("/")),
+            roots: RootsSpec {
+                files_to: destination(options.files_to),
+                secrets_to: destination(options.secrets_to),
+                map: options.map_roots,
+                ..self.configured_roots()
+            },
+            restore_owners: options.restore_owners || self.restore.owners.unwrap_or(false),
             scratch_dir: self
                 .restore
                 .scratch_dir
@@ -547,6 +577,15 @@ impl Config {
             safety_backup,
             paths: paths.clone(),
         })
+    }
+
+    /// The roots a restore may write to, as configured (`[source].files`, `[source].secrets`).
+    pub fn configured_roots(&self) -> RootsSpec {
+        RootsSpec {
+            files: self.source.files.clone(),
+            secrets: self.source.secrets.clone(),
+            ..Default::default()
+        }
     }
 
     /// (rto_target, rpo_target, every).
@@ -609,6 +648,7 @@ impl Config {
                 .scratch_dir
                 .clone()
                 .unwrap_or_else(|| paths.data_dir.join("scratch")),
+            roots: self.configured_roots(),
             jobs: self.restore.jobs.unwrap_or_else(|| {
                 std::thread::available_parallelism()
                     .map(|n| n.get() as u32)
