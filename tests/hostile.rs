@@ -668,6 +668,34 @@ fn a_set_never_decides_where_files_go() {
             "the journal does not say why {id} failed: {records:?}"
         );
     }
+    // The drill reads the archive through the same walk: the first forged set fails it in
+    // the decrypt phase, with the same reason, before pg_restore.
+    let forged = format!("{time}-a001");
+    let (code, record) = app.lifeboat_json(&["drill", &forged]);
+    assert_ne!(code, 0, "the drill of {forged} passed: {record:#}");
+    assert_eq!(record["passed"], false, "{record:#}");
+    assert!(
+        record["reasons"]
+            .to_string()
+            .contains(&format!("only in the set: {out_abs}")),
+        "the drill does not say why: {record:#}"
+    );
+    let phases: Vec<(String, bool)> = record["phases"]
+        .as_array()
+        .expect("phases")
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap_or("").to_string(),
+                p["ok"] == true,
+            )
+        })
+        .collect();
+    assert!(
+        phases.contains(&("decrypt".to_string(), false))
+            && !phases.iter().any(|(n, _)| n == "restore"),
+        "the drill went past the refusal: {phases:?}"
+    );
     assert!(dump(&app) == dump_before, "the database changed");
     assert!(
         !app.psql("SELECT datname FROM pg_database")

@@ -227,11 +227,18 @@ pub fn place(
         })
         .collect::<Result<_, _>>()?;
     let in_set: BTreeSet<PathBuf> = roots.iter().cloned().collect();
+    // The manifest's order (plans list roots as the operator configured them), once each.
+    let mut ordered: Vec<&PathBuf> = Vec::new();
+    for r in &roots {
+        if !ordered.contains(&r) {
+            ordered.push(r);
+        }
+    }
     let mut placed = Vec::new();
     match destination {
         Destination::Under(dir) => {
             let dir = absolute(dir).unwrap_or_else(|| dir.clone());
-            for root in &in_set {
+            for &root in &ordered {
                 let archived = root.strip_prefix("/").unwrap_or(root).to_path_buf();
                 placed.push(Root {
                     dest: dir.join(&archived),
@@ -266,7 +273,7 @@ pub fn place(
                     ),
                 });
             }
-            for root in &in_set {
+            for &root in &ordered {
                 let dest = mapped(root).cloned().unwrap_or_else(|| root.clone());
                 let (anchor, below) = anchored(&dest);
                 placed.push(Root {
