@@ -752,6 +752,47 @@ timeout = "30m"
         }
     }
 
+    /// The roots come from the configuration; `--files-to /` is no wider than the default,
+    /// and owners are restored only when asked (flag or `[restore].owners`).
+    #[test]
+    fn restore_roots_and_owners_are_the_operators() {
+        let c = parse(GOOD).unwrap();
+        let paths = LocalPaths {
+            data_dir: "/tmp/d".into(),
+            state_dir: "/tmp/s".into(),
+        };
+        let set = crate::storage::setid::SetId::parse("20261122T020000Z-3f9a").unwrap();
+        let spec = |c: &Config, o: RestoreOptions| c.restore_spec(&paths, set.clone(), o).unwrap();
+        let s = spec(&c, RestoreOptions::default());
+        assert_eq!(s.roots.files, vec![PathBuf::from("/var/lib/app/uploads")]);
+        assert_eq!(s.roots.secrets, vec![PathBuf::from("/opt/app/.env")]);
+        assert_eq!(s.roots.files_to, Destination::Configured);
+        assert!(!s.restore_owners);
+        let s = spec(
+            &c,
+            RestoreOptions {
+                files_to: Some("//".into()),
+                secrets_to: Some("/srv/restored".into()),
+                ..Default::default()
+            },
+        );
+        assert_eq!(s.roots.files_to, Destination::Configured);
+        assert_eq!(
+            s.roots.secrets_to,
+            Destination::Under("/srv/restored".into())
+        );
+        let s = spec(
+            &c,
+            RestoreOptions {
+                restore_owners: true,
+                ..Default::default()
+            },
+        );
+        assert!(s.restore_owners);
+        let owners = parse(&format!("{GOOD}\n[restore]\nowners = true\n")).unwrap();
+        assert!(spec(&owners, RestoreOptions::default()).restore_owners);
+    }
+
     #[test]
     fn retention_is_optional_but_never_empty_or_misspelt() {
         let none = parse(GOOD).unwrap();
