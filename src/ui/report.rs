@@ -396,6 +396,13 @@ pub fn restore_plan_text(plan: &crate::jobs::restore::RestorePlan) -> String {
             for p in l.existing.iter().take(5) {
                 let _ = writeln!(out, "    overwrites {p}");
             }
+            if l.parents_skipped > 0 {
+                let _ = writeln!(
+                    out,
+                    "    {} entries above the roots left as they are on disk",
+                    l.parents_skipped
+                );
+            }
         }
     }
     let _ = writeln!(out, "Checks:");
