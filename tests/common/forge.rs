@@ -1,6 +1,7 @@
 //! Forging sets for the tests that feed lifeboat hostile or damaged input: copy a real set
 //! under a new id, swap its files object for crafted bytes with a consistent manifest and
-//! checksums, and encrypt as anyone could with plain `gpg --symmetric`.
+//! checksums, encrypt as anyone could with plain `gpg --symmetric`, and make its manifest claim
+//! other roots.
 
 use super::app::TestApp;
 use super::GpgHome;
