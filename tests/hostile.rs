@@ -11,12 +11,20 @@
 //!   change the repository, and say what is wrong with the set.
 //! - Configurations: bad TOML, a wrong type, a relative path: exit 2 naming the file and what
 //!   to change.
+//! - Roots (issue 12): a set never decides where files go. A forged set whose manifest claims
+//!   other roots (one outside the configuration, none, `/`) is refused by the dry run, the
+//!   restore and `verify --decrypt`, which never records it as verified; `--map-root` re-maps
+//!   explicitly. A symlink planted on disk inside the files root is never followed; directory
+//!   entries above a root never touch what exists; owners and set-uid bits come back only
+//!   with `--restore-owners`.
 
 mod common;
 
 use common::{describe, text};
 
-use common::forge::{copy_set, gpg_symmetric, replace_files_object};
+use common::forge::{
+    copy_set, forge_files_tar, gpg_symmetric, replace_files_object, set_manifest_roots,
+};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -479,4 +487,446 @@ fn malformed_configs_exit_2_naming_the_file_and_the_fix() {
         }
     }
     assert!(!repo.exists(), "nothing was attempted");
+}
+
+/// The verification records the journal holds for `id`: (ok, problems).
+fn verifications(app: &TestApp, id: &str) -> Vec<(bool, String)> {
+    std::fs::read_to_string(app.journal_path())
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["type"] == "verification" && v["set_id"] == id)
+        .map(|v| (v["ok"] == true, v["problems"].to_string()))
+        .collect()
+}
+
+fn tar_of(entries: &[(tar::EntryType, String, String)]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (kind, name, link) in entries {
+        let data: &[u8] = if *kind == tar::EntryType::Regular {
+            b"planted\n"
+        } else {
+            b""
+        };
+        raw_entry(&mut b, *kind, name, link, data);
+    }
+    b.into_inner().expect("finish the tar")
+}
+
+/// A set from the bucket claims its own roots: one outside the configuration (with an archive
+/// that agrees, so only the roots check stands in the way), none at all, or `/`. The dry run,
+/// the real restore and `verify --decrypt` all refuse, naming the difference and the fix;
+/// nothing is written and no verification is recorded as passed. The operator's explicit
+/// `--map-root` then restores the real set's tree somewhere else, end to end.
+#[test]
+fn a_set_never_decides_where_files_go() {
+    let app = TestApp::new(AppOptions::default());
+    let set = app.backup();
+    let time = set.split('-').next().expect("set time").to_string();
+    let files = app.files_dir();
+    let files_str = files.to_str().expect("UTF-8 path").to_string();
+    let outside = tempfile::tempdir().expect("a directory outside the roots");
+    let out_abs = outside.path().to_str().expect("UTF-8").to_string();
+    let out_rel = out_abs.trim_start_matches('/').to_string();
+    let files_before = snapshot(&files);
+    let dump_before = dump(&app);
+    let restore_db = app.cluster().url("must_not_exist");
+
+    // (suffix, manifest roots, archive entries, what the refusal must say)
+    type Case = (
+        &'static str,
+        Vec<String>,
+        Vec<(tar::EntryType, String, String)>,
+        Vec<String>,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "a001",
+            vec![out_abs.clone()],
+            vec![
+                (tar::EntryType::Directory, out_rel.clone(), String::new()),
+                (
+                    tar::EntryType::Regular,
+                    format!("{out_rel}/planted"),
+                    String::new(),
+                ),
+            ],
+            vec![
+                format!("only in the set: {out_abs}"),
+                format!("only in the configuration: {files_str}"),
+                "[source].files".into(),
+                "--map-root OLD=NEW".into(),
+            ],
+        ),
+        (
+            "a002",
+            vec![files_str.clone(), out_abs.clone()],
+            vec![(
+                tar::EntryType::Regular,
+                format!("{out_rel}/planted"),
+                String::new(),
+            )],
+            vec![format!("only in the set: {out_abs}")],
+        ),
+        (
+            "a003",
+            vec![],
+            vec![(
+                tar::EntryType::Regular,
+                format!("{out_rel}/planted"),
+                String::new(),
+            )],
+            vec!["lists no files roots".into()],
+        ),
+        (
+            "a004",
+            vec!["/".into()],
+            vec![(
+                tar::EntryType::Regular,
+                format!("{out_rel}/planted"),
+                String::new(),
+            )],
+            vec!["`/` is the whole file system".into()],
+        ),
+        (
+            "a005",
+            vec![String::new()],
+            vec![(
+                tar::EntryType::Regular,
+                format!("{out_rel}/planted"),
+                String::new(),
+            )],
+            vec!["an empty path".into()],
+        ),
+    ];
+    for (suffix, roots, entries, says) in cases {
+        let id = format!("{time}-{suffix}");
+        copy_set(&app, &set, &id);
+        forge_files_tar(&app, &id, &tar_of(&entries));
+        let roots: Vec<&str> = roots.iter().map(String::as_str).collect();
+        set_manifest_roots(&app, &id, &roots, None);
+        let repo_before = snapshot(&app.repo_dir());
+        for args in [
+            vec!["restore", &id, "--dry-run"],
+            vec![
+                "restore",
+                &id,
+                "--yes",
+                "--no-safety-backup",
+                "--target-url",
+                &restore_db,
+            ],
+            vec!["verify", &id, "--decrypt"],
+        ] {
+            let what = format!("{} of {id} (roots {roots:?})", args.join(" "));
+            let out = app.lifeboat(&args);
+            assert_no_panic(&what, &out);
+            assert_ne!(
+                out.status.code(),
+                Some(0),
+                "{what} accepted: {}",
+                describe(&out)
+            );
+            let all = all_output(&out);
+            for needle in &says {
+                assert!(
+                    all.contains(needle.as_str()),
+                    "{what}: does not say {needle}: {}",
+                    describe(&out)
+                );
+            }
+            assert!(!all.contains("can succeed"), "{what}: {}", describe(&out));
+            assert!(
+                std::fs::read_dir(outside.path())
+                    .expect("list")
+                    .next()
+                    .is_none(),
+                "{what} wrote outside the configured roots"
+            );
+            assert_eq!(
+                snapshot(&files),
+                files_before,
+                "{what} wrote into the files"
+            );
+            assert_eq!(
+                snapshot(&app.repo_dir()),
+                repo_before,
+                "{what} changed the repository"
+            );
+        }
+        let records = verifications(&app, &id);
+        assert!(
+            !records.is_empty(),
+            "verify --decrypt of {id} was not journaled"
+        );
+        assert!(
+            records.iter().all(|(ok, _)| !ok),
+            "{id} was recorded as verified: {records:?}"
+        );
+        assert!(
+            records.iter().any(|(_, p)| p.contains("refused")),
+            "the journal does not say why {id} failed: {records:?}"
+        );
+    }
+    // The drill reads the archive through the same walk: the first forged set fails it in
+    // the decrypt phase, with the same reason, before pg_restore.
+    let forged = format!("{time}-a001");
+    let (code, record) = app.lifeboat_json(&["drill", &forged]);
+    assert_ne!(code, 0, "the drill of {forged} passed: {record:#}");
+    assert_eq!(record["passed"], false, "{record:#}");
+    assert!(
+        record["reasons"]
+            .to_string()
+            .contains(&format!("only in the set: {out_abs}")),
+        "the drill does not say why: {record:#}"
+    );
+    let phases: Vec<(String, bool)> = record["phases"]
+        .as_array()
+        .expect("phases")
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap_or("").to_string(),
+                p["ok"] == true,
+            )
+        })
+        .collect();
+    assert!(
+        phases.contains(&("decrypt".to_string(), false))
+            && !phases.iter().any(|(n, _)| n == "restore"),
+        "the drill went past the refusal: {phases:?}"
+    );
+    assert!(dump(&app) == dump_before, "the database changed");
+    assert!(
+        !app.psql("SELECT datname FROM pg_database")
+            .contains("must_not_exist"),
+        "a refused restore created the target database"
+    );
+
+    // The real set: verify --decrypt passes (same roots as configured), and --map-root puts
+    // its tree where the operator says, leaving the configured root alone.
+    let out = app.lifeboat(&["verify", &set, "--decrypt"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert!(verifications(&app, &set).iter().any(|(ok, _)| *ok));
+    let elsewhere = app.root().join("re-mapped").join("uploads-root");
+    let map = format!("{files_str}={}", elsewhere.display());
+    let copy = app.cluster().url("remapped");
+    let out = app.lifeboat(&[
+        "restore",
+        &set,
+        "--map-root",
+        &map,
+        "--dry-run",
+        "--target-url",
+        &copy,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert!(
+        all_output(&out).contains(&format!("{files_str} -> {}", elsewhere.display())),
+        "the plan shows the re-mapped root: {}",
+        describe(&out)
+    );
+    let out = app.lifeboat(&[
+        "restore",
+        &set,
+        "--map-root",
+        &map,
+        "--yes",
+        "--no-safety-backup",
+        "--target-url",
+        &copy,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert_eq!(
+        snapshot(&elsewhere).len(),
+        files_before.len(),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(
+        std::fs::read(elsewhere.join("README.txt")).expect("the re-mapped tree"),
+        std::fs::read(files.join("README.txt")).expect("the source tree")
+    );
+    assert_eq!(
+        snapshot(&files),
+        files_before,
+        "the configured root was touched"
+    );
+    // A typo in OLD is refused, not silently ignored.
+    let out = app.lifeboat(&[
+        "restore",
+        &set,
+        "--map-root",
+        "/no/such/root=/tmp/x",
+        "--dry-run",
+    ]);
+    assert_ne!(out.status.code(), Some(0), "{}", describe(&out));
+    assert!(
+        all_output(&out).contains("no such root"),
+        "{}",
+        describe(&out)
+    );
+}
+
+fn mode_of(path: &Path) -> (u32, i64, u32) {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::symlink_metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    (m.mode() & 0o7777, m.mtime(), m.uid())
+}
+
+/// What is already on disk is never taken for part of the set: a directory inside the files
+/// root replaced by a symlink to elsewhere (by a local user, say) stops the dry run and the
+/// restore, naming it, and nothing lands where it points. Directory entries above a root
+/// leave an existing directory's mode, mtime and owner alone. Owners and the set-uid bit come
+/// back only with `--restore-owners`.
+#[test]
+fn what_is_on_disk_is_never_followed_and_owners_need_asking() {
+    let app = TestApp::new(AppOptions::default());
+    let set = app.backup();
+    let files = app.files_dir();
+    let outside = tempfile::tempdir().expect("a directory the link points to");
+
+    // 1. uploads/2024 (which the set holds) is now a link out of the tree.
+    let moved = app.root().join("moved-2024");
+    std::fs::rename(files.join("uploads/2024"), &moved).expect("move uploads/2024");
+    std::os::unix::fs::symlink(outside.path(), files.join("uploads/2024")).expect("plant the link");
+    let before = snapshot(&files);
+    let named = files.join("uploads/2024").display().to_string();
+    for args in [
+        vec!["restore", &set, "--dry-run"],
+        vec!["restore", &set, "--yes", "--no-safety-backup"],
+    ] {
+        let what = args.join(" ");
+        let out = app.lifeboat(&args);
+        assert_no_panic(&what, &out);
+        assert_ne!(
+            out.status.code(),
+            Some(0),
+            "{what} accepted: {}",
+            describe(&out)
+        );
+        let all = all_output(&out);
+        assert!(
+            all.contains(&named),
+            "{what}: does not name {named}: {}",
+            describe(&out)
+        );
+        assert!(
+            all.contains("symlink on disk"),
+            "{what}: {}",
+            describe(&out)
+        );
+        assert!(
+            std::fs::read_dir(outside.path())
+                .expect("list")
+                .next()
+                .is_none(),
+            "{what} wrote through the planted link"
+        );
+        assert_eq!(snapshot(&files), before, "{what} changed the files");
+    }
+    std::fs::remove_file(files.join("uploads/2024")).expect("remove the link");
+    std::fs::rename(&moved, files.join("uploads/2024")).expect("put uploads/2024 back");
+
+    // 2. A forged archive with entries for the root's parents and a set-uid file owned by
+    //    someone else, restored under a scratch destination with --files-to.
+    let time = set.split('-').next().expect("set time").to_string();
+    let id = format!("{time}-0a11");
+    copy_set(&app, &set, &id);
+    let rel = files
+        .to_str()
+        .expect("UTF-8")
+        .trim_start_matches('/')
+        .to_string();
+    let top = rel
+        .split('/')
+        .next()
+        .expect("a first component")
+        .to_string();
+    let mut b = tar::Builder::new(Vec::new());
+    let mut entry = |kind: tar::EntryType, name: &str, mode: u32, data: &[u8]| {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(kind);
+        h.set_size(data.len() as u64);
+        h.set_mode(mode);
+        h.set_mtime(1_000_000_000);
+        h.set_uid(4321);
+        h.set_gid(4322);
+        h.set_path(name).expect("a tar path");
+        h.set_cksum();
+        b.append(&h, data).expect("append");
+    };
+    let mut parent = String::new();
+    for part in rel.split('/') {
+        parent = if parent.is_empty() {
+            part.to_string()
+        } else {
+            format!("{parent}/{part}")
+        };
+        if parent != rel {
+            entry(tar::EntryType::Directory, &parent, 0o777, b"");
+        }
+    }
+    entry(tar::EntryType::Directory, &rel, 0o755, b"");
+    entry(
+        tar::EntryType::Regular,
+        &format!("{rel}/suid"),
+        0o4755,
+        b"#!/bin/sh\n",
+    );
+    forge_files_tar(&app, &id, &b.into_inner().expect("finish the tar"));
+
+    for (n, flag) in [(1, None), (2, Some("--restore-owners"))] {
+        let dest = app.root().join(format!("dest-{n}"));
+        // Every parent of the root exists already (so creating the root adds nothing to
+        // `existing`), with its own mode and an old mtime that a parent entry must not touch.
+        let existing = dest.join(&top);
+        let root_parent = dest.join(&rel);
+        let root_parent = root_parent.parent().expect("the root has a parent");
+        std::fs::create_dir_all(root_parent).expect("the existing parents");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&existing, std::fs::Permissions::from_mode(0o750)).expect("chmod");
+        let old = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_500_000_000);
+        std::fs::File::open(&existing)
+            .and_then(|f| f.set_times(std::fs::FileTimes::new().set_modified(old)))
+            .expect("an old mtime");
+        let parent_before = mode_of(&existing);
+        let dest_arg = dest.to_str().expect("UTF-8").to_string();
+        let db = app.cluster().url(&format!("owners_{n}"));
+        let mut args = vec![
+            "restore",
+            &id,
+            "--yes",
+            "--no-safety-backup",
+            "--target-url",
+            &db,
+            "--files-to",
+            &dest_arg,
+            "--secrets-to",
+            &dest_arg,
+        ];
+        args.extend(flag);
+        let out = app.lifeboat(&args);
+        assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+        assert_eq!(
+            mode_of(&existing),
+            parent_before,
+            "{args:?}: a parent entry changed {}",
+            existing.display()
+        );
+        let suid = mode_of(&dest.join(&rel).join("suid"));
+        match flag {
+            None => assert_eq!(
+                (suid.0, suid.2),
+                (0o755, 0),
+                "no set-uid bit, no owner without asking"
+            ),
+            Some(_) => assert_eq!(
+                (suid.0, suid.2),
+                (0o4755, 4321),
+                "asked: owner and set-uid bit"
+            ),
+        }
+        assert_eq!(suid.1, 1_000_000_000);
+    }
 }

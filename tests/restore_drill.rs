@@ -496,14 +496,21 @@ fn dry_run_changes_nothing_and_plans_every_step() {
         ),
         "the plan restores the database: {steps:#?}"
     );
+    // Into the configured roots, by default without owners or set-id bits.
     assert!(
-        steps.iter().any(|s| s == "extract 6 files into /"),
+        steps.iter().any(|s| s
+            == &format!(
+                "extract 6 files into {} with their modes (owners and set-id bits not restored: --restore-owners)",
+                app.files_dir().display()
+            )),
         "the plan extracts the files: {steps:#?}"
     );
     assert!(
-        steps
-            .iter()
-            .any(|s| s.starts_with("extract 2 secret files into /")),
+        steps.iter().any(|s| s.starts_with(&format!(
+            "extract 2 secret files into {}, {}",
+            app.cert_path().display(),
+            app.env_file_path().display()
+        ))),
         "the plan extracts the secrets: {steps:#?}"
     );
     let checks = check_names(&plan);

@@ -92,6 +92,8 @@ fn restore_elsewhere(app: &TestApp, set: &str, db: &str, to: &Path) {
         to,
         "--secrets-to",
         to,
+        // A full-fidelity round trip: owners and set-id bits too.
+        "--restore-owners",
         "--no-safety-backup",
         "--yes",
         "--json",

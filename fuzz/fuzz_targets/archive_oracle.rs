@@ -11,6 +11,15 @@ pub fn roots() -> Vec<PathBuf> {
     vec![PathBuf::from("var/lib/app/uploads")]
 }
 
+/// `roots` placed under a directory that does not exist (nothing on disk is looked at).
+pub fn placed(roots: &[PathBuf]) -> lifeboat::storage::roots::Placement {
+    lifeboat::storage::roots::Placement::under(
+        lifeboat::storage::manifest::ComponentKind::Files,
+        roots,
+        Path::new("/nonexistent/lifeboat-fuzz"),
+    )
+}
+
 /// Lexical normalisation; `None` for absolute paths and `..` above the start.
 pub fn normal(path: &Path) -> Option<PathBuf> {
     let mut parts = Vec::new();

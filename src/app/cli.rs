@@ -81,12 +81,21 @@ pub enum Command {
         /// The database to restore into (default: [source].database_url).
         #[arg(long, value_name = "URL")]
         target_url: Option<String>,
-        /// Extract the file archive under DIR (default: / , i.e. the original paths).
+        /// Extract the set's file tree under DIR, original paths kept inside it (default: the
+        /// configured [source].files, which must be the set's roots).
         #[arg(long, value_name = "DIR")]
         files_to: Option<PathBuf>,
-        /// Extract the secrets under DIR (default: / , i.e. the original paths).
+        /// Extract the set's secrets under DIR (default: the configured [source].secrets).
         #[arg(long, value_name = "DIR")]
         secrets_to: Option<PathBuf>,
+        /// Restore the set's root OLD at NEW instead (absolute paths; repeatable). Other roots
+        /// of the set must be configured ones.
+        #[arg(long, value_name = "OLD=NEW", value_parser = parse_map_root, conflicts_with_all = ["files_to", "secrets_to"])]
+        map_root: Vec<(PathBuf, PathBuf)>,
+        /// Restore the archived owners and set-uid/set-gid bits (default: the restoring
+        /// user's, without set-id bits; also `[restore].owners = true`).
+        #[arg(long)]
+        restore_owners: bool,
         /// Skip the safety backup of the target taken before anything is touched.
         #[arg(long)]
         no_safety_backup: bool,
@@ -347,6 +356,8 @@ pub async fn run(cli: Cli, paths: LocalPaths) -> i32 {
             target_url,
             files_to,
             secrets_to,
+            map_root,
+            restore_owners,
             no_safety_backup,
             jobs,
             yes,
@@ -360,6 +371,8 @@ pub async fn run(cli: Cli, paths: LocalPaths) -> i32 {
                 target_url,
                 files_to,
                 secrets_to,
+                map_roots: map_root,
+                restore_owners,
                 jobs,
                 safety_backup: !no_safety_backup,
             };
@@ -619,4 +632,16 @@ async fn run_list(config: &Config, paths: &LocalPaths, json: bool, everything: b
         (true, false) => print!("{}", report::inventory_text(&inventory)),
     }
     exit::OK
+}
+
+/// `--map-root OLD=NEW`.
+fn parse_map_root(text: &str) -> Result<(PathBuf, PathBuf), String> {
+    match text.split_once('=') {
+        Some((old, new)) if !old.is_empty() && !new.is_empty() => {
+            Ok((PathBuf::from(old), PathBuf::from(new)))
+        }
+        _ => Err(format!(
+            "`{text}` is not OLD=NEW (for example /var/lib/app/uploads=/srv/uploads)"
+        )),
+    }
 }

@@ -15,6 +15,7 @@ use crate::storage::paths::LocalPaths;
 use crate::storage::postgres::PgConn;
 use crate::storage::repository::{parse_location, RepositorySpec};
 use crate::storage::retention::{Policy, RetentionConfig, RetentionError};
+use crate::storage::roots::{Destination, RootsSpec};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -169,6 +170,8 @@ pub struct RestoreConfig {
     pub jobs: Option<u32>,
     /// Where decrypted scratch files go (default: the XDG data directory).
     pub scratch_dir: Option<PathBuf>,
+    /// Restore the archived owners and set-uid/set-gid bits (default: off, even as root).
+    pub owners: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -214,8 +217,29 @@ pub struct RestoreOptions {
     pub target_url: Option<String>,
     pub files_to: Option<PathBuf>,
     pub secrets_to: Option<PathBuf>,
+    /// `--map-root OLD=NEW`.
+    pub map_roots: Vec<(PathBuf, PathBuf)>,
+    /// `--restore-owners` (or `[restore].owners`).
+    pub restore_owners: bool,
     pub jobs: Option<u32>,
     pub safety_backup: bool,
+}
+
+/// `--files-to DIR`: the set's tree under DIR. `/` (or nothing) is the configured roots, where
+/// the set's roots must be the configured ones.
+fn destination(dir: Option<PathBuf>) -> Destination {
+    let Some(dir) = dir else {
+        return Destination::Configured;
+    };
+    let dir = std::path::absolute(&dir).unwrap_or(dir);
+    if dir
+        .components()
+        .all(|c| matches!(c, std::path::Component::RootDir))
+    {
+        Destination::Configured
+    } else {
+        Destination::Under(dir)
+    }
 }
 
 pub fn default_path() -> PathBuf {
@@ -526,6 +550,7 @@ impl Config {
                 Some(DecryptSpec {
                     encryption: self.encryption_spec()?,
                     pg_bin_dir: self.source.pg_bin_dir.clone(),
+                    roots: self.configured_roots(),
                 })
             } else {
                 None
@@ -560,8 +585,13 @@ impl Config {
             encryption: self.encryption_spec()?,
             pg_bin_dir: self.source.pg_bin_dir.clone(),
             target: PgConn::new(target_url.as_deref()),
-            files_to: options.files_to.unwrap_or_else(|| PathBuf::from("/")),
-            secrets_to: options.secrets_to.unwrap_or_else(|| PathBuf::from("/")),
+            roots: RootsSpec {
+                files_to: destination(options.files_to),
+                secrets_to: destination(options.secrets_to),
+                map: options.map_roots,
+                ..self.configured_roots()
+            },
+            restore_owners: options.restore_owners || self.restore.owners.unwrap_or(false),
             scratch_dir: self
                 .restore
                 .scratch_dir
@@ -580,6 +610,15 @@ impl Config {
             safety_backup,
             paths: paths.clone(),
         })
+    }
+
+    /// The roots a restore may write to, as configured (`[source].files`, `[source].secrets`).
+    pub fn configured_roots(&self) -> RootsSpec {
+        RootsSpec {
+            files: self.source.files.clone(),
+            secrets: self.source.secrets.clone(),
+            ..Default::default()
+        }
     }
 
     /// (rto_target, rpo_target, every).
@@ -642,6 +681,7 @@ impl Config {
                 .scratch_dir
                 .clone()
                 .unwrap_or_else(|| paths.data_dir.join("scratch")),
+            roots: self.configured_roots(),
             jobs: self.restore.jobs.unwrap_or_else(|| {
                 std::thread::available_parallelism()
                     .map(|n| n.get() as u32)
@@ -766,6 +806,47 @@ timeout = "30m"
         let err = parse(&broken).unwrap_err().to_string();
         assert!(err.contains("not shown"), "{err}");
         assert!(!err.contains("s3cret"), "{err}");
+    }
+
+    /// The roots come from the configuration; `--files-to /` is no wider than the default,
+    /// and owners are restored only when asked (flag or `[restore].owners`).
+    #[test]
+    fn restore_roots_and_owners_are_the_operators() {
+        let c = parse(GOOD).unwrap();
+        let paths = LocalPaths {
+            data_dir: "/tmp/d".into(),
+            state_dir: "/tmp/s".into(),
+        };
+        let set = crate::storage::setid::SetId::parse("20261122T020000Z-3f9a").unwrap();
+        let spec = |c: &Config, o: RestoreOptions| c.restore_spec(&paths, set.clone(), o).unwrap();
+        let s = spec(&c, RestoreOptions::default());
+        assert_eq!(s.roots.files, vec![PathBuf::from("/var/lib/app/uploads")]);
+        assert_eq!(s.roots.secrets, vec![PathBuf::from("/opt/app/.env")]);
+        assert_eq!(s.roots.files_to, Destination::Configured);
+        assert!(!s.restore_owners);
+        let s = spec(
+            &c,
+            RestoreOptions {
+                files_to: Some("//".into()),
+                secrets_to: Some("/srv/restored".into()),
+                ..Default::default()
+            },
+        );
+        assert_eq!(s.roots.files_to, Destination::Configured);
+        assert_eq!(
+            s.roots.secrets_to,
+            Destination::Under("/srv/restored".into())
+        );
+        let s = spec(
+            &c,
+            RestoreOptions {
+                restore_owners: true,
+                ..Default::default()
+            },
+        );
+        assert!(s.restore_owners);
+        let owners = parse(&format!("{GOOD}\n[restore]\nowners = true\n")).unwrap();
+        assert!(spec(&owners, RestoreOptions::default()).restore_owners);
     }
 
     #[test]

@@ -20,6 +20,7 @@ use crate::storage::paths::LocalPaths;
 use crate::storage::pg_cluster::{ClusterOptions, EphemeralCluster};
 use crate::storage::postgres::{self, PgConn, PgTools, PsqlSession};
 use crate::storage::repository::{Repository, RepositorySpec};
+use crate::storage::roots::{place, RootsSpec};
 use crate::storage::setid::SetId;
 use chrono::{DateTime, Utc};
 use std::path::PathBuf;
@@ -66,6 +67,8 @@ pub struct DrillSpec {
     pub rto_target: Duration,
     pub rpo_target: Duration,
     pub scratch_dir: PathBuf,
+    /// The configured roots the set's archives are checked against, as a restore would.
+    pub roots: RootsSpec,
     pub jobs: u32,
     pub initiator: Initiator,
     pub paths: LocalPaths,
@@ -387,8 +390,9 @@ pub async fn run(
         let decrypted = match crypto {
             Ok(crypto) => {
                 let (fetched, dump, manifest) = (fetched.clone(), scratch.dump(), manifest.clone());
+                let roots = spec.roots.clone();
                 tokio::task::spawn_blocking(move || {
-                    decrypt_all(&fetched, &crypto, &dump, &manifest)
+                    decrypt_all(&fetched, &crypto, &dump, &manifest, &roots)
                 })
                 .await
                 .unwrap_or_else(|e| Err(e.to_string()))
@@ -641,12 +645,15 @@ struct DrillChecks {
     health_command: Option<String>,
 }
 
-/// Decrypts the dump to scratch and reads every archive through its safety checks.
+/// Decrypts the dump to scratch and reads every archive through the restore's safety checks
+/// against the configured roots (`storage::roots::place`, the same walk): a set the restore
+/// would refuse fails the drill. The drill writes no files, so nothing on disk is looked at.
 fn decrypt_all(
     fetched: &[Fetched],
     crypto: &Crypto,
     dump: &std::path::Path,
     manifest: &Manifest,
+    roots: &RootsSpec,
 ) -> Result<(String, u64), String> {
     let mut parts = Vec::new();
     let mut dump_bytes = 0;
@@ -662,13 +669,10 @@ fn decrypt_all(
                 parts.push(format!("dump {} MiB", n / (1024 * 1024)));
             }
             ComponentKind::Files | ComponentKind::Secrets => {
-                let roots = restore::archive_roots(if f.component.kind == ComponentKind::Files {
-                    &manifest.source.file_roots
-                } else {
-                    &manifest.source.secret_files
-                });
+                let placement = place(f.component.kind, manifest, roots)
+                    .map_err(|e| format!("{}: {e}", f.component.object))?;
                 let l = restore::decrypt_with(f, crypto, counter, |decoded| {
-                    archive::list(decoded, &roots, None).map_err(|e| e.to_string())
+                    archive::list(decoded, &placement, false).map_err(|e| e.to_string())
                 })
                 .map_err(|e| e.to_string())?;
                 parts.push(format!(

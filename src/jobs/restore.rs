@@ -16,6 +16,7 @@ use crate::storage::manifest::{ComponentKind, Manifest};
 use crate::storage::paths::LocalPaths;
 use crate::storage::postgres::{self, PgConn, PgTools, PsqlSession};
 use crate::storage::repository::{Repository, RepositorySpec};
+use crate::storage::roots::{self, Placement, RootsSpec};
 use crate::storage::setid::SetId;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -41,9 +42,11 @@ pub struct RestoreSpec {
     pub pg_bin_dir: Option<PathBuf>,
     /// The database to restore into.
     pub target: PgConn,
-    /// Extract the file archive here (paths inside keep their full original form).
-    pub files_to: PathBuf,
-    pub secrets_to: PathBuf,
+    /// Where the file and secret archives may go: the operator's roots and destinations,
+    /// never the set's (`storage::roots`).
+    pub roots: RootsSpec,
+    /// Restore owners and set-uid/set-gid bits (`--restore-owners`, `[restore].owners`).
+    pub restore_owners: bool,
     /// Where decrypted scratch files go (removed afterwards, whatever happens).
     pub scratch_dir: PathBuf,
     pub jobs: u32,
@@ -165,14 +168,6 @@ impl Scratch {
     pub fn dump(&self) -> PathBuf {
         self.dir.path().join("db.dump")
     }
-}
-
-/// Relative archive roots: the original absolute paths minus the leading `/`.
-pub fn archive_roots(paths: &[String]) -> Vec<PathBuf> {
-    paths
-        .iter()
-        .map(|p| PathBuf::from(p.trim_start_matches('/')))
-        .collect()
 }
 
 fn pg_restore_list(tools: &PgTools, dump: &Path) -> Result<TocSummary, String> {
@@ -513,6 +508,7 @@ fn plan_blocking(
         steps: Vec::new(),
         problems: Vec::new(),
     };
+    let mut placed: Vec<(ComponentKind, Placement)> = Vec::new();
     for f in fetched {
         let counter = Arc::new(AtomicU64::new(0));
         match f.component.kind {
@@ -522,19 +518,27 @@ fn plan_blocking(
                 plan.dump_bytes = written;
             }
             ComponentKind::Files | ComponentKind::Secrets => {
-                let (roots, dest) = match f.component.kind {
-                    ComponentKind::Files => (
-                        archive_roots(&manifest.source.file_roots),
-                        spec.files_to.clone(),
-                    ),
-                    _ => (
-                        archive_roots(&manifest.source.secret_files),
-                        spec.secrets_to.clone(),
-                    ),
+                // The same decision and the same walk as the extraction: what this accepts
+                // is exactly what the restore would write.
+                let kind = f.component.kind;
+                let placement = match roots::place(kind, manifest, &spec.roots) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        plan.checks.push(check(
+                            &format!("{} roots", kind.as_str()),
+                            Err(e.to_string()),
+                        ));
+                        continue;
+                    }
                 };
+                plan.checks.push(check(
+                    &format!("{} roots", kind.as_str()),
+                    Ok(placement.describe()),
+                ));
                 let listing = decrypt_with(f, crypto, counter, |decoded| {
-                    archive::list(decoded, &roots, Some(&dest)).map_err(|e| e.to_string())
+                    archive::list(decoded, &placement, true).map_err(|e| e.to_string())
                 });
+                placed.push((kind, placement));
                 match listing {
                     Ok(l) => {
                         if f.component.kind == ComponentKind::Files {
@@ -604,8 +608,11 @@ fn plan_blocking(
                 files.existing.len()
             )),
         ));
-        plan.checks
-            .push(free_space_check(&spec.files_to, files.bytes));
+        if let Some(root) = placed_for(&placed, ComponentKind::Files).and_then(|p| p.roots.first())
+        {
+            plan.checks
+                .push(free_space_check(&root.anchor, files.bytes));
+        }
     }
     plan.checks.push(free_space_check(&spec.scratch_dir, 0));
     let jobs = spec.jobs.max(1);
@@ -640,18 +647,23 @@ fn plan_blocking(
         plan.dump_bytes / 1024,
         plan.toc.tables
     ));
-    if let Some(files) = &plan.files {
+    let owners = if spec.restore_owners {
+        "modes, owners and set-id bits"
+    } else {
+        "their modes (owners and set-id bits not restored: --restore-owners)"
+    };
+    if let (Some(files), Some(p)) = (&plan.files, placed_for(&placed, ComponentKind::Files)) {
         steps.push(format!(
-            "extract {} files into {}",
+            "extract {} files into {} with {owners}",
             files.files,
-            spec.files_to.display()
+            p.describe()
         ));
     }
-    if let Some(secrets) = &plan.secrets {
+    if let (Some(secrets), Some(p)) = (&plan.secrets, placed_for(&placed, ComponentKind::Secrets)) {
         steps.push(format!(
-            "extract {} secret files into {} with their modes",
+            "extract {} secret files into {} with {owners}",
             secrets.files,
-            spec.secrets_to.display()
+            p.describe()
         ));
     }
     steps.extend(super::tar_source::restored_links(
@@ -679,6 +691,10 @@ fn plan_blocking(
         }
     }
     Ok(plan)
+}
+
+fn placed_for(placed: &[(ComponentKind, Placement)], kind: ComponentKind) -> Option<&Placement> {
+    placed.iter().find(|(k, _)| *k == kind).map(|(_, p)| p)
 }
 
 fn free_space_check(dir: &Path, needed: u64) -> Check {
@@ -877,37 +893,34 @@ pub async fn run(
     done.push("database restored".into());
     let crypto = Crypto::for_decryption(&spec.encryption)?;
     for f in &fetched {
-        let (label, roots, dest) = match f.component.kind {
-            ComponentKind::Files => (
-                "files",
-                archive_roots(&manifest.source.file_roots),
-                spec.files_to.clone(),
-            ),
-            ComponentKind::Secrets => (
-                "secrets",
-                archive_roots(&manifest.source.secret_files),
-                spec.secrets_to.clone(),
-            ),
+        let label = match f.component.kind {
+            ComponentKind::Files => "files",
+            ComponentKind::Secrets => "secrets",
             ComponentKind::Db => continue,
         };
         reporter.phase(&format!("restore {label}"));
         let counter = Arc::new(AtomicU64::new(0));
-        let extracted = decrypt_with(f, &crypto, counter, |decoded| {
-            archive::extract(decoded, &roots, &dest).map_err(|e| e.to_string())
+        // Decided again, by the function the dry run used.
+        let placement = roots::place(f.component.kind, &manifest, &spec.roots);
+        let dest = placement
+            .as_ref()
+            .map(Placement::describe)
+            .unwrap_or_default();
+        let owners = spec.restore_owners;
+        let extracted = placement.map_err(|e| e.to_string()).and_then(|placement| {
+            decrypt_with(f, &crypto, counter, |decoded| {
+                archive::extract(decoded, &placement, owners).map_err(|e| e.to_string())
+            })
+            .map_err(|e| e.to_string())
         });
         match extracted {
-            Ok(l) => done.push(format!(
-                "{label}: {} files into {}",
-                l.files,
-                dest.display()
-            )),
+            Ok(l) => done.push(format!("{label}: {} files into {dest}", l.files)),
             Err(e) => {
                 return Err(RestoreError::Step {
                     step: format!("restore {label}"),
                     reason: e.to_string(),
                     state: format!(
-                    "the database is restored, {label} may be partly extracted into {}; {back_out}",
-                    dest.display()
+                    "the database is restored, {label} may be partly extracted into {dest}; {back_out}"
                 ),
                 })
             }

@@ -8,6 +8,7 @@ use super::download;
 use super::inventory;
 use super::progress::{Meter, Reporter, Sampler};
 use super::readback::{self, ReadBack};
+use crate::storage::archive;
 use crate::storage::checksums::Checksums;
 use crate::storage::gpg::{Crypto, EncryptionSpec};
 
@@ -19,6 +20,7 @@ use crate::storage::manifest::{
 use crate::storage::paths::LocalPaths;
 use crate::storage::postgres::PgTools;
 use crate::storage::repository::{RepoError, Repository, RepositorySpec};
+use crate::storage::roots::{self, Placement, RootsSpec};
 use crate::storage::setid::SetId;
 use chrono::Utc;
 use serde::Serialize;
@@ -39,6 +41,9 @@ pub enum VerifyTarget {
 pub struct DecryptSpec {
     pub encryption: EncryptionSpec,
     pub pg_bin_dir: Option<PathBuf>,
+    /// The configured roots: archives are walked as the restore would place them, so a set
+    /// the restore would refuse is never recorded as verified.
+    pub roots: RootsSpec,
 }
 
 #[derive(Debug, Clone)]
@@ -63,6 +68,9 @@ pub enum ObjectStatus {
     DecryptFailed,
     PlaintextMismatch,
     ContentUnreadable,
+    /// Decrypted and readable, but the restore would refuse it (roots that differ from the
+    /// configuration, an entry that would escape them).
+    Refused,
     NotChecked,
 }
 
@@ -160,6 +168,11 @@ pub async fn run(
         spec.decrypt.as_ref().and_then(|d| d.pg_bin_dir.as_deref()),
         None,
     );
+    let roots = spec
+        .decrypt
+        .as_ref()
+        .map(|d| d.roots.clone())
+        .unwrap_or_default();
     let journal = Journal::new(spec.paths.journal());
     let level = if crypto.is_some() {
         VerifyLevel::Decrypt
@@ -181,6 +194,7 @@ pub async fn run(
             &id,
             crypto.clone(),
             &tools,
+            &roots,
             &reporter,
             &cancel,
         )
@@ -194,7 +208,10 @@ pub async fn run(
             set.objects
                 .iter()
                 .filter(|o| o.status != ObjectStatus::Ok)
-                .map(|o| format!("{}: {:?}", o.object, o.status)),
+                .map(|o| match (o.status, &o.detail) {
+                    (ObjectStatus::Refused, Some(why)) => format!("{}: refused: {why}", o.object),
+                    _ => format!("{}: {:?}", o.object, o.status),
+                }),
         );
         if let Err(e) = journal.append(&JournalEntry::Verification(VerificationRecord {
             set_id: id.to_string(),
@@ -222,12 +239,14 @@ fn failed_set(id: &SetId, problem: String) -> SetReport {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn verify_set(
     data: &Repository,
     secrets: Option<&Repository>,
     id: &SetId,
     crypto: Option<Arc<Crypto>>,
     tools: &PgTools,
+    roots: &RootsSpec,
     reporter: &Reporter,
     cancel: &CancellationToken,
 ) -> SetReport {
@@ -323,6 +342,14 @@ async fn verify_set(
                 .map(|c| c.0.get(&component.object).cloned()),
             RepositoryRole::Secrets => None,
         };
+        // Decrypting, the archives are placed as the restore would place them: a refusal
+        // fails the object (and so the set) with the restore's own reason.
+        let placement = match (&crypto, component.kind) {
+            (Some(_), ComponentKind::Files | ComponentKind::Secrets) => {
+                Some(roots::place(component.kind, &manifest, roots).map_err(|e| e.to_string()))
+            }
+            _ => None,
+        };
         checks.push(check_component(
             repo,
             id.clone(),
@@ -330,6 +357,7 @@ async fn verify_set(
             listed_hash,
             crypto.clone(),
             tools.clone(),
+            placement,
             meter.counter(),
             cancel.clone(),
         ));
@@ -361,6 +389,7 @@ async fn check_component(
     listed_hash: Option<Option<String>>,
     crypto: Option<Arc<Crypto>>,
     tools: PgTools,
+    placement: Option<Result<Placement, String>>,
     counter: Arc<AtomicU64>,
     cancel: CancellationToken,
 ) -> ObjectCheck {
@@ -392,7 +421,7 @@ async fn check_component(
     let outcome = tokio::task::spawn_blocking(move || {
         let kind = comp.kind;
         readback::read_back(reader, &comp, crypto.as_deref(), counter, |decoded| {
-            inspect(kind, decoded, &tools)
+            inspect(kind, decoded, &tools, placement)
         })
     })
     .await
@@ -436,8 +465,11 @@ async fn check_component(
         }
     }
     if let Some((status, detail)) = outcome.failure {
-        check.status = status;
-        check.detail = Some(detail);
+        check.status = match detail.strip_prefix(REFUSED) {
+            Some(_) => ObjectStatus::Refused,
+            None => status,
+        };
+        check.detail = Some(detail.trim_start_matches(REFUSED).to_string());
         return check;
     }
     if let Some(plain) = outcome.plaintext {
@@ -454,11 +486,16 @@ async fn check_component(
     check
 }
 
-/// Decompresses and reads the contents through to the end.
+/// Marks an `inspect` failure that is the restore's refusal, not damage.
+const REFUSED: &str = "refused: ";
+
+/// Decompresses and reads the contents through to the end; archives through the restore's
+/// own walk when `placement` is given (decrypting), a plain tar walk otherwise.
 fn inspect(
     kind: ComponentKind,
     mut decoded: Box<dyn Read + '_>,
     tools: &PgTools,
+    placement: Option<Result<Placement, String>>,
 ) -> Result<String, String> {
     match kind {
         ComponentKind::Db => {
@@ -510,6 +547,22 @@ fn inspect(
                 .filter(|l| !l.starts_with(';') && !l.trim().is_empty())
                 .count();
             Ok(format!("{entries} table-of-contents entries"))
+        }
+        ComponentKind::Files | ComponentKind::Secrets if placement.is_some() => {
+            let placement = placement
+                .unwrap_or_else(|| Err("not placed".into()))
+                .map_err(|e| format!("{REFUSED}{e}"))?;
+            let listing = archive::list(&mut decoded, &placement, false).map_err(|e| match e {
+                archive::ArchiveError::Damaged(d) => format!("archive damaged: {d}"),
+                refused => format!("{REFUSED}{refused}"),
+            })?;
+            io::copy(&mut decoded, &mut io::sink())
+                .map_err(|e| format!("decompression failed: {e}"))?;
+            Ok(format!(
+                "{} archive entries, every one inside {}",
+                listing.entries,
+                placement.describe()
+            ))
         }
         ComponentKind::Files | ComponentKind::Secrets => {
             let mut archive = tar::Archive::new(&mut decoded);

@@ -7,12 +7,22 @@
 //! (nothing is written below or through one), and trees really do hold links out of themselves
 //! (`shared -> ../../shared`, a dangling `/run/app.sock`). Refusing them would make such a
 //! tree's every backup unrestorable.
+//!
+//! Where entries go is a `storage::roots::Placement`, which the operator's configuration or
+//! command line decided, never the archive: entries above a root are skipped, and every path
+//! beneath a destination is resolved by `storage::beneath` without following links, so a link
+//! already on disk (`uploads/avatars -> /tmp/elsewhere`) stops the restore, naming it. `list`
+//! runs the same walk and the same on-disk checks without writing, for the dry run, verify and
+//! the drill.
 
 use std::collections::BTreeSet;
 use std::io::{self, Read};
 use std::path::{Component, Path, PathBuf};
 
+use super::beneath::{Beneath, Found};
+use super::roots::Placement;
 use super::unpack;
+use std::os::fd::OwnedFd;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
@@ -22,6 +32,13 @@ pub enum ArchiveError {
     Damaged(String),
     #[error("cannot write {path}: {source}")]
     Write { path: PathBuf, source: io::Error },
+    /// Something already on disk would take the write elsewhere.
+    #[error("refusing to write `{entry}`: {path} {reason}; a restore never writes through a link that is already on disk, wherever it points. Move it away, or restore elsewhere (--files-to DIR)")]
+    OnDisk {
+        path: String,
+        entry: String,
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -29,8 +46,10 @@ pub struct Listing {
     pub entries: u64,
     pub files: u64,
     pub bytes: u64,
-    /// Entry paths (relative, as stored) that already exist under the destination.
+    /// Destination paths (absolute) that exist already and would be replaced.
     pub existing: Vec<String>,
+    /// Directory entries above the roots (`var`, `var/lib`): never applied.
+    pub parents_skipped: u64,
 }
 
 /// An entry's path for messages and plans: lossy UTF-8 with control characters escaped, so a
@@ -88,10 +107,10 @@ pub fn check_entry(
         return Err(unsafe_("`..` in the path"));
     }
     let normal = normalise(path).ok_or_else(|| unsafe_("climbs out of the destination"))?;
-    if !roots.is_empty()
-        && !roots
-            .iter()
-            .any(|r| normal.starts_with(r) || r.starts_with(&normal))
+    // No roots: nothing is inside them (an empty list never means "anywhere").
+    if !roots
+        .iter()
+        .any(|r| normal.starts_with(r) || r.starts_with(&normal))
     {
         return Err(unsafe_("outside the archived roots"));
     }
@@ -119,7 +138,7 @@ pub fn check_entry(
             let resolved = normalise(target.strip_prefix("/").unwrap_or(target));
             let inside = resolved
                 .as_ref()
-                .is_some_and(|r| roots.is_empty() || roots.iter().any(|root| r.starts_with(root)));
+                .is_some_and(|r| roots.iter().any(|root| r.starts_with(root)));
             if !inside {
                 return Err(unsafe_(&format!(
                     "a hard link to {} points out of the restored tree",
@@ -190,19 +209,140 @@ fn walk<R: Read>(
     Ok(listing)
 }
 
-/// Walks the whole archive, checking every entry; reports what it holds and what would be
-/// overwritten under `dest` (if given).
+/// The disk side of a placement: each root's anchor held open (`None`: it does not exist yet,
+/// so nothing beneath it does either), and the last parent directory opened, since archives
+/// list a directory's files together.
+struct Disk<'p> {
+    placement: &'p Placement,
+    anchors: Vec<Option<Beneath>>,
+    parent: Option<(usize, PathBuf, OwnedFd)>,
+}
+
+impl<'p> Disk<'p> {
+    /// Opens every anchor; `create` makes missing ones first (they are the operator's paths).
+    fn open(placement: &'p Placement, create: bool) -> Result<Disk<'p>, ArchiveError> {
+        let mut anchors = Vec::new();
+        for root in &placement.roots {
+            let write = |source| ArchiveError::Write {
+                path: root.anchor.clone(),
+                source,
+            };
+            if create {
+                std::fs::create_dir_all(&root.anchor).map_err(write)?;
+            }
+            anchors.push(match Beneath::open(&root.anchor) {
+                Ok(b) => Some(b),
+                Err(e) if !create && e.kind() == io::ErrorKind::NotFound => None,
+                Err(e) => return Err(write(e)),
+            });
+        }
+        Ok(Disk {
+            placement,
+            anchors,
+            parent: None,
+        })
+    }
+
+    /// Where an archive path goes: (anchor, path beneath it); `None` for parents of a root.
+    fn target(&self, normal: &Path) -> Option<(usize, PathBuf)> {
+        let (i, rest) = self.placement.locate(normal)?;
+        Some((i, self.placement.roots[i].below.join(rest)))
+    }
+
+    /// The full path on disk, for messages and plans.
+    fn shown(&self, i: usize, rel: &Path) -> PathBuf {
+        self.placement.roots[i].anchor.join(rel)
+    }
+
+    /// Why writing `rel` must not happen, when something already on disk is in the way: a
+    /// symlink on the way (itself included when `leaf`), or a file where a directory must be.
+    fn refusal(&self, i: usize, rel: &Path, leaf: bool, entry: &Path) -> Option<ArchiveError> {
+        let base = self.anchors.get(i)?.as_ref()?;
+        let check = if leaf { rel } else { rel.parent()? };
+        if let Ok(Some(link)) = base.first_symlink(check) {
+            let path = self.shown(i, &link);
+            let to = std::fs::read_link(&path)
+                .map(|t| format!(" (to {})", shown(&t)))
+                .unwrap_or_default();
+            return Some(ArchiveError::OnDisk {
+                path: shown(&path),
+                entry: shown(entry),
+                reason: format!("is a symlink on disk{to}"),
+            });
+        }
+        match base.dir(rel.parent()?) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Some(ArchiveError::OnDisk {
+                path: shown(&self.shown(i, rel.parent()?)),
+                entry: shown(entry),
+                reason: format!("cannot be the directory the archive needs ({e})"),
+            }),
+            _ => None,
+        }
+    }
+
+    /// The parent directory of `rel` beneath anchor `i`, created as needed.
+    fn parent_of(&mut self, i: usize, rel: &Path) -> io::Result<&OwnedFd> {
+        let parent = rel.parent().unwrap_or(Path::new(""));
+        let cached = matches!(&self.parent, Some((j, p, _)) if *j == i && p == parent);
+        if !cached {
+            let base = self
+                .anchors
+                .get(i)
+                .and_then(Option::as_ref)
+                .ok_or_else(|| {
+                    io::Error::new(io::ErrorKind::NotFound, "the destination is not open")
+                })?;
+            let fd = base.make_dirs(parent)?;
+            self.parent = Some((i, parent.to_path_buf(), fd));
+        }
+        match &self.parent {
+            Some((_, _, fd)) => Ok(fd),
+            None => Err(io::Error::other("no parent directory")),
+        }
+    }
+}
+
+/// Walks the whole archive, checking every entry against `placement`; reports what it holds.
+/// With `on_disk`, it also looks at the destinations without changing them: what would be
+/// overwritten, and any symlink already on disk on the way to an entry, which makes it fail
+/// as the extraction would, before anything is written.
 pub fn list(
     input: impl Read,
-    roots: &[PathBuf],
-    dest: Option<&Path>,
+    placement: &Placement,
+    on_disk: bool,
 ) -> Result<Listing, ArchiveError> {
     let mut archive = tar::Archive::new(input);
+    let disk = if on_disk {
+        Some(Disk::open(placement, false)?)
+    } else {
+        None
+    };
     let mut existing = Vec::new();
-    let mut listing = walk(&mut archive, roots, |c| {
-        if let Some(dest) = dest {
-            if !c.kind.is_dir() && dest.join(&c.normal).symlink_metadata().is_ok() {
-                existing.push(shown(&c.normal));
+    let mut skipped = 0u64;
+    let mut checked: Option<(usize, PathBuf)> = None;
+    let mut listing = walk(&mut archive, &placement.archived_roots(), |c| {
+        match placement.locate(&c.normal) {
+            None => skipped += 1,
+            Some(_) => {
+                if let Some((disk, (i, rel))) =
+                    disk.as_ref().and_then(|d| Some((d, d.target(&c.normal)?)))
+                {
+                    let leaf = c.kind.is_dir();
+                    let parent = (i, rel.parent().unwrap_or(Path::new("")).to_path_buf());
+                    if leaf || checked.as_ref() != Some(&parent) {
+                        if let Some(refused) = disk.refusal(i, &rel, leaf, &c.path) {
+                            return Err(refused);
+                        }
+                        checked = Some(parent);
+                    }
+                    let found = disk.anchors[i]
+                        .as_ref()
+                        .and_then(|b| b.find(&rel).ok())
+                        .unwrap_or(Found::Missing);
+                    if !leaf && found != Found::Missing {
+                        existing.push(shown(&disk.shown(i, &rel)));
+                    }
+                }
             }
         }
         io::copy(c.entry, &mut io::sink())
@@ -210,17 +350,25 @@ pub fn list(
             .map_err(|e| ArchiveError::Damaged(e.to_string()))
     })?;
     listing.existing = existing;
+    listing.parents_skipped = skipped;
     Ok(listing)
 }
 
-/// Extracts into `dest`, checking each entry again (the archive is read once; a refused entry
-/// stops the extraction where it is). Modes, modification times (whole seconds), hard links
-/// and, when running as root, owners are kept; zero blocks become holes (`storage::unpack`).
-pub fn extract(input: impl Read, roots: &[PathBuf], dest: &Path) -> Result<Listing, ArchiveError> {
+/// Extracts by `placement`, checking each entry again (the archive is read once; a refused
+/// entry stops the extraction where it is). Entries above a root are skipped; every path
+/// beneath an anchor is resolved without following links (`storage::beneath`). Modes,
+/// modification times (whole seconds) and hard links are kept, owners and set-id bits only
+/// with `owners`; zero blocks become holes (`storage::unpack`).
+pub fn extract(
+    input: impl Read,
+    placement: &Placement,
+    owners: bool,
+) -> Result<Listing, ArchiveError> {
     let mut archive = tar::Archive::new(input);
-    let owners = unpack::restores_owners();
+    let mut disk = Disk::open(placement, true)?;
     let mut directories = unpack::Directories::default();
-    let listing = walk(&mut archive, roots, |c| {
+    let mut skipped = 0u64;
+    let mut listing = walk(&mut archive, &placement.archived_roots(), |c| {
         let Checked {
             entry,
             path,
@@ -228,59 +376,91 @@ pub fn extract(input: impl Read, roots: &[PathBuf], dest: &Path) -> Result<Listi
             kind,
             link,
         } = c;
-        let target = dest.join(&normal);
-        if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent).map_err(|source| ArchiveError::Write {
-                path: parent.to_path_buf(),
-                source,
-            })?;
-        }
-        // A symlink being replaced must go first, or the write would follow it.
-        if let Ok(meta) = target.symlink_metadata() {
-            if meta.file_type().is_symlink() {
-                let _ = std::fs::remove_file(&target);
+        let Some((i, rel)) = disk.target(&normal) else {
+            skipped += 1;
+            return Ok(());
+        };
+        let failed = |disk: &Disk, e: io::Error| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                if let Some(refused) = disk.refusal(i, &rel, true, &path) {
+                    return refused;
+                }
             }
-        }
-        // A hard link's target is another entry's archive name: the one extracted under `dest`.
-        if kind.is_hard_link() {
-            let linked = link
-                .as_deref()
-                .and_then(|l| normalise(l.strip_prefix("/").unwrap_or(l)))
-                .map(|l| dest.join(l))
-                .ok_or_else(|| ArchiveError::Unsafe {
-                    entry: shown(&path),
-                    reason: "a link without a target".into(),
-                })?;
-            if target.symlink_metadata().is_ok_and(|m| !m.is_dir()) {
-                let _ = std::fs::remove_file(&target);
+            ArchiveError::Write {
+                path: disk.shown(i, &rel),
+                source: e,
             }
-            return std::fs::hard_link(&linked, &target).map_err(|source| ArchiveError::Write {
-                path: target.clone(),
-                source,
-            });
-        }
-        let write_error = |source| ArchiveError::Write {
-            path: target.clone(),
-            source,
         };
         let stat = unpack::Stat::of(entry.header());
-        match kind {
-            tar::EntryType::Regular | tar::EntryType::Continuous => {
-                unpack::write_file(&target, entry, stat, owners)
+        let Some(name) = rel.file_name().map(|n| n.to_os_string()) else {
+            // The anchor itself: only a directory entry fits an existing directory.
+            return if kind.is_dir() {
+                directories.remember(i, rel.clone(), stat);
+                Ok(())
+            } else if matches!(
+                kind,
+                tar::EntryType::GNULongName
+                    | tar::EntryType::GNULongLink
+                    | tar::EntryType::XHeader
+                    | tar::EntryType::XGlobalHeader
+            ) {
+                Ok(())
+            } else {
+                Err(failed(
+                    &disk,
+                    io::Error::new(
+                        io::ErrorKind::AlreadyExists,
+                        "a directory is there, the archive holds a file",
+                    ),
+                ))
+            };
+        };
+        // A hard link's target is another entry's archive name, placed like any entry.
+        let linked = if kind.is_hard_link() {
+            let from = link
+                .as_deref()
+                .and_then(|l| normalise(l.strip_prefix("/").unwrap_or(l)))
+                .and_then(|l| disk.target(&l))
+                .and_then(|(j, r)| Some((j, r.parent()?.to_path_buf(), r.file_name()?.to_owned())))
+                .ok_or_else(|| ArchiveError::Unsafe {
+                    entry: shown(&path),
+                    reason: "a hard link to nothing the restore writes".into(),
+                })?;
+            let base = disk.anchors.get(from.0).and_then(Option::as_ref);
+            let dir = base
+                .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
+                .and_then(|b| b.dir(&from.1))
+                .map_err(|e| failed(&disk, e))?;
+            Some((dir, from.2))
+        } else {
+            None
+        };
+        let parent = match disk.parent_of(i, &rel) {
+            Ok(fd) => fd,
+            Err(e) => return Err(failed(&disk, e)),
+        };
+        let written = match (kind, &linked, &link) {
+            (_, Some((from_dir, from_name)), _) => {
+                unpack::hard_link(from_dir, from_name, parent, &name)
             }
-            tar::EntryType::Directory => directories.create(&target, stat),
-            tar::EntryType::Symlink => match &link {
-                Some(points_to) => unpack::write_symlink(&target, points_to, stat, owners),
-                None => Ok(()),
-            },
+            (tar::EntryType::Regular | tar::EntryType::Continuous, ..) => {
+                unpack::write_file(parent, &name, entry, stat, owners)
+            }
+            (tar::EntryType::Directory, ..) => {
+                directories.create(parent, &name, i, rel.clone(), stat)
+            }
+            (tar::EntryType::Symlink, _, Some(points_to)) => {
+                unpack::write_symlink(parent, &name, points_to, stat, owners)
+            }
             // Extension headers: `tar` has already applied them to the entry they describe.
             _ => Ok(()),
-        }
-        .map_err(write_error)
+        };
+        written.map_err(|e| failed(&disk, e))
     })?;
     directories
-        .finish(owners)
+        .finish(&disk.anchors, owners)
         .map_err(|(path, source)| ArchiveError::Write { path, source })?;
+    listing.parents_skipped = skipped;
     Ok(listing)
 }
 
@@ -320,8 +500,17 @@ mod tests {
         b.append_link(&mut h, path, target).unwrap();
     }
 
-    fn roots() -> Vec<PathBuf> {
-        vec![PathBuf::from("var/lib/app/uploads")]
+    /// The root `/var/lib/app/uploads`, its tree extracted under `dir` (as `--files-to`).
+    fn under(dir: &Path) -> Placement {
+        Placement::under(
+            super::super::manifest::ComponentKind::Files,
+            &[PathBuf::from("var/lib/app/uploads")],
+            dir,
+        )
+    }
+
+    fn nowhere() -> Placement {
+        under(Path::new("/nonexistent/lifeboat-test"))
     }
 
     #[test]
@@ -331,7 +520,7 @@ mod tests {
             link(b, "var/lib/app/uploads/current", "a.txt");
         });
         let dir = tempfile::tempdir().unwrap();
-        let listing = extract(&data[..], &roots(), dir.path()).unwrap();
+        let listing = extract(&data[..], &under(dir.path()), false).unwrap();
         assert_eq!(listing.files, 1);
         let a = dir.path().join("var/lib/app/uploads/a.txt");
         assert_eq!(std::fs::read(&a).unwrap(), b"hello");
@@ -390,9 +579,9 @@ mod tests {
         ];
         for (data, reason) in cases {
             let dir = tempfile::tempdir().unwrap();
-            let err = list(&data[..], &roots(), None).unwrap_err().to_string();
+            let err = list(&data[..], &nowhere(), false).unwrap_err().to_string();
             assert!(err.contains(reason), "{err} should mention {reason}");
-            assert!(extract(&data[..], &roots(), dir.path()).is_err());
+            assert!(extract(&data[..], &under(dir.path()), false).is_err());
             assert!(!dir.path().join("etc").exists());
         }
         let mut h = tar::Header::new_gnu();
@@ -402,7 +591,7 @@ mod tests {
             b.append_data(&mut h, "var/lib/app/uploads/tty", io::empty())
                 .unwrap()
         });
-        assert!(list(&data[..], &roots(), None)
+        assert!(list(&data[..], &nowhere(), false)
             .unwrap_err()
             .to_string()
             .contains("device"));
@@ -416,7 +605,7 @@ mod tests {
             file(b, "var/lib/app/uploads/a.txt", b"hello");
         });
         let dir = tempfile::tempdir().unwrap();
-        let listing = extract(&data[..], &roots(), dir.path()).unwrap();
+        let listing = extract(&data[..], &under(dir.path()), false).unwrap();
         assert_eq!((listing.entries, listing.files), (3, 1));
         let base = dir.path().join("var/lib/app/uploads");
         assert_eq!(
@@ -445,7 +634,7 @@ mod tests {
             .unwrap();
         });
         let dir = tempfile::tempdir().unwrap();
-        extract(&data[..], &roots(), dir.path()).unwrap();
+        extract(&data[..], &under(dir.path()), false).unwrap();
         use std::os::unix::fs::MetadataExt;
         let a = std::fs::metadata(dir.path().join("var/lib/app/uploads/a.txt")).unwrap();
         let b = std::fs::metadata(dir.path().join("var/lib/app/uploads/b.txt")).unwrap();
@@ -463,13 +652,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("var/lib/app/uploads")).unwrap();
         std::fs::write(dir.path().join(name), b"old").unwrap();
-        let listing = list(&data[..], &roots(), Some(dir.path())).unwrap();
+        let listing = list(&data[..], &under(dir.path()), true).unwrap();
         assert_eq!(
             listing.existing,
-            vec!["var/lib/app/uploads/ok\\n✓ all good\\u{1b}[2J\\t.txt".to_string()]
+            vec![format!(
+                "{}/var/lib/app/uploads/ok\\n✓ all good\\u{{1b}}[2J\\t.txt",
+                dir.path().display()
+            )]
         );
         let hostile = archive(|b| file(b, "etc/\u{1b}]0;owned\u{7}", b"x"));
-        let err = list(&hostile[..], &roots(), None).unwrap_err().to_string();
+        let err = list(&hostile[..], &nowhere(), false)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("etc/\\u{1b}]0;owned\\u{7}"), "{err}");
         assert!(!err.contains('\u{1b}'), "{err:?}");
     }
@@ -480,10 +674,110 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("var/lib/app/uploads")).unwrap();
         std::fs::write(dir.path().join("var/lib/app/uploads/a.txt"), b"old").unwrap();
-        let listing = list(&data[..], &roots(), Some(dir.path())).unwrap();
+        let listing = list(&data[..], &under(dir.path()), true).unwrap();
         assert_eq!(
             listing.existing,
-            vec!["var/lib/app/uploads/a.txt".to_string()]
+            vec![dir
+                .path()
+                .join("var/lib/app/uploads/a.txt")
+                .display()
+                .to_string()]
         );
+    }
+
+    fn dir_entry(b: &mut tar::Builder<Vec<u8>>, path: &str, mode: u32) {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_size(0);
+        h.set_mode(mode);
+        h.set_mtime(1_000_000_000);
+        h.set_uid(4321);
+        b.append_data(&mut h, path, io::empty()).unwrap();
+    }
+
+    /// `var`, `var/lib`, `var/lib/app` above the root are never applied to what is on disk.
+    #[test]
+    fn entries_above_a_root_change_nothing() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let data = archive(|b| {
+            dir_entry(b, "var", 0o777);
+            dir_entry(b, "var/lib", 0o777);
+            dir_entry(b, "var/lib/app", 0o777);
+            dir_entry(b, "var/lib/app/uploads", 0o750);
+            file(b, "var/lib/app/uploads/a.txt", b"hello");
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let var = dir.path().join("var");
+        std::fs::create_dir(&var).unwrap();
+        std::fs::set_permissions(&var, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let before = std::fs::metadata(&var).unwrap();
+        let listing = extract(&data[..], &under(dir.path()), false).unwrap();
+        assert_eq!(listing.parents_skipped, 3);
+        let after = std::fs::metadata(&var).unwrap();
+        assert_eq!(after.mode(), before.mode());
+        assert_eq!(after.mtime(), before.mtime());
+        assert_eq!(after.uid(), before.uid());
+        // New parents are plain directories; the root itself gets its entry's metadata.
+        let app = std::fs::metadata(dir.path().join("var/lib/app")).unwrap();
+        assert_ne!(app.mode() & 0o777, 0o777);
+        assert_ne!(app.mtime(), 1_000_000_000);
+        let root = std::fs::metadata(dir.path().join("var/lib/app/uploads")).unwrap();
+        assert_eq!((root.mode() & 0o7777, root.mtime()), (0o750, 1_000_000_000));
+    }
+
+    /// A link planted on disk inside the root, pointing out: the dry run and the extraction
+    /// both stop naming it, and nothing lands where it points.
+    #[test]
+    fn a_symlink_already_on_disk_is_never_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let uploads = dir.path().join("var/lib/app/uploads");
+        std::fs::create_dir_all(&uploads).unwrap();
+        std::os::unix::fs::symlink(outside.path(), uploads.join("avatars")).unwrap();
+        let with_dir = archive(|b| {
+            dir_entry(b, "var/lib/app/uploads/avatars", 0o777);
+            file(b, "var/lib/app/uploads/avatars/x", b"planted");
+        });
+        let without_dir = archive(|b| file(b, "var/lib/app/uploads/avatars/x", b"planted"));
+        for data in [with_dir, without_dir] {
+            let err = list(&data[..], &under(dir.path()), true)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(&format!("{}/avatars", uploads.display())),
+                "{err}"
+            );
+            assert!(err.contains("symlink on disk"), "{err}");
+            assert!(list(&data[..], &under(dir.path()), false).is_ok());
+            let err = extract(&data[..], &under(dir.path()), false)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(&format!("{}/avatars", uploads.display())),
+                "{err}"
+            );
+            assert!(std::fs::read_dir(outside.path()).unwrap().next().is_none());
+        }
+        // Where the archive has a file, the link is replaced, not written through.
+        let target = outside.path().join("keep");
+        std::fs::write(&target, b"keep").unwrap();
+        std::os::unix::fs::symlink(&target, uploads.join("file")).unwrap();
+        let data = archive(|b| file(b, "var/lib/app/uploads/file", b"restored"));
+        let listing = list(&data[..], &under(dir.path()), true).unwrap();
+        assert_eq!(listing.existing.len(), 1);
+        extract(&data[..], &under(dir.path()), false).unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"keep");
+        assert_eq!(std::fs::read(uploads.join("file")).unwrap(), b"restored");
+    }
+
+    #[test]
+    fn no_roots_means_nothing_is_inside() {
+        let data = archive(|b| file(b, "var/lib/app/uploads/a.txt", b"x"));
+        let none = Placement {
+            kind: super::super::manifest::ComponentKind::Files,
+            roots: Vec::new(),
+        };
+        let err = list(&data[..], &none, false).unwrap_err().to_string();
+        assert!(err.contains("outside the archived roots"), "{err}");
     }
 }

@@ -5,6 +5,7 @@
 //! process wrappers; and storage fault injection, off unless a test turns it on.
 
 pub mod archive;
+pub mod beneath;
 pub mod checksums;
 pub mod codec;
 pub mod conninfo;
@@ -25,6 +26,7 @@ pub mod pg_cluster;
 pub mod postgres;
 pub mod repository;
 pub mod retention;
+pub mod roots;
 pub mod setid;
 pub mod targets;
 pub mod unpack;

@@ -1,28 +1,37 @@
 //! Writing checked archive entries to disk the way an operator restoring a file tree expects
-//! (`storage::archive` decides what is safe; this module only writes):
+//! (`storage::archive` decides what is safe and where; this module only writes, and only
+//! through directory descriptors that `storage::beneath` opened without following links):
 //!
 //! - regular files are written with holes where the archive holds whole zero blocks, so a
 //!   sparse file (a VM image, a database preallocation) does not come back as gigabytes of
-//!   written zeros;
+//!   written zeros; whatever was at the name (a file, a hard link shared with something outside
+//!   the restore, a symlink) is unlinked first, never written through;
 //! - directories get their mode and mtime only after everything inside them is written
 //!   (creating a child changes a directory's mtime, and a read-only directory would refuse its
 //!   children), deepest first;
-//! - owners are restored (numeric ids, as the archive stores them) when running as root, as
-//!   GNU tar does; anyone else cannot give files away, so they keep the restoring user's. Where
-//!   even root may not (an NFS export with root squashing), the files keep root's ownership
-//!   rather than the restore stopping half-way.
+//! - owners (numeric ids, as the archive stores them) and set-uid/set-gid bits are restored
+//!   only when the operator asks (`--restore-owners`, `[restore].owners`), even as root: a set
+//!   must not be able to hand out a set-uid root binary on its own. Without it, files belong to
+//!   the restoring user and lose their set-id bits. Where a chown is refused even to root (an
+//!   NFS export with root squashing), the file keeps the restoring user's ownership, without
+//!   its set-id bits, rather than the restore stopping half-way.
 
-use std::fs::{File, FileTimes, OpenOptions};
+use super::beneath::{self, Beneath};
+use rustix::fs::{AtFlags, Gid, Mode, Timespec, Timestamps, Uid};
+use std::ffi::OsStr;
+use std::fs::File;
 use std::io::{self, Read};
-use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt, PermissionsExt};
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, UNIX_EPOCH};
 
 /// Zero runs shorter than a file-system block cannot become holes.
 const HOLE_BLOCK_BYTES: usize = 4096;
 /// Read granularity while copying a file out of the archive.
 const COPY_BUFFER_BYTES: usize = 256 * 1024;
 static ZERO_BLOCK: [u8; HOLE_BLOCK_BYTES] = [0; HOLE_BLOCK_BYTES];
+/// Set-uid and set-gid: kept only with the archived owner.
+const SET_ID_BITS: u32 = 0o6000;
 
 /// Mode, owner and mtime from an entry's header. A field the header leaves blank or garbled is
 /// `None` and left as the restore made it, as `tar` does.
@@ -45,76 +54,127 @@ impl Stat {
         }
     }
 
-    fn times(&self) -> Option<FileTimes> {
-        let at = UNIX_EPOCH + Duration::from_secs(self.mtime?);
-        Some(FileTimes::new().set_accessed(at).set_modified(at))
+    fn times(&self) -> io::Result<Option<Timestamps>> {
+        let Some(mtime) = self.mtime else {
+            return Ok(None);
+        };
+        let at = Timespec {
+            tv_sec: i64::try_from(mtime).map_err(io::Error::other)?,
+            tv_nsec: 0,
+        };
+        Ok(Some(Timestamps {
+            last_access: at,
+            last_modification: at,
+        }))
     }
 
-    /// `lchown` to the archived owner, when there is one and `owners` says to.
-    fn chown(&self, path: &Path, owners: bool) -> io::Result<()> {
-        if owners && (self.uid.is_some() || self.gid.is_some()) {
-            permitted(std::os::unix::fs::lchown(path, self.uid, self.gid))?;
-        }
-        Ok(())
+    fn ids(&self) -> (Option<Uid>, Option<Gid>) {
+        (self.uid.map(Uid::from_raw), self.gid.map(Gid::from_raw))
+    }
+
+    /// Whether there is an owner to restore and the operator asked for it.
+    fn chowns(&self, owners: bool) -> bool {
+        owners && (self.uid.is_some() || self.gid.is_some())
+    }
+
+    /// The mode to apply: set-id bits only on a file that now has its archived owner.
+    fn mode_with(&self, owned: bool) -> Option<Mode> {
+        self.mode
+            .map(|m| if owned { m } else { m & !SET_ID_BITS })
+            .map(Mode::from_raw_mode)
     }
 }
 
-/// A chown the file system refuses even to root (EPERM) leaves the owner as it is.
-fn permitted(chown: io::Result<()>) -> io::Result<()> {
+/// A chown the file system refuses even to root (EPERM) leaves the owner as it is: `false`.
+fn permitted(chown: rustix::io::Result<()>) -> io::Result<bool> {
     match chown {
-        Err(e) if e.raw_os_error() == Some(libc::EPERM) => Ok(()),
-        other => other,
+        Ok(()) => Ok(true),
+        Err(e) if e == rustix::io::Errno::PERM => Ok(false),
+        Err(e) => Err(e.into()),
     }
 }
 
-/// Whether restored entries get the archived owners (only root can give files away).
-pub fn restores_owners() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
+/// Gives an open file or directory its archived owner (when asked) and mode; returns nothing
+/// useful, errors only for what the file system refuses outright.
+fn apply_owner_and_mode(fd: &OwnedFd, stat: Stat, owners: bool) -> io::Result<()> {
+    // chown first: it clears set-id bits that the chmod after it restores.
+    let owned = if stat.chowns(owners) {
+        let (uid, gid) = stat.ids();
+        permitted(rustix::fs::fchown(fd, uid, gid))?
+    } else {
+        false
+    };
+    if let Some(mode) = stat.mode_with(owned) {
+        rustix::fs::fchmod(fd, mode)?;
+    }
+    Ok(())
 }
 
-/// Writes `data` to a new file at `target` (an existing file there is replaced, never written
-/// through: it may be a hard link shared with something outside the restore), with holes for
-/// zero blocks, then the owner, mode and mtime of `stat`.
-pub fn write_file(target: &Path, data: &mut dyn Read, stat: Stat, owners: bool) -> io::Result<()> {
-    match std::fs::remove_file(target) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-        _ => {}
-    }
-    // Owner-only until the archived mode is applied below.
-    let file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(target)?;
+/// Writes `data` to a new file `name` in `dir` (whatever is at the name is unlinked first:
+/// it may be a hard link shared with something outside the restore, or a symlink), with holes
+/// for zero blocks, then the owner (when asked), mode and mtime of `stat`.
+pub fn write_file(
+    dir: &OwnedFd,
+    name: &OsStr,
+    data: &mut dyn Read,
+    stat: Stat,
+    owners: bool,
+) -> io::Result<()> {
+    beneath::remove_at(dir, name)?;
+    let file = beneath::create_file_at(dir, name)?;
     let len = copy_with_holes(data, &file)?;
     file.set_len(len)?;
-    // chown first: it clears set-id bits that the chmod after it restores.
-    if owners && (stat.uid.is_some() || stat.gid.is_some()) {
-        permitted(std::os::unix::fs::fchown(&file, stat.uid, stat.gid))?;
+    let fd = OwnedFd::from(file);
+    apply_owner_and_mode(&fd, stat, owners)?;
+    if let Some(times) = stat.times()? {
+        rustix::fs::futimens(&fd, &times)?;
     }
-    if let Some(mode) = stat.mode {
-        file.set_permissions(std::fs::Permissions::from_mode(mode))?;
-    }
-    match stat.times() {
-        Some(times) => file.set_times(times),
-        None => Ok(()),
-    }
+    Ok(())
 }
 
-/// Creates the symlink `target -> points_to` (replacing a file there, never following
-/// anything), with the archived owner and mtime; a symlink has no mode of its own.
-pub fn write_symlink(target: &Path, points_to: &Path, stat: Stat, owners: bool) -> io::Result<()> {
-    match std::fs::remove_file(target) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-        _ => {}
+/// Creates the symlink `name -> points_to` in `dir` (replacing a file or link there, never
+/// following anything), with the archived owner (when asked) and mtime; a symlink has no mode.
+pub fn write_symlink(
+    dir: &OwnedFd,
+    name: &OsStr,
+    points_to: &Path,
+    stat: Stat,
+    owners: bool,
+) -> io::Result<()> {
+    beneath::remove_at(dir, name)?;
+    rustix::fs::symlinkat(points_to, dir, name)?;
+    if stat.chowns(owners) {
+        let (uid, gid) = stat.ids();
+        permitted(rustix::fs::chownat(
+            dir,
+            name,
+            uid,
+            gid,
+            AtFlags::SYMLINK_NOFOLLOW,
+        ))?;
     }
-    std::os::unix::fs::symlink(points_to, target)?;
-    stat.chown(target, owners)?;
-    match stat.mtime {
-        Some(mtime) => set_times(target, mtime, libc::AT_SYMLINK_NOFOLLOW),
-        None => Ok(()),
+    if let Some(times) = stat.times()? {
+        rustix::fs::utimensat(dir, name, &times, AtFlags::SYMLINK_NOFOLLOW)?;
     }
+    Ok(())
+}
+
+/// Makes `name` in `dir` another name of `from_name` in `from_dir` (a file or link, not
+/// followed), replacing what is there.
+pub fn hard_link(
+    from_dir: &OwnedFd,
+    from_name: &OsStr,
+    dir: &OwnedFd,
+    name: &OsStr,
+) -> io::Result<()> {
+    beneath::remove_at(dir, name)?;
+    Ok(rustix::fs::linkat(
+        from_dir,
+        from_name,
+        dir,
+        name,
+        AtFlags::empty(),
+    )?)
 }
 
 /// Copies `data` into `file` from offset 0, skipping whole zero blocks (they read back as zeros
@@ -161,71 +221,64 @@ fn fill(data: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(filled)
 }
 
-/// Directories seen during an extraction, whose metadata waits until the end.
+/// Directories seen during an extraction, whose metadata waits until the end. Each is known by
+/// its anchor (an index into the `Beneath`s handed to `finish`) and its path beneath it, and is
+/// opened again then, without following links.
 #[derive(Debug, Default)]
 pub struct Directories {
-    pending: Vec<(PathBuf, Stat)>,
+    pending: Vec<(usize, PathBuf, Stat)>,
 }
 
 impl Directories {
-    /// Makes sure `target` is a directory (owner-only while new) and remembers its metadata.
-    pub fn create(&mut self, target: &Path, stat: Stat) -> io::Result<()> {
-        match std::fs::DirBuilder::new().mode(0o700).create(target) {
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && target.is_dir() => {}
-            other => other?,
-        }
-        self.pending.push((target.to_path_buf(), stat));
+    /// Makes sure `name` in `dir` is a directory (owner-only while new; a symlink there is an
+    /// error, never followed) and remembers its metadata for `rel` beneath anchor `anchor`.
+    pub fn create(
+        &mut self,
+        dir: &OwnedFd,
+        name: &OsStr,
+        anchor: usize,
+        rel: PathBuf,
+        stat: Stat,
+    ) -> io::Result<()> {
+        beneath::make_dir_at(dir, name, 0o700)?;
+        self.pending.push((anchor, rel, stat));
         Ok(())
     }
 
-    /// Applies owners, modes and mtimes, children before their parents (a parent without
-    /// search permission would hide them).
-    pub fn finish(mut self, owners: bool) -> Result<(), (PathBuf, io::Error)> {
-        self.pending.sort_by(|a, b| b.0.cmp(&a.0));
-        for (path, stat) in self.pending {
-            let apply = || -> io::Result<()> {
-                // By path, before the mode: a directory restored as 0000 cannot be opened.
-                if let Some(mtime) = stat.mtime {
-                    set_times(&path, mtime, 0)?;
-                }
-                stat.chown(&path, owners)?;
-                match stat.mode {
-                    Some(mode) => {
-                        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
-                    }
-                    None => Ok(()),
-                }
+    /// Remembers the metadata of a directory that exists already (an anchor itself).
+    pub fn remember(&mut self, anchor: usize, rel: PathBuf, stat: Stat) {
+        self.pending.push((anchor, rel, stat));
+    }
+
+    /// Applies owners (when asked), modes and mtimes, children before their parents (a parent
+    /// without search permission would hide them). `anchors[i]` is anchor `i`.
+    pub fn finish(
+        mut self,
+        anchors: &[Option<Beneath>],
+        owners: bool,
+    ) -> Result<(), (PathBuf, io::Error)> {
+        self.pending.sort_by(|a, b| (b.0, &b.1).cmp(&(a.0, &a.1)));
+        for (anchor, rel, stat) in self.pending {
+            let Some(base) = anchors.get(anchor).and_then(Option::as_ref) else {
+                continue;
             };
-            apply().map_err(|e| (path.clone(), e))?;
+            let apply = || -> io::Result<()> {
+                let fd = base.dir(&rel)?;
+                if let Some(times) = stat.times()? {
+                    rustix::fs::futimens(&fd, &times)?;
+                }
+                apply_owner_and_mode(&fd, stat, owners)
+            };
+            apply().map_err(|e| (base.shown(&rel), e))?;
         }
         Ok(())
-    }
-}
-
-/// Sets a path's access and modification times to `mtime` seconds (utimensat, no open;
-/// `flags` may say not to follow a symlink).
-fn set_times(path: &Path, mtime: u64, flags: libc::c_int) -> io::Result<()> {
-    use std::os::unix::ffi::OsStrExt;
-    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-    let time = libc::timespec {
-        tv_sec: libc::time_t::try_from(mtime).map_err(io::Error::other)?,
-        tv_nsec: 0,
-    };
-    let times = [time, time];
-    // SAFETY: a NUL-terminated path and an array of two timespecs, as utimensat(2) requires.
-    let rc = unsafe { libc::utimensat(libc::AT_FDCWD, c_path.as_ptr(), times.as_ptr(), flags) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::MetadataExt;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
     fn stat(mode: u32) -> Stat {
         Stat {
@@ -236,16 +289,25 @@ mod tests {
         }
     }
 
+    fn open(dir: &Path) -> OwnedFd {
+        Beneath::open(dir).unwrap().dir(Path::new("")).unwrap()
+    }
+
+    fn name(s: &str) -> &OsStr {
+        OsStr::new(s)
+    }
+
     #[test]
     fn zero_blocks_become_holes_and_the_bytes_stay_the_same() {
         let dir = tempfile::tempdir().unwrap();
+        let fd = open(dir.path());
         let len = 64 * 1024 * 1024 + 100;
         let mut data = vec![0u8; len];
         data[..10].copy_from_slice(b"0123456789");
         data[len / 2 + 7..len / 2 + 5000].fill(0xab);
         data[len - 3..].copy_from_slice(b"end");
         let target = dir.path().join("sparse");
-        write_file(&target, &mut &data[..], stat(0o640), false).unwrap();
+        write_file(&fd, name("sparse"), &mut &data[..], stat(0o640), false).unwrap();
         assert_eq!(std::fs::read(&target).unwrap(), data);
         let meta = std::fs::metadata(&target).unwrap();
         assert_eq!(meta.mode() & 0o7777, 0o640);
@@ -257,68 +319,107 @@ mod tests {
         );
 
         // A file that is all zeros is one hole of the right length; an empty file is empty.
-        let zeros = dir.path().join("zeros");
         write_file(
-            &zeros,
+            &fd,
+            name("zeros"),
             &mut io::repeat(0).take(10_000_000),
             stat(0o600),
             false,
         )
         .unwrap();
-        assert_eq!(std::fs::metadata(&zeros).unwrap().len(), 10_000_000);
-        let empty = dir.path().join("empty");
-        write_file(&empty, &mut io::empty(), stat(0o600), false).unwrap();
-        assert_eq!(std::fs::metadata(&empty).unwrap().len(), 0);
+        assert_eq!(
+            std::fs::metadata(dir.path().join("zeros")).unwrap().len(),
+            10_000_000
+        );
+        write_file(&fd, name("empty"), &mut io::empty(), stat(0o600), false).unwrap();
+        assert_eq!(
+            std::fs::metadata(dir.path().join("empty")).unwrap().len(),
+            0
+        );
     }
 
+    /// Owners and set-id bits come back only when asked; asked, as root, both do (the chown
+    /// does not eat the set-uid bit).
     #[test]
-    fn owners_come_back_only_when_root_and_set_id_bits_survive_the_chown() {
+    fn owners_and_set_id_bits_come_back_only_when_asked() {
         let dir = tempfile::tempdir().unwrap();
+        let fd = open(dir.path());
         let owned = Stat {
             uid: Some(4321),
             gid: Some(4322),
-            ..stat(0o4755)
+            ..stat(0o6755)
         };
-        let file = dir.path().join("setuid");
-        write_file(&file, &mut &b"#!/bin/sh\n"[..], owned, restores_owners()).unwrap();
-        let link = dir.path().join("link");
-        write_symlink(&link, Path::new("setuid"), owned, restores_owners()).unwrap();
-        let meta = std::fs::metadata(&file).unwrap();
-        assert_eq!(meta.mode() & 0o7777, 0o4755, "chown cleared the setuid bit");
-        let link_meta = std::fs::symlink_metadata(&link).unwrap();
-        assert_eq!(link_meta.mtime(), 1_000_000_000, "the link's own mtime");
-        if restores_owners() {
-            assert_eq!((meta.uid(), meta.gid()), (4321, 4322));
-            assert_eq!((link_meta.uid(), link_meta.gid()), (4321, 4322));
-        } else {
-            // SAFETY: geteuid has no preconditions.
-            assert_eq!(meta.uid(), unsafe { libc::geteuid() });
+        // SAFETY: geteuid has no preconditions.
+        let me = unsafe { libc::geteuid() };
+        for asked in [false, true] {
+            let file = format!("setuid-{asked}");
+            let link = format!("link-{asked}");
+            write_file(&fd, name(&file), &mut &b"#!/bin/sh\n"[..], owned, asked).unwrap();
+            write_symlink(&fd, name(&link), Path::new("setuid"), owned, asked).unwrap();
+            let meta = std::fs::metadata(dir.path().join(&file)).unwrap();
+            let link_meta = std::fs::symlink_metadata(dir.path().join(&link)).unwrap();
+            assert_eq!(link_meta.mtime(), 1_000_000_000, "the link's own mtime");
+            if asked && me == 0 {
+                assert_eq!(
+                    meta.mode() & 0o7777,
+                    0o6755,
+                    "chown cleared the set-id bits"
+                );
+                assert_eq!((meta.uid(), meta.gid()), (4321, 4322));
+                assert_eq!((link_meta.uid(), link_meta.gid()), (4321, 4322));
+            } else {
+                assert_eq!(meta.mode() & 0o7777, 0o0755, "asked: {asked}");
+                assert_eq!(meta.uid(), me, "asked: {asked}");
+                assert_eq!(link_meta.uid(), me, "asked: {asked}");
+            }
         }
     }
 
     #[test]
-    fn replaces_a_hard_link_instead_of_writing_through_it() {
+    fn replaces_a_hard_link_or_a_symlink_instead_of_writing_through_it() {
         let dir = tempfile::tempdir().unwrap();
+        let inner = dir.path().join("inner");
+        std::fs::create_dir(&inner).unwrap();
+        let fd = open(&inner);
         let outside = dir.path().join("outside");
         std::fs::write(&outside, b"not part of the restore").unwrap();
-        let target = dir.path().join("restored");
-        std::fs::hard_link(&outside, &target).unwrap();
-        write_file(&target, &mut &b"restored"[..], stat(0o644), false).unwrap();
-        assert_eq!(std::fs::read(&target).unwrap(), b"restored");
+        std::fs::set_permissions(&outside, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::hard_link(&outside, inner.join("hard")).unwrap();
+        std::os::unix::fs::symlink(&outside, inner.join("soft")).unwrap();
+        for n in ["hard", "soft"] {
+            write_file(&fd, name(n), &mut &b"restored"[..], stat(0o644), false).unwrap();
+            assert_eq!(std::fs::read(inner.join(n)).unwrap(), b"restored");
+            assert!(!std::fs::symlink_metadata(inner.join(n))
+                .unwrap()
+                .is_symlink());
+        }
         assert_eq!(std::fs::read(&outside).unwrap(), b"not part of the restore");
+        assert_eq!(std::fs::metadata(&outside).unwrap().mode() & 0o7777, 0o600);
     }
 
     #[test]
     fn directory_metadata_waits_for_the_children() {
         let dir = tempfile::tempdir().unwrap();
+        let anchors = vec![Some(Beneath::open(dir.path()).unwrap())];
+        let base = anchors[0].as_ref().unwrap();
+        let root = base.dir(Path::new("")).unwrap();
+        let mut dirs = Directories::default();
+        dirs.create(&root, name("read-only"), 0, "read-only".into(), stat(0o555))
+            .unwrap();
+        let parent_fd = base.dir(Path::new("read-only")).unwrap();
+        dirs.create(
+            &parent_fd,
+            name("locked"),
+            0,
+            "read-only/locked".into(),
+            stat(0o000),
+        )
+        .unwrap();
+        // Written after both directory entries were seen, as an archive's files are.
+        write_file(&parent_fd, name("file"), &mut &b"x"[..], stat(0o444), false).unwrap();
+        dirs.finish(&anchors, false).unwrap();
         let parent = dir.path().join("read-only");
         let child = parent.join("locked");
-        let mut dirs = Directories::default();
-        dirs.create(&parent, stat(0o555)).unwrap();
-        dirs.create(&child, stat(0o000)).unwrap();
-        // Written after both directory entries were seen, as an archive's files are.
-        write_file(&parent.join("file"), &mut &b"x"[..], stat(0o444), false).unwrap();
-        dirs.finish(false).unwrap();
         for (path, mode) in [(&parent, 0o555), (&child, 0o000)] {
             let meta = std::fs::metadata(path).unwrap();
             assert_eq!(meta.mode() & 0o7777, mode, "{}", path.display());
@@ -326,5 +427,22 @@ mod tests {
         }
         std::fs::set_permissions(&child, std::fs::Permissions::from_mode(0o700)).unwrap();
         std::fs::set_permissions(&parent, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+
+    #[test]
+    fn a_directory_entry_never_goes_through_a_symlink_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("avatars")).unwrap();
+        let fd = open(dir.path());
+        let mut dirs = Directories::default();
+        let err = dirs
+            .create(&fd, name("avatars"), 0, "avatars".into(), stat(0o777))
+            .unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::ELOOP), "{err}");
+        let before = std::fs::metadata(outside.path()).unwrap().mode();
+        dirs.finish(&[Some(Beneath::open(dir.path()).unwrap())], false)
+            .unwrap();
+        assert_eq!(std::fs::metadata(outside.path()).unwrap().mode(), before);
     }
 }

@@ -112,6 +112,7 @@ pub fn verify_text(report: &VerifyReport) -> String {
                 ObjectStatus::DecryptFailed => "DECRYPTION FAILED",
                 ObjectStatus::PlaintextMismatch => "PLAINTEXT DIFFERS",
                 ObjectStatus::ContentUnreadable => "CONTENT UNREADABLE",
+                ObjectStatus::Refused => "REFUSED",
                 ObjectStatus::NotChecked => "not checked",
             };
             let _ = writeln!(
@@ -393,7 +394,14 @@ pub fn restore_plan_text(plan: &crate::jobs::restore::RestorePlan) -> String {
                 l.existing.len()
             );
             for p in l.existing.iter().take(5) {
-                let _ = writeln!(out, "    overwrites /{p}");
+                let _ = writeln!(out, "    overwrites {p}");
+            }
+            if l.parents_skipped > 0 {
+                let _ = writeln!(
+                    out,
+                    "    {} entries above the roots left as they are on disk",
+                    l.parents_skipped
+                );
             }
         }
     }

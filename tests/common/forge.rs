@@ -1,6 +1,7 @@
 //! Forging sets for the tests that feed lifeboat hostile or damaged input: copy a real set
 //! under a new id, swap its files object for crafted bytes with a consistent manifest and
-//! checksums, and encrypt as anyone could with plain `gpg --symmetric`.
+//! checksums, encrypt as anyone could with plain `gpg --symmetric`, and make its manifest claim
+//! other roots.
 
 use super::app::TestApp;
 use super::GpgHome;
@@ -116,4 +117,32 @@ pub fn gpg_symmetric(app: &TestApp, plaintext: &[u8]) -> Vec<u8> {
             .arg(&input),
     );
     std::fs::read(&output).expect("read the ciphertext")
+}
+
+/// Replaces the `files` object of a (copied) set with `tar`, compressed with zstd and
+/// encrypted with the app's passphrase as anyone holding it could, manifest and checksums
+/// kept consistent: the forged set passes as authentic.
+pub fn forge_files_tar(app: &TestApp, id: &str, tar: &[u8]) {
+    let compressed = zstd::encode_all(tar, 3).expect("zstd");
+    let stored = gpg_symmetric(app, &compressed);
+    replace_files_object(app, id, &stored, &compressed, tar.len() as u64);
+}
+
+/// Rewrites the roots a (copied) set's manifest claims: `source.file_roots`, and
+/// `source.secret_files` when `secrets` is given. The manifest is not hashed by anything, so
+/// whoever can write the bucket can do this.
+pub fn set_manifest_roots(app: &TestApp, id: &str, files: &[&str], secrets: Option<&[&str]>) {
+    let manifest_path = app.set_dir_local(id).join("manifest.json");
+    let mut manifest: Value =
+        serde_json::from_slice(&std::fs::read(&manifest_path).expect("read manifest.json"))
+            .expect("manifest.json is JSON");
+    manifest["source"]["file_roots"] = Value::from(files.to_vec());
+    if let Some(secrets) = secrets {
+        manifest["source"]["secret_files"] = Value::from(secrets.to_vec());
+    }
+    std::fs::write(
+        &manifest_path,
+        serde_json::to_vec_pretty(&manifest).expect("render manifest.json"),
+    )
+    .expect("write manifest.json");
 }
