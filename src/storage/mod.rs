@@ -6,6 +6,7 @@
 
 pub mod archive;
 pub mod checksums;
+pub mod child;
 pub mod codec;
 pub mod fault;
 pub mod gpg;
@@ -17,6 +18,7 @@ pub mod journal;
 pub mod layout;
 pub mod lock;
 pub mod manifest;
+pub mod orphans;
 pub mod paths;
 pub mod pg_cluster;
 pub mod postgres;
