@@ -143,18 +143,18 @@ pub fn sweep_scratch(scratch_parents: &[&Path]) -> Vec<Removed> {
             let Some(owner_pid) = abandoned_by(&dir, &[euid()]) else {
                 continue;
             };
+            // The tag is not counted: it is lifeboat's own.
             let (files, bytes) = sizes(&dir);
+            let detail = match files.saturating_sub(1) {
+                0 => String::new(),
+                n => format!("{n} downloaded objects, {} KiB", bytes / 1024),
+            };
             if std::fs::remove_dir_all(&dir).is_ok() {
                 removed.push(Removed {
                     kind: Kind::Scratch,
                     path: dir,
                     owner_pid,
-                    // The tag is not counted: it is lifeboat's own.
-                    detail: format!(
-                        "{} downloaded files, {} KiB",
-                        files.saturating_sub(1),
-                        bytes / 1024
-                    ),
+                    detail,
                 });
             }
         }
@@ -223,7 +223,7 @@ mod tests {
         assert_eq!(paths, vec![dead.as_path(), reused.as_path()], "{removed:?}");
         assert!(removed
             .iter()
-            .any(|r| r.owner_pid == DEAD_PID && r.detail == "1 downloaded files, 4 KiB"));
+            .any(|r| r.owner_pid == DEAD_PID && r.detail == "1 downloaded objects, 4 KiB"));
         let said = removed
             .iter()
             .find(|r| r.owner_pid == DEAD_PID)
