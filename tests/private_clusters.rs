@@ -224,7 +224,7 @@ fn assert_cleaned_up_by_the_next_run(app: &TestApp, killed: &Killed, what: &str)
         let kind = if seen.clusters.contains(dir) {
             "throwaway PostgreSQL cluster"
         } else if seen.scratch.contains(dir) {
-            "restore scratch directory"
+            "scratch directory (restore or drill)"
         } else {
             "private GNUPGHOME"
         };

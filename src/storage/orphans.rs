@@ -40,7 +40,7 @@ impl std::fmt::Display for Removed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let what = match self.kind {
             Kind::Cluster => "throwaway PostgreSQL cluster",
-            Kind::Scratch => "restore scratch directory",
+            Kind::Scratch => "scratch directory (restore or drill)",
             Kind::GpgHome => "private GNUPGHOME",
         };
         write!(

@@ -309,6 +309,8 @@ impl EphemeralCluster {
             "--locale=C",
             "--no-sync",
         ]);
+        // This thread waits for initdb (see `storage::child`).
+        child::tie_to_lifeboat(&mut cmd, libc::SIGKILL);
         check(&mut cmd)
     }
 
@@ -402,7 +404,7 @@ impl EphemeralCluster {
         settings
     }
 
-    /// A server binary, run as the `postgres` user when we are root, dying with lifeboat.
+    /// A server binary, run as the `postgres` user when we are root.
     fn server_command(&self, program: &str) -> Command {
         let mut cmd = Command::new(self.bin_dir.join(program));
         if let Some(user) = self.run_as {
@@ -416,7 +418,6 @@ impl EphemeralCluster {
         // The server outlives this call: a descriptor it inherited (a pipe another thread made
         // without close-on-exec, e.g. gpgme's) would stay open as long as the cluster runs.
         super::postgres::inherit_only_stdio(&mut cmd);
-        child::tie_to_lifeboat(&mut cmd, libc::SIGKILL);
         cmd
     }
 
