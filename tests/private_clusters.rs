@@ -104,6 +104,36 @@ struct Killed {
     tag: String,
     pid: u32,
     seen: Seen,
+    /// Not yet reaped: a zombie still counts as alive, so no other lifeboat on the machine
+    /// (other tests run meanwhile) sweeps what it left before the run this test checks.
+    zombie: std::process::Child,
+}
+
+impl Killed {
+    /// Reaps the killed lifeboat: from now on its leftovers are anyone's to sweep.
+    fn reap(&mut self) {
+        let status = self.zombie.wait().expect("reap the killed lifeboat");
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(libc::SIGKILL)
+        );
+    }
+}
+
+/// Waits until `pid` (our child) has exited, without reaping it.
+fn wait_exited_unreaped(pid: u32) {
+    // SAFETY: siginfo_t is plain old data; waitid fills it.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: waitid on our own child with WNOWAIT leaves it waitable.
+    let rc = unsafe {
+        libc::waitid(
+            libc::P_PID,
+            pid as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOWAIT,
+        )
+    };
+    assert_eq!(rc, 0, "waitid: {}", std::io::Error::last_os_error());
 }
 
 /// Runs `lifeboat ARGS` tagged, and SIGKILLs the lifeboat process alone once `when` holds.
@@ -129,12 +159,13 @@ fn kill_when(app: &TestApp, args: &[&str], when: &dyn Fn(&Seen) -> bool) -> Kill
             // SAFETY: kill(2) on the child we spawned and have not waited for.
             let rc = unsafe { libc::kill(pid as i32, libc::SIGKILL) };
             assert_eq!(rc, 0, "SIGKILL lifeboat {pid}");
-            let status = child.wait().expect("wait for the killed lifeboat");
-            assert_eq!(
-                std::os::unix::process::ExitStatusExt::signal(&status),
-                Some(libc::SIGKILL)
-            );
-            return Killed { tag, pid, seen };
+            wait_exited_unreaped(pid);
+            return Killed {
+                tag,
+                pid,
+                seen,
+                zombie: child,
+            };
         }
         assert!(
             Instant::now() < deadline,
@@ -191,9 +222,10 @@ fn plaintext_dumps_under(dir: &Path) -> Vec<PathBuf> {
 
 /// After a kill: nothing of the run runs, nothing decrypted is on disk, what it left is still
 /// there until `lifeboat status` removes it and says so; then nothing is left.
-fn assert_cleaned_up_by_the_next_run(app: &TestApp, killed: &Killed, what: &str) {
+fn assert_cleaned_up_by_the_next_run(app: &TestApp, mut killed: Killed, what: &str) {
+    let (pid, tag) = (killed.pid, killed.tag.clone());
+    assert_none_running(&tag, &CHILD_PROGRAMS, what);
     let seen = &killed.seen;
-    assert_none_running(&killed.tag, &CHILD_PROGRAMS, what);
     for dir in &seen.scratch {
         let dumps = plaintext_dumps_under(dir);
         assert!(
@@ -201,37 +233,40 @@ fn assert_cleaned_up_by_the_next_run(app: &TestApp, killed: &Killed, what: &str)
             "{what}: decrypted dumps on disk: {dumps:?}"
         );
     }
-    let left: Vec<&PathBuf> = seen
+    let kind = |dir: &PathBuf| {
+        if seen.clusters.contains(dir) {
+            "throwaway PostgreSQL cluster"
+        } else if seen.scratch.contains(dir) {
+            "scratch directory (restore or drill)"
+        } else {
+            "private GNUPGHOME"
+        }
+    };
+    let left: Vec<(PathBuf, &str)> = seen
         .clusters
         .iter()
         .chain(&seen.scratch)
         .chain(&seen.gpg_homes)
         .filter(|d| d.exists())
+        .map(|d| (d.clone(), kind(d)))
         .collect();
     assert!(
         !left.is_empty(),
         "{what}: the kill left nothing for the next run to find, so the sweep is untested: {seen:?}"
     );
 
+    killed.reap();
     let out: Output = app.lifeboat(&["status"]);
     let stderr = text(&out.stderr);
-    for dir in left {
+    for (dir, kind) in &left {
         assert!(
             !dir.exists(),
             "{what}: {} survived `lifeboat status`",
             dir.display()
         );
-        let kind = if seen.clusters.contains(dir) {
-            "throwaway PostgreSQL cluster"
-        } else if seen.scratch.contains(dir) {
-            "scratch directory (restore or drill)"
-        } else {
-            "private GNUPGHOME"
-        };
         let said = format!(
-            "lifeboat: removed the {kind} {} left by lifeboat pid {}, which was killed",
-            dir.display(),
-            killed.pid
+            "lifeboat: removed the {kind} {} left by lifeboat pid {pid}, which was killed",
+            dir.display()
         );
         assert!(
             stderr.contains(&said),
@@ -240,10 +275,10 @@ fn assert_cleaned_up_by_the_next_run(app: &TestApp, killed: &Killed, what: &str)
         );
     }
     // The agent of a removed GNUPGHOME is stopped, not only its folder removed.
-    assert_none_running(&killed.tag, &["gpg-agent"], what);
+    assert_none_running(&tag, &["gpg-agent"], what);
     let again = app.lifeboat(&["status"]);
     assert!(
-        !text(&again.stderr).contains("which was killed"),
+        !text(&again.stderr).contains(&format!("lifeboat pid {pid}, which was killed")),
         "{what}: a second run finds more: {}",
         describe(&again)
     );
@@ -354,7 +389,7 @@ fn a_drill_killed_while_restoring_leaves_nothing_running_or_decrypted() {
         "the decrypted dump was held as an unlinked file: {:?}",
         killed.seen
     );
-    assert_cleaned_up_by_the_next_run(&app, &killed, "drill killed in pg_restore");
+    assert_cleaned_up_by_the_next_run(&app, killed, "drill killed in pg_restore");
 }
 
 /// SIGKILL while the drill decrypts in its private GNUPGHOME.
@@ -365,7 +400,7 @@ fn a_drill_killed_while_decrypting_leaves_its_gnupghome_to_the_next_run() {
     let killed = kill_when(&app, &["drill", "--json"], &|seen| {
         !seen.gpg_homes.is_empty()
     });
-    assert_cleaned_up_by_the_next_run(&app, &killed, "drill killed while decrypting");
+    assert_cleaned_up_by_the_next_run(&app, killed, "drill killed while decrypting");
 }
 
 /// SIGKILL while a real restore's pg_restore runs.
@@ -397,5 +432,5 @@ fn a_restore_killed_in_pg_restore_leaves_nothing_running_or_decrypted() {
         "the decrypted dump was held as an unlinked file: {:?}",
         killed.seen
     );
-    assert_cleaned_up_by_the_next_run(&app, &killed, "restore killed in pg_restore");
+    assert_cleaned_up_by_the_next_run(&app, killed, "restore killed in pg_restore");
 }
