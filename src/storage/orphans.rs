@@ -9,13 +9,19 @@
 //! (a directory being created this instant, or one from an older lifeboat), a live owner, a
 //! symlink, or a tag another user wrote: left alone.
 
+use super::pg_cluster;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 /// `<pid> <pid namespace> <process start>` of the process a directory belongs to.
 pub const OWNER_FILE: &str = "lifeboat.owner";
 /// Scratch directories of restores and drills, under the configured scratch directory.
 pub const SCRATCH_PREFIX: &str = "lifeboat-scratch-";
+/// How long a stray server of an abandoned cluster gets to shut down before it is killed.
+const SERVER_STOP_TIMEOUT: Duration = Duration::from_secs(60);
+/// Between looks at whether that server is gone.
+const SERVER_POLL_INTERVAL: Duration = Duration::from_millis(10);
 
 /// What kind of leftover was removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,10 +168,79 @@ pub fn sweep_scratch(scratch_parents: &[&Path]) -> Vec<Removed> {
     removed
 }
 
+/// Removes the clusters killed lifeboat runs of this user left in the temporary directories,
+/// stopping a server that still runs in one (`pg_cluster` puts them in /tmp when root).
+pub(crate) fn sweep_clusters() -> Vec<Removed> {
+    let mut owners = vec![euid()];
+    owners.extend(pg_cluster::server_uid_under_root());
+    let mut parents = vec![PathBuf::from("/tmp")];
+    let tmp = std::env::temp_dir();
+    if !parents.contains(&tmp) {
+        parents.push(tmp);
+    }
+    let mut removed = Vec::new();
+    for parent in &parents {
+        for dir in entries_named(parent, pg_cluster::DIR_PREFIX) {
+            let Some(owner_pid) = abandoned_by(&dir, &owners) else {
+                continue;
+            };
+            let detail = stop_stray_server(&dir);
+            if std::fs::remove_dir_all(&dir).is_ok() {
+                removed.push(Removed {
+                    kind: Kind::Cluster,
+                    path: dir,
+                    owner_pid,
+                    detail,
+                });
+            }
+        }
+    }
+    removed
+}
+
+/// Stops the server of an abandoned cluster at `root` if one still runs there: one whose pid
+/// `postmaster.pid` names, owned by the directory's owner, running on this data directory.
+fn stop_stray_server(root: &Path) -> String {
+    let data_dir = root.join("data");
+    let pid = std::fs::read_to_string(data_dir.join("postmaster.pid"))
+        .ok()
+        .and_then(|t| t.lines().next()?.trim().parse::<i32>().ok())
+        .filter(|pid| *pid > 0);
+    let Some(pid) = pid else {
+        return "its server had stopped".into();
+    };
+    let owner = std::fs::metadata(root).map(|m| m.uid()).ok();
+    let ours = std::fs::metadata(format!("/proc/{pid}"))
+        .map(|m| m.uid())
+        .ok()
+        == owner
+        && std::fs::read(format!("/proc/{pid}/cmdline"))
+            .map(|c| String::from_utf8_lossy(&c).contains(&*data_dir.to_string_lossy()))
+            .unwrap_or(false);
+    if !ours || !pg_cluster::process_alive(pid) {
+        return "its server had stopped".into();
+    }
+    // SAFETY: kill(2) on the postmaster of the abandoned cluster, checked just above.
+    unsafe {
+        libc::kill(pid, libc::SIGQUIT);
+    }
+    let deadline = Instant::now() + SERVER_STOP_TIMEOUT;
+    while pg_cluster::process_alive(pid) && Instant::now() < deadline {
+        std::thread::sleep(SERVER_POLL_INTERVAL);
+    }
+    if pg_cluster::process_alive(pid) {
+        // SAFETY: as above.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+        }
+    }
+    format!("its server, pid {pid}, was still running and was stopped")
+}
+
 /// Everything a killed lifeboat of this user left: clusters (their servers stopped first),
 /// scratch directories under `scratch_parents`, and GNUPGHOMEs (their agents stopped first).
 pub fn sweep(scratch_parents: &[&Path]) -> Vec<Removed> {
-    let mut removed = super::pg_cluster::sweep_abandoned();
+    let mut removed = sweep_clusters();
     removed.extend(sweep_scratch(scratch_parents));
     removed.extend(super::gpg_home::sweep());
     removed

@@ -16,18 +16,18 @@
 //! The postmaster is lifeboat's own child, in its own session (a terminal's Ctrl-C is for
 //! lifeboat, which tears the cluster down itself), and gets SIGQUIT (immediate shutdown) from
 //! the kernel if lifeboat dies. The directory is tagged (`orphans`), so the next lifeboat run
-//! removes what a killed one left: [`sweep_abandoned`].
+//! removes what a killed one left.
 
 use std::ffi::{CString, OsStr};
 use std::net::{Ipv4Addr, TcpListener};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use super::child;
-use super::orphans::{self, Removed};
+use super::orphans;
 
 use thiserror::Error;
 
@@ -46,7 +46,7 @@ const POLL_INTERVAL: Duration = Duration::from_millis(10);
 /// (`.s.PGSQL.5432`), in a directory of its own, so it never collides.
 const SOCKET_PORT: u16 = 5432;
 /// Cluster directories are `<tmp>/lifeboat-pg-XXXXXX`.
-const DIR_PREFIX: &str = "lifeboat-pg-";
+pub(crate) const DIR_PREFIX: &str = "lifeboat-pg-";
 /// The OS user the server runs as when we are root.
 const SERVER_OS_USER: &str = "postgres";
 /// `psql` waits this long for a connection before giving up (PGCONNECT_TIMEOUT).
@@ -487,78 +487,11 @@ fn ready(data_dir: &Path, pid: u32) -> bool {
         && lines.get(7).map(|l| l.trim()) == Some("ready")
 }
 
-/// Removes the clusters killed lifeboat runs of this user left in the temporary directories,
-/// stopping a server that still runs in one (see `orphans`).
-pub(crate) fn sweep_abandoned() -> Vec<Removed> {
-    // SAFETY: geteuid has no preconditions.
-    let mut owners = vec![unsafe { libc::geteuid() }];
-    if running_as_root() {
-        if let Ok(user) = lookup_user(SERVER_OS_USER) {
-            owners.push(user.uid);
-        }
-    }
-    let mut parents = vec![PathBuf::from("/tmp")];
-    let tmp = std::env::temp_dir();
-    if !parents.contains(&tmp) {
-        parents.push(tmp);
-    }
-    let mut removed = Vec::new();
-    for parent in &parents {
-        for dir in orphans::entries_named(parent, DIR_PREFIX) {
-            let Some(owner_pid) = orphans::abandoned_by(&dir, &owners) else {
-                continue;
-            };
-            let detail = stop_stray_server(&dir);
-            if std::fs::remove_dir_all(&dir).is_ok() {
-                removed.push(Removed {
-                    kind: orphans::Kind::Cluster,
-                    path: dir,
-                    owner_pid,
-                    detail,
-                });
-            }
-        }
-    }
-    removed
-}
-
-/// Stops the server of an abandoned cluster at `root` if one still runs there: one whose pid
-/// `postmaster.pid` names, owned by the directory's owner, running on this data directory.
-fn stop_stray_server(root: &Path) -> String {
-    let data_dir = root.join("data");
-    let pid = std::fs::read_to_string(data_dir.join("postmaster.pid"))
-        .ok()
-        .and_then(|t| t.lines().next()?.trim().parse::<i32>().ok())
-        .filter(|pid| *pid > 0);
-    let Some(pid) = pid else {
-        return "its server had stopped".into();
-    };
-    let owner = std::fs::metadata(root).map(|m| m.uid()).ok();
-    let ours = std::fs::metadata(format!("/proc/{pid}"))
-        .map(|m| m.uid())
-        .ok()
-        == owner
-        && std::fs::read(format!("/proc/{pid}/cmdline"))
-            .map(|c| String::from_utf8_lossy(&c).contains(&*data_dir.to_string_lossy()))
-            .unwrap_or(false);
-    if !ours || !process_alive(pid) {
-        return "its server had stopped".into();
-    }
-    // SAFETY: kill(2) on the postmaster of the abandoned cluster, checked just above.
-    unsafe {
-        libc::kill(pid, libc::SIGQUIT);
-    }
-    let deadline = Instant::now() + STOP_TIMEOUT;
-    while process_alive(pid) && Instant::now() < deadline {
-        std::thread::sleep(POLL_INTERVAL);
-    }
-    if process_alive(pid) {
-        // SAFETY: as above.
-        unsafe {
-            libc::kill(pid, libc::SIGKILL);
-        }
-    }
-    format!("its server, pid {pid}, was still running and was stopped")
+/// The uid the server runs as when lifeboat is root (whose clusters' directories it owns).
+pub(crate) fn server_uid_under_root() -> Option<u32> {
+    running_as_root()
+        .then(|| lookup_user(SERVER_OS_USER).ok().map(|u| u.uid))
+        .flatten()
 }
 
 /// The newest `/usr/lib/postgresql/<major>/bin` with `initdb`, else `pg_config --bindir`,
@@ -716,7 +649,7 @@ fn log_tail(path: &Path) -> String {
 }
 
 /// True while `pid` exists and is not a zombie (a reaped-late zombie holds no resources).
-fn process_alive(pid: i32) -> bool {
+pub(crate) fn process_alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         // The state letter follows the parenthesised command name, which may contain spaces.
         Ok(stat) => stat
@@ -742,6 +675,7 @@ fn percent_encode(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::MetadataExt;
 
     /// PIDs of processes whose command line mentions `needle`.
     fn processes_mentioning(needle: &str) -> Vec<i32> {
@@ -896,8 +830,8 @@ mod tests {
         std::fs::remove_file(&tag).expect("untag");
         std::fs::write(&tag, orphans::owner_record(0x3fff_fff0)).expect("retag");
 
-        let removed = sweep_abandoned();
-        let ours: Vec<&Removed> = removed.iter().filter(|r| r.path == root).collect();
+        let removed = orphans::sweep_clusters();
+        let ours: Vec<&orphans::Removed> = removed.iter().filter(|r| r.path == root).collect();
         assert_eq!(ours.len(), 1, "{removed:?}");
         assert_eq!(ours[0].owner_pid, 0x3fff_fff0);
         assert!(
