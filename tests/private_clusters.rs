@@ -4,7 +4,8 @@
 //!
 //! - During a drill, its health command (so the attempt lands while the drill's cluster runs,
 //!   by construction) tries, as the `nobody` user, the drill's database URL (the socket) and
-//!   TCP 127.0.0.1 on the cluster's port: both fail; lifeboat's own user gets in.
+//!   TCP 127.0.0.1 on the cluster's port: both fail; lifeboat's own user gets in. (Needs
+//!   root for `runuser`, as the CI container has; without it the test says so and fails.)
 //! - A drill SIGKILLed in its restore phase (pg_restore running) and one killed while it
 //!   decrypts (its private GNUPGHOME exists), and a restore killed while pg_restore runs: only
 //!   the lifeboat process is killed, as the OOM killer would. Within a few seconds no postgres,
