@@ -261,6 +261,12 @@ fn tagged_processes(tag: &str) -> (Vec<Postmaster>, bool) {
             .windows(2)
             .find(|w| w[0] == "-D")
             .map(|w| PathBuf::from(&w[1]));
+        // A drill's cluster listens on no TCP port (`listen_addresses=`): its port is only
+        // the number in its socket's name.
+        let tcp = args.iter().any(|a| {
+            a.strip_prefix("listen_addresses=")
+                .is_some_and(|v| !v.is_empty())
+        });
         if let Some(data_dir) = data_dir.filter(|d| d.starts_with("/tmp") || d.starts_with(&tmp)) {
             postmasters.push(Postmaster {
                 pid,
@@ -268,7 +274,8 @@ fn tagged_processes(tag: &str) -> (Vec<Postmaster>, bool) {
                 port: args
                     .iter()
                     .find_map(|a| a.strip_prefix("port="))
-                    .and_then(|p| p.parse().ok()),
+                    .and_then(|p| p.parse().ok())
+                    .filter(|_| tcp),
             });
         }
     }
@@ -335,9 +342,10 @@ fn run_watched(app: &TestApp, args: &[&str], interrupt: Option<Interrupt>) -> Wa
             }
         }
         seen.pg_restore |= pg_restore;
-        seen.dump |= std::fs::read_dir(scratch_dir(app))
-            .map(|dirs| dirs.flatten().any(|d| d.path().join("db.dump").exists()))
-            .unwrap_or(false);
+        // The decrypted dump is an unlinked file lifeboat holds open in its scratch directory.
+        seen.dump |= common::procs::unlinked_files_held(pid as u32, &scratch_dir(app))
+            .iter()
+            .any(|(_, bytes)| *bytes > 0);
         if let Some(i) = &interrupt {
             if !interrupted && (i.when)(&seen) {
                 interrupted = true;
@@ -1024,19 +1032,20 @@ fn drills_measure_check_record_and_leave_nothing_behind() {
         assert_eq!(phase["ok"], true, "{phase:#}");
     }
     let target = record["target"].as_str().expect("target");
-    let port: u16 = target
-        .strip_prefix("ephemeral local cluster on port ")
+    let socket_dir = target
+        .strip_prefix("ephemeral local cluster on the private socket in ")
         .and_then(|t| t.split_whitespace().next())
-        .and_then(|p| p.parse().ok())
+        .map(PathBuf::from)
         .unwrap_or_else(|| panic!("an ephemeral cluster target: {target}"));
     assert!(
         watched
             .seen
             .postmasters
             .iter()
-            .any(|p| p.port == Some(port)),
-        "the cluster seen running is the one recorded: {:?} vs {port}",
-        watched.seen
+            .any(|p| p.data_dir.parent() == Some(socket_dir.as_path())),
+        "the cluster seen running is the one recorded: {:?} vs {}",
+        watched.seen,
+        socket_dir.display()
     );
     let checks = record["checks"].as_array().expect("checks");
     for t in manifest["source"]["key_tables"]

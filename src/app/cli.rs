@@ -281,6 +281,13 @@ pub(super) fn stderr_reporter() -> (Reporter, tokio::task::JoinHandle<()>) {
 
 pub async fn run(cli: Cli, paths: LocalPaths) -> i32 {
     let no_color = cli.no_color || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let opens_state = !matches!(
+        cli.command,
+        Some(Command::Demo { .. } | Command::Config { .. } | Command::Keys { action: None })
+    );
+    if opens_state {
+        super::orphans_cli::sweep(cli.config.as_ref(), &paths);
+    }
     let Some(command) = cli.command else {
         return match load_config(cli.config.as_ref()) {
             Ok(config) => open_console(config, paths, no_color).await,

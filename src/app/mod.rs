@@ -17,6 +17,7 @@ pub mod keys_check;
 pub mod logging;
 pub mod metrics;
 pub mod notify;
+pub mod orphans_cli;
 pub mod prune_cli;
 pub mod prune_text;
 pub mod restore_cli;

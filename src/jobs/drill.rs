@@ -146,8 +146,8 @@ impl Target {
     fn describe(&self) -> String {
         match self {
             Target::Cluster(c) => format!(
-                "ephemeral local cluster on port {} (removed afterwards)",
-                c.port()
+                "ephemeral local cluster on the private socket in {} (removed afterwards)",
+                c.socket_dir().display()
             ),
             Target::Scratch { server, name } => format!(
                 "scratch database {name} on {} (dropped afterwards)",

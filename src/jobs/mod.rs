@@ -18,6 +18,7 @@ pub mod prune_plan;
 pub mod readback;
 pub mod restore;
 pub mod retention_sim;
+pub mod scratch;
 pub mod spool;
 pub mod status;
 pub mod status_preview;

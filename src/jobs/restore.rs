@@ -9,6 +9,7 @@ use super::fetch::{self, FetchError, Fetched};
 use super::preflight::Check;
 use super::progress::{Meter, Reporter, Sampler};
 use super::readback;
+pub use super::scratch::Scratch;
 use super::verify::ObjectStatus;
 use crate::storage::archive::{self, Listing};
 use crate::storage::gpg::{Crypto, EncryptionSpec};
@@ -138,36 +139,6 @@ pub enum RestoreError {
     },
     #[error("cancelled; {0}")]
     Cancelled(String),
-}
-
-/// Scratch space for one restore or drill, removed on drop (decrypted dumps never linger).
-pub struct Scratch {
-    dir: tempfile::TempDir,
-}
-
-impl Scratch {
-    pub fn create(parent: &Path) -> Result<Scratch, RestoreError> {
-        std::fs::create_dir_all(parent).map_err(|source| RestoreError::Scratch {
-            path: parent.to_path_buf(),
-            source,
-        })?;
-        let dir = tempfile::Builder::new()
-            .prefix("lifeboat-scratch-")
-            .tempdir_in(parent)
-            .map_err(|source| RestoreError::Scratch {
-                path: parent.to_path_buf(),
-                source,
-            })?;
-        Ok(Scratch { dir })
-    }
-
-    pub fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    pub fn dump(&self) -> PathBuf {
-        self.dir.path().join("db.dump")
-    }
 }
 
 fn pg_restore_list(tools: &PgTools, dump: &Path) -> Result<TocSummary, String> {

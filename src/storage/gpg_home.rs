@@ -6,17 +6,16 @@
 //! killer, or a power cut) drops nothing: its agent would run forever, holding two of the user's
 //! inotify instances (128 by default), and its folder would stay in `/tmp`, one of each per
 //! killed job. So every home records its owner (pid, pid namespace and start time, since pids
-//! are reused), and creating a home first sweeps the homes whose owner no longer exists.
+//! are reused, see `orphans`), and creating a home first sweeps the homes whose owner no longer
+//! exists, as does the start of every lifeboat command.
 
 use super::gpg::GpgError;
-use std::os::unix::fs::MetadataExt;
+use super::orphans::{self, Removed};
 use std::path::Path;
 
 /// Short: gpg-agent's socket path must fit in sockaddr_un (108 bytes).
 const PREFIX: &str = "lbg";
 const PARENT: &str = "/tmp";
-/// `<pid> <pid namespace> <process start>` of the process the home belongs to.
-const OWNER_FILE: &str = "lifeboat.owner";
 
 /// A GNUPGHOME that exists for one job: removed, agent and all, when dropped.
 #[derive(Debug)]
@@ -30,16 +29,14 @@ impl PrivateHome {
     }
 
     fn create_in(parent: &Path) -> Result<Self, GpgError> {
-        sweep_abandoned(parent);
+        for removed in sweep_abandoned(parent) {
+            tracing::info!("{removed}");
+        }
         let dir = tempfile::Builder::new()
             .prefix(PREFIX)
             .tempdir_in(parent)
             .map_err(GpgError::Home)?;
-        std::fs::write(
-            dir.path().join(OWNER_FILE),
-            owner_record(std::process::id()),
-        )
-        .map_err(GpgError::Home)?;
+        orphans::tag(dir.path()).map_err(GpgError::Home)?;
         // The key-derivation count is pinned at gpg's maximum: a fresh agent would otherwise
         // spend seconds calibrating it on every job, and fast machines land there anyway.
         std::fs::write(
@@ -77,64 +74,41 @@ fn stop_agent(home: &Path) {
         .status();
 }
 
-/// Pids are only comparable within one pid namespace (containers may share `/tmp`).
-fn pid_namespace() -> String {
-    std::fs::read_link("/proc/self/ns/pid")
-        .map(|p| p.display().to_string())
-        .unwrap_or_default()
-}
-
-fn owner_record(pid: u32) -> String {
-    let start = super::lock::process_start(pid).map_or("-".into(), |t| t.to_string());
-    format!("{pid} {} {start}\n", pid_namespace())
-}
-
-/// Whether the home at `dir` belongs to a process of this namespace that no longer exists.
-/// Anything else (no record, another user's folder, a symlink, a live or foreign owner) is
-/// left alone.
-fn is_abandoned(dir: &Path) -> bool {
-    let Ok(meta) = std::fs::symlink_metadata(dir) else {
-        return false;
-    };
+/// Whether the home at `dir` belongs to a process of this namespace that no longer exists
+/// (see `orphans`): the owner of an abandoned home.
+fn abandoned_by(dir: &Path) -> Option<u32> {
     // SAFETY: geteuid has no preconditions.
-    if !meta.is_dir() || meta.uid() != unsafe { libc::geteuid() } {
-        return false;
-    }
-    let Ok(record) = std::fs::read_to_string(dir.join(OWNER_FILE)) else {
-        return false;
-    };
-    let mut fields = record.split_whitespace();
-    let (Some(pid), Some(namespace)) = (fields.next(), fields.next()) else {
-        return false;
-    };
-    let Ok(pid) = pid.parse::<u32>() else {
-        return false;
-    };
-    // The start tells the owner from a later process that reused its pid.
-    let start = fields.next().and_then(|t| t.parse().ok());
-    namespace == pid_namespace() && !super::lock::process_alive_since(pid, start)
+    orphans::abandoned_by(dir, &[unsafe { libc::geteuid() }])
 }
 
 /// Stops the agents of abandoned homes under `parent` and removes the homes.
-fn sweep_abandoned(parent: &Path) {
-    let Ok(entries) = std::fs::read_dir(parent) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        if !entry.file_name().to_string_lossy().starts_with(PREFIX) {
-            continue;
-        }
-        let dir = entry.path();
-        if is_abandoned(&dir) {
+fn sweep_abandoned(parent: &Path) -> Vec<Removed> {
+    let mut removed = Vec::new();
+    for dir in orphans::entries_named(parent, PREFIX) {
+        if let Some(owner_pid) = abandoned_by(&dir) {
             stop_agent(&dir);
-            let _ = std::fs::remove_dir_all(&dir);
+            if std::fs::remove_dir_all(&dir).is_ok() {
+                removed.push(Removed {
+                    kind: orphans::Kind::GpgHome,
+                    path: dir,
+                    owner_pid,
+                    detail: "its gpg-agent stopped".into(),
+                });
+            }
         }
     }
+    removed
+}
+
+/// Removes the homes killed jobs left in `/tmp`, stopping their agents.
+pub(crate) fn sweep() -> Vec<Removed> {
+    sweep_abandoned(Path::new(PARENT))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::orphans::{owner_record, pid_namespace, OWNER_FILE};
 
     /// A pid no process has (above the kernel's pid_max limit).
     const DEAD_PID: u32 = 0x3fff_fff0;
@@ -187,7 +161,7 @@ mod tests {
         let record = std::fs::read_to_string(home.path().join(OWNER_FILE)).unwrap();
         assert_eq!(record, owner_record(std::process::id()));
         assert!(
-            !is_abandoned(home.path()),
+            abandoned_by(home.path()).is_none(),
             "a live job's home is not abandoned"
         );
     }

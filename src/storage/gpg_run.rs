@@ -150,6 +150,8 @@ pub(crate) fn run(
             });
         }
     }
+    // This thread waits for gpg below, so gpg may be tied to it (see `storage::child`).
+    super::child::tie_to_lifeboat(&mut cmd, libc::SIGKILL);
     let spawned = cmd.spawn();
     // The parent's copies of gpg's stdin, stdout and passphrase end close here, so the other
     // end of each pipe sees EOF when gpg exits, not when this function returns.

@@ -7,6 +7,7 @@
 pub mod archive;
 pub mod beneath;
 pub mod checksums;
+pub mod child;
 pub mod codec;
 pub mod conninfo;
 pub mod fault;
@@ -20,6 +21,7 @@ pub mod journal;
 pub mod layout;
 pub mod lock;
 pub mod manifest;
+pub mod orphans;
 pub mod passphrase_file;
 pub mod paths;
 pub mod pg_cluster;

@@ -1,26 +1,52 @@
 //! Throwaway PostgreSQL clusters for the demo, restore drills and tests.
 //!
 //! Owns the whole life of one cluster: find the machine's server binaries, `initdb` into a
-//! temporary directory, start the server on a free loopback port, and stop it and delete the
-//! directory again when the [`EphemeralCluster`] is dropped (also while a panic unwinds).
-//! Nothing here talks to a pre-existing server. When running as root the server runs as the
-//! `postgres` OS user, because PostgreSQL refuses to run as root.
+//! temporary directory, start the server, and stop it and delete the directory again when the
+//! [`EphemeralCluster`] is dropped (also while a panic unwinds). Nothing here talks to a
+//! pre-existing server. When running as root the server runs as the `postgres` OS user,
+//! because PostgreSQL refuses to run as root.
+//!
+//! A drill's cluster holds restored production data, so it admits only lifeboat's own user:
+//! no TCP at all (`listen_addresses=''`, and `pg_hba.conf` rejects host connections), and the
+//! unix socket lives in the cluster's directory, mode 0700 and owned by the server's OS user
+//! (lifeboat's own user, or `postgres` when lifeboat is root, which passes any mode). Trust
+//! authentication on that socket is then safe, and needs no password anywhere. Tests whose
+//! cluster stands in for a production server ask for loopback TCP ([`ClusterOptions`]).
+//!
+//! The postmaster is lifeboat's own child, in its own session (a terminal's Ctrl-C is for
+//! lifeboat, which tears the cluster down itself), and gets SIGQUIT (immediate shutdown) from
+//! the kernel if lifeboat dies. The directory is tagged (`orphans`), so the next lifeboat run
+//! removes what a killed one left.
 
 use std::ffi::{CString, OsStr};
-use std::fmt::Write as _;
 use std::net::{Ipv4Addr, TcpListener};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use super::child;
+use super::orphans;
 
 use thiserror::Error;
 
 /// Where Debian and Ubuntu install one directory of server binaries per major version.
 const DEBIAN_PG_ROOT: &str = "/usr/lib/postgresql";
-/// A fresh port can be taken by someone else between our probe and the server's bind.
+/// With loopback TCP, a fresh port can be taken by someone else between our probe and the
+/// server's bind.
 const START_ATTEMPTS: u32 = 3;
-/// Passed to `pg_ctl -t`; an initdb'd empty cluster starts in well under a second.
-const START_TIMEOUT_SECS: u32 = 60;
+/// An initdb'd empty cluster starts in well under a second; a contended machine is slower.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a shutdown may take before the server is killed.
+const STOP_TIMEOUT: Duration = Duration::from_secs(60);
+/// Between looks at `postmaster.pid` or the server's exit.
+const POLL_INTERVAL: Duration = Duration::from_millis(10);
+/// The port number of a socket-only cluster: only the socket's file name
+/// (`.s.PGSQL.5432`), in a directory of its own, so it never collides.
+const SOCKET_PORT: u16 = 5432;
+/// Cluster directories are `<tmp>/lifeboat-pg-XXXXXX`.
+pub(crate) const DIR_PREFIX: &str = "lifeboat-pg-";
 /// The OS user the server runs as when we are root.
 const SERVER_OS_USER: &str = "postgres";
 /// `psql` waits this long for a connection before giving up (PGCONNECT_TIMEOUT).
@@ -35,6 +61,10 @@ pub struct ClusterOptions {
     pub bin_dir: Option<PathBuf>,
     /// Server settings passed as `-c key=value` (e.g. `archive_mode`, `archive_command`).
     pub extra_settings: Vec<(String, String)>,
+    /// Also listen on a free 127.0.0.1 port, with trust authentication there too: any local
+    /// user can then connect as the superuser. Only for tests whose cluster stands in for a
+    /// production server reached over TCP; never for the drill's or the demo's cluster.
+    pub loopback_tcp: bool,
 }
 
 /// What went wrong starting, using or stopping an [`EphemeralCluster`].
@@ -99,6 +129,9 @@ pub enum ClusterError {
         log_tail: String,
     },
 
+    #[error("the PostgreSQL server in {data_dir} did not stop: {reason}")]
+    StopFailed { data_dir: PathBuf, reason: String },
+
     #[error("psql on database `{db}` failed running `{sql}`: {stderr}")]
     Psql {
         db: String,
@@ -116,8 +149,9 @@ pub struct EphemeralCluster {
     data_dir: PathBuf,
     log_path: PathBuf,
     port: u16,
+    tcp: bool,
     run_as: Option<ServerUser>,
-    running: bool,
+    postmaster: Option<Child>,
 }
 
 /// The OS user the server runs as when we are root.
@@ -128,7 +162,8 @@ struct ServerUser {
 }
 
 impl EphemeralCluster {
-    /// Creates a cluster in a new temporary directory and starts it on a free loopback port.
+    /// Creates a cluster in a new temporary directory and starts it (socket only, unless
+    /// [`ClusterOptions::loopback_tcp`]).
     pub fn start(opts: ClusterOptions) -> Result<EphemeralCluster, ClusterError> {
         let bin_dir = match opts.bin_dir {
             Some(dir) if dir.join("initdb").is_file() => dir,
@@ -148,9 +183,10 @@ impl EphemeralCluster {
             log_path: root.join("log"),
             dir: Some(dir),
             bin_dir,
-            port: 0,
+            port: SOCKET_PORT,
+            tcp: opts.loopback_tcp,
             run_as,
-            running: false,
+            postmaster: None,
         };
 
         cluster.initdb()?;
@@ -158,14 +194,28 @@ impl EphemeralCluster {
         Ok(cluster)
     }
 
-    /// The loopback TCP port the server listens on.
+    /// The server's port: on 127.0.0.1 with [`ClusterOptions::loopback_tcp`], else only the
+    /// number in the socket's name.
     pub fn port(&self) -> u16 {
         self.port
     }
 
-    /// A libpq URL for `db` as the `postgres` superuser (trust authentication).
+    /// The directory holding the server's unix socket (0700, the server user's).
+    pub fn socket_dir(&self) -> &Path {
+        self.data_dir.parent().unwrap_or(&self.data_dir)
+    }
+
+    /// A libpq URL for `db` as the `postgres` superuser (trust authentication): over loopback
+    /// TCP when the cluster listens there, else through the private socket.
     pub fn url(&self, db: &str) -> String {
-        format!("postgresql://postgres@127.0.0.1:{}/{db}", self.port)
+        if self.tcp {
+            return format!("postgresql://postgres@127.0.0.1:{}/{db}", self.port);
+        }
+        format!(
+            "postgresql://postgres@/{db}?host={}&port={}",
+            percent_encode(&self.socket_dir().display().to_string()),
+            self.port
+        )
     }
 
     /// The directory holding `initdb`, `pg_ctl`, `postgres` (and usually `psql`, `pg_dump`).
@@ -199,6 +249,7 @@ impl EphemeralCluster {
             sql,
         ])
         .env("PGCONNECT_TIMEOUT", CONNECT_TIMEOUT_SECS);
+        child::tie_to_lifeboat(&mut cmd, libc::SIGKILL);
         let out = run(&mut cmd)?;
         if !out.status.success() {
             return Err(ClusterError::Psql {
@@ -225,9 +276,12 @@ impl EphemeralCluster {
     /// Stops the server (fast shutdown) and deletes its directory, reporting failures that
     /// `Drop` would have to swallow.
     pub fn stop(mut self) -> Result<(), ClusterError> {
-        if self.running {
-            self.pg_ctl_stop("fast")?;
-            self.running = false;
+        if let Some(postmaster) = self.postmaster.take() {
+            // Fast shutdown (SIGINT): a clean stop, as `pg_ctl stop -m fast` would.
+            shut_down(postmaster, libc::SIGINT).map_err(|reason| ClusterError::StopFailed {
+                data_dir: self.data_dir.clone(),
+                reason,
+            })?;
         }
         if let Some(dir) = self.dir.take() {
             let path = dir.path().to_path_buf();
@@ -239,97 +293,124 @@ impl EphemeralCluster {
 
     fn initdb(&self) -> Result<(), ClusterError> {
         let mut cmd = self.server_command("initdb");
+        // Trust only where the socket's directory already keeps other users out; TCP is off
+        // unless asked for, and host connections are then refused by pg_hba.conf too.
+        let host_auth = if self.tcp {
+            "--auth-host=trust"
+        } else {
+            "--auth-host=reject"
+        };
         cmd.arg("-D").arg(&self.data_dir).args([
             "-U",
             "postgres",
-            "--auth=trust",
+            "--auth-local=trust",
+            host_auth,
             "--encoding=UTF8",
             "--locale=C",
             "--no-sync",
         ]);
+        // This thread waits for initdb (see `storage::child`).
+        child::tie_to_lifeboat(&mut cmd, libc::SIGKILL);
         check(&mut cmd)
     }
 
     fn start_server(&mut self, extra_settings: &[(String, String)]) -> Result<(), ClusterError> {
+        let attempts = if self.tcp { START_ATTEMPTS } else { 1 };
         let mut last_reason = String::new();
-        for _ in 0..START_ATTEMPTS {
-            self.port = free_loopback_port()?;
-            let options = self.server_options(extra_settings);
-            let mut cmd = self.server_command("pg_ctl");
-            cmd.arg("-D")
-                .arg(&self.data_dir)
-                .arg("-o")
-                .arg(options)
-                .arg("-l")
-                .arg(&self.log_path)
-                .args(["-t", &START_TIMEOUT_SECS.to_string(), "-w", "start"]);
-            match check(&mut cmd) {
-                Ok(()) => {
-                    self.running = true;
+        for _ in 0..attempts {
+            if self.tcp {
+                self.port = free_loopback_port()?;
+            }
+            match self.spawn_postmaster(extra_settings) {
+                Ok(postmaster) => {
+                    self.postmaster = Some(postmaster);
                     return Ok(());
                 }
-                Err(err) => {
-                    last_reason = err.to_string();
-                    // A server that came up late after pg_ctl gave up must not outlive us.
-                    let _ = self.pg_ctl_stop("immediate");
-                }
+                Err(reason) => last_reason = reason,
             }
         }
         Err(ClusterError::StartFailed {
             data_dir: self.data_dir.clone(),
-            attempts: START_ATTEMPTS,
+            attempts,
             reason: last_reason,
             log: self.log_path.clone(),
             log_tail: log_tail(&self.log_path),
         })
     }
 
-    /// The `-o` string for `pg_ctl`, which hands it to `/bin/sh`, so every word is shell-quoted.
-    fn server_options(&self, extra_settings: &[(String, String)]) -> String {
-        let socket_dir = self
-            .data_dir
-            .parent()
-            .unwrap_or(&self.data_dir)
-            .display()
-            .to_string();
+    /// Starts the postmaster as lifeboat's child and waits until it accepts connections.
+    fn spawn_postmaster(&self, extra_settings: &[(String, String)]) -> Result<Child, String> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(&self.log_path)
+            .map_err(|e| format!("{}: {e}", self.log_path.display()))?;
+        let log_too = log
+            .try_clone()
+            .map_err(|e| format!("{}: {e}", self.log_path.display()))?;
+        let mut cmd = self.server_command("postgres");
+        cmd.arg("-D").arg(&self.data_dir);
+        for (key, value) in self.server_settings(extra_settings) {
+            cmd.arg("-c").arg(format!("{key}={value}"));
+        }
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::from(log_too));
+        // SAFETY: setsid is async-signal-safe; a fresh child is never a group leader.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::setsid();
+                Ok(())
+            });
+        }
+        child::tie_to_lifeboat(&mut cmd, libc::SIGQUIT);
+        let mut postmaster =
+            child::spawn(cmd).map_err(|e| format!("cannot run the postgres server: {e}"))?;
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            match postmaster.try_wait() {
+                Ok(Some(status)) => return Err(format!("the server exited ({status})")),
+                Ok(None) => {}
+                Err(e) => return Err(format!("cannot watch the server: {e}")),
+            }
+            if ready(&self.data_dir, postmaster.id()) {
+                return Ok(postmaster);
+            }
+            if Instant::now() > deadline {
+                let _ = shut_down(postmaster, libc::SIGKILL);
+                return Err(format!(
+                    "not accepting connections after {} s",
+                    START_TIMEOUT.as_secs()
+                ));
+            }
+            std::thread::sleep(POLL_INTERVAL);
+        }
+    }
+
+    /// The server's `-c` settings: where it listens, then the caller's.
+    fn server_settings(&self, extra_settings: &[(String, String)]) -> Vec<(String, String)> {
+        let listen = if self.tcp { "127.0.0.1" } else { "" };
         let mut settings = vec![
-            ("listen_addresses".to_string(), "127.0.0.1".to_string()),
+            ("listen_addresses".to_string(), listen.to_string()),
             ("port".to_string(), self.port.to_string()),
-            ("unix_socket_directories".to_string(), socket_dir),
+            (
+                "unix_socket_directories".to_string(),
+                self.socket_dir().display().to_string(),
+            ),
             ("fsync".to_string(), "off".to_string()),
         ];
         settings.extend(extra_settings.iter().cloned());
-        let mut options = String::new();
-        for (key, value) in &settings {
-            let _ = write!(options, "-c {} ", shell_quote(&format!("{key}={value}")));
-        }
-        options.trim_end().to_string()
-    }
-
-    fn pg_ctl_stop(&self, mode: &str) -> Result<(), ClusterError> {
-        let mut cmd = self.server_command("pg_ctl");
-        cmd.arg("-D").arg(&self.data_dir).args([
-            "-m",
-            mode,
-            "-t",
-            &START_TIMEOUT_SECS.to_string(),
-            "-w",
-            "stop",
-        ]);
-        check(&mut cmd)
+        settings
     }
 
     /// A server binary, run as the `postgres` user when we are root.
     fn server_command(&self, program: &str) -> Command {
-        let program = self.bin_dir.join(program);
-        let mut cmd = match self.run_as {
-            Some(_) => {
-                let mut cmd = Command::new(runuser_program());
-                cmd.args(["-u", SERVER_OS_USER, "--"]).arg(program);
-                cmd
-            }
-            None => Command::new(program),
-        };
+        let mut cmd = Command::new(self.bin_dir.join(program));
+        if let Some(user) = self.run_as {
+            // std drops root's supplementary groups too when it switches the uid.
+            cmd.uid(user.uid).gid(user.gid);
+        }
         // The caller's working directory (e.g. /root) may be closed to the server user.
         if let Some(dir) = &self.dir {
             cmd.current_dir(dir.path());
@@ -350,38 +431,67 @@ impl EphemeralCluster {
         }
     }
 
-    /// The postmaster's PID from `postmaster.pid`, if the server wrote one.
-    fn postmaster_pid(&self) -> Option<i32> {
-        let text = std::fs::read_to_string(self.data_dir.join("postmaster.pid")).ok()?;
-        text.lines().next()?.trim().parse().ok()
+    /// The postmaster's PID while it runs.
+    pub fn postmaster_pid(&self) -> Option<i32> {
+        self.postmaster
+            .as_ref()
+            .and_then(|p| i32::try_from(p.id()).ok())
     }
 }
 
 impl Drop for EphemeralCluster {
     fn drop(&mut self) {
-        if !self.running {
-            return;
+        // Immediate shutdown (SIGQUIT): the data is thrown away anyway, so skip the shutdown
+        // checkpoint. It waits until the postmaster is gone, so the caller can trust that
+        // nothing is left behind.
+        if let Some(postmaster) = self.postmaster.take() {
+            let _ = shut_down(postmaster, libc::SIGQUIT);
         }
-        let pid = self.postmaster_pid();
-        // Immediate mode: the data is thrown away anyway, so skip the shutdown checkpoint.
-        let _ = self.pg_ctl_stop("immediate");
-        // pg_ctl can fail (binaries gone, timeout); the server must still not outlive us.
-        if let Some(pid) = pid.filter(|pid| process_alive(*pid)) {
-            // SAFETY: kill(2) with a PID read from our own cluster's postmaster.pid.
-            unsafe {
-                libc::kill(pid, libc::SIGKILL);
-            }
-        }
-        // Signals land asynchronously: wait (bounded) until the postmaster is really gone, so
-        // the caller can reuse the port and trust that nothing is left behind.
-        if let Some(pid) = pid {
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-            while process_alive(pid) && std::time::Instant::now() < deadline {
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-        }
-        self.running = false;
     }
+}
+
+/// Signals the postmaster and waits for it to exit, killing it if it takes too long.
+fn shut_down(mut postmaster: Child, signal: libc::c_int) -> Result<(), String> {
+    if let Ok(pid) = i32::try_from(postmaster.id()) {
+        // SAFETY: kill(2) on our own child, not yet waited for, so its pid is still ours.
+        unsafe {
+            libc::kill(pid, signal);
+        }
+    }
+    let deadline = Instant::now() + STOP_TIMEOUT;
+    loop {
+        match postmaster.try_wait() {
+            Ok(Some(_)) => return Ok(()),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(POLL_INTERVAL),
+            Ok(None) => {
+                let _ = postmaster.kill();
+                let _ = postmaster.wait();
+                return Err(format!(
+                    "still running {} s after signal {signal}; killed",
+                    STOP_TIMEOUT.as_secs()
+                ));
+            }
+            Err(e) => return Err(format!("cannot wait for the server: {e}")),
+        }
+    }
+}
+
+/// Whether the postmaster `pid` says in `postmaster.pid` that it accepts connections.
+fn ready(data_dir: &Path, pid: u32) -> bool {
+    let Ok(text) = std::fs::read_to_string(data_dir.join("postmaster.pid")) else {
+        return false;
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    // Line 1 is the pid, line 8 the status (PostgreSQL 10 and later).
+    lines.first().map(|l| l.trim()) == Some(pid.to_string().as_str())
+        && lines.get(7).map(|l| l.trim()) == Some("ready")
+}
+
+/// The uid the server runs as when lifeboat is root (whose clusters' directories it owns).
+pub(crate) fn server_uid_under_root() -> Option<u32> {
+    running_as_root()
+        .then(|| lookup_user(SERVER_OS_USER).ok().map(|u| u.uid))
+        .flatten()
 }
 
 /// The newest `/usr/lib/postgresql/<major>/bin` with `initdb`, else `pg_config --bindir`,
@@ -465,11 +575,12 @@ fn lookup_user(name: &str) -> Result<ServerUser, ClusterError> {
     })
 }
 
-/// A temporary directory the server user can own and traverse. Under root it lives in /tmp,
-/// since root's own TMPDIR may sit inside a home the `postgres` user cannot enter.
+/// A temporary directory only the server user can enter (it holds the socket), tagged as
+/// this process's. Under root it lives in /tmp, since root's own TMPDIR may sit inside a home
+/// the `postgres` user cannot enter.
 fn make_cluster_dir(run_as: Option<ServerUser>) -> Result<tempfile::TempDir, ClusterError> {
     let mut builder = tempfile::Builder::new();
-    builder.prefix("lifeboat-pg-");
+    builder.prefix(DIR_PREFIX);
     let dir = match run_as {
         Some(_) => builder.tempdir_in("/tmp"),
         None => builder.tempdir(),
@@ -483,7 +594,8 @@ fn make_cluster_dir(run_as: Option<ServerUser>) -> Result<tempfile::TempDir, Clu
         path: path.clone(),
         source,
     };
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).map_err(io_err)?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700)).map_err(io_err)?;
+    orphans::tag(&path).map_err(io_err)?;
     if let Some(user) = run_as {
         std::os::unix::fs::chown(&path, Some(user.uid), Some(user.gid)).map_err(io_err)?;
     }
@@ -496,14 +608,6 @@ fn free_loopback_port() -> Result<u16, ClusterError> {
         .and_then(|listener| listener.local_addr())
         .map(|addr| addr.port())
         .map_err(|source| ClusterError::NoFreePort { source })
-}
-
-fn runuser_program() -> PathBuf {
-    ["/usr/sbin/runuser", "/sbin/runuser"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|path| path.is_file())
-        .unwrap_or_else(|| PathBuf::from("runuser"))
 }
 
 fn run(cmd: &mut Command) -> Result<Output, ClusterError> {
@@ -545,7 +649,7 @@ fn log_tail(path: &Path) -> String {
 }
 
 /// True while `pid` exists and is not a zombie (a reaped-late zombie holds no resources).
-fn process_alive(pid: i32) -> bool {
+pub(crate) fn process_alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         // The state letter follows the parenthesised command name, which may contain spaces.
         Ok(stat) => stat
@@ -556,13 +660,22 @@ fn process_alive(pid: i32) -> bool {
     }
 }
 
-fn shell_quote(word: &str) -> String {
-    format!("'{}'", word.replace('\'', r"'\''"))
+/// `text` with everything but unreserved URL characters and `/` percent-encoded.
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::MetadataExt;
 
     /// PIDs of processes whose command line mentions `needle`.
     fn processes_mentioning(needle: &str) -> Vec<i32> {
@@ -605,9 +718,11 @@ mod tests {
             .psql("app", "SELECT id, name FROM t ORDER BY id")
             .expect("query");
         assert_eq!(rows, "1|one\n2|two");
-        assert!(cluster
-            .url("app")
-            .ends_with(&format!(":{}/app", cluster.port())));
+        let socket_dir = cluster.socket_dir().display().to_string();
+        assert_eq!(
+            cluster.url("app"),
+            format!("postgresql://postgres@/app?host={socket_dir}&port=5432")
+        );
 
         drop(cluster);
         assert!(!data_dir.exists(), "{} still exists", data_dir.display());
@@ -652,6 +767,83 @@ mod tests {
         let (pid, data_dir) = rx.recv().expect("cluster details");
         assert!(!process_alive(pid), "postmaster {pid} survived the panic");
         assert!(!data_dir.exists());
+    }
+
+    /// Who may connect: the socket's directory is 0700 and the server user's, nothing listens
+    /// on TCP, and `pg_hba.conf` would refuse TCP anyway; with `loopback_tcp` (tests' stand-in
+    /// production servers) the port answers.
+    #[test]
+    fn only_the_private_socket_admits_anyone_unless_tcp_is_asked_for() {
+        let cluster = EphemeralCluster::start(ClusterOptions::default()).expect("start cluster");
+        let meta = std::fs::metadata(cluster.socket_dir()).expect("socket dir");
+        assert_eq!(meta.permissions().mode() & 0o777, 0o700);
+        let server_uid = if running_as_root() {
+            lookup_user(SERVER_OS_USER).expect("postgres user").uid
+        } else {
+            // SAFETY: geteuid has no preconditions.
+            unsafe { libc::geteuid() }
+        };
+        assert_eq!(meta.uid(), server_uid);
+        let data = std::fs::metadata(cluster.data_dir()).expect("data dir");
+        assert_eq!(data.permissions().mode() & 0o777, 0o700);
+        assert!(cluster.socket_dir().join(".s.PGSQL.5432").exists());
+        assert_eq!(
+            cluster
+                .psql("postgres", "SHOW listen_addresses")
+                .expect("query"),
+            ""
+        );
+        let hba = std::fs::read_to_string(cluster.data_dir().join("pg_hba.conf")).expect("hba");
+        assert!(
+            hba.lines()
+                .filter(|l| l.starts_with("host"))
+                .all(|l| l.trim_end().ends_with("reject")),
+            "{hba}"
+        );
+        assert!(
+            std::net::TcpStream::connect(("127.0.0.1", cluster.port())).is_err()
+                || cluster.port() == SOCKET_PORT,
+            "a socket-only cluster has no TCP port of its own"
+        );
+
+        let tcp = EphemeralCluster::start(ClusterOptions {
+            loopback_tcp: true,
+            ..ClusterOptions::default()
+        })
+        .expect("start a TCP cluster");
+        assert!(tcp
+            .url("app")
+            .starts_with("postgresql://postgres@127.0.0.1:"));
+        std::net::TcpStream::connect(("127.0.0.1", tcp.port())).expect("TCP answers");
+        assert_eq!(tcp.psql("postgres", "SELECT 1").expect("query"), "1");
+    }
+
+    /// A cluster whose tag names a dead process is swept: its running server stopped, its
+    /// directory removed; a live one is left alone.
+    #[test]
+    fn an_abandoned_cluster_is_stopped_and_removed_and_a_live_one_kept() {
+        let live = EphemeralCluster::start(ClusterOptions::default()).expect("start live");
+        let abandoned = EphemeralCluster::start(ClusterOptions::default()).expect("start");
+        let root = abandoned.socket_dir().to_path_buf();
+        let pid = abandoned.postmaster_pid().expect("pid");
+        let tag = root.join(orphans::OWNER_FILE);
+        std::fs::remove_file(&tag).expect("untag");
+        std::fs::write(&tag, orphans::owner_record(0x3fff_fff0)).expect("retag");
+
+        let removed = orphans::sweep_clusters();
+        let ours: Vec<&orphans::Removed> = removed.iter().filter(|r| r.path == root).collect();
+        assert_eq!(ours.len(), 1, "{removed:?}");
+        assert_eq!(ours[0].owner_pid, 0x3fff_fff0);
+        assert!(
+            ours[0].detail.contains(&format!("pid {pid}")),
+            "{}",
+            ours[0]
+        );
+        assert!(!root.exists());
+        assert!(!removed.iter().any(|r| r.path == live.socket_dir()));
+        assert!(live.socket_dir().exists());
+        drop(abandoned);
+        assert!(!process_alive(pid));
     }
 
     #[test]

@@ -190,10 +190,13 @@ impl PgTools {
         }
     }
 
+    /// The program `name`, killed by the kernel if lifeboat dies: spawn it from a thread that
+    /// waits for it (`output()`, or spawn and wait in one function), see `storage::child`.
     pub fn command(&self, name: &str) -> Command {
         let mut cmd = Command::new(self.program(name));
         cmd.stdin(Stdio::null());
         inherit_only_stdio(&mut cmd);
+        super::child::tie_to_lifeboat(&mut cmd, libc::SIGKILL);
         cmd
     }
 
@@ -305,7 +308,10 @@ impl PsqlSession {
         cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let mut child = cmd.spawn().map_err(|source| PgError::Spawn {
+        // A session outlives the call that opens it (a backup holds its snapshot session
+        // while pg_dump runs): spawned from the spawner thread, it dies with lifeboat only.
+        super::child::tie_to_lifeboat(&mut cmd, libc::SIGKILL);
+        let mut child = super::child::spawn(cmd).map_err(|source| PgError::Spawn {
             program: program.display().to_string(),
             source,
         })?;

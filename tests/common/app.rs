@@ -147,10 +147,14 @@ impl TestApp {
         TestApp::with_cluster(opts, ClusterOptions::default())
     }
 
-    /// Like [`TestApp::new`], with server settings of its own (e.g. WAL archiving).
+    /// Like [`TestApp::new`], with server settings of its own (e.g. WAL archiving). The
+    /// cluster stands in for the production server, so it listens on loopback TCP too.
     pub fn with_cluster(opts: AppOptions, cluster_opts: ClusterOptions) -> TestApp {
-        let cluster = EphemeralCluster::start(cluster_opts)
-            .unwrap_or_else(|e| panic!("start a throwaway PostgreSQL cluster: {e}"));
+        let cluster = EphemeralCluster::start(ClusterOptions {
+            loopback_tcp: true,
+            ..cluster_opts
+        })
+        .unwrap_or_else(|e| panic!("start a throwaway PostgreSQL cluster: {e}"));
         cluster
             .create_database(APP_DB)
             .unwrap_or_else(|e| panic!("create database {APP_DB}: {e}"));

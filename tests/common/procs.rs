@@ -251,3 +251,63 @@ fn watch(
         }
     }
 }
+
+/// A process found by [`tagged`].
+#[derive(Debug, Clone)]
+pub struct Tagged {
+    pub pid: u32,
+    /// `/proc/<pid>/comm`: `postgres` for a postmaster and its backends alike, whatever they
+    /// have written over their argv.
+    pub comm: String,
+    pub args: Vec<String>,
+}
+
+/// The processes whose environment holds `var=value` (a tag a test gives the lifeboat it
+/// starts, inherited by everything that lifeboat starts, gpg-agent and postgres included).
+pub fn tagged(var: &str, value: &str) -> Vec<Tagged> {
+    let needle = format!("{var}={value}");
+    let mut found = Vec::new();
+    for pid in pids() {
+        let dir = format!("/proc/{pid}");
+        let Ok(env) = std::fs::read(format!("{dir}/environ")) else {
+            continue;
+        };
+        if !env.split(|b| *b == 0).any(|v| v == needle.as_bytes()) {
+            continue;
+        }
+        let comm = std::fs::read_to_string(format!("{dir}/comm"))
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        let args = std::fs::read(format!("{dir}/cmdline"))
+            .unwrap_or_default()
+            .split(|b| *b == 0)
+            .filter(|a| !a.is_empty())
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        // A zombie has no environment left to read, so it never gets here.
+        found.push(Tagged { pid, comm, args });
+    }
+    found
+}
+
+/// The files `pid` holds open that have no name any more and lived under `dir` (an
+/// `O_TMPFILE` file or one unlinked after opening), with their sizes.
+pub fn unlinked_files_held(pid: u32, dir: &std::path::Path) -> Vec<(PathBuf, u64)> {
+    let prefix = dir.display().to_string();
+    let mut held = Vec::new();
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return held;
+    };
+    for fd in fds.flatten() {
+        let Ok(target) = std::fs::read_link(fd.path()) else {
+            continue;
+        };
+        let target = target.display().to_string();
+        if target.starts_with(&prefix) && target.ends_with(" (deleted)") {
+            let size = std::fs::metadata(fd.path()).map(|m| m.len()).unwrap_or(0);
+            held.push((fd.path(), size));
+        }
+    }
+    held
+}
