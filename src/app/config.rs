@@ -198,6 +198,8 @@ pub struct RestoreOptions {
     pub secrets_to: Option<PathBuf>,
     pub jobs: Option<u32>,
     pub safety_backup: bool,
+    /// `--create-roles`: create the owners and grantees the target server lacks.
+    pub create_roles: bool,
 }
 
 pub fn default_path() -> PathBuf {
@@ -546,6 +548,7 @@ impl Config {
             },
             safety_backup,
             paths: paths.clone(),
+            create_roles: options.create_roles,
         })
     }
 

@@ -439,7 +439,7 @@ pub async fn run(
             spec.jobs.max(1),
         );
         let restored = tokio::task::spawn_blocking(move || {
-            restore::pg_restore_into(&t2, &c2, &dump, jobs, restore::TargetDb::Empty)
+            restore::pg_restore_into(&t2, &c2, &dump, jobs, restore::TargetDb::Empty, false)
         })
         .await
         .unwrap_or_else(|e| Err(e.to_string()));
