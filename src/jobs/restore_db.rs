@@ -873,6 +873,37 @@ pub fn restore_and_swap(
     )
 }
 
+/// A drill's restore into its freshly created, empty database: the same role decisions and
+/// pg_restore options as the real restore, so a set the real restore would refuse or fail on
+/// fails the drill. `create_roles` only for the drill's own throwaway cluster. Returns the
+/// role summary.
+pub fn restore_for_drill(
+    tools: &PgTools,
+    conn: &PgConn,
+    dump: &Path,
+    scratch: &Path,
+    recorded: &[RoleFacts],
+    create_roles_too: bool,
+    jobs: u32,
+) -> Result<String, String> {
+    let roles = dump_roles(tools, dump, scratch)?;
+    let (server, _) = inspect(tools, conn, "")?;
+    let plan = RolePlan::decide(&roles, &server, recorded, create_roles_too);
+    if let Some(problem) = plan.problem() {
+        return Err(format!("the real restore would refuse this set: {problem}"));
+    }
+    create_roles(tools, conn, &plan)?;
+    super::restore::pg_restore_into(
+        tools,
+        conn,
+        dump,
+        jobs,
+        super::restore::TargetDb::Empty,
+        Owners::of(&plan) == Owners::Keep,
+    )?;
+    Ok(plan.summary())
+}
+
 /// The SQL that puts the old copy back, for the messages after the swap.
 pub fn swap_back_sql(target: &str, old_name: &str) -> String {
     format!(
