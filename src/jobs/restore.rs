@@ -1,8 +1,9 @@
 //! Restore: the dry run (fetch, verify, decrypt to scratch, `pg_restore --list` summary,
 //! archive safety checks, preflight, and the plan), and the real restore on top of it (safety
-//! backup, pre-restore hooks, `pg_restore --clean --if-exists --no-owner -j N`, files and
-//! secrets into place, post-restore hooks, health check). The dry run changes nothing that
-//! exists; the real restore stops at the first failing step and says how to go back.
+//! backup, pre-restore hooks, pg_restore into a new database swapped in by name (see
+//! `restore_db`), files and secrets into place, post-restore hooks, health check). The dry run
+//! changes nothing that exists; the real restore stops at the first failing step and says how
+//! to go back.
 
 use super::backup::{self, BackupSpec};
 use super::fetch::{self, FetchError, Fetched};

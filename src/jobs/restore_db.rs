@@ -477,7 +477,7 @@ impl RolePlan {
         let cannot_give: Vec<&String> = dump
             .owners
             .iter()
-            .filter(|o| !server.can_act_as(o) && !(create_roles && server.superuser))
+            .filter(|o| !server.can_act_as(o))
             .collect();
         if !plan.missing_owners.is_empty() && !create_roles {
             plan.owners_become = Some(server.current_user.clone());
@@ -689,13 +689,12 @@ impl Owners {
 pub fn restore_fresh(
     tools: &PgTools,
     server: &PgConn,
-    target: Option<&TargetFacts>,
-    srv: &ServerFacts,
-    new_name: &str,
+    db: &DbPlan,
     dump: &Path,
     jobs: u32,
-    owners: Owners,
 ) -> Result<(), String> {
+    let (target, srv, new_name) = (db.existing.as_ref(), &db.server, db.new_name.as_str());
+    let owners = Owners::of(&db.roles);
     let mut create = format!("CREATE DATABASE {}", quote_identifier(new_name));
     if let Some(t) = target {
         create.push(' ');
@@ -853,16 +852,7 @@ pub fn restore_and_swap(
             ));
         }
     }
-    restore_fresh(
-        tools,
-        server,
-        db.existing.as_ref(),
-        &db.server,
-        &db.new_name,
-        dump,
-        jobs,
-        Owners::of(&db.roles),
-    )?;
+    restore_fresh(tools, server, db, dump, jobs)?;
     swap_in(
         tools,
         server,
