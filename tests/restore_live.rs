@@ -498,3 +498,65 @@ fn a_drill_fails_where_the_real_restore_would() {
     assert_exit("drill in an ephemeral cluster", &out, 0);
     assert_eq!(json(&out)["passed"], true);
 }
+
+#[test]
+fn the_dry_run_names_the_privileges_the_swap_needs_and_an_ownership_change_is_loud() {
+    let app = live_app();
+    let set = app.backup();
+    let rows = app.data_dump();
+    app.psql("CREATE ROLE deployer LOGIN");
+    let url = app.url().replacen("postgres@", "deployer@", 1);
+    assert_ne!(url, app.url(), "the test URL names its user");
+    let dry_run = || app.lifeboat_json(&["restore", &set, "--target-url", &url, "--dry-run"]);
+
+    let (code, plan) = dry_run();
+    assert_ne!(code, 0, "{plan:#}");
+    let swap = check_detail(&plan, "database swap");
+    assert!(
+        swap.contains("lacks CREATEDB") && swap.contains("ALTER ROLE"),
+        "{swap}"
+    );
+
+    app.psql("ALTER ROLE deployer CREATEDB");
+    let (code, plan) = dry_run();
+    assert_ne!(code, 0, "{plan:#}");
+    let swap = check_detail(&plan, "database swap");
+    assert!(swap.contains("does not own the database app"), "{swap}");
+
+    app.psql_db("postgres", "ALTER DATABASE app OWNER TO deployer");
+    let (code, plan) = dry_run();
+    assert_eq!(code, 0, "{plan:#}");
+    let roles = check_detail(&plan, "roles");
+    assert!(
+        roles.contains("OWNERSHIP CHANGES") && roles.contains("owned by deployer"),
+        "{roles}"
+    );
+
+    // The restore goes through and says, in its outcome, to whom ownership went.
+    let out = app.lifeboat(&[
+        "restore",
+        &set,
+        "--target-url",
+        &url,
+        "--no-safety-backup",
+        "--yes",
+        "--json",
+    ]);
+    assert_exit("restore as deployer", &out, 0);
+    let outcome = json(&out);
+    assert!(
+        outcome["steps_done"]
+            .as_array()
+            .expect("steps_done")
+            .iter()
+            .any(|s| s.as_str().is_some_and(|s| s.contains("OWNERSHIP CHANGES"))),
+        "{outcome:#}"
+    );
+    assert_eq!(
+        app.psql(
+            "SELECT string_agg(DISTINCT tableowner, ',') FROM pg_tables WHERE schemaname = 'shop'"
+        ),
+        "deployer"
+    );
+    assert!(app.data_dump() == rows, "the rows differ from the set's");
+}

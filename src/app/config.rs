@@ -512,6 +512,7 @@ impl Config {
         set: crate::storage::setid::SetId,
         options: RestoreOptions,
     ) -> Result<RestoreSpec, ConfigError> {
+        let target_from_flag = options.target_url.is_some();
         let target_url = options
             .target_url
             .or_else(|| self.source.database_url.clone());
@@ -549,6 +550,7 @@ impl Config {
             safety_backup,
             paths: paths.clone(),
             create_roles: options.create_roles,
+            target_from_flag,
         })
     }
 

@@ -55,6 +55,9 @@ pub struct RestoreSpec {
     pub paths: LocalPaths,
     /// Create the owners and grantees the target server lacks (`--create-roles`).
     pub create_roles: bool,
+    /// The target came from `--target-url`, not the configuration: the "to go back" command
+    /// must name it too.
+    pub target_from_flag: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -107,7 +110,7 @@ pub struct DbPlan {
     pub old_name: String,
     pub server: restore_db::ServerFacts,
     pub existing: Option<restore_db::TargetFacts>,
-    pub roles: restore_db::RolePlan,
+    pub roles: super::restore_roles::RolePlan,
 }
 
 impl RestorePlan {
@@ -802,6 +805,11 @@ pub async fn run(
         }
     }
     let back_out = match &safety {
+        // The safety set restores into the configured database unless told otherwise.
+        Some(id) if spec.target_from_flag => format!(
+            "to go back: lifeboat restore {id} --yes --target-url {}",
+            restore_db::shell_word(&spec.target.display())
+        ),
         Some(id) => format!("to go back: lifeboat restore {id} --yes"),
         None => "no safety backup was taken".to_string(),
     };

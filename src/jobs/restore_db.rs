@@ -18,6 +18,7 @@
 
 use super::preflight::Check;
 use super::restore::{DbPlan, RestorePlan, RestoreSpec};
+use super::restore_roles::{create_roles, dump_roles, DumpRoles, RolePlan};
 use crate::storage::manifest::{Manifest, RoleFacts};
 use crate::storage::postgres::{self, quote_identifier, PgConn, PgTools, PsqlSession};
 use serde::Serialize;
@@ -74,11 +75,11 @@ pub struct TargetFacts {
 /// The database name placeholder in [`TargetFacts::carried`].
 const DB: &str = "{db}";
 
-fn session(tools: &PgTools, server: &PgConn) -> Result<PsqlSession, String> {
+pub(super) fn session(tools: &PgTools, server: &PgConn) -> Result<PsqlSession, String> {
     PsqlSession::open(tools, &server.with_database("postgres")).map_err(|e| e.to_string())
 }
 
-fn query(s: &mut PsqlSession, sql: &str) -> Result<Vec<Vec<String>>, String> {
+pub(super) fn query(s: &mut PsqlSession, sql: &str) -> Result<Vec<Vec<String>>, String> {
     s.query(sql).map_err(|e| e.to_string())
 }
 
@@ -136,12 +137,15 @@ pub fn inspect(
     };
     let get = |i: usize| row.get(i).cloned().unwrap_or_default();
     let mut options = format!(
-        "TEMPLATE template0 ENCODING {} LC_COLLATE {} LC_CTYPE {} TABLESPACE {}",
+        "TEMPLATE template0 ENCODING {} LC_COLLATE {} LC_CTYPE {}",
         quote_literal(&get(1)),
         quote_literal(&get(2)),
         quote_literal(&get(3)),
-        quote_identifier(&get(6)),
     );
+    // Naming even pg_default needs CREATE on it for a role that is not a superuser.
+    if get(6) != "pg_default" {
+        options.push_str(&format!(" TABLESPACE {}", quote_identifier(&get(6))));
+    }
     if get(7) == "i" && !get(8).is_empty() {
         options.push_str(&format!(
             " LOCALE_PROVIDER icu ICU_LOCALE {}",
@@ -278,313 +282,6 @@ fn split_guc_list(value: &str) -> Vec<String> {
     out.push(cur.trim().to_string());
     out.retain(|e| !e.is_empty());
     out
-}
-
-/// The roles the dump names: owners of its objects and grantees (and grantors) of its ACLs.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
-pub struct DumpRoles {
-    pub owners: Vec<String>,
-    pub grantees: Vec<String>,
-}
-
-impl DumpRoles {
-    pub fn all(&self) -> BTreeSet<String> {
-        self.owners.iter().chain(&self.grantees).cloned().collect()
-    }
-}
-
-/// Reads owners from `pg_restore --list` and grantees from the SQL of the dump's ACL entries
-/// (`pg_restore -L <only the ACL entries> -f -`): the list shows only an ACL's owner.
-pub fn dump_roles(tools: &PgTools, dump: &Path, scratch: &Path) -> Result<DumpRoles, String> {
-    let out = tools
-        .command("pg_restore")
-        .arg("--list")
-        .arg(dump)
-        .output()
-        .map_err(|e| format!("cannot run pg_restore: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "pg_restore --list failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    let list = String::from_utf8_lossy(&out.stdout).into_owned();
-    let mut roles = DumpRoles::default();
-    let mut acl_lines = String::new();
-    for line in list.lines() {
-        let Some((_, entry)) = line.split_once("; ") else {
-            continue;
-        };
-        if line.starts_with(';') {
-            continue;
-        }
-        let words: Vec<&str> = entry.split_whitespace().skip(2).collect();
-        let acl = words.first() == Some(&"ACL")
-            || (words.first() == Some(&"DEFAULT") && words.get(1) == Some(&"ACL"));
-        if acl {
-            acl_lines.push_str(line);
-            acl_lines.push('\n');
-            continue;
-        }
-        let skip = [
-            "TABLE DATA",
-            "SEQUENCE SET",
-            "COMMENT",
-            "EXTENSION",
-            "BLOB DATA",
-        ];
-        let kind = words.join(" ");
-        if words.len() >= 4 && !skip.iter().any(|k| kind.starts_with(k)) {
-            if let Some(owner) = words.last() {
-                if *owner != "-" {
-                    push_unique(&mut roles.owners, owner);
-                }
-            }
-        }
-    }
-    if !acl_lines.is_empty() {
-        let list_file = scratch.join("acl.list");
-        std::fs::write(&list_file, acl_lines)
-            .map_err(|e| format!("{}: {e}", list_file.display()))?;
-        let out = tools
-            .command("pg_restore")
-            .arg("-L")
-            .arg(&list_file)
-            .args(["-f", "-"])
-            .arg(dump)
-            .output()
-            .map_err(|e| format!("cannot run pg_restore: {e}"))?;
-        let _ = std::fs::remove_file(&list_file);
-        if !out.status.success() {
-            return Err(format!(
-                "pg_restore of the ACL entries failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
-        for role in acl_roles(&String::from_utf8_lossy(&out.stdout)) {
-            push_unique(&mut roles.grantees, &role);
-        }
-    }
-    Ok(roles)
-}
-
-fn push_unique(list: &mut Vec<String>, name: &str) {
-    if !list.iter().any(|r| r == name) {
-        list.push(name.to_string());
-    }
-}
-
-/// The roles named in GRANT, REVOKE and `SET SESSION AUTHORIZATION` statements (pg_dump writes
-/// one grantee per statement); PUBLIC is not a role.
-pub fn acl_roles(sql: &str) -> Vec<String> {
-    let mut roles = Vec::new();
-    for line in sql.lines().map(str::trim) {
-        let statement = line.trim_end_matches(';');
-        let tail = if let Some(rest) = statement.strip_prefix("SET SESSION AUTHORIZATION ") {
-            Some(rest)
-        } else if statement.starts_with("GRANT ") || statement.contains(" GRANT ") {
-            statement.rsplit_once(" TO ").map(|(_, r)| r)
-        } else if statement.starts_with("REVOKE ") || statement.contains(" REVOKE ") {
-            statement.rsplit_once(" FROM ").map(|(_, r)| r)
-        } else {
-            None
-        };
-        let Some(tail) = tail else { continue };
-        let tail = tail.trim_end_matches(" WITH GRANT OPTION").trim();
-        if let Some(name) = parse_identifier(tail) {
-            if name != "PUBLIC" || tail.starts_with('"') {
-                push_unique(&mut roles, &name);
-            }
-        }
-    }
-    roles
-}
-
-/// An identifier as pg_dump writes it: bare, or double-quoted with `""` inside.
-fn parse_identifier(text: &str) -> Option<String> {
-    if let Some(inner) = text.strip_prefix('"') {
-        let mut out = String::new();
-        let mut chars = inner.chars().peekable();
-        while let Some(c) = chars.next() {
-            if c == '"' {
-                if chars.peek() == Some(&'"') {
-                    chars.next();
-                    out.push('"');
-                } else {
-                    return Some(out);
-                }
-            } else {
-                out.push(c);
-            }
-        }
-        return None;
-    }
-    let word = text.split_whitespace().next()?;
-    let quoted = word.strip_prefix('\'').and_then(|w| w.strip_suffix('\''));
-    Some(quoted.unwrap_or(word).to_string())
-}
-
-/// What the restore does about the dump's roles on this server.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
-pub struct RolePlan {
-    /// Owners and grantees the server lacks, sorted.
-    pub missing_owners: Vec<String>,
-    pub missing_grantees: Vec<String>,
-    /// Created before pg_restore (`--create-roles`).
-    pub create: Vec<RoleFacts>,
-    /// `None`: owners are kept. `Some(role)`: every object ends up owned by `role`.
-    pub owners_become: Option<String>,
-    /// Why owners are not kept, when they are not.
-    pub owner_reason: Option<String>,
-}
-
-impl RolePlan {
-    /// `recorded`: the roles' attributes from the set's manifest, when it has them.
-    pub fn decide(
-        dump: &DumpRoles,
-        server: &ServerFacts,
-        recorded: &[RoleFacts],
-        create_roles: bool,
-    ) -> RolePlan {
-        let lacks = |r: &&String| !server.roles.contains(*r);
-        let mut plan = RolePlan {
-            missing_owners: dump.owners.iter().filter(lacks).cloned().collect(),
-            missing_grantees: dump
-                .grantees
-                .iter()
-                .filter(lacks)
-                .filter(|g| !dump.owners.contains(g))
-                .cloned()
-                .collect(),
-            ..Default::default()
-        };
-        plan.missing_owners.sort();
-        plan.missing_grantees.sort();
-        if create_roles {
-            plan.create = plan
-                .missing_owners
-                .iter()
-                .chain(&plan.missing_grantees)
-                .map(|name| {
-                    recorded
-                        .iter()
-                        .find(|r| &r.name == name)
-                        .cloned()
-                        .unwrap_or_else(|| RoleFacts::nologin(name))
-                })
-                .collect();
-        }
-        let cannot_give: Vec<&String> = dump
-            .owners
-            .iter()
-            .filter(|o| !server.can_act_as(o))
-            .collect();
-        if !plan.missing_owners.is_empty() && !create_roles {
-            plan.owners_become = Some(server.current_user.clone());
-            plan.owner_reason = Some(format!(
-                "the server lacks the owner role(s) {} (--create-roles creates them)",
-                plan.missing_owners.join(", ")
-            ));
-        } else if !cannot_give.is_empty() {
-            plan.owners_become = Some(server.current_user.clone());
-            plan.owner_reason = Some(format!(
-                "{} is neither a superuser nor a member of {}, so it cannot give objects to them",
-                server.current_user,
-                cannot_give
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-        }
-        plan
-    }
-
-    /// Grants to roles the server lacks make pg_restore stop: refuse before touching anything.
-    pub fn problem(&self) -> Option<String> {
-        (!self.missing_grantees.is_empty() && self.create.is_empty()).then(|| {
-            format!(
-                "the dump grants privileges to role(s) the target server lacks: {}; rerun with \
-                 --create-roles to create them (NOLOGIN unless the set recorded LOGIN, no \
-                 password), or create them yourself",
-                self.missing_grantees.join(", ")
-            )
-        })
-    }
-
-    /// One line for the plan and the outcome; loud when ownership changes.
-    pub fn summary(&self) -> String {
-        let mut parts = Vec::new();
-        if !self.create.is_empty() {
-            parts.push(format!(
-                "create role(s) {}",
-                self.create
-                    .iter()
-                    .map(RoleFacts::create_sql)
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            ));
-        }
-        match (&self.owners_become, &self.owner_reason) {
-            (Some(to), Some(why)) => parts.push(format!(
-                "OWNERSHIP CHANGES: every object is restored owned by {to}, not by its owner in the dump, because {why}"
-            )),
-            _ => parts.push("owners kept as in the dump".into()),
-        }
-        parts.join("; ")
-    }
-}
-
-impl RoleFacts {
-    pub fn nologin(name: &str) -> RoleFacts {
-        RoleFacts {
-            name: name.to_string(),
-            inherit: true,
-            connection_limit: -1,
-            ..Default::default()
-        }
-    }
-
-    /// `CREATE ROLE` with the recorded attributes and no password. SUPERUSER is never given:
-    /// an operator grants that by hand.
-    pub fn create_sql(&self) -> String {
-        let mut sql = format!(
-            "CREATE ROLE {} WITH {}",
-            quote_identifier(&self.name),
-            if self.login { "LOGIN" } else { "NOLOGIN" }
-        );
-        for (on, word) in [
-            (self.createdb, "CREATEDB"),
-            (self.createrole, "CREATEROLE"),
-            (self.replication, "REPLICATION"),
-            (self.bypassrls, "BYPASSRLS"),
-        ] {
-            if on {
-                sql.push(' ');
-                sql.push_str(word);
-            }
-        }
-        if !self.inherit {
-            sql.push_str(" NOINHERIT");
-        }
-        if self.connection_limit >= 0 {
-            sql.push_str(&format!(" CONNECTION LIMIT {}", self.connection_limit));
-        }
-        sql
-    }
-}
-
-/// Creates the roles of `plan.create` on the server.
-pub fn create_roles(tools: &PgTools, server: &PgConn, plan: &RolePlan) -> Result<(), String> {
-    if plan.create.is_empty() {
-        return Ok(());
-    }
-    let mut s = session(tools, server)?;
-    for role in &plan.create {
-        query(&mut s, &role.create_sql()).map_err(|e| format!("{}: {e}", role.create_sql()))?;
-    }
-    let _ = s.close();
-    Ok(())
 }
 
 /// The names the swap uses for `target`, cut to PostgreSQL's 63 bytes.
@@ -894,6 +591,19 @@ pub fn restore_for_drill(
     Ok(plan.summary())
 }
 
+/// `text` as one shell word, quoted only when it needs to be.
+pub fn shell_word(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "@%+=:,./_-".contains(c));
+    if plain {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
+}
+
 /// The SQL that puts the old copy back, for the messages after the swap.
 pub fn swap_back_sql(target: &str, old_name: &str) -> String {
     format!(
@@ -1075,28 +785,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn finds_grantees_grantors_and_skips_public() {
-        let sql = "GRANT SELECT ON TABLE public.documents TO reader;\n\
-                   REVOKE ALL ON SCHEMA public FROM PUBLIC;\n\
-                   GRANT ALL ON SCHEMA billing TO \"Weird \"\"Role\";\n\
-                   ALTER DEFAULT PRIVILEGES FOR ROLE app IN SCHEMA public GRANT SELECT ON TABLES TO auditor;\n\
-                   SET SESSION AUTHORIZATION grantor;\n\
-                   GRANT UPDATE ON TABLE x TO writer WITH GRANT OPTION;\n\
-                   REVOKE ALL ON TABLE y FROM app;\n";
-        assert_eq!(
-            acl_roles(sql),
-            vec![
-                "reader",
-                "Weird \"Role",
-                "auditor",
-                "grantor",
-                "writer",
-                "app"
-            ]
-        );
-    }
-
-    #[test]
     fn carries_list_settings_element_by_element() {
         assert_eq!(
             setting_sql("search_path=\"$user\", public, \"My Schema\"").as_deref(),
@@ -1114,6 +802,16 @@ mod tests {
     }
 
     #[test]
+    fn quotes_shell_words_only_when_needed() {
+        assert_eq!(
+            shell_word("postgresql://u@h:5/app"),
+            "postgresql://u@h:5/app"
+        );
+        assert_eq!(shell_word("dbname=it's x"), r"'dbname=it'\''s x'");
+        assert_eq!(shell_word("a?b&c"), "'a?b&c'");
+    }
+
+    #[test]
     fn swap_names_fit_in_63_bytes() {
         let (new, old) = swap_names(&"x".repeat(80), "20261204T150000");
         assert!(new.len() <= 63 && old.len() <= 63, "{new} {old}");
@@ -1125,66 +823,14 @@ mod tests {
         );
     }
 
-    fn server(user: &str, superuser: bool, roles: &[&str], member_of: &[&str]) -> ServerFacts {
-        ServerFacts {
-            current_user: user.into(),
-            superuser,
-            createdb: true,
-            roles: roles.iter().map(|r| r.to_string()).collect(),
-            member_of: member_of.iter().map(|r| r.to_string()).collect(),
-        }
-    }
-
-    #[test]
-    fn keeps_owners_only_when_it_can() {
-        let dump = DumpRoles {
-            owners: vec!["app".into(), "ghost".into()],
-            grantees: vec!["reader".into(), "app".into()],
-        };
-        let su = server("postgres", true, &["postgres", "app"], &[]);
-        let plan = RolePlan::decide(&dump, &su, &[], false);
-        assert_eq!(plan.missing_owners, vec!["ghost"]);
-        assert_eq!(plan.missing_grantees, vec!["reader"]);
-        assert_eq!(plan.owners_become.as_deref(), Some("postgres"));
-        assert!(plan.problem().is_some_and(|p| p.contains("reader")));
-        assert!(plan.summary().contains("OWNERSHIP CHANGES"));
-
-        let recorded = vec![RoleFacts {
-            login: true,
-            ..RoleFacts::nologin("reader")
-        }];
-        let plan = RolePlan::decide(&dump, &su, &recorded, true);
-        assert_eq!(plan.owners_become, None);
-        assert_eq!(plan.problem(), None);
-        let sql: Vec<String> = plan.create.iter().map(RoleFacts::create_sql).collect();
-        assert_eq!(
-            sql,
-            vec![
-                "CREATE ROLE \"ghost\" WITH NOLOGIN",
-                "CREATE ROLE \"reader\" WITH LOGIN"
-            ]
-        );
-
-        let all_there = DumpRoles {
-            owners: vec!["app".into()],
-            grantees: vec![],
-        };
-        let plain = server("deploy", false, &["deploy", "app"], &["deploy"]);
-        let plan = RolePlan::decide(&all_there, &plain, &[], false);
-        assert!(plan
-            .owner_reason
-            .as_deref()
-            .is_some_and(|r| r.contains("cannot give objects")));
-        let member = server("deploy", false, &["deploy", "app"], &["deploy", "app"]);
-        assert_eq!(
-            RolePlan::decide(&all_there, &member, &[], false).owners_become,
-            None
-        );
-    }
-
     #[test]
     fn swap_check_names_the_missing_privilege() {
-        let mut s = server("deploy", false, &["deploy", "app"], &["deploy"]);
+        let mut s = ServerFacts {
+            current_user: "deploy".into(),
+            roles: ["deploy", "app"].iter().map(|r| r.to_string()).collect(),
+            member_of: ["deploy".to_string()].into(),
+            ..Default::default()
+        };
         s.createdb = false;
         let err = swap_check(&s, None, "n", "o").unwrap_err();
         assert!(err.contains("CREATEDB"), "{err}");
