@@ -335,6 +335,17 @@ fn a_failed_restore_leaves_the_target_as_it_was_and_the_go_back_command_works() 
         before,
         "going back did not bring the previous state back"
     );
+
+    // The old copy of the failed restore is still there, and the next plan says so.
+    let kept = swap_leftovers(&app);
+    assert!(kept.starts_with("app_lifeboat_old_"), "{kept}");
+    let (code, plan) = app.lifeboat_json(&["restore", &set, "--dry-run"]);
+    assert_eq!(code, 0, "{plan:#}");
+    let swap = check_detail(&plan, "database swap");
+    assert!(
+        swap.contains(&format!("left by an earlier restore: {kept}")),
+        "{swap}"
+    );
 }
 
 /// A second server: none of the shop's roles exist there.

@@ -47,6 +47,9 @@ pub struct ServerFacts {
     pub roles: BTreeSet<String>,
     /// The roles the connecting role is a member of (itself included): it may give objects to them.
     pub member_of: BTreeSet<String>,
+    /// Databases named like this target's swap databases: left by an interrupted restore, or
+    /// an old copy nobody dropped.
+    pub leftovers: Vec<String>,
 }
 
 impl ServerFacts {
@@ -117,6 +120,20 @@ pub fn inspect(
         }
     }
     let lit = quote_literal(name);
+    let like = name
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    facts.leftovers = query(
+        &mut s,
+        &format!(
+            "SELECT datname FROM pg_database WHERE datname LIKE {} ORDER BY 1",
+            quote_literal(&format!("{like}\\_lifeboat\\_%"))
+        ),
+    )?
+    .into_iter()
+    .filter_map(|r| r.into_iter().next())
+    .collect();
     let rows = query(
         &mut s,
         &format!(
@@ -312,6 +329,14 @@ pub fn swap_check(
             quote_identifier(me)
         ));
     }
+    let leftovers = if server.leftovers.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; left by an earlier restore: {} (drop them once you no longer need them)",
+            server.leftovers.join(", ")
+        )
+    };
     match target {
         Some(t) => {
             if !server.can_act_as(&t.owner) {
@@ -327,12 +352,12 @@ pub fn swap_check(
             }
             Ok(format!(
                 "restore into {new_name}, then rename {} to {old_name} and {new_name} to {}; \
-                 {} other session(s) connected now are disconnected at the swap",
+                 {} other session(s) connected now are disconnected at the swap{leftovers}",
                 t.name, t.name, t.sessions
             ))
         }
         None => Ok(format!(
-            "restore into {new_name}, then rename it to the target's name"
+            "restore into {new_name}, then rename it to the target's name{leftovers}"
         )),
     }
 }
@@ -686,7 +711,7 @@ pub(super) fn plan_database(
             Ok("does not exist yet: it will be created".into()),
         ),
     }
-    let tag = chrono::Utc::now().format("%Y%m%d%H%M%S").to_string();
+    let tag = chrono::Utc::now().format("%Y%m%d%H%M%S%3f").to_string();
     let (new_name, old_name) = swap_names(&name, &tag);
     push(
         checks,

@@ -344,6 +344,7 @@ mod tests {
             createdb: true,
             roles: roles.iter().map(|r| r.to_string()).collect(),
             member_of: member_of.iter().map(|r| r.to_string()).collect(),
+            ..Default::default()
         }
     }
 
