@@ -43,9 +43,11 @@ pub struct ServerFacts {
     pub current_user: String,
     pub superuser: bool,
     pub createdb: bool,
-    /// Every role on the server.
+    /// Every role on the server (left out of the printed plan: it can be long).
+    #[serde(skip)]
     pub roles: BTreeSet<String>,
     /// The roles the connecting role is a member of (itself included): it may give objects to them.
+    #[serde(skip)]
     pub member_of: BTreeSet<String>,
     /// Databases named like this target's swap databases: left by an interrupted restore, or
     /// an old copy nobody dropped.
@@ -350,9 +352,20 @@ pub fn swap_check(
                     quote_identifier(me)
                 ));
             }
+            // A swap killed between refusing connections and renaming leaves exactly this.
+            let refusing = if t.allow_connections {
+                String::new()
+            } else {
+                format!(
+                    "; {} refuses connections now (ALLOW_CONNECTIONS false; an interrupted swap \
+                     leaves it so: `ALTER DATABASE {} ALLOW_CONNECTIONS true` lets the application back in)",
+                    t.name,
+                    quote_identifier(&t.name)
+                )
+            };
             Ok(format!(
                 "restore into {new_name}, then rename {} to {old_name} and {new_name} to {}; \
-                 {} other session(s) connected now are disconnected at the swap{leftovers}",
+                 {} other session(s) connected now are disconnected at the swap{leftovers}{refusing}",
                 t.name, t.name, t.sessions
             ))
         }
