@@ -346,6 +346,16 @@ fn a_failed_restore_leaves_the_target_as_it_was_and_the_go_back_command_works() 
         swap.contains(&format!("left by an earlier restore: {kept}")),
         "{swap}"
     );
+
+    // A swap killed between refusing connections and the rename leaves the target refusing
+    // them: the plan says so and how to let the application back in.
+    app.psql_db("postgres", "ALTER DATABASE app ALLOW_CONNECTIONS false");
+    let (_, plan) = app.lifeboat_json(&["restore", &set, "--dry-run"]);
+    let swap = check_detail(&plan, "database swap");
+    assert!(
+        swap.contains("refuses connections") && swap.contains("ALLOW_CONNECTIONS true"),
+        "{swap}"
+    );
 }
 
 /// A second server: none of the shop's roles exist there.
