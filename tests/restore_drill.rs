@@ -498,11 +498,14 @@ fn dry_run_changes_nothing_and_plans_every_step() {
         "a safety backup comes first: {steps:#?}"
     );
     assert!(
-        steps.iter().any(
-            |s| s.starts_with("pg_restore --clean --if-exists --no-owner -j")
-                && s.contains(&app.url())
-        ),
-        "the plan restores the database: {steps:#?}"
+        steps
+            .iter()
+            .any(|s| s.starts_with("pg_restore -j") && s.contains(" into app_lifeboat_new_"))
+            && steps
+                .iter()
+                .any(|s| s.starts_with("swap: ") && s.contains("rename app to app_lifeboat_old_"))
+            && !steps.iter().any(|s| s.contains("--clean")),
+        "the plan restores into a new database and swaps it in: {steps:#?}"
     );
     // Into the configured roots, by default without owners or set-id bits.
     assert!(
@@ -836,8 +839,15 @@ fn restore_round_trip_and_back_through_the_safety_backup() {
     assert_eq!(code, 0, "{plan:#}");
     let steps = step_texts(&plan);
     assert!(
-        steps.iter().any(|s| s.starts_with("create the database"))
-            && steps.iter().any(|s| s.starts_with("pg_restore --no-owner")),
+        steps
+            .iter()
+            .any(|s| s.starts_with("create the database app_copy_lifeboat_new_"))
+            && steps.iter().any(|s| s.starts_with("pg_restore -j"))
+            && steps
+                .iter()
+                .any(|s| s.starts_with("rename app_copy_lifeboat_new_")
+                    && s.ends_with(" to app_copy"))
+            && !steps.iter().any(|s| s.contains("--clean")),
         "a new database is created, then restored into without --clean: {steps:#?}"
     );
     let out = app.lifeboat(&[

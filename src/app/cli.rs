@@ -102,6 +102,10 @@ pub enum Command {
         /// pg_restore parallelism.
         #[arg(long)]
         jobs: Option<u32>,
+        /// Create the roles that own objects or receive grants in the dump and that the target
+        /// server lacks (NOLOGIN unless the set recorded LOGIN; never with a password).
+        #[arg(long)]
+        create_roles: bool,
         /// Confirm a real restore without the typed confirmation.
         #[arg(long)]
         yes: bool,
@@ -367,6 +371,7 @@ pub async fn run(cli: Cli, paths: LocalPaths) -> i32 {
             restore_owners,
             no_safety_backup,
             jobs,
+            create_roles,
             yes,
             json,
         } => {
@@ -382,6 +387,7 @@ pub async fn run(cli: Cli, paths: LocalPaths) -> i32 {
                 restore_owners,
                 jobs,
                 safety_backup: !no_safety_backup,
+                create_roles,
             };
             super::restore_cli::run(&config, &paths, &set, options, dry_run, yes, json).await
         }

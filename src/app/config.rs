@@ -223,6 +223,8 @@ pub struct RestoreOptions {
     pub restore_owners: bool,
     pub jobs: Option<u32>,
     pub safety_backup: bool,
+    /// `--create-roles`: create the owners and grantees the target server lacks.
+    pub create_roles: bool,
 }
 
 /// `--files-to DIR`: the set's tree under DIR. `/` (or nothing) is the configured roots, where
@@ -565,6 +567,7 @@ impl Config {
         set: crate::storage::setid::SetId,
         options: RestoreOptions,
     ) -> Result<RestoreSpec, ConfigError> {
+        let target_from_flag = options.target_url.is_some();
         let target_url = options
             .target_url
             .or_else(|| self.source.database_url.clone());
@@ -609,6 +612,8 @@ impl Config {
             },
             safety_backup,
             paths: paths.clone(),
+            create_roles: options.create_roles,
+            target_from_flag,
         })
     }
 

@@ -22,7 +22,7 @@ use crate::storage::layout;
 use crate::storage::lock::{process_start, this_host, LockError, RepoLock};
 use crate::storage::manifest::{
     Component, ComponentKind, Compression, Encryption, Initiator, Manifest, RepositoryRole,
-    SourceFacts, TableCount, MANIFEST_FORMAT,
+    RoleFacts, SourceFacts, TableCount, MANIFEST_FORMAT,
 };
 use crate::storage::passphrase_file;
 use crate::storage::paths::LocalPaths;
@@ -396,12 +396,51 @@ fn open_snapshot(mut session: PsqlSession, key_tables: &[String]) -> Result<Snap
             rows: rows.parse().unwrap_or(0),
         });
     }
+    facts.roles = Some(dump_roles(&mut session)?);
     Ok(Snapshot {
         session,
         id: row[0].clone(),
         time,
         facts,
     })
+}
+
+/// The roles that own objects in this database or receive grants in it (pg_shdepend records
+/// both; the bootstrap superuser is pinned and so not in it, hence the owners of schemas and
+/// relations too), with their attributes. Never passwords: only pg_roles is read. Runs in the
+/// snapshot's transaction, so it describes the same moment as the dump.
+fn dump_roles(session: &mut PsqlSession) -> Result<Vec<RoleFacts>, PgError> {
+    let rows = session.query(
+        "SELECT r.rolname, r.rolcanlogin, r.rolsuper, r.rolcreatedb, r.rolcreaterole, \
+         r.rolinherit, r.rolreplication, r.rolbypassrls, r.rolconnlimit FROM pg_roles r \
+         WHERE r.rolname NOT LIKE 'pg\\_%' AND r.oid IN ( \
+           SELECT s.refobjid FROM pg_shdepend s WHERE s.refclassid = 'pg_authid'::regclass \
+             AND s.deptype IN ('o', 'a') \
+             AND s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+           UNION SELECT n.nspowner FROM pg_namespace n \
+             WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') \
+             AND n.nspname NOT LIKE 'pg\\_%' \
+           UNION SELECT c.relowner FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') \
+             AND n.nspname NOT LIKE 'pg\\_%') \
+         ORDER BY 1",
+    )?;
+    let t = |v: Option<&String>| v.is_some_and(|v| v == "t");
+    Ok(rows
+        .iter()
+        .filter(|r| r.len() == 9)
+        .map(|r| RoleFacts {
+            name: r[0].clone(),
+            login: t(r.get(1)),
+            superuser: t(r.get(2)),
+            createdb: t(r.get(3)),
+            createrole: t(r.get(4)),
+            inherit: t(r.get(5)),
+            replication: t(r.get(6)),
+            bypassrls: t(r.get(7)),
+            connection_limit: r[8].parse().unwrap_or(-1),
+        })
+        .collect())
 }
 
 /// pg_dump into `out`; the child is killed when `stop` is raised.

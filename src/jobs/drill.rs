@@ -10,6 +10,7 @@ use super::fetch::{self, Fetched};
 use super::inventory;
 use super::progress::{Meter, Reporter};
 use super::restore::{self, Scratch};
+use super::restore_db;
 use crate::storage::archive;
 use crate::storage::gpg::{Crypto, EncryptionSpec};
 use crate::storage::journal::{Journal, JournalEntry};
@@ -134,6 +135,10 @@ impl Target {
                 Ok(Target::Scratch { server, name })
             }
         }
+    }
+
+    fn is_cluster(&self) -> bool {
+        matches!(self, Target::Cluster(_))
     }
 
     fn conn(&self) -> PgConn {
@@ -436,23 +441,28 @@ pub async fn run(
             clock.end("restore", t, false, "cancelled before pg_restore");
             return Err("cancelled".into());
         }
-        let (t2, c2, dump, jobs) = (
+        // The same role decisions as the real restore; only a throwaway cluster of the
+        // drill's own gets the missing roles created.
+        let throwaway = target.as_ref().is_some_and(Target::is_cluster);
+        let (t2, c2, dump, jobs, roles, work) = (
             tools.clone(),
             conn.clone(),
             scratch.dump(),
             spec.jobs.max(1),
+            manifest.source.roles.clone().unwrap_or_default(),
+            scratch.path().to_path_buf(),
         );
         let restored = tokio::task::spawn_blocking(move || {
-            restore::pg_restore_into(&t2, &c2, &dump, jobs, restore::TargetDb::Empty)
+            restore_db::restore_for_drill(&t2, &c2, &dump, &work, &roles, throwaway, jobs)
         })
         .await
         .unwrap_or_else(|e| Err(e.to_string()));
         match restored {
-            Ok(()) => clock.end(
+            Ok(roles) => clock.end(
                 "restore",
                 t,
                 true,
-                format!("pg_restore -j {} into {target_text}", spec.jobs.max(1)),
+                format!("pg_restore -j {} into {target_text}; {roles}", spec.jobs.max(1)),
             ),
             Err(e) => {
                 clock.end("restore", t, false, e.clone());

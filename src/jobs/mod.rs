@@ -17,6 +17,8 @@ pub mod prune;
 pub mod prune_plan;
 pub mod readback;
 pub mod restore;
+pub mod restore_db;
+pub mod restore_roles;
 pub mod retention_sim;
 pub mod scratch;
 pub mod spool;

@@ -1,21 +1,23 @@
 //! Restore: the dry run (fetch, verify, decrypt to scratch, `pg_restore --list` summary,
 //! archive safety checks, preflight, and the plan), and the real restore on top of it (safety
-//! backup, pre-restore hooks, `pg_restore --clean --if-exists --no-owner -j N`, files and
-//! secrets into place, post-restore hooks, health check). The dry run changes nothing that
-//! exists; the real restore stops at the first failing step and says how to go back.
+//! backup, pre-restore hooks, pg_restore into a new database swapped in by name (see
+//! `restore_db`), files and secrets into place, post-restore hooks, health check). The dry run
+//! changes nothing that exists; the real restore stops at the first failing step and says how
+//! to go back.
 
 use super::backup::{self, BackupSpec};
 use super::fetch::{self, FetchError, Fetched};
 use super::preflight::Check;
 use super::progress::{Meter, Reporter, Sampler};
 use super::readback;
+use super::restore_db;
 pub use super::scratch::Scratch;
 use super::verify::ObjectStatus;
 use crate::storage::archive::{self, Listing};
 use crate::storage::gpg::{Crypto, EncryptionSpec};
 use crate::storage::manifest::{ComponentKind, Manifest};
 use crate::storage::paths::LocalPaths;
-use crate::storage::postgres::{self, PgConn, PgTools, PsqlSession};
+use crate::storage::postgres::{self, PgConn, PgTools};
 use crate::storage::repository::{Repository, RepositorySpec};
 use crate::storage::roots::{self, Placement, RootsSpec};
 use crate::storage::setid::SetId;
@@ -55,6 +57,11 @@ pub struct RestoreSpec {
     /// `None`: no safety backup.
     pub safety_backup: Option<BackupSpec>,
     pub paths: LocalPaths,
+    /// Create the owners and grantees the target server lacks (`--create-roles`).
+    pub create_roles: bool,
+    /// The target came from `--target-url`, not the configuration: the "to go back" command
+    /// must name it too.
+    pub target_from_flag: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -66,7 +73,10 @@ pub struct TocSummary {
     pub sequences: usize,
     pub extensions: Vec<String>,
     pub owners: Vec<String>,
-    /// Owners the target server lacks (harmless with --no-owner, reported all the same).
+    /// Roles the dump's ACL entries grant to (or revoke from).
+    #[serde(default)]
+    pub grantees: Vec<String>,
+    /// Owners and grantees the target server lacks, whether or not the target database exists.
     pub missing_roles: Vec<String>,
     pub dumped_by: String,
     pub dumped_from: String,
@@ -90,6 +100,21 @@ pub struct RestorePlan {
     pub checks: Vec<Check>,
     pub steps: Vec<PlanStep>,
     pub problems: Vec<String>,
+    /// How the database is restored: into a new database, then swapped in by name.
+    pub database: Option<DbPlan>,
+}
+
+/// The database half of the plan (see `restore_db`).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DbPlan {
+    pub target_name: String,
+    /// pg_restore writes here; renamed to `target_name` at the swap.
+    pub new_name: String,
+    /// The previous database's name after the swap, until the health check passes.
+    pub old_name: String,
+    pub server: restore_db::ServerFacts,
+    pub existing: Option<restore_db::TargetFacts>,
+    pub roles: super::restore_roles::RolePlan,
 }
 
 impl RestorePlan {
@@ -210,31 +235,6 @@ pub fn parse_toc(text: &str) -> TocSummary {
         }
     }
     toc
-}
-
-/// The target's state: (exists, tables, bytes, roles).
-fn target_state(tools: &PgTools, target: &PgConn) -> Result<(bool, u64, u64, Vec<String>), String> {
-    match PsqlSession::open(tools, target).and_then(|mut s| {
-        let rows = s.query(
-            "SELECT (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r','p') AND n.nspname NOT IN ('pg_catalog','information_schema') AND n.nspname NOT LIKE 'pg_toast%'), pg_database_size(current_database()), (SELECT string_agg(rolname, ',') FROM pg_roles)",
-        )?;
-        let _ = s.close();
-        Ok(rows)
-    }) {
-        Ok(rows) => {
-            let row = rows.first().cloned().unwrap_or_default();
-            let roles = row.get(2).map(|r| r.split(',').map(str::to_string).collect()).unwrap_or_default();
-            Ok((true, row.first().and_then(|v| v.parse().ok()).unwrap_or(0), row.get(1).and_then(|v| v.parse().ok()).unwrap_or(0), roles))
-        }
-        Err(e) => {
-            let text = e.to_string();
-            if text.contains("does not exist") {
-                Ok((false, 0, 0, Vec::new()))
-            } else {
-                Err(text)
-            }
-        }
-    }
 }
 
 fn check(name: &str, result: Result<String, String>) -> Check {
@@ -478,6 +478,7 @@ fn plan_blocking(
         )],
         steps: Vec::new(),
         problems: Vec::new(),
+        database: None,
     };
     let mut placed: Vec<(ComponentKind, Placement)> = Vec::new();
     for f in fetched {
@@ -551,23 +552,7 @@ fn plan_blocking(
             )),
         },
     ));
-    match target_state(tools, &spec.target) {
-        Ok((true, tables, bytes, roles)) => {
-            plan.toc.missing_roles = plan
-                .toc
-                .owners
-                .iter()
-                .filter(|o| !roles.contains(o))
-                .cloned()
-                .collect();
-            plan.checks.push(check("target database", Ok(format!("exists with {tables} tables ({} MiB): objects in the dump are dropped and recreated", bytes / (1024 * 1024)))));
-        }
-        Ok((false, ..)) => plan.checks.push(check(
-            "target database",
-            Ok("does not exist yet: it will be created".into()),
-        )),
-        Err(e) => plan.checks.push(check("target database", Err(e))),
-    }
+    restore_db::plan_database(spec, manifest, tools, dump, &mut plan);
     if let Some(files) = &plan.files {
         plan.checks.push(check(
             "file archive",
@@ -604,20 +589,14 @@ fn plan_blocking(
             .iter()
             .map(|h| format!("pre-restore hook: {h}")),
     );
-    if !target_exists {
-        steps.push(format!("create the database {}", spec.target.display()));
+    if let Some(db) = &plan.database {
+        steps.extend(restore_db::steps(
+            db,
+            jobs,
+            plan.dump_bytes,
+            plan.toc.tables,
+        ));
     }
-    steps.push(format!(
-        "pg_restore {}--no-owner -j {jobs} -d {} ({} KiB dump, {} tables)",
-        if target_exists {
-            "--clean --if-exists "
-        } else {
-            ""
-        },
-        spec.target.display(),
-        plan.dump_bytes / 1024,
-        plan.toc.tables
-    ));
     let owners = if spec.restore_owners {
         "modes, owners and set-id bits"
     } else {
@@ -648,6 +627,12 @@ fn plan_blocking(
     );
     if let Some(h) = &spec.hooks.health {
         steps.push(format!("health check: {h}"));
+    }
+    if let Some(db) = plan.database.as_ref().filter(|d| d.existing.is_some()) {
+        steps.push(format!(
+            "drop {} (the previous database, kept until every step above passed)",
+            db.old_name
+        ));
     }
     plan.steps = steps
         .into_iter()
@@ -810,6 +795,11 @@ pub async fn run(
         }
     }
     let back_out = match &safety {
+        // The safety set restores into the configured database unless told otherwise.
+        Some(id) if spec.target_from_flag => format!(
+            "to go back: lifeboat restore {id} --yes --target-url {}",
+            restore_db::shell_word(&spec.target.display())
+        ),
         Some(id) => format!("to go back: lifeboat restore {id} --yes"),
         None => "no safety backup was taken".to_string(),
     };
@@ -831,23 +821,20 @@ pub async fn run(
     }
     reporter.phase("restore database");
     let tools = PgTools::locate(spec.pg_bin_dir.as_deref(), None);
-    let created = plan
-        .checks
-        .iter()
-        .any(|c| c.name == "target database" && c.detail.starts_with("does not exist"));
-    let (t, target, dump, jobs) = (
+    let Some(db) = plan.database.clone() else {
+        return Err(RestoreError::PlanFailed(vec![
+            "the plan has no database part".into(),
+        ]));
+    };
+    let (t, target, dump, jobs, db2) = (
         tools.clone(),
         spec.target.clone(),
         scratch.dump(),
         spec.jobs.max(1),
+        db.clone(),
     );
     let restored = tokio::task::spawn_blocking(move || {
-        let into = if created {
-            TargetDb::Create
-        } else {
-            TargetDb::Existing
-        };
-        pg_restore_into(&t, &target, &dump, jobs, into)
+        restore_db::restore_and_swap(&t, &target, &db2, &dump, jobs)
     })
     .await
     .unwrap_or_else(|e| Err(e.to_string()));
@@ -856,11 +843,20 @@ pub async fn run(
             step: "pg_restore".into(),
             reason,
             state: format!(
-                "the database {} may be partly restored; {back_out}",
-                spec.target.display()
+                "the database {} was not touched; {back_out}",
+                db.target_name
             ),
         });
     }
+    done.push(format!("roles: {}", db.roles.summary()));
+    let back_out = match &db.existing {
+        Some(_) => format!(
+            "{back_out}; the previous database is kept as {old}: to put it back by hand, on the server's postgres database run `{sql}`",
+            old = db.old_name,
+            sql = restore_db::swap_back_sql(&db.target_name, &db.old_name)
+        ),
+        None => back_out,
+    };
     done.push("database restored".into());
     let crypto = Crypto::for_decryption(&spec.encryption)?;
     for f in &fetched {
@@ -926,6 +922,19 @@ pub async fn run(
             }
         }
     }
+    if db.existing.is_some() {
+        let (t, target, old) = (tools.clone(), spec.target.clone(), db.old_name.clone());
+        match tokio::task::spawn_blocking(move || restore_db::drop_old(&t, &target, &old))
+            .await
+            .unwrap_or_else(|e| Err(e.to_string()))
+        {
+            Ok(()) => done.push(format!("previous database {} dropped", db.old_name)),
+            Err(e) => reporter.warn(format!(
+                "the previous database {} could not be dropped ({e}); drop it by hand when done",
+                db.old_name
+            )),
+        }
+    }
     drop(scratch);
     Ok(RestoreOutcome {
         plan,
@@ -984,6 +993,7 @@ pub fn pg_restore_into(
     dump: &Path,
     jobs: u32,
     into: TargetDb,
+    keep_owners: bool,
 ) -> Result<(), String> {
     if into == TargetDb::Create {
         let name = target_database_name(target)
@@ -998,7 +1008,10 @@ pub fn pg_restore_into(
     if into == TargetDb::Existing {
         cmd.args(["--clean", "--if-exists"]);
     }
-    cmd.args(["--no-owner", "--exit-on-error", "--no-password"])
+    if !keep_owners {
+        cmd.arg("--no-owner");
+    }
+    cmd.args(["--exit-on-error", "--no-password"])
         .arg(format!("--jobs={jobs}"));
     target.apply(&mut cmd);
     cmd.arg(dump);

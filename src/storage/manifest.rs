@@ -60,6 +60,10 @@ pub struct SourceFacts {
     /// each was stored as what it pointed to, under its configured path (`jobs::tar_source`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub followed_links: Vec<FollowedLink>,
+    /// The roles that own objects in the dump or receive grants in it, with their attributes
+    /// (never passwords). `None` in sets made before lifeboat recorded them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Vec<RoleFacts>>,
 }
 
 /// A configured root that was a symlink: its path, the link as written, and where it led.
@@ -71,6 +75,29 @@ pub struct FollowedLink {
     pub link: String,
     /// The target, resolved to an absolute path when the set was taken.
     pub target: String,
+}
+
+/// A role as `pg_roles` describes it; what `restore --create-roles` recreates.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RoleFacts {
+    pub name: String,
+    #[serde(default)]
+    pub login: bool,
+    #[serde(default)]
+    pub superuser: bool,
+    #[serde(default)]
+    pub createdb: bool,
+    #[serde(default)]
+    pub createrole: bool,
+    #[serde(default)]
+    pub inherit: bool,
+    #[serde(default)]
+    pub replication: bool,
+    #[serde(default)]
+    pub bypassrls: bool,
+    /// -1: no limit.
+    #[serde(default)]
+    pub connection_limit: i32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -289,6 +316,33 @@ pub(crate) mod tests {
         let m = sample("20261122T020000Z-3f9a");
         let parsed = Manifest::parse("20261122T020000Z-3f9a", &m.to_json()).unwrap();
         assert_eq!(parsed, m);
+    }
+
+    #[test]
+    fn roles_are_optional_and_round_trip() {
+        let mut m = sample("20261122T020000Z-3f9a");
+        let old = String::from_utf8(m.to_json()).unwrap();
+        assert!(
+            !old.contains("\"roles\""),
+            "no roles key when none were recorded"
+        );
+        assert_eq!(
+            Manifest::parse(&m.set_id, old.as_bytes())
+                .unwrap()
+                .source
+                .roles,
+            None
+        );
+        m.source.roles = Some(vec![RoleFacts {
+            name: "reader".into(),
+            login: true,
+            inherit: true,
+            connection_limit: -1,
+            ..Default::default()
+        }]);
+        let parsed = Manifest::parse(&m.set_id, &m.to_json()).unwrap();
+        assert_eq!(parsed, m);
+        assert!(!String::from_utf8(m.to_json()).unwrap().contains("password"));
     }
 
     #[test]

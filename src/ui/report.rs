@@ -372,7 +372,7 @@ pub fn restore_plan_text(plan: &crate::jobs::restore::RestorePlan) -> String {
     let t = &plan.toc;
     let _ = writeln!(
         out,
-        "  dump: {} ({} entries: {} tables, {} indexes, {} sequences; schemas {}; extensions {}; owners {}{})",
+        "  dump: {} ({} entries: {} tables, {} indexes, {} sequences; schemas {}; extensions {}; owners {}; grantees {}{})",
         format::bytes(plan.dump_bytes),
         t.entries,
         t.tables,
@@ -381,7 +381,8 @@ pub fn restore_plan_text(plan: &crate::jobs::restore::RestorePlan) -> String {
         if t.schemas.is_empty() { "-".to_string() } else { t.schemas.join(", ") },
         if t.extensions.is_empty() { "-".to_string() } else { t.extensions.join(", ") },
         if t.owners.is_empty() { "-".to_string() } else { t.owners.join(", ") },
-        if t.missing_roles.is_empty() { String::new() } else { format!("; missing on the target: {} (restored with --no-owner)", t.missing_roles.join(", ")) }
+        if t.grantees.is_empty() { "-".to_string() } else { t.grantees.join(", ") },
+        if t.missing_roles.is_empty() { String::new() } else { format!("; roles missing on the target: {} (see the roles check)", t.missing_roles.join(", ")) }
     );
     for (label, listing) in [("files", &plan.files), ("secrets", &plan.secrets)] {
         if let Some(l) = listing {

@@ -62,6 +62,28 @@ pub fn replace_files_object(
     plaintext: &[u8],
     source_bytes: u64,
 ) {
+    replace_object(app, id, "files", stored, plaintext, source_bytes);
+}
+
+/// Replaces the `db` object of a (copied) set with `dump` (a pg_dump custom archive),
+/// compressed with zstd and encrypted with the app's passphrase as lifeboat stores it.
+pub fn replace_db_object(app: &TestApp, id: &str, dump: &[u8]) {
+    let compressed = zstd::encode_all(dump, 3).expect("zstd-compress the forged dump");
+    let stored = gpg_symmetric(app, &compressed);
+    replace_object(app, id, "db", &stored, &compressed, dump.len() as u64);
+}
+
+/// Replaces the `kind` object of a (copied) set with `stored` bytes whose decryption is
+/// `plaintext` (the compressed stream of `source_bytes` bytes), keeping the manifest and
+/// checksums.sha256 consistent with it.
+pub fn replace_object(
+    app: &TestApp,
+    id: &str,
+    kind: &str,
+    stored: &[u8],
+    plaintext: &[u8],
+    source_bytes: u64,
+) {
     let dir = app.set_dir_local(id);
     let manifest_path = dir.join("manifest.json");
     let mut manifest: Value =
@@ -71,8 +93,8 @@ pub fn replace_files_object(
         .as_array_mut()
         .expect("components")
         .iter_mut()
-        .find(|c| c["kind"] == "files")
-        .expect("a files component");
+        .find(|c| c["kind"] == kind)
+        .unwrap_or_else(|| panic!("a {kind} component"));
     let object = component["object"]
         .as_str()
         .expect("object name")

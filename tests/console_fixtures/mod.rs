@@ -140,6 +140,7 @@ pub fn manifest(set: &str, finished_at: DateTime<Utc>, initiator: Initiator) -> 
             file_roots: vec!["/var/lib/app/uploads".into()],
             secret_files: vec!["/opt/app/cert.p12".into(), "/opt/app/.env".into()],
             followed_links: Vec::new(),
+            roles: None,
         },
         components: vec![
             component(
