@@ -19,6 +19,7 @@ use crate::storage::lock::{LockHolder, RepoLock};
 use crate::storage::manifest::{ComponentKind, RepositoryRole};
 use crate::storage::paths::LocalPaths;
 use crate::storage::repository::{RepoError, Repository, RepositorySpec};
+use crate::storage::setid::SetId;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -60,15 +61,23 @@ pub enum Health {
     OffsiteLag,
     /// The source's `archive_command` is failing.
     WalArchivingFailing,
+    /// The newest restore on this host was killed before it finished: its target (a live
+    /// database, file roots) may be partly restored.
+    RestoreInterrupted,
+    /// A complete set is dated in the future: a wrong clock or a forged set. It is never
+    /// taken as the newest set.
+    FutureSet,
 }
 
 impl Health {
     /// Every value, in precedence order (the verdict is the first condition found).
-    pub const ALL: [Health; 10] = [
+    pub const ALL: [Health; 12] = [
+        Health::RestoreInterrupted,
         Health::Unreachable,
         Health::NoBackup,
         Health::Stale,
         Health::LastRunFailed,
+        Health::FutureSet,
         Health::DrillFailing,
         Health::WalArchivingFailing,
         Health::OffsiteLag,
@@ -89,6 +98,8 @@ impl Health {
             Health::VerificationStale => 15,
             Health::OffsiteLag => 16,
             Health::WalArchivingFailing => 17,
+            Health::RestoreInterrupted => 18,
+            Health::FutureSet => 19,
         }
     }
 
@@ -105,6 +116,8 @@ impl Health {
             Health::VerificationStale => "verification_stale",
             Health::OffsiteLag => "offsite_lag",
             Health::WalArchivingFailing => "wal_archiving_failing",
+            Health::RestoreInterrupted => "restore_interrupted",
+            Health::FutureSet => "future_set",
         }
     }
 
@@ -166,6 +179,20 @@ pub struct StatusReport {
     pub last_verified_at: Option<DateTime<Utc>>,
     /// The source's WAL archiving; None when no source is configured.
     pub wal: Option<WalStatus>,
+    /// Complete sets dated in the future (never the newest set), newest first.
+    pub future_sets: Vec<FutureSet>,
+    /// The newest restore from this repository in this host's journal.
+    pub last_restore: Option<RunRecord>,
+}
+
+/// A complete set dated later than now plus `setid::FUTURE_TOLERANCE`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct FutureSet {
+    pub set_id: String,
+    /// The later of the id's time and the manifest's start.
+    pub dated: DateTime<Utc>,
+    /// How far ahead of now.
+    pub ahead_seconds: i64,
 }
 
 /// The newest drill record in the repository, if any can be read.
@@ -283,6 +310,48 @@ pub fn last_backup_run<'a>(journal: &'a JournalView, url: &str) -> Option<&'a Ru
         .max_by_key(|r| r.started_at)
 }
 
+/// The newest restore from this repository the journal records.
+pub fn last_restore_run<'a>(journal: &'a JournalView, url: &str) -> Option<&'a RunRecord> {
+    journal
+        .runs
+        .iter()
+        .filter(|r| r.kind == RunKind::Restore && r.destination == url)
+        .max_by_key(|r| r.started_at)
+}
+
+/// What the newest restore says: an alert when it was killed mid-way (its target may be
+/// partly restored), a warning when it failed or was cancelled, a note while it runs.
+fn restore_alert(alerts: &mut Vec<Health>, messages: &mut Vec<String>, run: &RunRecord) {
+    let Some(p) = &run.restore else { return };
+    let set = run.set_id.as_deref().unwrap_or("?");
+    let into = p.database.as_deref().unwrap_or(&p.target);
+    let at = p.step_at.format("%Y-%m-%d %H:%M UTC");
+    let safety = match &p.safety_set {
+        Some(id) => format!("; the safety backup {id} holds the state before it"),
+        None => String::new(),
+    };
+    match run.status {
+        _ if run.interrupted() => {
+            alerts.push(Health::RestoreInterrupted);
+            messages.push(format!(
+                "✗ restore of {set} into {into} interrupted during {} at {at}: {}{safety}; check the target, then restore again",
+                p.step, p.target_state
+            ));
+        }
+        RunStatus::Failed | RunStatus::Cancelled => messages.push(format!(
+            "! the last restore of {set} into {into} {} during {} at {at}: {}",
+            run.status.as_str(),
+            p.step,
+            run.error.as_deref().unwrap_or(&p.target_state)
+        )),
+        RunStatus::Running | RunStatus::Pending => messages.push(format!(
+            "· a restore of {set} into {into} is running: {} since {at}",
+            p.step
+        )),
+        RunStatus::Completed => {}
+    }
+}
+
 /// The verdict as of `now`, with the lock holder given: no clock, no files.
 pub fn evaluate_at(
     spec: &StatusSpec,
@@ -331,7 +400,13 @@ pub fn evaluate_at(
             .map(|v| v.at)
             .max(),
         wal: None,
+        future_sets: Vec::new(),
+        last_restore: last_restore_run(journal, url).cloned(),
     };
+    // From the local journal: said even when the repository cannot be read.
+    if let Some(run) = &report.last_restore {
+        restore_alert(&mut report.alerts, &mut report.messages, run);
+    }
     let inventory = match listed {
         Ok(i) => i,
         Err(e) => {
@@ -346,7 +421,24 @@ pub fn evaluate_at(
     report.complete_sets = inventory.complete().count();
     report.incomplete_sets = inventory.incomplete().count();
     report.repository_bytes = inventory.total_bytes();
-    if let Some(newest) = inventory.newest_complete() {
+    report.future_sets = inventory
+        .future_sets(now)
+        .map(|s| FutureSet {
+            set_id: s.id.to_string(),
+            dated: s.dated(),
+            ahead_seconds: (s.dated() - now).num_seconds(),
+        })
+        .collect();
+    for f in &report.future_sets {
+        report.alerts.push(Health::FutureSet);
+        report.messages.push(format!(
+            "✗ set {} is dated in the future ({}, {} from now): a wrong clock or a forged set; it is never taken as the newest set (check the clocks of the hosts that write this repository, then delete it with `lifeboat prune` or by hand if it is not yours)",
+            f.set_id,
+            f.dated.format("%Y-%m-%d %H:%M UTC"),
+            humantime::format_duration(Duration::from_secs(f.ahead_seconds.max(0) as u64))
+        ));
+    }
+    if let Some(newest) = inventory.latest(now) {
         if let Some(m) = &newest.manifest {
             report.newest_set = Some(NewestSet {
                 set_id: newest.id.to_string(),
@@ -408,9 +500,14 @@ pub fn evaluate_at(
     }
     // The newest spooled set is newer than anything in the repository: the latest backup
     // exists only on this host.
-    let newest_spooled = report.spooled_sets.iter().max().cloned();
+    // As set ids, not text: an old id and a new one of the same second compare by time.
+    let newest_spooled = report
+        .spooled_sets
+        .iter()
+        .filter_map(|s| SetId::parse(s).ok())
+        .max();
     let lagging = match (&newest_spooled, &report.newest_set) {
-        (Some(s), Some(n)) => s.as_str() > n.set_id.as_str(),
+        (Some(s), Some(n)) => SetId::parse(&n.set_id).is_ok_and(|n| *s > n),
         (Some(_), None) => true,
         (None, _) => false,
     };
@@ -484,7 +581,10 @@ pub fn evaluate_at(
         report.alerts.push(Health::OffsiteLag);
         report.messages.push(format!(
             "✗ off-site copy lags: the newest set {} is only in this host's spool ({} set(s) waiting): run `lifeboat backup --resume`",
-            newest_spooled.as_deref().unwrap_or("?"),
+            newest_spooled
+                .as_ref()
+                .map(|s| s.as_str())
+                .unwrap_or("?"),
             report.spooled_sets.len()
         ));
     } else if !report.spooled_sets.is_empty() {
@@ -516,7 +616,7 @@ mod tests {
     #[test]
     fn every_condition_has_its_code_and_its_place_in_the_precedence() {
         let codes: Vec<i32> = Health::ALL.iter().map(|h| h.exit_code()).collect();
-        assert_eq!(codes, [12, 10, 10, 11, 14, 17, 16, 15, 13, 0]);
+        assert_eq!(codes, [18, 12, 10, 10, 11, 19, 14, 17, 16, 15, 13, 0]);
         let mut by_rank = Health::ALL.to_vec();
         by_rank.sort_by_key(|h| h.rank());
         assert_eq!(by_rank, Health::ALL);

@@ -157,7 +157,8 @@ pub async fn partial_inventory(
             by_time.sort_by_key(|(i, v)| std::cmp::Reverse((v.at, *i)));
             // A set with no folder is not complete: no read needed.
             let candidates = by_time.into_iter().filter_map(|(_, v)| {
-                let pos = ids.binary_search_by(|id| id.as_str().cmp(&v.set_id)).ok()?;
+                let id = SetId::parse(&v.set_id).ok()?;
+                let pos = ids.binary_search(&id).ok()?;
                 Some(&ids[pos])
             });
             if reader.first_complete(candidates).await?.is_none() {
@@ -456,6 +457,8 @@ mod tests {
                     sha256: None,
                     error: failed.then(|| "upload failed".into()),
                     spooled_at: (failed && rng.random_bool(0.7)).then(|| "/spool".into()),
+                    purpose: None,
+                    restore: None,
                 });
             }
             for _ in 0..rng.random_range(0..5) {
@@ -657,6 +660,8 @@ mod tests {
             sha256: None,
             error: Some("upload failed".into()),
             spooled_at: Some("/spool".into()),
+            purpose: None,
+            restore: None,
         };
         let journal = JournalView {
             runs: vec![run],
@@ -698,10 +703,7 @@ mod tests {
         let partial = partial.expect("the complete set is within the budget");
         assert_eq!(partial.set_folders, MAX_MANIFEST_READS);
         assert_eq!(partial.manifests_read, MAX_MANIFEST_READS);
-        let newest = partial
-            .inventory
-            .newest_complete()
-            .map(|s| s.id.to_string());
+        let newest = partial.inventory.latest(now()).map(|s| s.id.to_string());
         assert_eq!(newest, Some(set_id(start, 0)));
         write_set(
             &root,

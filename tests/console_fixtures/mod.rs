@@ -119,6 +119,7 @@ pub fn manifest(set: &str, finished_at: DateTime<Utc>, initiator: Initiator) -> 
         started_at,
         finished_at,
         initiator,
+        purpose: None,
         host: HOST.into(),
         lifeboat_version: "0.1.0".into(),
         source: SourceFacts {
@@ -276,6 +277,8 @@ pub fn run(
             .then(|| sha(&format!("{}/checksums", set.unwrap_or("")))),
         error: None,
         spooled_at: None,
+        purpose: None,
+        restore: None,
     }
 }
 
