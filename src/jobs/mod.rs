@@ -17,6 +17,7 @@ pub mod prune;
 pub mod prune_plan;
 pub mod readback;
 pub mod restore;
+pub mod restore_journal;
 pub mod retention_sim;
 pub mod spool;
 pub mod status;

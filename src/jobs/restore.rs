@@ -9,10 +9,11 @@ use super::fetch::{self, FetchError, Fetched};
 use super::preflight::Check;
 use super::progress::{Meter, Reporter, Sampler};
 use super::readback;
+use super::restore_journal::{RestoreJournal, UNTOUCHED};
 use super::verify::ObjectStatus;
 use crate::storage::archive::{self, Listing};
 use crate::storage::gpg::{Crypto, EncryptionSpec};
-use crate::storage::manifest::{ComponentKind, Manifest};
+use crate::storage::manifest::{ComponentKind, Manifest, SetPurpose};
 use crate::storage::paths::LocalPaths;
 use crate::storage::postgres::{self, PgConn, PgTools, PsqlSession};
 use crate::storage::repository::{Repository, RepositorySpec};
@@ -781,10 +782,24 @@ pub struct RestoreOutcome {
 }
 
 /// The real restore. `confirmed` must be true (the caller asked for `--yes` or a typed name).
+/// Journaled from start to end, each step that can change the target recorded as it begins
+/// (`restore_journal`).
 pub async fn run(
     spec: RestoreSpec,
     reporter: Reporter,
     cancel: CancellationToken,
+) -> Result<RestoreOutcome, RestoreError> {
+    let mut journal = RestoreJournal::start(&spec, &reporter);
+    let result = run_steps(spec, reporter, cancel, &mut journal).await;
+    journal.finish(&result);
+    result
+}
+
+async fn run_steps(
+    spec: RestoreSpec,
+    reporter: Reporter,
+    cancel: CancellationToken,
+    journal: &mut RestoreJournal,
 ) -> Result<RestoreOutcome, RestoreError> {
     let started = Instant::now();
     let (
@@ -801,12 +816,15 @@ pub async fn run(
     let mut done = Vec::new();
     let mut safety = None;
     let untouched = "nothing was touched".to_string();
-    if let Some(backup_spec) = spec.safety_backup.clone() {
+    if let Some(mut backup_spec) = spec.safety_backup.clone() {
+        // Marked in its manifest and journal line: never "latest", kept by its own rule.
+        backup_spec.purpose = Some(SetPurpose::Safety);
         let target_exists = plan
             .checks
             .iter()
             .any(|c| c.name == "target database" && c.detail.starts_with("exists"));
         if target_exists {
+            journal.step("safety backup", UNTOUCHED);
             reporter.phase("safety backup");
             let outcome = backup::run(backup_spec, reporter.clone(), cancel.clone())
                 .await
@@ -816,6 +834,7 @@ pub async fn run(
                 "safety backup {id} holds the state before the restore"
             ));
             done.push(format!("safety backup {id}"));
+            journal.safety_set(&id);
             safety = Some(id);
         }
     }
@@ -827,6 +846,12 @@ pub async fn run(
         ("LIFEBOAT_SET".to_string(), plan.set_id.clone()),
         ("LIFEBOAT_TARGET".to_string(), spec.target.display()),
     ];
+    if !spec.hooks.pre_restore.is_empty() {
+        journal.step(
+            "pre-restore hook",
+            "the restore has not written to it yet; the pre-restore hooks may have stopped the application",
+        );
+    }
     run_hooks(
         &spec.hooks.pre_restore,
         "pre-restore hook",
@@ -839,6 +864,13 @@ pub async fn run(
     if cancel.is_cancelled() {
         return Err(RestoreError::Cancelled(untouched));
     }
+    journal.step(
+        "pg_restore",
+        &format!(
+            "the database {} may be partly restored",
+            target_database_name(&spec.target).unwrap_or_else(|| spec.target.display())
+        ),
+    );
     reporter.phase("restore database");
     let tools = PgTools::locate(spec.pg_bin_dir.as_deref(), None);
     let created = plan
@@ -887,6 +919,13 @@ pub async fn run(
             ),
             ComponentKind::Db => continue,
         };
+        journal.step(
+            &format!("restore {label}"),
+            &format!(
+                "the database is restored; {label} may be partly extracted into {}",
+                dest.display()
+            ),
+        );
         reporter.phase(&format!("restore {label}"));
         let counter = Arc::new(AtomicU64::new(0));
         let extracted = decrypt_with(f, &crypto, counter, |decoded| {
@@ -910,6 +949,12 @@ pub async fn run(
             }
         }
     }
+    if !spec.hooks.post_restore.is_empty() {
+        journal.step(
+            "post-restore hook",
+            "the data is restored; the post-restore hooks may not all have run (the application may still be stopped)",
+        );
+    }
     run_hooks(
         &spec.hooks.post_restore,
         "post-restore hook",
@@ -920,6 +965,10 @@ pub async fn run(
     )
     .await?;
     if let Some(health) = &spec.hooks.health {
+        journal.step(
+            "health check",
+            "the data is restored; the application's health was not confirmed",
+        );
         reporter.phase("health check");
         let h = health.clone();
         let verdict =

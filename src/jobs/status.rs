@@ -9,6 +9,7 @@
 //! failing, off-site lag, verification stale, drill overdue.
 
 use super::inventory;
+use super::restore_journal::UNTOUCHED;
 use super::spool;
 use super::wal::{self, WalProbeSpec, WalState, WalStatus};
 use crate::storage::journal::{
@@ -331,6 +332,10 @@ fn restore_alert(alerts: &mut Vec<Health>, messages: &mut Vec<String>, run: &Run
         None => String::new(),
     };
     match run.status {
+        _ if run.interrupted() && p.target_state == UNTOUCHED => messages.push(format!(
+            "! restore of {set} into {into} was interrupted during {} at {at}, before it wrote to the target",
+            p.step
+        )),
         _ if run.interrupted() => {
             alerts.push(Health::RestoreInterrupted);
             messages.push(format!(
@@ -612,6 +617,222 @@ impl inventory::Inventory {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::jobs::inventory::{Inventory, SetEntry};
+    use crate::storage::journal::RestoreProgress;
+    use crate::storage::manifest::{Initiator, SetPurpose};
+    use crate::storage::setid::SetId;
+
+    fn spec() -> StatusSpec {
+        StatusSpec {
+            repository: RepositorySpec {
+                url: "file:///repo".into(),
+                endpoint: None,
+                region: None,
+                path_style: None,
+                timeout: Duration::from_secs(30),
+            },
+            paths: LocalPaths {
+                data_dir: "/nonexistent/data".into(),
+                state_dir: "/nonexistent/state".into(),
+            },
+            spool_dir: None,
+            stale_after: DEFAULT_STALE_AFTER,
+            drill_every: Duration::from_secs(365 * 86_400),
+            verify_stale_after: Duration::ZERO,
+            wal: None,
+        }
+    }
+
+    fn entry(id: &str, purpose: Option<SetPurpose>) -> SetEntry {
+        let id = SetId::parse(id).unwrap();
+        let mut m = crate::storage::manifest::tests::sample(id.as_str());
+        m.started_at = id.time();
+        m.finished_at = id.time() + chrono::Duration::minutes(1);
+        m.purpose = purpose;
+        SetEntry {
+            id,
+            objects: Vec::new(),
+            manifest: Some(m),
+            manifest_error: None,
+            missing: Vec::new(),
+        }
+    }
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-22T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    /// Neither a restore's safety backup nor a set dated in the future is the newest set; the
+    /// future one is an alert of its own, with its own exit code and JSON field.
+    #[test]
+    fn safety_and_future_sets_are_never_the_newest_set() {
+        let inventory = Inventory {
+            repository: "file:///repo".into(),
+            // Newest first, as the scan gives them.
+            sets: vec![
+                entry("20261123T020000.000Z-f0f0", None),
+                entry("20261122T115900.000Z-5afe", Some(SetPurpose::Safety)),
+                entry("20261122T100000.250Z-aaaa", None),
+                entry("20261122T100000Z-bbbb", None),
+            ],
+            ..Default::default()
+        };
+        let report = evaluate_at(
+            &spec(),
+            Ok(&inventory),
+            &JournalView::default(),
+            Vec::new(),
+            None,
+            None,
+            now(),
+        );
+        let newest = report.newest_set.as_ref().unwrap();
+        assert_eq!(newest.set_id, "20261122T100000.250Z-aaaa");
+        assert_eq!(report.health, Health::FutureSet);
+        assert_eq!(report.health.exit_code(), 19);
+        assert_eq!(report.future_sets.len(), 1);
+        assert_eq!(report.future_sets[0].set_id, "20261123T020000.000Z-f0f0");
+        assert_eq!(report.future_sets[0].ahead_seconds, 14 * 3600);
+        assert!(
+            report.messages.iter().any(|m| m.starts_with('✗')
+                && m.contains("20261123T020000.000Z-f0f0 is dated in the future")),
+            "{:#?}",
+            report.messages
+        );
+        // Within the tolerance a set is only early: no alert, and it is the newest.
+        let inventory = Inventory {
+            sets: vec![entry("20261122T120400.000Z-0000", None)],
+            ..inventory
+        };
+        let report = evaluate_at(
+            &spec(),
+            Ok(&inventory),
+            &JournalView::default(),
+            Vec::new(),
+            None,
+            None,
+            now(),
+        );
+        assert!(report.future_sets.is_empty());
+        assert_eq!(report.health, Health::Ok);
+    }
+
+    fn restore_run(status: RunStatus, finished: bool, step: &str, state: &str) -> RunRecord {
+        RunRecord {
+            run_id: "restore-1".into(),
+            kind: RunKind::Restore,
+            status,
+            initiator: Initiator::Operator,
+            host: "db1".into(),
+            pid: 1,
+            process_start: None,
+            started_at: now() - chrono::Duration::hours(1),
+            finished_at: finished.then(now),
+            set_id: Some("20261122T100000.250Z-aaaa".into()),
+            bytes: None,
+            destination: "file:///repo".into(),
+            sha256: None,
+            error: Some("interrupted: process 1 ended without finishing the run".into()),
+            spooled_at: None,
+            purpose: None,
+            restore: Some(Box::new(RestoreProgress {
+                target: "postgresql://app@db/app".into(),
+                database: Some("app".into()),
+                step: step.into(),
+                step_at: now() - chrono::Duration::minutes(50),
+                target_state: state.into(),
+                safety_set: Some("20261122T105900.000Z-5afe".into()),
+            })),
+        }
+    }
+
+    /// A restore killed while it wrote to the target is the worst news status can give, said
+    /// even when the repository cannot be read; one killed before it wrote is only a warning,
+    /// and a failed one (whose error says the state) is a warning too.
+    #[test]
+    fn an_interrupted_restore_says_what_its_target_may_be_in() {
+        let journal = |run: RunRecord| JournalView {
+            runs: vec![run],
+            ..Default::default()
+        };
+        let killed = journal(restore_run(
+            RunStatus::Failed,
+            false,
+            "pg_restore",
+            "the database app may be partly restored",
+        ));
+        for listed in [
+            Ok(&Inventory::default()),
+            Err("connection refused".to_string()),
+        ] {
+            let report = evaluate_at(&spec(), listed, &killed, Vec::new(), None, None, now());
+            assert_eq!(report.health, Health::RestoreInterrupted, "{report:#?}");
+            assert_eq!(report.health.exit_code(), 18);
+            let line = &report.messages[0];
+            assert_eq!(
+                line,
+                "✗ restore of 20261122T100000.250Z-aaaa into app interrupted during pg_restore at 2026-11-22 11:10 UTC: the database app may be partly restored; the safety backup 20261122T105900.000Z-5afe holds the state before it; check the target, then restore again"
+            );
+            assert!(report.last_restore.is_some());
+        }
+        let before_writing = journal(restore_run(
+            RunStatus::Failed,
+            false,
+            "safety backup",
+            UNTOUCHED,
+        ));
+        let report = evaluate_at(
+            &spec(),
+            Ok(&Inventory::default()),
+            &before_writing,
+            Vec::new(),
+            None,
+            None,
+            now(),
+        );
+        assert!(!report.alerts.contains(&Health::RestoreInterrupted));
+        assert!(report
+            .messages
+            .iter()
+            .any(|m| m.starts_with("! restore of") && m.contains("before it wrote")));
+        let failed = journal(restore_run(
+            RunStatus::Failed,
+            true,
+            "pg_restore",
+            "the database app may be partly restored",
+        ));
+        let report = evaluate_at(
+            &spec(),
+            Ok(&Inventory::default()),
+            &failed,
+            Vec::new(),
+            None,
+            None,
+            now(),
+        );
+        assert!(!report.alerts.contains(&Health::RestoreInterrupted));
+        assert!(report
+            .messages
+            .iter()
+            .any(|m| m.starts_with("! the last restore of")));
+        let done = journal(restore_run(RunStatus::Completed, true, "done", "restored"));
+        let report = evaluate_at(
+            &spec(),
+            Ok(&Inventory::default()),
+            &done,
+            Vec::new(),
+            None,
+            None,
+            now(),
+        );
+        assert!(
+            !report.messages.iter().any(|m| m.contains("restore")),
+            "{:#?}",
+            report.messages
+        );
+    }
 
     #[test]
     fn every_condition_has_its_code_and_its_place_in_the_precedence() {

@@ -18,6 +18,7 @@ use crate::storage::layout::{self, DRILLS_DIR, SETS_DIR};
 use crate::storage::manifest::{Manifest, MANIFEST_MAX_BYTES};
 use crate::storage::repository::{RepoError, Repository};
 use crate::storage::setid::SetId;
+use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 
 /// Manifests read at most: a repository whose newest (or oldest) folders are mostly incomplete
@@ -65,6 +66,35 @@ impl Reader<'_> {
         let complete = manifest.is_some();
         self.read.insert(id.clone(), manifest);
         Ok(Some(complete))
+    }
+
+    /// The first set of `ids`, in their order, that can be "latest" as of `now`: complete, a
+    /// regular backup, not dated in the future (`SetEntry::can_be_latest`). The safety and
+    /// future-dated sets read on the way stay in `read`, so the preview shows them too.
+    async fn first_latest<'i>(
+        &mut self,
+        ids: impl Iterator<Item = &'i SetId>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Option<&'i SetId>>, RepoError> {
+        for id in ids {
+            match self.complete(id).await? {
+                None => return Ok(None),
+                Some(true) => {
+                    let entry = SetEntry {
+                        id: id.clone(),
+                        objects: Vec::new(),
+                        manifest: self.read.get(id).cloned().flatten(),
+                        manifest_error: None,
+                        missing: Vec::new(),
+                    };
+                    if entry.can_be_latest(now) {
+                        return Ok(Some(Some(id)));
+                    }
+                }
+                Some(false) => {}
+            }
+        }
+        Ok(Some(None))
     }
 
     /// The first complete set of `ids`, in their order.
@@ -143,7 +173,8 @@ pub async fn partial_inventory(
     };
     // The newest complete set, and the oldest (its finish starts the drill and verification
     // clocks before the first drill or verification).
-    let Some(newest) = reader.first_complete(ids.iter().rev()).await? else {
+    let now = Utc::now();
+    let Some(newest) = reader.first_latest(ids.iter().rev(), now).await? else {
         return Ok(None);
     };
     if let Some(newest) = newest {
@@ -193,7 +224,7 @@ pub async fn partial_inventory(
         })
         .collect();
     // The newest set's stored size: its folder's objects, as the scan groups them.
-    if let Some(entry) = sets.first_mut() {
+    if let Some(entry) = sets.iter_mut().find(|e| e.can_be_latest(now)) {
         entry.objects = repo
             .list(&layout::set_dir(&entry.id))
             .await?
