@@ -317,7 +317,7 @@ fn a_restore_killed_during_pg_restore_is_shown_as_interrupted() {
     let app = TestApp::new(AppOptions::default());
     // Enough rows that pg_restore takes a while (COPY and an index build).
     app.psql(
-        "CREATE TABLE bulk AS SELECT g AS id, md5(g::text) AS h FROM generate_series(1, 1500000) g; \
+        "CREATE TABLE bulk AS SELECT g AS id, md5(g::text) AS h FROM generate_series(1, 800000) g; \
          CREATE INDEX bulk_h ON bulk (h);",
     );
     let set = app.backup();
