@@ -345,9 +345,9 @@ fn a_restore_killed_during_pg_restore_is_shown_as_interrupted() {
     let journal = std::fs::read_to_string(app.journal_path()).expect("journal");
     let last: Value = journal
         .lines()
+        .rev()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|v| v["kind"] == "restore")
-        .last()
+        .find(|v| v["kind"] == "restore")
         .expect("a restore record");
     assert_eq!(last["status"], "running", "no final record after SIGKILL");
     assert_eq!(
