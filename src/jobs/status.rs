@@ -437,10 +437,11 @@ pub fn evaluate_at(
     for f in &report.future_sets {
         report.alerts.push(Health::FutureSet);
         report.messages.push(format!(
-            "✗ set {} is dated in the future ({}, {} from now): a wrong clock or a forged set; it is never taken as the newest set (check the clocks of the hosts that write this repository, then delete it with `lifeboat prune` or by hand if it is not yours)",
+            "✗ set {} is dated in the future ({}, {} from now): a wrong clock or a forged set; it is never taken as the newest set, and retention never deletes it (check the clocks of the hosts that write this repository; if the set is not yours, remove its folder sets/{} from the repository)",
             f.set_id,
             f.dated.format("%Y-%m-%d %H:%M UTC"),
-            humantime::format_duration(Duration::from_secs(f.ahead_seconds.max(0) as u64))
+            humantime::format_duration(Duration::from_secs(f.ahead_seconds.max(0) as u64)),
+            f.set_id
         ));
     }
     if let Some(newest) = inventory.latest(now) {
