@@ -307,6 +307,35 @@ fn a_restores_safety_backup_is_marked_and_never_latest() {
     assert_eq!(status["last_restore"]["status"], "completed");
     common::assert_status_schema(&status);
     assert_eq!(planned_latest(&app), set);
+
+    // Retention: the safety backup takes no rule's place and is not the newest floor; it is
+    // kept by its own rule.
+    app.write_raw_config(&format!(
+        "{}\n[retention]\nkeep_last = 1\nmin_age = \"0s\"\n",
+        app.config_text()
+    ));
+    let (code, prune) = app.lifeboat_json(&["prune"]);
+    assert_eq!(code, 0, "{prune:#}");
+    let sets = prune["sets"]
+        .as_array()
+        .or_else(|| prune["plan"]["sets"].as_array())
+        .unwrap_or_else(|| panic!("the preview lists the sets: {prune:#}"));
+    let reasons = |id: &str| -> Vec<String> {
+        sets.iter()
+            .find(|s| s["set_id"] == id)
+            .unwrap_or_else(|| panic!("{id} in the preview: {prune:#}"))["reasons"]
+            .as_array()
+            .expect("reasons")
+            .iter()
+            .map(|r| r.as_str().expect("a reason").to_string())
+            .collect()
+    };
+    assert_eq!(
+        reasons(&safety),
+        ["safety backup, kept 14days"],
+        "{prune:#}"
+    );
+    assert_eq!(reasons(&set), ["last 1/1", "newest"], "{prune:#}");
 }
 
 /// A restore SIGKILLed while pg_restore runs leaves its running record: `status` (text and
