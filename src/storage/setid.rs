@@ -230,6 +230,40 @@ mod tests {
         assert_ne!(x.cmp(&y), Ordering::Equal);
     }
 
+    proptest::proptest! {
+        /// Any two ids, old form or new, order as the times they encode; text never panics
+        /// the parser, and what it accepts round-trips.
+        #[test]
+        fn ids_order_by_their_time_old_and_new_mixed(
+            a in 0i64..4_102_444_800_000,
+            b in 0i64..4_102_444_800_000,
+            old_a: bool,
+            old_b: bool,
+            junk in "\\PC{0,40}",
+        ) {
+            let id = |ms: i64, old: bool| {
+                let t = DateTime::<Utc>::from_timestamp_millis(ms).unwrap();
+                if old {
+                    SetId::parse(&format!("{}-abcd", t.format(TIME_FORMAT))).unwrap()
+                } else {
+                    SetId::new(t)
+                }
+            };
+            let (x, y) = (id(a, old_a), id(b, old_b));
+            // An old id counts from the start of its second.
+            let key = |ms: i64, old: bool| if old { ms.div_euclid(1000) * 1000 } else { ms };
+            let (ka, kb) = (key(a, old_a), key(b, old_b));
+            proptest::prop_assert_eq!(x.time().timestamp_millis(), ka);
+            if ka != kb {
+                proptest::prop_assert_eq!(x.cmp(&y), ka.cmp(&kb), "{} {}", x, y);
+            }
+            proptest::prop_assert_eq!(SetId::parse(x.as_str()).unwrap(), x.clone());
+            if let Ok(parsed) = SetId::parse(&junk) {
+                proptest::prop_assert_eq!(parsed.as_str(), junk.as_str());
+            }
+        }
+    }
+
     #[test]
     fn the_future_starts_past_the_tolerance() {
         let now = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
