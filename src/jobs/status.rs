@@ -302,12 +302,14 @@ pub fn evaluate(
     )
 }
 
-/// The newest backup run to this repository the journal records.
+/// The newest regular backup run to this repository the journal records. A restore's safety
+/// backup is not one: its success must not hide a failed nightly, nor its failure (which
+/// stops the restore before it touches anything) raise last_run_failed.
 pub fn last_backup_run<'a>(journal: &'a JournalView, url: &str) -> Option<&'a RunRecord> {
     journal
         .runs
         .iter()
-        .filter(|r| r.kind == RunKind::Backup && r.destination == url)
+        .filter(|r| r.kind == RunKind::Backup && r.destination == url && r.purpose.is_none())
         .max_by_key(|r| r.started_at)
 }
 
@@ -718,6 +720,29 @@ mod tests {
         );
         assert!(report.future_sets.is_empty());
         assert_eq!(report.health, Health::Ok);
+    }
+
+    /// A safety backup that succeeded after a failed nightly does not hide the failure.
+    #[test]
+    fn a_safety_backup_is_not_the_last_backup_run() {
+        let mut failed = restore_run(RunStatus::Failed, true, "-", "-");
+        failed.kind = RunKind::Backup;
+        failed.restore = None;
+        failed.error = Some("pg_dump failed".into());
+        let mut safety = failed.clone();
+        safety.run_id = "safety".into();
+        safety.status = RunStatus::Completed;
+        safety.error = None;
+        safety.started_at = failed.started_at + chrono::Duration::minutes(30);
+        safety.purpose = Some(SetPurpose::Safety);
+        let journal = JournalView {
+            runs: vec![failed, safety],
+            ..Default::default()
+        };
+        assert_eq!(
+            last_backup_run(&journal, "file:///repo").map(|r| r.run_id.as_str()),
+            Some("restore-1")
+        );
     }
 
     fn restore_run(status: RunStatus, finished: bool, step: &str, state: &str) -> RunRecord {
