@@ -322,7 +322,41 @@ pub fn last_restore_run<'a>(journal: &'a JournalView, url: &str) -> Option<&'a R
         .max_by_key(|r| r.started_at)
 }
 
-/// What the newest restore says: an alert when it was killed mid-way (its target may be
+/// For each target, what the newest restore that may have changed it says (one that
+/// finished, runs, or was stopped after it began writing): a later restore that stopped
+/// before writing (a plan that failed, a failed safety backup) leaves the target as the
+/// earlier one left it, and a completed restore into another database says nothing about
+/// this one. A later restore that stopped before writing is said too, when it is the newest.
+fn restore_alerts(
+    alerts: &mut Vec<Health>,
+    messages: &mut Vec<String>,
+    journal: &JournalView,
+    url: &str,
+) {
+    let mut restores: Vec<&RunRecord> = journal
+        .runs
+        .iter()
+        .filter(|r| r.kind == RunKind::Restore && r.destination == url && r.restore.is_some())
+        .collect();
+    restores.sort_by_key(|r| std::cmp::Reverse(r.started_at));
+    let mut settled: Vec<&str> = Vec::new();
+    for (i, run) in restores.iter().enumerate() {
+        let Some(p) = &run.restore else { continue };
+        if settled.contains(&p.target.as_str()) {
+            continue;
+        }
+        let wrote = !matches!(run.status, RunStatus::Failed | RunStatus::Cancelled)
+            || p.target_state != UNTOUCHED;
+        if wrote || i == 0 {
+            restore_alert(alerts, messages, run);
+        }
+        if wrote {
+            settled.push(&p.target);
+        }
+    }
+}
+
+/// What one restore says: an alert when it was killed mid-way (its target may be
 /// partly restored), a warning when it failed or was cancelled, a note while it runs.
 fn restore_alert(alerts: &mut Vec<Health>, messages: &mut Vec<String>, run: &RunRecord) {
     let Some(p) = &run.restore else { return };
@@ -411,9 +445,7 @@ pub fn evaluate_at(
         last_restore: last_restore_run(journal, url).cloned(),
     };
     // From the local journal: said even when the repository cannot be read.
-    if let Some(run) = &report.last_restore {
-        restore_alert(&mut report.alerts, &mut report.messages, run);
-    }
+    restore_alerts(&mut report.alerts, &mut report.messages, journal, url);
     let inventory = match listed {
         Ok(i) => i,
         Err(e) => {
@@ -843,6 +875,36 @@ mod tests {
             .messages
             .iter()
             .any(|m| m.starts_with("! the last restore of")));
+        // A later restore that stopped before writing, or one into another database, leaves
+        // the interrupted one standing.
+        let mut later = killed.clone();
+        let mut untouched = restore_run(RunStatus::Failed, true, "prepare", UNTOUCHED);
+        untouched.run_id = "restore-2".into();
+        untouched.started_at += chrono::Duration::minutes(30);
+        untouched.error = Some("the plan cannot succeed: no space".into());
+        let mut elsewhere = restore_run(RunStatus::Completed, true, "done", "restored");
+        elsewhere.run_id = "restore-3".into();
+        elsewhere.started_at += chrono::Duration::minutes(40);
+        if let Some(p) = &mut elsewhere.restore {
+            p.target = "postgresql://app@db/app_copy".into();
+            p.database = Some("app_copy".into());
+        }
+        later.runs.extend([untouched, elsewhere]);
+        let report = evaluate_at(
+            &spec(),
+            Ok(&Inventory::default()),
+            &later,
+            Vec::new(),
+            None,
+            None,
+            now(),
+        );
+        assert_eq!(
+            report.health,
+            Health::RestoreInterrupted,
+            "{:#?}",
+            report.messages
+        );
         let done = journal(restore_run(RunStatus::Completed, true, "done", "restored"));
         let report = evaluate_at(
             &spec(),
