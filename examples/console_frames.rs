@@ -236,6 +236,8 @@ fn make_journal(path: &Path, sets: usize, repository: &str) -> Result<(), Error>
             sha256: Some("0".repeat(64)),
             error: None,
             spooled_at: None,
+            purpose: None,
+            restore: None,
         });
         let verification = JournalEntry::Verification(VerificationRecord {
             set_id: id,

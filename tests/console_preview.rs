@@ -32,6 +32,7 @@ fn manifest(set: &str, finished_at: DateTime<Utc>) -> Vec<u8> {
         started_at: finished_at - Span::minutes(2),
         finished_at,
         initiator: Initiator::Schedule,
+        purpose: None,
         host: "db1".into(),
         lifeboat_version: "0.1.0".into(),
         source: SourceFacts::default(),

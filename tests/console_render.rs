@@ -265,6 +265,25 @@ fn dashboard_with_spooled_sets() {
     );
 }
 
+/// An interrupted restore leads, with what its target may be in; a set dated in the future is
+/// flagged and is not the newest set; the safety backup is not the newest set either.
+#[test]
+fn dashboard_after_an_interrupted_restore_with_a_future_set() {
+    both_sizes(
+        "dashboard_restore_interrupted",
+        &fx::restore_interrupted_state(),
+    );
+}
+
+/// History marks the safety backup (`safety` as who took it) and the future-dated set.
+#[test]
+fn history_marks_safety_and_future_sets() {
+    insta::assert_snapshot!(
+        "history_safety_future_120x40",
+        render(&on(Screen::History, fx::restore_interrupted_state()), LARGE)
+    );
+}
+
 #[test]
 fn inventory_with_spooled_sets() {
     insta::assert_snapshot!(

@@ -535,6 +535,7 @@ impl Config {
             paths: paths.clone(),
             spool_dir: self.backup.spool_dir.clone(),
             resume_only: false,
+            purpose: None,
         })
     }
 

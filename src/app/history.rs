@@ -7,6 +7,9 @@ use crate::storage::manifest::Manifest;
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, HashSet};
 
+/// The initiator History shows for a restore's safety backup: it is no regular backup.
+pub const SAFETY: &str = "safety";
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct HistoryRow {
     pub set_id: Option<String>,
@@ -51,6 +54,18 @@ pub fn rows(
     journal: &JournalView,
     repository: &str,
 ) -> Vec<HistoryRow> {
+    rows_at(inventory, journal, repository, Utc::now())
+}
+
+/// Newest first, as of `now` (which sets are dated in the future). A restore's safety backup
+/// shows `safety` as its initiator; a set dated in the future shows `future` as its status,
+/// marked as a problem.
+pub fn rows_at(
+    inventory: Option<&Inventory>,
+    journal: &JournalView,
+    repository: &str,
+    now: DateTime<Utc>,
+) -> Vec<HistoryRow> {
     // Indexes, not scans: a host with 10,000 sets has 10,000 runs and verifications too.
     let complete: HashMap<&str, &SetEntry> = inventory
         .map(|inv| inv.complete().map(|s| (s.id.as_str(), s)).collect())
@@ -73,7 +88,11 @@ pub fn rows(
             set_id: run.set_id.clone(),
             status: run.status.as_str().to_string(),
             ok: run.status == RunStatus::Completed,
-            initiator: run.initiator.as_str().to_string(),
+            initiator: if run.is_safety() || set.is_some_and(|s| s.is_safety()) {
+                SAFETY.to_string()
+            } else {
+                run.initiator.as_str().to_string()
+            },
             started_at: run.started_at,
             finished_at: run.finished_at,
             bytes: run.bytes.or(set.map(|s| s.stored_bytes())),
@@ -96,7 +115,11 @@ pub fn rows(
                 set_id: Some(set.id.to_string()),
                 status: "complete".into(),
                 ok: true,
-                initiator: m.initiator.as_str().to_string(),
+                initiator: if set.is_safety() {
+                    SAFETY.to_string()
+                } else {
+                    m.initiator.as_str().to_string()
+                },
                 started_at: m.started_at,
                 finished_at: Some(m.finished_at),
                 bytes: Some(set.stored_bytes()),
@@ -117,6 +140,13 @@ pub fn rows(
         .collect();
     for row in &mut rows {
         if let Some(id) = &row.set_id {
+            if complete.get(id.as_str()).is_some_and(|s| s.is_future(now)) {
+                row.status = "future".into();
+                row.ok = false;
+                row.error.get_or_insert_with(|| {
+                    "dated in the future: a wrong clock or a forged set; never latest".into()
+                });
+            }
             if row.ok && row.manifest.is_none() && pruned.contains(id.as_str()) {
                 row.pruned = true;
                 row.status = "pruned".into();

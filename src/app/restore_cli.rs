@@ -22,9 +22,14 @@ async fn resolve_set(config: &Config, text: &str) -> Result<SetId, String> {
     let repo = Repository::open(&spec).map_err(|e| e.to_string())?;
     let inventory = inventory::scan(&repo).await.map_err(|e| e.to_string())?;
     inventory
-        .newest_complete()
+        .latest(chrono::Utc::now())
         .map(|s| s.id.clone())
-        .ok_or_else(|| format!("no complete set in {}", repo.url()))
+        .ok_or_else(|| {
+            format!(
+                "no complete set in {} that can be `latest` (safety backups and sets dated in the future never are: name the set)",
+                repo.url()
+            )
+        })
 }
 
 fn reporter() -> (Reporter, tokio::task::JoinHandle<()>) {

@@ -22,7 +22,7 @@ use crate::storage::layout;
 use crate::storage::lock::{process_start, this_host, LockError, RepoLock};
 use crate::storage::manifest::{
     Component, ComponentKind, Compression, Encryption, Initiator, Manifest, RepositoryRole,
-    RoleFacts, SourceFacts, TableCount, MANIFEST_FORMAT,
+    RoleFacts, SetPurpose, SourceFacts, TableCount, MANIFEST_FORMAT,
 };
 use crate::storage::passphrase_file;
 use crate::storage::paths::LocalPaths;
@@ -79,6 +79,8 @@ pub struct BackupSpec {
     pub spool_dir: Option<PathBuf>,
     /// Only upload spooled sets; take no new backup.
     pub resume_only: bool,
+    /// `Some(Safety)` for the backup a restore takes of its target first; None for a regular one.
+    pub purpose: Option<SetPurpose>,
 }
 
 #[derive(Debug, Clone)]
@@ -186,6 +188,8 @@ pub async fn run(
         sha256: None,
         error: None,
         spooled_at: None,
+        purpose: spec.purpose,
+        restore: None,
     };
     if !spec.resume_only {
         journal.append(&JournalEntry::Run(record.clone()))?;
@@ -917,6 +921,7 @@ async fn run_locked(
         started_at,
         finished_at: Utc::now(),
         initiator: spec.initiator,
+        purpose: spec.purpose,
         host: this_host(),
         lifeboat_version: env!("CARGO_PKG_VERSION").into(),
         source: snapshot.facts,

@@ -297,7 +297,7 @@ pub async fn run(
         Some(s) => s,
         None => inventory::scan(&data)
             .await?
-            .newest_complete()
+            .latest(started)
             .map(|s| s.id.clone())
             .ok_or_else(|| DrillError::NothingToDrill(data.url().into()))?,
     };

@@ -6,7 +6,8 @@
 use crate::storage::layout::{self, MANIFEST_NAME};
 use crate::storage::manifest::{Manifest, RepositoryRole, MANIFEST_MAX_BYTES};
 use crate::storage::repository::{ObjectInfo, RepoError, Repository};
-use crate::storage::setid::SetId;
+use crate::storage::setid::{dated_in_future, SetId};
+use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use std::collections::BTreeMap;
 
@@ -26,6 +27,46 @@ pub struct SetEntry {
 impl SetEntry {
     pub fn is_complete(&self) -> bool {
         self.manifest.is_some()
+    }
+
+    /// Taken by a restore before it touched its target (or for another purpose a newer
+    /// version records): not a regular backup.
+    pub fn is_safety(&self) -> bool {
+        self.manifest.as_ref().is_some_and(|m| !m.is_regular())
+    }
+
+    /// When the set says it started: the later of its id's time and its manifest's start, so
+    /// a future date in either is seen.
+    pub fn dated(&self) -> DateTime<Utc> {
+        let id = self.id.time();
+        match &self.manifest {
+            Some(m) => id.max(m.started_at),
+            None => id,
+        }
+    }
+
+    /// Dated later than `now` plus the tolerance: a wrong clock or a forged set.
+    pub fn is_future(&self, now: DateTime<Utc>) -> bool {
+        dated_in_future(self.dated(), now)
+    }
+
+    /// Can this set be "latest" (status's newest set, `restore latest`, `verify --latest`,
+    /// the default drill set, retention's newest floor): complete, a regular backup, and not
+    /// dated in the future. A forged future-dated set must not become what a restore takes.
+    pub fn can_be_latest(&self, now: DateTime<Utc>) -> bool {
+        self.is_complete() && !self.is_safety() && !self.is_future(now)
+    }
+
+    /// The marks `list` and History show beside a set that is not an ordinary backup.
+    pub fn marks(&self, now: DateTime<Utc>) -> Vec<&'static str> {
+        let mut marks = Vec::new();
+        if self.is_safety() {
+            marks.push("safety");
+        }
+        if self.is_future(now) {
+            marks.push("FUTURE");
+        }
+        marks
     }
 
     pub fn stored_bytes(&self) -> u64 {
@@ -54,8 +95,14 @@ impl Inventory {
         self.sets.iter().filter(|s| !s.is_complete())
     }
 
-    pub fn newest_complete(&self) -> Option<&SetEntry> {
-        self.complete().next()
+    /// The newest set that can be "latest" (see [`SetEntry::can_be_latest`]) as of `now`.
+    pub fn latest(&self, now: DateTime<Utc>) -> Option<&SetEntry> {
+        self.sets.iter().find(|s| s.can_be_latest(now))
+    }
+
+    /// Complete sets dated in the future, newest first.
+    pub fn future_sets(&self, now: DateTime<Utc>) -> impl Iterator<Item = &SetEntry> {
+        self.complete().filter(move |s| s.is_future(now))
     }
 
     pub fn total_bytes(&self) -> u64 {

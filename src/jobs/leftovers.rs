@@ -170,6 +170,8 @@ mod tests {
             sha256: None,
             error: None,
             spooled_at: None,
+            purpose: None,
+            restore: None,
         })
     }
 

@@ -18,6 +18,7 @@ pub mod prune_plan;
 pub mod readback;
 pub mod restore;
 pub mod restore_db;
+pub mod restore_journal;
 pub mod restore_roles;
 pub mod retention_sim;
 pub mod scratch;

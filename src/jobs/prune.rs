@@ -279,6 +279,8 @@ pub async fn execute(
         sha256: None,
         error: None,
         spooled_at: None,
+        purpose: None,
+        restore: None,
     };
     journal.append(&JournalEntry::Run(record(
         run_id.clone(),

@@ -215,6 +215,8 @@ pub fn candidates(facts: &Facts) -> Vec<Candidate> {
                 verified: facts.verified.contains(id),
                 pinned: pinned.get(id).map(|n| n.to_string()),
                 drill_passed: facts.last_passing_drill == Some(id),
+                safety: e.is_safety(),
+                future: e.is_future(facts.now),
             })
         })
         .collect()

@@ -11,11 +11,12 @@ use super::preflight::Check;
 use super::progress::{Meter, Reporter, Sampler};
 use super::readback;
 use super::restore_db;
+use super::restore_journal::{RestoreJournal, UNTOUCHED};
 pub use super::scratch::Scratch;
 use super::verify::ObjectStatus;
 use crate::storage::archive::{self, Listing};
 use crate::storage::gpg::{Crypto, EncryptionSpec};
-use crate::storage::manifest::{ComponentKind, Manifest};
+use crate::storage::manifest::{ComponentKind, Manifest, SetPurpose};
 use crate::storage::paths::LocalPaths;
 use crate::storage::postgres::{self, PgConn, PgTools};
 use crate::storage::repository::{Repository, RepositorySpec};
@@ -756,10 +757,24 @@ pub struct RestoreOutcome {
 }
 
 /// The real restore. `confirmed` must be true (the caller asked for `--yes` or a typed name).
+/// Journaled from start to end, each step that can change the target recorded as it begins
+/// (`restore_journal`).
 pub async fn run(
     spec: RestoreSpec,
     reporter: Reporter,
     cancel: CancellationToken,
+) -> Result<RestoreOutcome, RestoreError> {
+    let mut journal = RestoreJournal::start(&spec, &reporter);
+    let result = run_steps(spec, reporter, cancel, &mut journal).await;
+    journal.finish(&result);
+    result
+}
+
+async fn run_steps(
+    spec: RestoreSpec,
+    reporter: Reporter,
+    cancel: CancellationToken,
+    journal: &mut RestoreJournal,
 ) -> Result<RestoreOutcome, RestoreError> {
     let started = Instant::now();
     let (
@@ -776,12 +791,15 @@ pub async fn run(
     let mut done = Vec::new();
     let mut safety = None;
     let untouched = "nothing was touched".to_string();
-    if let Some(backup_spec) = spec.safety_backup.clone() {
+    if let Some(mut backup_spec) = spec.safety_backup.clone() {
+        // Marked in its manifest and journal line: never "latest", kept by its own rule.
+        backup_spec.purpose = Some(SetPurpose::Safety);
         let target_exists = plan
             .checks
             .iter()
             .any(|c| c.name == "target database" && c.detail.starts_with("exists"));
         if target_exists {
+            journal.step("safety backup", UNTOUCHED);
             reporter.phase("safety backup");
             let outcome = backup::run(backup_spec, reporter.clone(), cancel.clone())
                 .await
@@ -791,6 +809,7 @@ pub async fn run(
                 "safety backup {id} holds the state before the restore"
             ));
             done.push(format!("safety backup {id}"));
+            journal.safety_set(&id);
             safety = Some(id);
         }
     }
@@ -807,6 +826,12 @@ pub async fn run(
         ("LIFEBOAT_SET".to_string(), plan.set_id.clone()),
         ("LIFEBOAT_TARGET".to_string(), spec.target.display()),
     ];
+    if !spec.hooks.pre_restore.is_empty() {
+        journal.step(
+            "pre-restore hook",
+            "the restore has not written to it yet; the pre-restore hooks may have stopped the application",
+        );
+    }
     run_hooks(
         &spec.hooks.pre_restore,
         "pre-restore hook",
@@ -826,6 +851,15 @@ pub async fn run(
             "the plan has no database part".into(),
         ]));
     };
+    journal.step(
+        "pg_restore",
+        &format!(
+            "the database {} is untouched until the swap at the end of this step (a partly \
+             restored {} may be left beside it: drop it), or swapped with its previous copy \
+             kept as {}",
+            db.target_name, db.new_name, db.old_name
+        ),
+    );
     let (t, target, dump, jobs, db2) = (
         tools.clone(),
         spec.target.clone(),
@@ -873,6 +907,10 @@ pub async fn run(
             .as_ref()
             .map(Placement::describe)
             .unwrap_or_default();
+        journal.step(
+            &format!("restore {label}"),
+            &format!("the database is restored; {label} may be partly extracted into {dest}"),
+        );
         let owners = spec.restore_owners;
         let extracted = placement.map_err(|e| e.to_string()).and_then(|placement| {
             decrypt_with(f, &crypto, counter, |decoded| {
@@ -893,6 +931,12 @@ pub async fn run(
             }
         }
     }
+    if !spec.hooks.post_restore.is_empty() {
+        journal.step(
+            "post-restore hook",
+            "the data is restored; the post-restore hooks may not all have run (the application may still be stopped)",
+        );
+    }
     run_hooks(
         &spec.hooks.post_restore,
         "post-restore hook",
@@ -903,6 +947,10 @@ pub async fn run(
     )
     .await?;
     if let Some(health) = &spec.hooks.health {
+        journal.step(
+            "health check",
+            "the data is restored; the application's health was not confirmed",
+        );
         reporter.phase("health check");
         let h = health.clone();
         let verdict =

@@ -121,6 +121,8 @@ pub fn project(
                 verified: false,
                 pinned: None,
                 drill_passed: false,
+                safety: false,
+                future: false,
             });
             new_taken += 1;
             taken += 1;
@@ -182,6 +184,8 @@ mod tests {
             verified: false,
             pinned: None,
             drill_passed: false,
+            safety: false,
+            future: false,
         }
     }
 

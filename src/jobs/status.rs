@@ -9,6 +9,7 @@
 //! failing, off-site lag, verification stale, drill overdue.
 
 use super::inventory;
+use super::restore_journal::UNTOUCHED;
 use super::spool;
 use super::wal::{self, WalProbeSpec, WalState, WalStatus};
 use crate::storage::journal::{
@@ -19,6 +20,7 @@ use crate::storage::lock::{LockHolder, RepoLock};
 use crate::storage::manifest::{ComponentKind, RepositoryRole};
 use crate::storage::paths::LocalPaths;
 use crate::storage::repository::{RepoError, Repository, RepositorySpec};
+use crate::storage::setid::SetId;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -60,15 +62,23 @@ pub enum Health {
     OffsiteLag,
     /// The source's `archive_command` is failing.
     WalArchivingFailing,
+    /// The newest restore on this host was killed before it finished: its target (a live
+    /// database, file roots) may be partly restored.
+    RestoreInterrupted,
+    /// A complete set is dated in the future: a wrong clock or a forged set. It is never
+    /// taken as the newest set.
+    FutureSet,
 }
 
 impl Health {
     /// Every value, in precedence order (the verdict is the first condition found).
-    pub const ALL: [Health; 10] = [
+    pub const ALL: [Health; 12] = [
+        Health::RestoreInterrupted,
         Health::Unreachable,
         Health::NoBackup,
         Health::Stale,
         Health::LastRunFailed,
+        Health::FutureSet,
         Health::DrillFailing,
         Health::WalArchivingFailing,
         Health::OffsiteLag,
@@ -89,6 +99,8 @@ impl Health {
             Health::VerificationStale => 15,
             Health::OffsiteLag => 16,
             Health::WalArchivingFailing => 17,
+            Health::RestoreInterrupted => 18,
+            Health::FutureSet => 19,
         }
     }
 
@@ -105,6 +117,8 @@ impl Health {
             Health::VerificationStale => "verification_stale",
             Health::OffsiteLag => "offsite_lag",
             Health::WalArchivingFailing => "wal_archiving_failing",
+            Health::RestoreInterrupted => "restore_interrupted",
+            Health::FutureSet => "future_set",
         }
     }
 
@@ -166,6 +180,20 @@ pub struct StatusReport {
     pub last_verified_at: Option<DateTime<Utc>>,
     /// The source's WAL archiving; None when no source is configured.
     pub wal: Option<WalStatus>,
+    /// Complete sets dated in the future (never the newest set), newest first.
+    pub future_sets: Vec<FutureSet>,
+    /// The newest restore from this repository in this host's journal.
+    pub last_restore: Option<RunRecord>,
+}
+
+/// A complete set dated later than now plus `setid::FUTURE_TOLERANCE`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct FutureSet {
+    pub set_id: String,
+    /// The later of the id's time and the manifest's start.
+    pub dated: DateTime<Utc>,
+    /// How far ahead of now.
+    pub ahead_seconds: i64,
 }
 
 /// The newest drill record in the repository, if any can be read.
@@ -274,13 +302,95 @@ pub fn evaluate(
     )
 }
 
-/// The newest backup run to this repository the journal records.
+/// The newest regular backup run to this repository the journal records. A restore's safety
+/// backup is not one: its success must not hide a failed nightly, nor its failure (which
+/// stops the restore before it touches anything) raise last_run_failed.
 pub fn last_backup_run<'a>(journal: &'a JournalView, url: &str) -> Option<&'a RunRecord> {
     journal
         .runs
         .iter()
-        .filter(|r| r.kind == RunKind::Backup && r.destination == url)
+        .filter(|r| r.kind == RunKind::Backup && r.destination == url && r.purpose.is_none())
         .max_by_key(|r| r.started_at)
+}
+
+/// The newest restore from this repository the journal records.
+pub fn last_restore_run<'a>(journal: &'a JournalView, url: &str) -> Option<&'a RunRecord> {
+    journal
+        .runs
+        .iter()
+        .filter(|r| r.kind == RunKind::Restore && r.destination == url)
+        .max_by_key(|r| r.started_at)
+}
+
+/// For each target, what the newest restore that may have changed it says (one that
+/// finished, runs, or was stopped after it began writing): a later restore that stopped
+/// before writing (a plan that failed, a failed safety backup) leaves the target as the
+/// earlier one left it, and a completed restore into another database says nothing about
+/// this one. A later restore that stopped before writing is said too, when it is the newest.
+fn restore_alerts(
+    alerts: &mut Vec<Health>,
+    messages: &mut Vec<String>,
+    journal: &JournalView,
+    url: &str,
+) {
+    let mut restores: Vec<&RunRecord> = journal
+        .runs
+        .iter()
+        .filter(|r| r.kind == RunKind::Restore && r.destination == url && r.restore.is_some())
+        .collect();
+    restores.sort_by_key(|r| std::cmp::Reverse(r.started_at));
+    let mut settled: Vec<&str> = Vec::new();
+    for (i, run) in restores.iter().enumerate() {
+        let Some(p) = &run.restore else { continue };
+        if settled.contains(&p.target.as_str()) {
+            continue;
+        }
+        let wrote = !matches!(run.status, RunStatus::Failed | RunStatus::Cancelled)
+            || p.target_state != UNTOUCHED;
+        if wrote || i == 0 {
+            restore_alert(alerts, messages, run);
+        }
+        if wrote {
+            settled.push(&p.target);
+        }
+    }
+}
+
+/// What one restore says: an alert when it was killed mid-way (its target may be
+/// partly restored), a warning when it failed or was cancelled, a note while it runs.
+fn restore_alert(alerts: &mut Vec<Health>, messages: &mut Vec<String>, run: &RunRecord) {
+    let Some(p) = &run.restore else { return };
+    let set = run.set_id.as_deref().unwrap_or("?");
+    let into = p.database.as_deref().unwrap_or(&p.target);
+    let at = p.step_at.format("%Y-%m-%d %H:%M UTC");
+    let safety = match &p.safety_set {
+        Some(id) => format!("; the safety backup {id} holds the state before it"),
+        None => String::new(),
+    };
+    match run.status {
+        _ if run.interrupted() && p.target_state == UNTOUCHED => messages.push(format!(
+            "! restore of {set} into {into} was interrupted during {} at {at}, before it wrote to the target",
+            p.step
+        )),
+        _ if run.interrupted() => {
+            alerts.push(Health::RestoreInterrupted);
+            messages.push(format!(
+                "✗ restore of {set} into {into} interrupted during {} at {at}: {}{safety}; check the target, then restore again",
+                p.step, p.target_state
+            ));
+        }
+        RunStatus::Failed | RunStatus::Cancelled => messages.push(format!(
+            "! the last restore of {set} into {into} {} during {} at {at}: {}",
+            run.status.as_str(),
+            p.step,
+            run.error.as_deref().unwrap_or(&p.target_state)
+        )),
+        RunStatus::Running | RunStatus::Pending => messages.push(format!(
+            "· a restore of {set} into {into} is running: {} since {at}",
+            p.step
+        )),
+        RunStatus::Completed => {}
+    }
 }
 
 /// The verdict as of `now`, with the lock holder given: no clock, no files.
@@ -331,7 +441,11 @@ pub fn evaluate_at(
             .map(|v| v.at)
             .max(),
         wal: None,
+        future_sets: Vec::new(),
+        last_restore: last_restore_run(journal, url).cloned(),
     };
+    // From the local journal: said even when the repository cannot be read.
+    restore_alerts(&mut report.alerts, &mut report.messages, journal, url);
     let inventory = match listed {
         Ok(i) => i,
         Err(e) => {
@@ -346,7 +460,25 @@ pub fn evaluate_at(
     report.complete_sets = inventory.complete().count();
     report.incomplete_sets = inventory.incomplete().count();
     report.repository_bytes = inventory.total_bytes();
-    if let Some(newest) = inventory.newest_complete() {
+    report.future_sets = inventory
+        .future_sets(now)
+        .map(|s| FutureSet {
+            set_id: s.id.to_string(),
+            dated: s.dated(),
+            ahead_seconds: (s.dated() - now).num_seconds(),
+        })
+        .collect();
+    for f in &report.future_sets {
+        report.alerts.push(Health::FutureSet);
+        report.messages.push(format!(
+            "✗ set {} is dated in the future ({}, {} from now): a wrong clock or a forged set; it is never taken as the newest set, and retention never deletes it (check the clocks of the hosts that write this repository; if the set is not yours, remove its folder sets/{} from the repository)",
+            f.set_id,
+            f.dated.format("%Y-%m-%d %H:%M UTC"),
+            humantime::format_duration(Duration::from_secs(f.ahead_seconds.max(0) as u64)),
+            f.set_id
+        ));
+    }
+    if let Some(newest) = inventory.latest(now) {
         if let Some(m) = &newest.manifest {
             report.newest_set = Some(NewestSet {
                 set_id: newest.id.to_string(),
@@ -408,9 +540,14 @@ pub fn evaluate_at(
     }
     // The newest spooled set is newer than anything in the repository: the latest backup
     // exists only on this host.
-    let newest_spooled = report.spooled_sets.iter().max().cloned();
+    // As set ids, not text: an old id and a new one of the same second compare by time.
+    let newest_spooled = report
+        .spooled_sets
+        .iter()
+        .filter_map(|s| SetId::parse(s).ok())
+        .max();
     let lagging = match (&newest_spooled, &report.newest_set) {
-        (Some(s), Some(n)) => s.as_str() > n.set_id.as_str(),
+        (Some(s), Some(n)) => SetId::parse(&n.set_id).is_ok_and(|n| *s > n),
         (Some(_), None) => true,
         (None, _) => false,
     };
@@ -484,7 +621,10 @@ pub fn evaluate_at(
         report.alerts.push(Health::OffsiteLag);
         report.messages.push(format!(
             "✗ off-site copy lags: the newest set {} is only in this host's spool ({} set(s) waiting): run `lifeboat backup --resume`",
-            newest_spooled.as_deref().unwrap_or("?"),
+            newest_spooled
+                .as_ref()
+                .map(|s| s.as_str())
+                .unwrap_or("?"),
             report.spooled_sets.len()
         ));
     } else if !report.spooled_sets.is_empty() {
@@ -512,11 +652,274 @@ impl inventory::Inventory {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::jobs::inventory::{Inventory, SetEntry};
+    use crate::storage::journal::RestoreProgress;
+    use crate::storage::manifest::{Initiator, SetPurpose};
+    use crate::storage::setid::SetId;
+
+    fn spec() -> StatusSpec {
+        StatusSpec {
+            repository: RepositorySpec::new("file:///repo"),
+            paths: LocalPaths {
+                data_dir: "/nonexistent/data".into(),
+                state_dir: "/nonexistent/state".into(),
+            },
+            spool_dir: None,
+            stale_after: DEFAULT_STALE_AFTER,
+            drill_every: Duration::from_secs(365 * 86_400),
+            verify_stale_after: Duration::ZERO,
+            wal: None,
+        }
+    }
+
+    fn entry(id: &str, purpose: Option<SetPurpose>) -> SetEntry {
+        let id = SetId::parse(id).unwrap();
+        let mut m = crate::storage::manifest::tests::sample(id.as_str());
+        m.started_at = id.time();
+        m.finished_at = id.time() + chrono::Duration::minutes(1);
+        m.purpose = purpose;
+        SetEntry {
+            id,
+            objects: Vec::new(),
+            manifest: Some(m),
+            manifest_error: None,
+            missing: Vec::new(),
+        }
+    }
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-22T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    /// Neither a restore's safety backup nor a set dated in the future is the newest set; the
+    /// future one is an alert of its own, with its own exit code and JSON field.
+    #[test]
+    fn safety_and_future_sets_are_never_the_newest_set() {
+        let inventory = Inventory {
+            repository: "file:///repo".into(),
+            // Newest first, as the scan gives them.
+            sets: vec![
+                entry("20261123T020000.000Z-f0f0", None),
+                entry("20261122T115900.000Z-5afe", Some(SetPurpose::Safety)),
+                entry("20261122T100000.250Z-aaaa", None),
+                entry("20261122T100000Z-bbbb", None),
+            ],
+            ..Default::default()
+        };
+        let report = evaluate_at(
+            &spec(),
+            Ok(&inventory),
+            &JournalView::default(),
+            Vec::new(),
+            None,
+            None,
+            now(),
+        );
+        let newest = report.newest_set.as_ref().unwrap();
+        assert_eq!(newest.set_id, "20261122T100000.250Z-aaaa");
+        assert_eq!(report.health, Health::FutureSet);
+        assert_eq!(report.health.exit_code(), 19);
+        assert_eq!(report.future_sets.len(), 1);
+        assert_eq!(report.future_sets[0].set_id, "20261123T020000.000Z-f0f0");
+        assert_eq!(report.future_sets[0].ahead_seconds, 14 * 3600);
+        assert!(
+            report.messages.iter().any(|m| m.starts_with('✗')
+                && m.contains("20261123T020000.000Z-f0f0 is dated in the future")),
+            "{:#?}",
+            report.messages
+        );
+        // Within the tolerance a set is only early: no alert, and it is the newest.
+        let inventory = Inventory {
+            sets: vec![entry("20261122T120400.000Z-0000", None)],
+            ..inventory
+        };
+        let report = evaluate_at(
+            &spec(),
+            Ok(&inventory),
+            &JournalView::default(),
+            Vec::new(),
+            None,
+            None,
+            now(),
+        );
+        assert!(report.future_sets.is_empty());
+        assert_eq!(report.health, Health::Ok);
+    }
+
+    /// A safety backup that succeeded after a failed nightly does not hide the failure.
+    #[test]
+    fn a_safety_backup_is_not_the_last_backup_run() {
+        let mut failed = restore_run(RunStatus::Failed, true, "-", "-");
+        failed.kind = RunKind::Backup;
+        failed.restore = None;
+        failed.error = Some("pg_dump failed".into());
+        let mut safety = failed.clone();
+        safety.run_id = "safety".into();
+        safety.status = RunStatus::Completed;
+        safety.error = None;
+        safety.started_at = failed.started_at + chrono::Duration::minutes(30);
+        safety.purpose = Some(SetPurpose::Safety);
+        let journal = JournalView {
+            runs: vec![failed, safety],
+            ..Default::default()
+        };
+        assert_eq!(
+            last_backup_run(&journal, "file:///repo").map(|r| r.run_id.as_str()),
+            Some("restore-1")
+        );
+    }
+
+    fn restore_run(status: RunStatus, finished: bool, step: &str, state: &str) -> RunRecord {
+        RunRecord {
+            run_id: "restore-1".into(),
+            kind: RunKind::Restore,
+            status,
+            initiator: Initiator::Operator,
+            host: "db1".into(),
+            pid: 1,
+            process_start: None,
+            started_at: now() - chrono::Duration::hours(1),
+            finished_at: finished.then(now),
+            set_id: Some("20261122T100000.250Z-aaaa".into()),
+            bytes: None,
+            destination: "file:///repo".into(),
+            sha256: None,
+            error: Some("interrupted: process 1 ended without finishing the run".into()),
+            spooled_at: None,
+            purpose: None,
+            restore: Some(Box::new(RestoreProgress {
+                target: "postgresql://app@db/app".into(),
+                database: Some("app".into()),
+                step: step.into(),
+                step_at: now() - chrono::Duration::minutes(50),
+                target_state: state.into(),
+                safety_set: Some("20261122T105900.000Z-5afe".into()),
+            })),
+        }
+    }
+
+    /// A restore killed while it wrote to the target is the worst news status can give, said
+    /// even when the repository cannot be read; one killed before it wrote is only a warning,
+    /// and a failed one (whose error says the state) is a warning too.
+    #[test]
+    fn an_interrupted_restore_says_what_its_target_may_be_in() {
+        let journal = |run: RunRecord| JournalView {
+            runs: vec![run],
+            ..Default::default()
+        };
+        let killed = journal(restore_run(
+            RunStatus::Failed,
+            false,
+            "pg_restore",
+            "the database app may be partly restored",
+        ));
+        for listed in [
+            Ok(&Inventory::default()),
+            Err("connection refused".to_string()),
+        ] {
+            let report = evaluate_at(&spec(), listed, &killed, Vec::new(), None, None, now());
+            assert_eq!(report.health, Health::RestoreInterrupted, "{report:#?}");
+            assert_eq!(report.health.exit_code(), 18);
+            let line = &report.messages[0];
+            assert_eq!(
+                line,
+                "✗ restore of 20261122T100000.250Z-aaaa into app interrupted during pg_restore at 2026-11-22 11:10 UTC: the database app may be partly restored; the safety backup 20261122T105900.000Z-5afe holds the state before it; check the target, then restore again"
+            );
+            assert!(report.last_restore.is_some());
+        }
+        let before_writing = journal(restore_run(
+            RunStatus::Failed,
+            false,
+            "safety backup",
+            UNTOUCHED,
+        ));
+        let report = evaluate_at(
+            &spec(),
+            Ok(&Inventory::default()),
+            &before_writing,
+            Vec::new(),
+            None,
+            None,
+            now(),
+        );
+        assert!(!report.alerts.contains(&Health::RestoreInterrupted));
+        assert!(report
+            .messages
+            .iter()
+            .any(|m| m.starts_with("! restore of") && m.contains("before it wrote")));
+        let failed = journal(restore_run(
+            RunStatus::Failed,
+            true,
+            "pg_restore",
+            "the database app may be partly restored",
+        ));
+        let report = evaluate_at(
+            &spec(),
+            Ok(&Inventory::default()),
+            &failed,
+            Vec::new(),
+            None,
+            None,
+            now(),
+        );
+        assert!(!report.alerts.contains(&Health::RestoreInterrupted));
+        assert!(report
+            .messages
+            .iter()
+            .any(|m| m.starts_with("! the last restore of")));
+        // A later restore that stopped before writing, or one into another database, leaves
+        // the interrupted one standing.
+        let mut later = killed.clone();
+        let mut untouched = restore_run(RunStatus::Failed, true, "prepare", UNTOUCHED);
+        untouched.run_id = "restore-2".into();
+        untouched.started_at += chrono::Duration::minutes(30);
+        untouched.error = Some("the plan cannot succeed: no space".into());
+        let mut elsewhere = restore_run(RunStatus::Completed, true, "done", "restored");
+        elsewhere.run_id = "restore-3".into();
+        elsewhere.started_at += chrono::Duration::minutes(40);
+        if let Some(p) = &mut elsewhere.restore {
+            p.target = "postgresql://app@db/app_copy".into();
+            p.database = Some("app_copy".into());
+        }
+        later.runs.extend([untouched, elsewhere]);
+        let report = evaluate_at(
+            &spec(),
+            Ok(&Inventory::default()),
+            &later,
+            Vec::new(),
+            None,
+            None,
+            now(),
+        );
+        assert_eq!(
+            report.health,
+            Health::RestoreInterrupted,
+            "{:#?}",
+            report.messages
+        );
+        let done = journal(restore_run(RunStatus::Completed, true, "done", "restored"));
+        let report = evaluate_at(
+            &spec(),
+            Ok(&Inventory::default()),
+            &done,
+            Vec::new(),
+            None,
+            None,
+            now(),
+        );
+        assert!(
+            !report.messages.iter().any(|m| m.contains("restore")),
+            "{:#?}",
+            report.messages
+        );
+    }
 
     #[test]
     fn every_condition_has_its_code_and_its_place_in_the_precedence() {
         let codes: Vec<i32> = Health::ALL.iter().map(|h| h.exit_code()).collect();
-        assert_eq!(codes, [12, 10, 10, 11, 14, 17, 16, 15, 13, 0]);
+        assert_eq!(codes, [18, 12, 10, 10, 11, 19, 14, 17, 16, 15, 13, 0]);
         let mut by_rank = Health::ALL.to_vec();
         by_rank.sort_by_key(|h| h.rank());
         assert_eq!(by_rank, Health::ALL);

@@ -18,6 +18,7 @@ use crate::storage::layout::{self, DRILLS_DIR, SETS_DIR};
 use crate::storage::manifest::{Manifest, MANIFEST_MAX_BYTES};
 use crate::storage::repository::{RepoError, Repository};
 use crate::storage::setid::SetId;
+use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 
 /// Manifests read at most: a repository whose newest (or oldest) folders are mostly incomplete
@@ -65,6 +66,35 @@ impl Reader<'_> {
         let complete = manifest.is_some();
         self.read.insert(id.clone(), manifest);
         Ok(Some(complete))
+    }
+
+    /// The first set of `ids`, in their order, that can be "latest" as of `now`: complete, a
+    /// regular backup, not dated in the future (`SetEntry::can_be_latest`). The safety and
+    /// future-dated sets read on the way stay in `read`, so the preview shows them too.
+    async fn first_latest<'i>(
+        &mut self,
+        ids: impl Iterator<Item = &'i SetId>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Option<&'i SetId>>, RepoError> {
+        for id in ids {
+            match self.complete(id).await? {
+                None => return Ok(None),
+                Some(true) => {
+                    let entry = SetEntry {
+                        id: id.clone(),
+                        objects: Vec::new(),
+                        manifest: self.read.get(id).cloned().flatten(),
+                        manifest_error: None,
+                        missing: Vec::new(),
+                    };
+                    if entry.can_be_latest(now) {
+                        return Ok(Some(Some(id)));
+                    }
+                }
+                Some(false) => {}
+            }
+        }
+        Ok(Some(None))
     }
 
     /// The first complete set of `ids`, in their order.
@@ -143,7 +173,8 @@ pub async fn partial_inventory(
     };
     // The newest complete set, and the oldest (its finish starts the drill and verification
     // clocks before the first drill or verification).
-    let Some(newest) = reader.first_complete(ids.iter().rev()).await? else {
+    let now = Utc::now();
+    let Some(newest) = reader.first_latest(ids.iter().rev(), now).await? else {
         return Ok(None);
     };
     if let Some(newest) = newest {
@@ -157,7 +188,8 @@ pub async fn partial_inventory(
             by_time.sort_by_key(|(i, v)| std::cmp::Reverse((v.at, *i)));
             // A set with no folder is not complete: no read needed.
             let candidates = by_time.into_iter().filter_map(|(_, v)| {
-                let pos = ids.binary_search_by(|id| id.as_str().cmp(&v.set_id)).ok()?;
+                let id = SetId::parse(&v.set_id).ok()?;
+                let pos = ids.binary_search(&id).ok()?;
                 Some(&ids[pos])
             });
             if reader.first_complete(candidates).await?.is_none() {
@@ -192,7 +224,7 @@ pub async fn partial_inventory(
         })
         .collect();
     // The newest set's stored size: its folder's objects, as the scan groups them.
-    if let Some(entry) = sets.first_mut() {
+    if let Some(entry) = sets.iter_mut().find(|e| e.can_be_latest(now)) {
         entry.objects = repo
             .list(&layout::set_dir(&entry.id))
             .await?
@@ -456,6 +488,8 @@ mod tests {
                     sha256: None,
                     error: failed.then(|| "upload failed".into()),
                     spooled_at: (failed && rng.random_bool(0.7)).then(|| "/spool".into()),
+                    purpose: None,
+                    restore: None,
                 });
             }
             for _ in 0..rng.random_range(0..5) {
@@ -657,6 +691,8 @@ mod tests {
             sha256: None,
             error: Some("upload failed".into()),
             spooled_at: Some("/spool".into()),
+            purpose: None,
+            restore: None,
         };
         let journal = JournalView {
             runs: vec![run],
@@ -698,10 +734,7 @@ mod tests {
         let partial = partial.expect("the complete set is within the budget");
         assert_eq!(partial.set_folders, MAX_MANIFEST_READS);
         assert_eq!(partial.manifests_read, MAX_MANIFEST_READS);
-        let newest = partial
-            .inventory
-            .newest_complete()
-            .map(|s| s.id.to_string());
+        let newest = partial.inventory.latest(now()).map(|s| s.id.to_string());
         assert_eq!(newest, Some(set_id(start, 0)));
         write_set(
             &root,

@@ -148,7 +148,7 @@ pub async fn run(
             vec![id.clone()]
         }
         VerifyTarget::Latest => vec![inventory
-            .newest_complete()
+            .latest(chrono::Utc::now())
             .ok_or_else(|| VerifyError::NothingToVerify(data.url().to_string()))?
             .id
             .clone()],

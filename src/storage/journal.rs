@@ -3,7 +3,7 @@
 //! (SIGKILL, power loss) is seen as interrupted, never as finished. Verification results are
 //! remembered here too. Readers fold the lines into the latest state of each run.
 
-use super::manifest::Initiator;
+use super::manifest::{Initiator, SetPurpose};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -72,6 +72,44 @@ pub struct RunRecord {
     /// Where a local copy waits for upload, when the remote write failed.
     #[serde(default)]
     pub spooled_at: Option<String>,
+    /// `safety` for the backup a restore takes of its target first (as in its manifest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<SetPurpose>,
+    /// A restore's target, the step it reached and what that leaves the target in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore: Option<Box<RestoreProgress>>,
+}
+
+/// Where a restore got to. A running record is appended at each step, so a restore killed
+/// mid-way is remembered with the last step it began and what that step may have left.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RestoreProgress {
+    /// The database restored into, as `PgConn::display` shows it (never a password).
+    pub target: String,
+    /// Its name, when the connection string names one.
+    #[serde(default)]
+    pub database: Option<String>,
+    /// The step begun last: `prepare`, `safety backup`, `pre-restore hook`, `pg_restore`,
+    /// `restore files`, `restore secrets`, `post-restore hook`, `health check`, `done`.
+    pub step: String,
+    /// When that step began.
+    pub step_at: DateTime<Utc>,
+    /// What the target may be in if the run stops during that step, in words.
+    pub target_state: String,
+    /// The safety backup taken before the target was touched, if any.
+    #[serde(default)]
+    pub safety_set: Option<String>,
+}
+
+impl RunRecord {
+    /// Killed before it recorded its end: `read` found it open and its process gone.
+    pub fn interrupted(&self) -> bool {
+        self.status == RunStatus::Failed && self.finished_at.is_none()
+    }
+
+    pub fn is_safety(&self) -> bool {
+        self.purpose == Some(SetPurpose::Safety)
+    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
@@ -270,6 +308,8 @@ mod tests {
             sha256: None,
             error: None,
             spooled_at: None,
+            purpose: None,
+            restore: None,
         }
     }
 

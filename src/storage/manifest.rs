@@ -17,10 +17,36 @@ pub struct Manifest {
     pub started_at: DateTime<Utc>,
     pub finished_at: DateTime<Utc>,
     pub initiator: Initiator,
+    /// Why the set was taken, when not as a regular backup: `safety` for the copy a restore
+    /// takes of its target before touching it. Absent in regular sets (and in every manifest
+    /// written before the field existed), so older readers are unaffected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<SetPurpose>,
     pub host: String,
     pub lifeboat_version: String,
     pub source: SourceFacts,
     pub components: Vec<Component>,
+}
+
+/// A set that is not a regular backup. Such a set is never "latest" (status, `restore
+/// latest`, the default drill set) nor retention's "newest" floor, and is shown apart.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SetPurpose {
+    /// Taken by a restore of the target's state before it was overwritten.
+    Safety,
+    /// A purpose written by a newer lifeboat: not a regular backup either.
+    #[serde(other)]
+    Other,
+}
+
+impl SetPurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SetPurpose::Safety => "safety",
+            SetPurpose::Other => "other",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -240,6 +266,16 @@ impl Manifest {
         Ok(manifest)
     }
 
+    /// Taken by a restore before it touched its target (see [`SetPurpose::Safety`]).
+    pub fn is_safety(&self) -> bool {
+        self.purpose == Some(SetPurpose::Safety)
+    }
+
+    /// A regular backup: no purpose recorded.
+    pub fn is_regular(&self) -> bool {
+        self.purpose.is_none()
+    }
+
     pub fn component(&self, kind: ComponentKind) -> Option<&Component> {
         self.components.iter().find(|c| c.kind == kind)
     }
@@ -280,6 +316,7 @@ pub(crate) mod tests {
             started_at: t,
             finished_at: t,
             initiator: Initiator::Cli,
+            purpose: None,
             host: "db1".into(),
             lifeboat_version: "0.1.0".into(),
             source: SourceFacts {
@@ -316,6 +353,31 @@ pub(crate) mod tests {
         let m = sample("20261122T020000Z-3f9a");
         let parsed = Manifest::parse("20261122T020000Z-3f9a", &m.to_json()).unwrap();
         assert_eq!(parsed, m);
+    }
+
+    /// A safety set says so; a regular one writes no `purpose` at all, so the manifests of
+    /// older versions (which have none) read as regular sets and older readers see nothing new.
+    #[test]
+    fn the_purpose_is_optional_and_marks_safety_sets() {
+        let id = "20261122T020000.250Z-3f9a";
+        let regular = sample(id);
+        let json = String::from_utf8(regular.to_json()).unwrap();
+        assert!(!json.contains("purpose"), "{json}");
+        let parsed = Manifest::parse(id, json.as_bytes()).unwrap();
+        assert!(parsed.is_regular() && !parsed.is_safety());
+
+        let mut safety = sample(id);
+        safety.purpose = Some(SetPurpose::Safety);
+        let json = String::from_utf8(safety.to_json()).unwrap();
+        assert!(json.contains("\"purpose\": \"safety\""), "{json}");
+        let parsed = Manifest::parse(id, json.as_bytes()).unwrap();
+        assert!(parsed.is_safety() && !parsed.is_regular());
+
+        // A purpose from a newer version is read, and is not a regular backup either.
+        let newer = json.replace("\"safety\"", "\"migration\"");
+        let parsed = Manifest::parse(id, newer.as_bytes()).unwrap();
+        assert_eq!(parsed.purpose, Some(SetPurpose::Other));
+        assert!(!parsed.is_regular());
     }
 
     #[test]

@@ -10,6 +10,13 @@
 //! N periods *that contain a set*, so a pause in backups never empties a bucket. Safety floors
 //! (newest, newest verified, last passing drill, pinned, younger than `min_age`) are applied on
 //! top and no policy can switch them off.
+//!
+//! Two kinds of set stand apart from the rules and from the newest and newest-verified floors:
+//! safety backups (taken by a restore of its target first), which would otherwise take a
+//! period's place from the regular backup of that period, and are kept by a rule of their own
+//! (`keep_safety`, 14 days by default); and sets dated in the future (a wrong clock or a forged
+//! set), which must not push the real newest set out, and are kept, never deleted by a policy,
+//! until the operator removes them.
 
 use chrono::{DateTime, Datelike, Offset, TimeDelta, Timelike, Utc};
 use chrono_tz::Tz;
@@ -38,7 +45,14 @@ pub struct RetentionConfig {
     pub timezone: Option<String>,
     /// A humantime duration ("1h", "30m", "2d").
     pub min_age: Option<String>,
+    /// How long a safety backup (taken by a restore first) is kept, a humantime duration;
+    /// "0s": only the floors keep it.
+    pub keep_safety: Option<String>,
 }
+
+/// A restore's safety backup is kept this long unless `[retention].keep_safety` says otherwise:
+/// long enough to notice that a restore brought back the wrong thing.
+pub const DEFAULT_KEEP_SAFETY: Duration = Duration::from_secs(14 * 86_400);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RetentionError {
@@ -48,6 +62,8 @@ pub enum RetentionError {
     UnknownTimeZone { zone: String },
     #[error("[retention].min_age = \"{value}\" is not a usable duration ({reason}); write it like \"1h\", \"30m\" or \"2days\"")]
     BadMinAge { value: String, reason: String },
+    #[error("[retention].keep_safety = \"{value}\" is not a usable duration ({reason}); write it like \"14days\" or \"0s\"")]
+    BadKeepSafety { value: String, reason: String },
 }
 
 /// A retention rule. `Last` counts sets; the others count calendar periods in the policy's zone.
@@ -104,6 +120,8 @@ pub struct Policy {
     min_age: Duration,
     // Kept alongside `min_age` so planning never has to handle an out-of-range conversion.
     min_age_delta: TimeDelta,
+    keep_safety: Duration,
+    keep_safety_delta: TimeDelta,
 }
 
 impl Policy {
@@ -140,11 +158,25 @@ impl Policy {
         if counts.iter().all(|&n| n == 0) {
             return Err(RetentionError::EmptyPolicy);
         }
+        let bad_keep_safety = |reason: String| RetentionError::BadKeepSafety {
+            value: config.keep_safety.clone().unwrap_or_default(),
+            reason,
+        };
+        let keep_safety = match &config.keep_safety {
+            None => DEFAULT_KEEP_SAFETY,
+            Some(value) => {
+                humantime::parse_duration(value).map_err(|e| bad_keep_safety(e.to_string()))?
+            }
+        };
+        let keep_safety_delta =
+            TimeDelta::from_std(keep_safety).map_err(|_| bad_keep_safety("too large".into()))?;
         Ok(Policy {
             counts,
             timezone,
             min_age,
             min_age_delta,
+            keep_safety,
+            keep_safety_delta,
         })
     }
 
@@ -161,6 +193,10 @@ impl Policy {
         self.min_age
     }
 
+    pub fn keep_safety(&self) -> Duration {
+        self.keep_safety
+    }
+
     /// Decides, for every complete candidate, whether it is kept and why. Incomplete candidates are
     /// returned as garbage without being weighed: they are not backups, and the rules must not let
     /// a half-written set occupy (or free) a bucket.
@@ -171,6 +207,11 @@ impl Policy {
         incomplete.sort_by(|a, b| newest_first(a, b));
 
         let mut reasons: Vec<Vec<Reason>> = vec![Vec::new(); complete.len()];
+        // Safety and future-dated sets take no rule's place and are not the newest floors.
+        let regular: Vec<bool> = complete
+            .iter()
+            .map(|c| !c.safety && !c.is_future(now))
+            .collect();
         for rule in Rule::ALL {
             let of = self.count(rule);
             let mut nth = 0;
@@ -180,6 +221,9 @@ impl Policy {
             // non-adjacently and must still count once. This keeps the plan idempotent regardless.
             let mut seen = HashSet::new();
             for (i, set) in complete.iter().enumerate() {
+                if !regular[i] {
+                    continue;
+                }
                 if nth == of {
                     break;
                 }
@@ -194,10 +238,10 @@ impl Policy {
             }
         }
 
-        if let Some(newest) = reasons.first_mut() {
-            newest.push(Reason::Newest);
+        if let Some(i) = regular.iter().position(|&r| r) {
+            reasons[i].push(Reason::Newest);
         }
-        if let Some(i) = complete.iter().position(|c| c.verified) {
+        if let Some(i) = (0..complete.len()).find(|&i| regular[i] && complete[i].verified) {
             reasons[i].push(Reason::NewestVerified);
         }
         for (set, why) in complete.iter().zip(reasons.iter_mut()) {
@@ -207,9 +251,16 @@ impl Policy {
             if let Some(note) = &set.pinned {
                 why.push(Reason::Pinned(note.clone()));
             }
-            // A set from the future (clock skew between hosts) counts as young: never delete it.
-            if now.signed_duration_since(set.time) < self.min_age_delta {
+            let age = now.signed_duration_since(set.time);
+            // A set from the future (a wrong clock, a forged set) is never deleted by a policy:
+            // the operator decides. Within the tolerance it is only young.
+            if set.is_future(now) {
+                why.push(Reason::DatedInFuture);
+            } else if age < self.min_age_delta {
                 why.push(Reason::YoungerThan(self.min_age));
+            }
+            if set.safety && age < self.keep_safety_delta {
+                why.push(Reason::Safety(self.keep_safety));
             }
         }
 
@@ -273,6 +324,17 @@ pub struct Candidate {
     pub pinned: Option<String>,
     /// Used by the last passing drill.
     pub drill_passed: bool,
+    /// A restore's safety backup: kept by `keep_safety`, not by the rules or the newest floors.
+    pub safety: bool,
+    /// Its id or manifest is dated in the future (the planner also sees a future `time`).
+    pub future: bool,
+}
+
+impl Candidate {
+    /// Dated later than `now` plus `setid::FUTURE_TOLERANCE`, by the caller or by `time`.
+    pub fn is_future(&self, now: DateTime<Utc>) -> bool {
+        self.future || super::setid::dated_in_future(self.time, now)
+    }
 }
 
 /// Why a set is kept. `Display` yields the words shown in the preview ("daily 3/7", "pinned: ...").
@@ -289,6 +351,10 @@ pub enum Reason {
     LastPassingDrill,
     Pinned(String),
     YoungerThan(Duration),
+    /// Dated in the future: never deleted by a policy.
+    DatedInFuture,
+    /// A restore's safety backup younger than `keep_safety`.
+    Safety(Duration),
 }
 
 impl fmt::Display for Reason {
@@ -301,6 +367,14 @@ impl fmt::Display for Reason {
             Reason::Pinned(note) => write!(f, "pinned: {note}"),
             Reason::YoungerThan(age) => {
                 write!(f, "younger than {}", humantime::format_duration(*age))
+            }
+            Reason::DatedInFuture => f.write_str("dated in the future"),
+            Reason::Safety(age) => {
+                write!(
+                    f,
+                    "safety backup, kept {}",
+                    humantime::format_duration(*age)
+                )
             }
         }
     }
@@ -367,6 +441,8 @@ mod tests {
             verified: false,
             pinned: None,
             drill_passed: false,
+            safety: false,
+            future: false,
         }
     }
 
@@ -811,19 +887,111 @@ mod tests {
             .all(|d| d.keep != d.reasons.is_empty()));
     }
 
+    /// A set dated in the future (a wrong clock, a forged set) is kept, but takes neither a
+    /// rule's place nor the newest floor: the real newest set stays the newest and is kept.
     #[test]
-    fn a_set_from_the_future_is_young() {
-        let p = policy("keep_last = 1");
+    fn a_set_from_the_future_is_kept_but_is_never_the_newest() {
+        let p = policy("keep_last = 1\ndaily = 1");
+        let now = at("2026-06-10T12:00:00Z");
+        let mut forged_by_id = set("forged-by-id", at("2026-06-10T09:00:00Z"));
+        forged_by_id.future = true;
         let sets = vec![
             set("skewed", at("2026-06-10T13:00:00Z")),
+            forged_by_id,
+            // Within the tolerance: only young.
+            set("just-ahead", at("2026-06-10T12:04:00Z")),
             set("normal", at("2026-06-10T10:00:00Z")),
         ];
-        let plan = p.plan(&sets, at("2026-06-10T12:00:00Z"));
-        assert_eq!(plan.decisions[0].id, "skewed");
-        assert!(plan.decisions[0]
-            .reasons
-            .contains(&Reason::YoungerThan(DEFAULT_MIN_AGE)));
+        let plan = p.plan(&sets, now);
+        let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            kept(&plan),
+            vec![
+                ("skewed".to_string(), strings(&["dated in the future"])),
+                (
+                    "just-ahead".to_string(),
+                    strings(&["last 1/1", "daily 1/1", "newest", "younger than 1h"])
+                ),
+                (
+                    "forged-by-id".to_string(),
+                    strings(&["dated in the future"])
+                ),
+            ]
+        );
         assert_eq!(plan.expired(), vec!["normal"]);
+        // Without the one within the tolerance, the real newest set is the newest floor.
+        let plan = p.plan(&[sets[0].clone(), sets[1].clone(), sets[3].clone()], now);
+        assert_eq!(
+            kept(&plan)[1],
+            (
+                "normal".to_string(),
+                strings(&["last 1/1", "daily 1/1", "newest"])
+            )
+        );
+        assert!(plan.expired().is_empty());
+    }
+
+    /// A restore's safety backup is no regular backup: it takes no rule's place (the nightly
+    /// set of its day stays the day's), is never the newest or newest-verified floor, and is
+    /// kept by `keep_safety` only (plus the floors anyone can have: pinned, drilled).
+    #[test]
+    fn safety_backups_are_kept_by_their_own_rule_only() {
+        let p = policy("keep_last = 1\ndaily = 2\nmin_age = \"0s\"\nkeep_safety = \"7days\"");
+        let now = at("2026-06-10T12:00:00Z");
+        let safety = |id: &str, t: &str| {
+            let mut c = set(id, at(t));
+            c.safety = true;
+            c.verified = true;
+            c
+        };
+        let mut nightly = set("nightly", at("2026-06-10T02:00:00Z"));
+        nightly.verified = true;
+        let mut pinned_old_safety = safety("pinned-old-safety", "2026-05-01T10:00:00Z");
+        pinned_old_safety.pinned = Some("audit".into());
+        let sets = vec![
+            safety("safety-today", "2026-06-10T11:00:00Z"),
+            nightly,
+            set("yesterday", at("2026-06-09T02:00:00Z")),
+            safety("safety-6d", "2026-06-04T12:00:01Z"),
+            safety("safety-8d", "2026-06-02T12:00:00Z"),
+            pinned_old_safety,
+        ];
+        let plan = p.plan(&sets, now);
+        let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            kept(&plan),
+            vec![
+                (
+                    "safety-today".to_string(),
+                    strings(&["safety backup, kept 7days"])
+                ),
+                (
+                    "nightly".to_string(),
+                    strings(&["last 1/1", "daily 1/2", "newest", "newest verified"])
+                ),
+                ("yesterday".to_string(), strings(&["daily 2/2"])),
+                (
+                    "safety-6d".to_string(),
+                    strings(&["safety backup, kept 7days"])
+                ),
+                ("pinned-old-safety".to_string(), strings(&["pinned: audit"])),
+            ]
+        );
+        assert_eq!(plan.expired(), vec!["safety-8d"]);
+        // keep_safety = "0s": only the floors keep a safety backup.
+        let p = policy("keep_last = 1\nmin_age = \"0s\"\nkeep_safety = \"0s\"");
+        let plan = p.plan(&sets, now);
+        assert_eq!(
+            plan.expired(),
+            vec!["safety-today", "yesterday", "safety-6d", "safety-8d"]
+        );
+        let err =
+            Policy::from_config(&config("keep_last = 1\nkeep_safety = \"soon\"")).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("[retention].keep_safety = \"soon\""),
+            "{err}"
+        );
     }
 
     #[test]
@@ -1036,6 +1204,9 @@ mod tests {
                         verified,
                         pinned,
                         drill_passed: drill == Some(i),
+                        // Every fifth set a restore's safety backup.
+                        safety: i % 5 == 4,
+                        future: false,
                     })
                     .collect()
             })
@@ -1061,6 +1232,7 @@ mod tests {
                     yearly: Some(c[5]),
                     timezone: Some(zone.to_string()),
                     min_age: Some(min_age.to_string()),
+                    keep_safety: None,
                 })
                 .unwrap()
             })
@@ -1120,11 +1292,30 @@ mod tests {
                 .iter()
                 .map(|d| (d.id.as_str(), d.reasons.as_slice()))
                 .collect();
-            if let Some(newest) = complete.first() {
+            // The newest floors go to regular sets only: never a safety or future-dated one.
+            let regular: Vec<&Candidate> = complete
+                .iter()
+                .copied()
+                .filter(|c| !c.safety && !c.is_future(now))
+                .collect();
+            if let Some(newest) = regular.first() {
                 prop_assert!(keep[newest.id.as_str()]);
                 prop_assert!(reasons[newest.id.as_str()].contains(&Reason::Newest));
             }
-            if let Some(v) = complete.iter().find(|c| c.verified) {
+            for c in complete.iter().filter(|c| c.safety || c.is_future(now)) {
+                let why = reasons[c.id.as_str()];
+                prop_assert!(!why.contains(&Reason::Newest), "{} {:?}", c.id, why);
+                prop_assert!(!why.contains(&Reason::NewestVerified), "{} {:?}", c.id, why);
+                prop_assert!(
+                    !why.iter().any(|r| matches!(r, Reason::Rule { .. })),
+                    "{} {:?}",
+                    c.id,
+                    why
+                );
+                let young_safety = c.safety && now.signed_duration_since(c.time) < p.keep_safety_delta;
+                prop_assert_eq!(young_safety, why.contains(&Reason::Safety(p.keep_safety())));
+            }
+            if let Some(v) = regular.iter().find(|c| c.verified) {
                 prop_assert!(keep[v.id.as_str()]);
                 prop_assert!(reasons[v.id.as_str()].contains(&Reason::NewestVerified));
             }
@@ -1139,7 +1330,13 @@ mod tests {
                     prop_assert!(why.contains(&Reason::LastPassingDrill));
                 }
                 let young = now.signed_duration_since(c.time) < p.min_age_delta;
-                prop_assert_eq!(young, why.contains(&Reason::YoungerThan(p.min_age())));
+                let future = c.is_future(now);
+                prop_assert_eq!(future, why.contains(&Reason::DatedInFuture));
+                prop_assert!(!future || keep[c.id.as_str()], "{} expired", c.id);
+                prop_assert_eq!(
+                    young && !future,
+                    why.contains(&Reason::YoungerThan(p.min_age()))
+                );
             }
 
             // Kept exactly when there is a reason.
@@ -1154,7 +1351,9 @@ mod tests {
                 + complete.iter().filter(|c| c.drill_passed).count()
                 + complete.iter().filter(|c| c.pinned.is_some()).count()
                 + plan.decisions.iter().filter(|d| {
-                    d.reasons.iter().any(|r| matches!(r, Reason::YoungerThan(_)))
+                    d.reasons.iter().any(|r| {
+                        matches!(r, Reason::YoungerThan(_) | Reason::DatedInFuture | Reason::Safety(_))
+                    })
                 }).count();
             prop_assert!(plan.kept().count() <= rules + floors);
 
@@ -1168,7 +1367,7 @@ mod tests {
                         _ => None,
                     })
                 }).collect();
-                prop_assert_eq!(picked, oracle(&p, rule, &complete), "{}", rule);
+                prop_assert_eq!(picked, oracle(&p, rule, &regular), "{}", rule);
             }
 
             // Applying the plan and planning again changes nothing: nothing more expires, and

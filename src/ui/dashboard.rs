@@ -129,6 +129,14 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
             " ! UNPROVEN: backups are current but none was verified lately",
             theme.warn(),
         )),
+        Health::RestoreInterrupted => Line::from(Span::styled(
+            " ✗ DAMAGED?: a restore was interrupted; its target may be partly restored",
+            theme.bad(),
+        )),
+        Health::FutureSet => Line::from(Span::styled(
+            " ✗ SUSPECT: a set is dated in the future (wrong clock or forged)",
+            theme.bad(),
+        )),
     };
     match preview {
         // A clean preview is no YES: what the full load adds (the WAL archiver, every other

@@ -152,6 +152,13 @@ fn history(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
         height,
         drills.len(),
     );
+    // Old set ids are 21 characters, ids to the millisecond 25: as wide as the longest.
+    let id_width = drills
+        .iter()
+        .map(|d| d.set_id.chars().count())
+        .max()
+        .unwrap_or(0)
+        .clamp(21, 32) as u16;
     let rows = drills
         .iter()
         .enumerate()
@@ -203,7 +210,7 @@ fn history(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
         Constraint::Length(6),
         Constraint::Length(9),
         Constraint::Length(9),
-        Constraint::Length(21),
+        Constraint::Length(id_width),
         Constraint::Min(5),
     ];
     let title = format!(

@@ -41,7 +41,14 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
     let height = usize::from(area.height.saturating_sub(3));
     let mut widths: Vec<u16> = vec![11, 11, 7, 9, 2, 8];
     if wide {
-        widths.extend([21, 12]);
+        // Old set ids are 21 characters, ids to the millisecond 25: as wide as the longest.
+        let id_width = rows
+            .iter()
+            .filter_map(|r| r.set_id.as_ref().map(|id| id.chars().count()))
+            .max()
+            .unwrap_or(0)
+            .clamp(21, 32) as u16;
+        widths.extend([id_width, 12]);
     }
     // The last column takes what is left (borders and one space between columns aside); its
     // text is cut with `…` to that, so a cut error shows as cut (Enter shows it whole).

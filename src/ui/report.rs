@@ -174,6 +174,7 @@ fn last_verification(journal: &JournalView, id: &str) -> Value {
 
 pub fn list_json(inventory: &Inventory, journal: &JournalView) -> Value {
     let now = Utc::now();
+    let latest = inventory.latest(now).map(|s| s.id.as_str());
     let sets: Vec<Value> = inventory
         .complete()
         .filter_map(|s| {
@@ -187,6 +188,9 @@ pub fn list_json(inventory: &Inventory, journal: &JournalView) -> Value {
                 "components": m.components.iter().map(|c| c.kind.as_str()).collect::<Vec<_>>(),
                 "encryption": m.encryption_summary(),
                 "initiator": m.initiator.as_str(),
+                "purpose": m.purpose.map(|p| p.as_str()),
+                "dated_in_future": s.is_future(now),
+                "latest": latest == Some(s.id.as_str()),
                 "missing_objects": s.missing,
                 "last_verification": last_verification(journal, s.id.as_str()),
             }))
@@ -200,7 +204,7 @@ pub fn list_text(inventory: &Inventory, journal: &JournalView) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<22} {:>9} {:>10}  {:<18} {:<10} verified",
+        "{:<26} {:>9} {:>10}  {:<18} {:<10} verified",
         "set", "age", "size", "components", "encryption"
     );
     for s in inventory.complete() {
@@ -216,7 +220,7 @@ pub fn list_text(inventory: &Inventory, journal: &JournalView) -> String {
         let components: Vec<&str> = m.components.iter().map(|c| c.kind.as_str()).collect();
         let _ = writeln!(
             out,
-            "{:<22} {:>9} {:>10}  {:<18} {:<10} {}{}",
+            "{:<26} {:>9} {:>10}  {:<18} {:<10} {}{}{}",
             s.id,
             format::age_secs((now - m.finished_at).num_seconds()),
             format::bytes(s.stored_bytes()),
@@ -227,11 +231,29 @@ pub fn list_text(inventory: &Inventory, journal: &JournalView) -> String {
                 String::new()
             } else {
                 format!("  ✗ missing {}", s.missing.join(", "))
-            }
+            },
+            list_marks(s, now)
         );
     }
     if inventory.complete().next().is_none() {
         let _ = writeln!(out, "(no complete sets in {})", inventory.repository);
+    }
+    out
+}
+
+/// What sets a set apart from the ordinary backups, in words: a restore's safety backup, a
+/// set dated in the future. Neither is ever `latest`.
+fn list_marks(s: &crate::jobs::inventory::SetEntry, now: chrono::DateTime<Utc>) -> String {
+    let mut out = String::new();
+    if s.is_safety() {
+        out.push_str("  [safety backup: never latest]");
+    }
+    if s.is_future(now) {
+        let _ = write!(
+            out,
+            "  ✗ FUTURE: dated {} (a wrong clock or a forged set; never latest)",
+            s.dated().format("%Y-%m-%d %H:%M UTC")
+        );
     }
     out
 }

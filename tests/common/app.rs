@@ -359,8 +359,14 @@ impl TestApp {
 
     /// `lifeboat --config <config.toml> <args>` with this app's environment and no stdin.
     pub fn command(&self, args: &[&str]) -> Command {
+        self.command_with_config(&self.config_path(), args)
+    }
+
+    /// As [`TestApp::command`], with another configuration file (a second repository, say)
+    /// and this app's environment (the same journal and data directory).
+    pub fn command_with_config(&self, config: &Path, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_lifeboat"));
-        cmd.arg("--config").arg(self.config_path()).args(args);
+        cmd.arg("--config").arg(config).args(args);
         for name in SCRUBBED_ENV {
             cmd.env_remove(name);
         }

@@ -561,3 +561,16 @@ pub fn decrypt_by_hand(passphrase_file: &Path, object: &Path) -> std::process::O
         .output()
         .expect("run gpg --decrypt (install the `gnupg` package)")
 }
+
+/// Validates a `status --json` document against docs/status.schema.json.
+pub fn assert_status_schema(doc: &serde_json::Value) {
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../../docs/status.schema.json"))
+            .expect("docs/status.schema.json parses");
+    let validator = jsonschema::validator_for(&schema).expect("the schema is a valid schema");
+    let errors: Vec<String> = validator
+        .iter_errors(doc)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}\n{doc:#}");
+}

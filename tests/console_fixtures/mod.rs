@@ -119,6 +119,7 @@ pub fn manifest(set: &str, finished_at: DateTime<Utc>, initiator: Initiator) -> 
         started_at,
         finished_at,
         initiator,
+        purpose: None,
         host: HOST.into(),
         lifeboat_version: "0.1.0".into(),
         source: SourceFacts {
@@ -278,6 +279,8 @@ pub fn run(
             .then(|| sha(&format!("{}/checksums", set.unwrap_or("")))),
         error: None,
         spooled_at: None,
+        purpose: None,
+        restore: None,
     }
 }
 
@@ -514,7 +517,7 @@ pub fn snapshot(
     journal: JournalView,
     status: StatusReport,
 ) -> Snapshot {
-    let history = history::rows(inventory.as_ref(), &journal, repository);
+    let history = history::rows_at(inventory.as_ref(), &journal, repository, now());
     let drills = drill_records(inventory.as_ref());
     Snapshot {
         status,
@@ -641,6 +644,59 @@ pub fn stale_state() -> AppState {
             REPO,
         ));
     }
+    let status = status(REPO, Ok(&inventory), &journal, Vec::new(), None);
+    state_with(REPO, Some(snapshot(REPO, Some(inventory), journal, status)))
+}
+
+pub const SET_SAFETY: &str = "20261122T115500.120Z-5afe";
+pub const SET_FUTURE: &str = "20261125T020000.000Z-f0f0";
+
+/// After a restore of the nightly set, taken with a safety backup, was killed during
+/// pg_restore; and a set dated three days ahead (a forged one) sits in the repository.
+pub fn restore_interrupted_state() -> AppState {
+    use lifeboat::storage::journal::RestoreProgress;
+    use lifeboat::storage::manifest::SetPurpose;
+    let mut inventory = inventory(REPO);
+    let mut safety = complete_set(SET_SAFETY, at("2026-11-22T11:56:10Z"), Initiator::Operator);
+    if let Some(m) = &mut safety.manifest {
+        m.purpose = Some(SetPurpose::Safety);
+    }
+    let future = complete_set(SET_FUTURE, at("2026-11-25T02:04:00Z"), Initiator::Schedule);
+    inventory.sets.insert(0, safety);
+    inventory.sets.insert(0, future);
+    let mut journal = journal(REPO);
+    let mut safety_run = run(
+        Some(SET_SAFETY),
+        RunStatus::Completed,
+        Initiator::Operator,
+        at("2026-11-22T11:55:00.120Z"),
+        Some(at("2026-11-22T11:56:10Z")),
+        REPO,
+    );
+    safety_run.purpose = Some(SetPurpose::Safety);
+    journal.runs.push(safety_run);
+    let mut restore = run(
+        Some(SET_NIGHTLY),
+        RunStatus::Failed,
+        Initiator::Operator,
+        at("2026-11-22T11:54:30Z"),
+        None,
+        REPO,
+    );
+    restore.run_id = "restore-20261122T115430.000Z-0001".into();
+    restore.kind = RunKind::Restore;
+    restore.bytes = None;
+    restore.sha256 = None;
+    restore.error = Some("interrupted: process 48213 ended without finishing the run".into());
+    restore.restore = Some(Box::new(RestoreProgress {
+        target: "postgresql://app@localhost/app".into(),
+        database: Some("app".into()),
+        step: "pg_restore".into(),
+        step_at: at("2026-11-22T11:56:11Z"),
+        target_state: "the database app may be partly restored".into(),
+        safety_set: Some(SET_SAFETY.into()),
+    }));
+    journal.runs.push(restore);
     let status = status(REPO, Ok(&inventory), &journal, Vec::new(), None);
     state_with(REPO, Some(snapshot(REPO, Some(inventory), journal, status)))
 }
