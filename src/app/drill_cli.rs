@@ -54,12 +54,12 @@ pub async fn run(
                 );
             } else {
                 println!(
-                    "{:<22} {:<22} {:<6} {:>10} {:>10}",
+                    "{:<25} {:<25} {:<6} {:>10} {:>10}",
                     "drill", "set", "result", "RTO", "RPO"
                 );
                 for r in &records {
                     println!(
-                        "{:<22} {:<22} {:<6} {:>10} {:>10}",
+                        "{:<25} {:<25} {:<6} {:>10} {:>10}",
                         r.drill_id,
                         r.set_id,
                         if r.passed { "✓ pass" } else { "✗ FAIL" },

@@ -39,7 +39,7 @@ pub fn plan_text(plan: &PrunePlan, now: DateTime<Utc>) -> String {
     } else {
         let _ = writeln!(
             out,
-            "{:<22} {:<16} {:>10}  verdict",
+            "{:<25} {:<16} {:>10}  verdict",
             "set", "snapshot (UTC)", "size"
         );
     }
@@ -51,7 +51,7 @@ pub fn plan_text(plan: &PrunePlan, now: DateTime<Utc>) -> String {
         };
         let _ = writeln!(
             out,
-            "{:<22} {:<16} {:>10}  {verdict}",
+            "{:<25} {:<16} {:>10}  {verdict}",
             s.set_id,
             when(s.snapshot_time),
             format::bytes(s.data_bytes + s.secrets_bytes)

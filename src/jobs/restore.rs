@@ -372,16 +372,17 @@ pub async fn dry_run(
     let crypto = Arc::new(Crypto::for_decryption(&spec.encryption)?);
     let tools = PgTools::locate(spec.pg_bin_dir.as_deref(), None);
     let plan = {
-        let (spec, manifest, fetched, crypto, dump) = (
+        let (spec, manifest, fetched, crypto, dump, work) = (
             spec.clone(),
             manifest.clone(),
             fetched.clone(),
             crypto.clone(),
             scratch.dump(),
+            scratch.path().to_path_buf(),
         );
         let tools = tools.clone();
         tokio::task::spawn_blocking(move || {
-            plan_blocking(&spec, &manifest, &fetched, &crypto, &tools, &dump)
+            plan_blocking(&spec, &manifest, &fetched, &crypto, &tools, &dump, &work)
         })
         .await
         .map_err(|e| RestoreError::Step {
@@ -464,6 +465,7 @@ fn plan_blocking(
     crypto: &Crypto,
     tools: &PgTools,
     dump: &Path,
+    work: &Path,
 ) -> Result<RestorePlan, RestoreError> {
     let mut plan = RestorePlan {
         set_id: manifest.set_id.clone(),
@@ -553,7 +555,7 @@ fn plan_blocking(
             )),
         },
     ));
-    restore_db::plan_database(spec, manifest, tools, dump, &mut plan);
+    restore_db::plan_database(spec, manifest, tools, dump, work, &mut plan);
     if let Some(files) = &plan.files {
         plan.checks.push(check(
             "file archive",

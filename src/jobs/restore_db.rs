@@ -664,6 +664,8 @@ pub(super) fn plan_database(
     manifest: &Manifest,
     tools: &PgTools,
     dump: &Path,
+    // The run's scratch directory: the dump itself has no name there (`jobs::scratch`).
+    scratch: &Path,
     plan: &mut RestorePlan,
 ) {
     let checks = &mut plan.checks;
@@ -678,7 +680,6 @@ pub(super) fn plan_database(
             detail,
         });
     };
-    let scratch = dump.parent().unwrap_or(Path::new("."));
     let roles = match dump_roles(tools, dump, scratch) {
         Ok(r) => r,
         Err(e) => {

@@ -39,7 +39,13 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
     }
     let wide = area.width >= 110;
     let height = usize::from(area.height.saturating_sub(3));
-    let mut widths: Vec<u16> = vec![11, 11, 7, 9, 2, 8];
+    // Narrow screens give up the initiator before the set id (ids to the millisecond are 25
+    // characters): it is in the detail pane, and a safety backup says so in its status.
+    let with_by = wide || area.width >= 82;
+    let mut widths: Vec<u16> = vec![11, 11, 7, 9, 2];
+    if with_by {
+        widths.push(8);
+    }
     if wide {
         // Old set ids are 21 characters, ids to the millisecond 25: as wide as the longest.
         let id_width = rows
@@ -81,14 +87,21 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
                 .finished_at
                 .map(|f| format::age_secs((f - r.started_at).num_seconds()))
                 .unwrap_or_else(|| "-".into());
+            let status = if !with_by && r.ok && r.initiator == "safety" {
+                "safety"
+            } else {
+                r.status.as_str()
+            };
             let mut cells = vec![
-                Cell::from(Span::styled(format!("{mark} {}", r.status), style)),
+                Cell::from(Span::styled(format!("{mark} {status}"), style)),
                 Cell::from(r.started_at.format("%m-%d %H:%M").to_string()),
                 Cell::from(duration),
                 Cell::from(r.bytes.map(format::bytes).unwrap_or_else(|| "-".into())),
                 Cell::from(verified),
-                Cell::from(r.initiator.clone()),
             ];
+            if with_by {
+                cells.push(Cell::from(r.initiator.clone()));
+            }
             if wide {
                 cells.push(Cell::from(r.set_id.clone().unwrap_or_default()));
                 cells.push(Cell::from(
@@ -115,7 +128,10 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
             }
         });
     let mut widths: Vec<Constraint> = widths.into_iter().map(Constraint::Length).collect();
-    let mut header = vec!["status", "started", "took", "size", "v", "by"];
+    let mut header = vec!["status", "started", "took", "size", "v"];
+    if with_by {
+        header.push("by");
+    }
     if wide {
         header.extend(["set", "sha256"]);
     }

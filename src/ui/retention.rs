@@ -98,7 +98,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
     let table = Table::new(
         rows,
         [
-            Constraint::Length(22),
+            Constraint::Length(25),
             Constraint::Length(9),
             Constraint::Length(9),
             Constraint::Min(10),
