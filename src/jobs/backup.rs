@@ -8,7 +8,7 @@
 //! time is the set's RPO reference.
 
 use super::leftovers;
-use super::open_uploads;
+use super::open_uploads::{self, SweepError};
 use super::pipeline::{self, PipelineError, StreamDigests};
 use super::progress::{Meter, Reporter, Sampler};
 use super::spool;
@@ -343,6 +343,10 @@ async fn abort_open_uploads(
             for failure in swept.failures {
                 reporter.warn(failure);
             }
+        }
+        // A server that does not answer fails the upload soon enough, and says so then.
+        Err(SweepError::Uploads(e)) if e.unreachable => {
+            tracing::info!("open multipart uploads were left as they are: {e}")
         }
         Err(e) => reporter.warn(format!("open multipart uploads were left as they are: {e}")),
     }

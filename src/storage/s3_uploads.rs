@@ -47,6 +47,8 @@ pub struct UploadsError {
     url: String,
     action: String,
     reason: String,
+    /// No answer (refused, reset, timed out): the server is down, not refusing this call.
+    pub unreachable: bool,
 }
 
 /// The side channel to one S3 repository.
@@ -128,6 +130,14 @@ impl S3Uploads {
             url: self.url.clone(),
             action: action.into(),
             reason: reason.into(),
+            unreachable: false,
+        }
+    }
+
+    fn unreachable(&self, action: &str, reason: String) -> UploadsError {
+        UploadsError {
+            unreachable: true,
+            ..self.error(action, reason)
         }
     }
 
@@ -221,29 +231,32 @@ impl S3Uploads {
         method: Method,
         uri: &str,
     ) -> Result<(u16, String), UploadsError> {
+        // Err((reason, reachable)).
         let exchange = async {
             let request = Request::builder()
                 .method(method)
                 .uri(uri)
                 .body(Buffer::new())
-                .map_err(|e| format!("bad request URL {uri}: {e}"))?;
+                .map_err(|e| (format!("bad request URL {uri}: {e}"), true))?;
             let (mut parts, body) = request.into_parts();
-            self.signer
-                .sign(&mut parts, None)
-                .await
-                .map_err(|e| format!("cannot sign the request (AWS credentials?): {e}"))?;
+            self.signer.sign(&mut parts, None).await.map_err(|e| {
+                let reason = format!("cannot sign the request (AWS credentials?): {e}");
+                (reason, true)
+            })?;
             let response = self
                 .http
                 .send(Request::from_parts(parts, body))
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| (e.to_string(), false))?;
             let status = response.status().as_u16();
             let body = String::from_utf8_lossy(&response.into_body().to_bytes()).into_owned();
-            Ok::<_, String>((status, body))
+            Ok::<_, (String, bool)>((status, body))
         };
         match tokio::time::timeout(self.timeout, exchange).await {
-            Ok(result) => result.map_err(|reason| self.error(action, reason)),
-            Err(_) => Err(self.error(
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err((reason, true))) => Err(self.error(action, reason)),
+            Ok(Err((reason, false))) => Err(self.unreachable(action, reason)),
+            Err(_) => Err(self.unreachable(
                 action,
                 format!(
                     "no answer within {}s; check that the server is up, or raise {}",
@@ -305,10 +318,18 @@ fn error_code(body: &str) -> Option<String> {
 
 /// The status and the S3 error code and message: never the request (it carries the signature).
 fn describe_failure(status: u16, body: &str) -> String {
-    match quick_xml::de::from_str::<ErrorXml>(body) {
+    let said = match quick_xml::de::from_str::<ErrorXml>(body) {
         Ok(e) if !e.code.is_empty() => format!("HTTP {status}, {}: {}", e.code, e.message),
         _ => format!("HTTP {status}"),
+    };
+    if status == 403 {
+        return format!(
+            "{said}; grant these credentials s3:ListBucketMultipartUploads and \
+             s3:AbortMultipartUpload on the bucket, or set a lifecycle rule \
+             AbortIncompleteMultipartUpload"
+        );
     }
+    said
 }
 
 #[cfg(test)]
