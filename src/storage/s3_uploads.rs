@@ -383,6 +383,7 @@ mod tests {
             error_code("<Error><Code>NotImplemented</Code><Message>x</Message></Error>").as_deref(),
             Some("NotImplemented")
         );
-        assert_eq!(describe_failure(403, "not xml"), "HTTP 403");
+        assert_eq!(describe_failure(500, "not xml"), "HTTP 500");
+        assert!(describe_failure(403, "").contains("s3:ListBucketMultipartUploads"));
     }
 }
