@@ -6,7 +6,7 @@ use super::exit;
 use crate::jobs::backup::{self, BackupError};
 use crate::jobs::progress::{JobEvent, Reporter};
 use crate::jobs::verify::{self, VerifyTarget};
-use crate::jobs::{inventory, CancellationToken};
+use crate::jobs::{inventory, open_uploads, CancellationToken};
 use crate::storage::journal::Journal;
 use crate::storage::manifest::Initiator;
 use crate::storage::paths::LocalPaths;
@@ -641,8 +641,19 @@ async fn run_list(config: &Config, paths: &LocalPaths, json: bool, everything: b
     match (everything, json) {
         (false, true) => print_json(&report::list_json(&inventory, &journal)),
         (false, false) => print!("{}", report::list_text(&inventory, &journal)),
-        (true, true) => print_json(&report::inventory_json(&inventory)),
-        (true, false) => print!("{}", report::inventory_text(&inventory)),
+        (true, true) => {
+            let mut value = report::inventory_json(&inventory);
+            let open = open_uploads::list(&spec).await;
+            report::add_open_uploads_json(&mut value, &open);
+            print_json(&value);
+        }
+        (true, false) => {
+            print!("{}", report::inventory_text(&inventory));
+            print!(
+                "{}",
+                report::open_uploads_text(&open_uploads::list(&spec).await)
+            );
+        }
     }
     exit::OK
 }

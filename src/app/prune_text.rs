@@ -118,6 +118,12 @@ pub fn outcome_text(plan: &PrunePlan, o: &PruneOutcome) -> String {
     for id in &o.skipped {
         let _ = writeln!(out, "! {id} was pinned after the plan was made: kept");
     }
+    for upload in &o.aborted_uploads {
+        let _ = writeln!(
+            out,
+            "✓ aborted the multipart upload {upload} left open by an interrupted run"
+        );
+    }
     let _ = write!(
         out,
         "✓ deleted {} set(s) and {} garbage item(s): {} freed in {}",

@@ -8,6 +8,7 @@
 //! time is the set's RPO reference.
 
 use super::leftovers;
+use super::open_uploads::{self, SweepError};
 use super::pipeline::{self, PipelineError, StreamDigests};
 use super::progress::{Meter, Reporter, Sampler};
 use super::spool;
@@ -312,6 +313,50 @@ fn clear_leftovers(spec: &BackupSpec, repos: &Repos, set_id: &SetId, reporter: &
     }
 }
 
+/// Aborts the multipart uploads killed runs left open in the data repository (see
+/// `open_uploads` for which). Never fails the backup: the uploads cost money, not
+/// correctness. A server that cannot list them is noted in the log only; `inventory` says so.
+async fn abort_open_uploads(
+    spec: &BackupSpec,
+    set_id: &SetId,
+    started_at: DateTime<Utc>,
+    reporter: &Reporter,
+) {
+    let journal = Journal::new(spec.paths.journal());
+    let swept = open_uploads::sweep(
+        &spec.repository,
+        &journal,
+        Some(set_id.as_str()),
+        started_at,
+    )
+    .await;
+    match swept {
+        Ok(swept) => {
+            if swept.unsupported {
+                tracing::debug!(
+                    "repository {}: the server does not list open multipart uploads",
+                    spec.repository.url
+                );
+            }
+            // A warning, so the CLI prints it: something was left behind, as a stale lock is.
+            for upload in &swept.aborted {
+                reporter.warn(format!(
+                    "aborted the multipart upload {} left open by an interrupted run",
+                    open_uploads::describe(upload)
+                ));
+            }
+            for failure in swept.failures {
+                reporter.warn(failure);
+            }
+        }
+        // A server that does not answer fails the upload soon enough, and says so then.
+        Err(SweepError::Uploads(e)) if e.unreachable => {
+            tracing::info!("open multipart uploads were left as they are: {e}")
+        }
+        Err(e) => reporter.warn(format!("open multipart uploads were left as they are: {e}")),
+    }
+}
+
 async fn resume_spooled(repos: &Repos, reporter: &Reporter) -> (Vec<SetId>, Vec<String>) {
     let mut resumed = Vec::new();
     let mut warnings = Vec::new();
@@ -560,6 +605,7 @@ async fn run_locked(
         secrets_spool,
     };
     clear_leftovers(spec, &repos, &set_id, reporter);
+    abort_open_uploads(spec, &set_id, started_at, reporter).await;
     let (resumed, mut warnings) = resume_spooled(&repos, reporter).await;
     if spec.resume_only {
         // Uploading the spool is all this run is for: a set still waiting is its failure.

@@ -9,6 +9,7 @@ pub mod drill_record;
 pub mod fetch;
 pub mod inventory;
 pub mod leftovers;
+pub mod open_uploads;
 pub mod pins;
 pub mod pipeline;
 pub mod preflight;

@@ -10,6 +10,7 @@
 
 use super::drill_record;
 use super::inventory::{self, Inventory};
+use super::open_uploads;
 use super::pins::{self, PinError};
 use super::prune_plan::{self, Facts, Freed, Obj, PrunePlan, Role};
 use super::spool;
@@ -82,6 +83,8 @@ pub struct PruneOutcome {
     /// Expired sets left in place because they were pinned after the plan was made.
     pub skipped: Vec<String>,
     pub freed: Freed,
+    /// Multipart uploads killed runs left open, aborted (see `open_uploads`).
+    pub aborted_uploads: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -122,13 +125,43 @@ pub async fn run(
         });
     }
     let lock = RepoLock::acquire(&spec.paths.locks(), &spec.repository.url, "prune")?;
-    let plan = plan(spec, None, Utc::now()).await?;
-    let outcome = execute(spec, &plan, &lock, cancel).await?;
+    let started_at = Utc::now();
+    let plan = plan(spec, None, started_at).await?;
+    let mut outcome = execute(spec, &plan, &lock, cancel).await?;
+    outcome.aborted_uploads = abort_open_uploads(spec, started_at).await;
     drop(lock);
     Ok(PruneReport {
         plan,
         outcome: Some(outcome),
     })
+}
+
+/// Aborts the multipart uploads killed runs left open in the data repository, while the lock
+/// is held; returns them described. A failure here is logged, never the prune's failure.
+async fn abort_open_uploads(spec: &PruneSpec, started_at: DateTime<Utc>) -> Vec<String> {
+    let journal = Journal::new(spec.paths.journal());
+    match open_uploads::sweep(&spec.repository, &journal, None, started_at).await {
+        Ok(swept) => {
+            for failure in &swept.failures {
+                tracing::warn!("{failure}");
+            }
+            swept
+                .aborted
+                .iter()
+                .map(|upload| {
+                    let line = open_uploads::describe(upload);
+                    tracing::info!(
+                        "aborted the multipart upload {line} left by an interrupted run"
+                    );
+                    line
+                })
+                .collect()
+        }
+        Err(e) => {
+            tracing::warn!("open multipart uploads were left as they are: {e}");
+            Vec::new()
+        }
+    }
 }
 
 /// Everything a plan is made from, listed and read; any failure aborts.

@@ -2,7 +2,7 @@
 //! knows about jobs or screens. Repositories (local directory or S3 through OpenDAL), the set
 //! layout and its formats (set ids, manifest, checksums), the run journal, the repository lock,
 //! the stream codecs and hashing, writing restored files (`unpack`), gpg, and the PostgreSQL
-//! process wrappers; and storage fault injection, off unless a test turns it on.
+//! process wrappers; the S3 side channel for open multipart uploads; and storage fault injection, off unless a test turns it on.
 
 pub mod archive;
 pub mod beneath;
@@ -29,6 +29,7 @@ pub mod postgres;
 pub mod repository;
 pub mod retention;
 pub mod roots;
+pub mod s3_uploads;
 pub mod setid;
 pub mod targets;
 pub mod unpack;

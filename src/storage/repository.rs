@@ -51,6 +51,20 @@ impl RepositorySpec {
         identity_of(&self.url, self.endpoint.as_deref())
     }
 
+    /// The S3 region: the setting, else `AWS_REGION`, `AWS_DEFAULT_REGION`, else `us-east-1`.
+    pub fn s3_region(&self) -> String {
+        self.region
+            .clone()
+            .or_else(|| std::env::var("AWS_REGION").ok())
+            .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
+            .unwrap_or_else(|| "us-east-1".into())
+    }
+
+    /// AWS wants virtual-host style; most self-hosted servers want path style.
+    pub fn s3_path_style(&self) -> bool {
+        self.path_style.unwrap_or(self.endpoint.is_some())
+    }
+
     pub fn new(url: impl Into<String>) -> Self {
         RepositorySpec {
             url: url.into(),
@@ -193,19 +207,11 @@ impl Repository {
                 let mut builder = opendal::services::S3::default()
                     .bucket(bucket)
                     .root(&format!("/{prefix}"));
-                let region = spec
-                    .region
-                    .clone()
-                    .or_else(|| std::env::var("AWS_REGION").ok())
-                    .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
-                    .unwrap_or_else(|| "us-east-1".into());
-                builder = builder.region(&region);
+                builder = builder.region(&spec.s3_region());
                 if let Some(endpoint) = &spec.endpoint {
                     builder = builder.endpoint(endpoint);
                 }
-                // AWS wants virtual-host style; most self-hosted servers want path style.
-                let path_style = spec.path_style.unwrap_or(spec.endpoint.is_some());
-                if !path_style {
+                if !spec.s3_path_style() {
                     builder = builder.enable_virtual_host_style();
                 }
                 Operator::new(builder).map_err(build_err)?

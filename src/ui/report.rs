@@ -4,6 +4,7 @@
 use super::format;
 use crate::jobs::backup::{BackupError, BackupOutcome};
 use crate::jobs::inventory::Inventory;
+use crate::jobs::open_uploads;
 use crate::jobs::progress::Progress;
 use crate::jobs::status::StatusReport;
 use crate::jobs::verify::{ObjectStatus, VerifyReport};
@@ -459,4 +460,53 @@ pub fn restore_plan_text(plan: &crate::jobs::restore::RestorePlan) -> String {
         }
     }
     out
+}
+
+/// `inventory`'s lines about open multipart uploads: one per upload, or one saying the server
+/// cannot list them or the listing failed; nothing when there are none.
+pub fn open_uploads_text(listed: &open_uploads::Listed) -> String {
+    let mut out = String::new();
+    match listed {
+        open_uploads::Listed::NotApplicable => {}
+        open_uploads::Listed::Open(open) => {
+            for upload in open {
+                let _ = writeln!(
+                    out,
+                    "open multipart upload {}: not an object yet; the server keeps its parts until it is aborted",
+                    open_uploads::describe(upload)
+                );
+            }
+        }
+        open_uploads::Listed::Unsupported => {
+            let _ = writeln!(out, "{}", crate::storage::s3_uploads::UNSUPPORTED_NOTE);
+        }
+        open_uploads::Listed::Failed(e) => {
+            let _ = writeln!(out, "open multipart uploads not listed: {e}");
+        }
+    }
+    out
+}
+
+/// `inventory --json`'s `open_multipart_uploads` (null when not listed) and
+/// `open_multipart_uploads_note` (why not).
+pub fn add_open_uploads_json(value: &mut Value, listed: &open_uploads::Listed) {
+    let (uploads, note) = match listed {
+        open_uploads::Listed::NotApplicable => (Value::Null, Value::Null),
+        open_uploads::Listed::Open(open) => (
+            json!(open
+                .iter()
+                .map(|u| json!({ "path": u.path, "upload_id": u.upload_id, "initiated": u.initiated }))
+                .collect::<Vec<_>>()),
+            Value::Null,
+        ),
+        open_uploads::Listed::Unsupported => (
+            Value::Null,
+            json!(crate::storage::s3_uploads::UNSUPPORTED_NOTE),
+        ),
+        open_uploads::Listed::Failed(e) => (Value::Null, json!(e)),
+    };
+    if let Some(object) = value.as_object_mut() {
+        object.insert("open_multipart_uploads".into(), uploads);
+        object.insert("open_multipart_uploads_note".into(), note);
+    }
 }

@@ -18,7 +18,7 @@ use lifeboat::storage::pg_cluster::{ClusterOptions, EphemeralCluster};
 use rand::RngCore;
 use tempfile::TempDir;
 
-use super::{GpgHome, PassphraseFile, S3Server, S3_REGION};
+use super::{GpgHome, PassphraseFile, S3Kind, S3Server, S3_REGION};
 
 /// The demo application's schema and data: a quoted "User" table, `documents`, `audit_log`
 /// and `billing.invoices`.
@@ -150,6 +150,17 @@ impl TestApp {
     /// Like [`TestApp::new`], with server settings of its own (e.g. WAL archiving). The
     /// cluster stands in for the production server, so it listens on loopback TCP too.
     pub fn with_cluster(opts: AppOptions, cluster_opts: ClusterOptions) -> TestApp {
+        TestApp::build(opts, cluster_opts, S3Kind::S3sFs)
+    }
+
+    /// Like [`TestApp::new`] with [`RepoKind::S3`], on `moto_server` rather than s3s-fs (it
+    /// lists open multipart uploads).
+    pub fn on_moto(opts: AppOptions) -> TestApp {
+        assert_eq!(opts.repo, RepoKind::S3, "moto serves S3 repositories");
+        TestApp::build(opts, ClusterOptions::default(), S3Kind::Moto)
+    }
+
+    fn build(opts: AppOptions, cluster_opts: ClusterOptions, s3_kind: S3Kind) -> TestApp {
         let cluster = EphemeralCluster::start(ClusterOptions {
             loopback_tcp: true,
             ..cluster_opts
@@ -193,7 +204,10 @@ impl TestApp {
                 mkdir(&root.join("repo"));
                 None
             }
-            RepoKind::S3 => Some(S3Server::start()),
+            RepoKind::S3 => Some(match s3_kind {
+                S3Kind::S3sFs => S3Server::start(),
+                S3Kind::Moto => S3Server::start_moto(),
+            }),
         };
         let gpg = (opts.encryption == Enc::Recipients).then(GpgHome::new);
         let passphrase = (opts.encryption == Enc::Passphrase).then(|| {

@@ -1,5 +1,6 @@
-//! Real components for integration tests: an S3-compatible server (`s3s-fs`) on loopback, a
-//! throwaway `GNUPGHOME` with a generated key, passphrase files and free ports.
+//! Real components for integration tests: an S3-compatible server (`s3s-fs`, or `moto` where
+//! a test needs what s3s-fs lacks) on loopback, a throwaway `GNUPGHOME` with a generated key,
+//! passphrase files and free ports.
 //!
 //! Each helper owns its process or directory and tears it down on drop, so a failing test
 //! leaves nothing running. PostgreSQL clusters come from the library itself
@@ -25,6 +26,8 @@ use tempfile::TempDir;
 
 /// How long a freshly spawned `s3s-fs` may take to accept connections.
 const S3_STARTUP_TIMEOUT: Duration = Duration::from_secs(15);
+/// The same for `moto_server`: a Python program importing a large package, on a busy CPU.
+const MOTO_STARTUP_TIMEOUT: Duration = Duration::from_secs(90);
 /// Between connection attempts while waiting for `s3s-fs`.
 const S3_POLL_INTERVAL: Duration = Duration::from_millis(20);
 /// Timeout for each raw HTTP exchange with `s3s-fs`.
@@ -58,8 +61,20 @@ pub fn free_port() -> u16 {
         .expect("bind 127.0.0.1:0 to find a free port")
 }
 
-/// An `s3s-fs` process serving a temporary directory, with one bucket already created.
+/// Which S3 implementation an [`S3Server`] runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum S3Kind {
+    /// `s3s-fs`: objects are files in a temporary directory.
+    S3sFs,
+    /// `moto_server` (PyPI `moto[server]`, in the venv `scripts/install-deps --tests` makes):
+    /// in memory, and it implements ListMultipartUploads, which s3s-fs does not.
+    Moto,
+}
+
+/// An `s3s-fs` (or `moto`) process serving a temporary directory, with one bucket already
+/// created.
 pub struct S3Server {
+    kind: S3Kind,
     child: Option<Child>,
     port: u16,
     // `<base>/data` is what s3s-fs serves (its top-level directories are buckets);
@@ -76,12 +91,34 @@ impl S3Server {
 
     /// Starts on `port` with an empty data directory and bucket [`S3_BUCKET`].
     pub fn start_on_port(port: u16) -> S3Server {
+        S3Server::start_kind(S3Kind::S3sFs, port)
+    }
+
+    /// `moto_server` on a free port with bucket [`S3_BUCKET`] (its data lives in memory:
+    /// [`S3Server::data_dir`] and [`S3Server::root_dir`] hold nothing).
+    pub fn start_moto() -> S3Server {
+        S3Server::start_kind(S3Kind::Moto, free_port())
+    }
+
+    pub fn kind(&self) -> S3Kind {
+        self.kind
+    }
+
+    fn name(&self) -> &'static str {
+        match self.kind {
+            S3Kind::S3sFs => "s3s-fs",
+            S3Kind::Moto => "moto_server",
+        }
+    }
+
+    fn start_kind(kind: S3Kind, port: u16) -> S3Server {
         let base = tempfile::Builder::new()
             .prefix("lifeboat-s3-")
             .tempdir()
             .expect("create a temporary directory for s3s-fs");
         std::fs::create_dir(base.path().join("data")).expect("create the s3s-fs data directory");
         let mut server = S3Server {
+            kind,
             child: None,
             port,
             base,
@@ -90,9 +127,11 @@ impl S3Server {
         server.spawn();
         let (status, body) = server.signed_request("PUT", &format!("/{}", server.bucket));
         assert_eq!(
-            status, 200,
-            "creating bucket {} on s3s-fs failed: {body}",
-            server.bucket
+            status,
+            200,
+            "creating bucket {} on {} failed: {body}",
+            server.bucket,
+            server.name()
         );
         server
     }
@@ -219,6 +258,36 @@ impl S3Server {
             .collect()
     }
 
+    /// The open multipart uploads in the bucket as (key, upload id), via a signed
+    /// ListMultipartUploads (moto; s3s-fs answers NotImplemented, and this panics).
+    pub fn open_uploads(&self) -> Vec<(String, String)> {
+        let (status, body) = self.signed_request("GET", &format!("/{}?uploads", self.bucket));
+        assert_eq!(status, 200, "listing open uploads failed: {body}");
+        let tag = |chunk: &str, name: &str| {
+            chunk
+                .split_once(&format!("<{name}>"))
+                .and_then(|(_, rest)| rest.split_once(&format!("</{name}>")))
+                .map(|(value, _)| value.to_string())
+                .unwrap_or_else(|| panic!("no <{name}> in an <Upload>: {body}"))
+        };
+        body.split("<Upload>")
+            .skip(1)
+            .map(|chunk| (tag(chunk, "Key"), tag(chunk, "UploadId")))
+            .collect()
+    }
+
+    /// Starts a multipart upload of `key` (URL-safe) and leaves it open, as a killed writer
+    /// would; returns its upload id.
+    pub fn initiate_upload(&self, key: &str) -> String {
+        let (status, body) =
+            self.signed_request("POST", &format!("/{}/{key}?uploads", self.bucket));
+        assert_eq!(status, 200, "CreateMultipartUpload of {key} failed: {body}");
+        body.split_once("<UploadId>")
+            .and_then(|(_, rest)| rest.split_once("</UploadId>"))
+            .map(|(id, _)| id.to_string())
+            .unwrap_or_else(|| panic!("no UploadId in {body}"))
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
     }
@@ -233,22 +302,38 @@ impl S3Server {
             .append(true)
             .open(self.log_path())
             .expect("open the s3s-fs log");
-        let child = Command::new(s3s_fs_binary())
-            .args(["--host", "127.0.0.1", "--port", &self.port.to_string()])
-            .args(["--access-key", S3_ACCESS_KEY, "--secret-key", S3_SECRET_KEY])
-            .arg(self.data_dir())
+        let mut command = match self.kind {
+            S3Kind::S3sFs => {
+                let mut command = Command::new(s3s_fs_binary());
+                command
+                    .args(["--host", "127.0.0.1", "--port", &self.port.to_string()])
+                    .args(["--access-key", S3_ACCESS_KEY, "--secret-key", S3_SECRET_KEY])
+                    .arg(self.data_dir());
+                command
+            }
+            S3Kind::Moto => {
+                let mut command = Command::new(moto_server_binary());
+                command.args(["-H", "127.0.0.1", "-p", &self.port.to_string()]);
+                command
+            }
+        };
+        let child = command
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("clone the s3s-fs log handle"))
             .stderr(log)
             .spawn()
-            .expect("spawn s3s-fs");
+            .unwrap_or_else(|e| panic!("spawn {}: {e}", self.name()));
         self.child = Some(child);
         self.wait_until_listening();
     }
 
     fn wait_until_listening(&mut self) {
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
-        let deadline = Instant::now() + S3_STARTUP_TIMEOUT;
+        let startup = match self.kind {
+            S3Kind::S3sFs => S3_STARTUP_TIMEOUT,
+            S3Kind::Moto => MOTO_STARTUP_TIMEOUT,
+        };
+        let deadline = Instant::now() + startup;
         loop {
             if TcpStream::connect_timeout(&addr, S3_POLL_INTERVAL).is_ok() {
                 return;
@@ -257,14 +342,16 @@ impl S3Server {
                 if let Ok(Some(status)) = child.try_wait() {
                     self.child = None;
                     panic!(
-                        "s3s-fs exited ({status}) before listening on {addr}:\n{}",
+                        "{} exited ({status}) before listening on {addr}:\n{}",
+                        self.name(),
                         self.log()
                     );
                 }
             }
             assert!(
                 Instant::now() < deadline,
-                "s3s-fs did not listen on {addr} within {S3_STARTUP_TIMEOUT:?}:\n{}",
+                "{} did not listen on {addr} within {startup:?}:\n{}",
+                self.name(),
                 self.log()
             );
             std::thread::sleep(S3_POLL_INTERVAL);
@@ -288,6 +375,25 @@ impl Drop for S3Server {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// `moto_server` from the test venv `scripts/install-deps --tests` makes, else PATH.
+fn moto_server_binary() -> PathBuf {
+    let venv = std::env::var_os("HOME")
+        .map(|home| PathBuf::from(home).join(".cache/lifeboat-test-venv/bin/moto_server"));
+    let on_path = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join("moto_server"))
+            .find(|candidate| candidate.is_file())
+    });
+    venv.filter(|candidate| candidate.is_file())
+        .or(on_path)
+        .unwrap_or_else(|| {
+            panic!(
+                "moto_server not found in ~/.cache/lifeboat-test-venv or PATH; run \
+                 `scripts/install-deps --tests` (it pip-installs moto[server] into that venv)"
+            )
+        })
 }
 
 /// `s3s-fs` from ~/.cargo/bin, else PATH.
