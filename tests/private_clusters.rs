@@ -322,6 +322,7 @@ psql='{psql}'
 url="$LIFEBOAT_DRILL_DATABASE_URL"
 port=$(printf '%s' "$url" | sed -n 's/.*[?&]port=\([0-9]*\).*/\1/p')
 host=$(printf '%s' "$url" | sed -n 's/.*[?&]host=\([^&]*\).*/\1/p')
+host=$(printf '%s' "$host" | sed 's,%2[Ff],/,g')
 printf '%s\n%s\n%s\n' "$url" "$host" "$port" > "$out/url"
 runuser -u nobody -- "$psql" --version > "$out/nobody-version" 2>&1; echo "exit $?" >> "$out/nobody-version"
 runuser -u nobody -- "$psql" -X -A -t -w -d "$url" -c 'SELECT 1' > "$out/nobody-socket" 2>&1; echo "exit $?" >> "$out/nobody-socket"
@@ -347,7 +348,10 @@ exit 0
     };
     let url = read("url");
     assert!(
-        url.starts_with("postgresql://postgres@/drill?host=/") && url.contains("&port="),
+        (url.starts_with("postgresql://postgres@/drill?host=/")
+            || url.starts_with("postgresql://postgres@/drill?host=%2F"))
+            && url.contains("&port=")
+            && url.lines().nth(1).is_some_and(|host| host.starts_with('/')),
         "the drill's database is reached through its socket: {url}"
     );
     assert!(

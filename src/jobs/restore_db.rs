@@ -688,13 +688,21 @@ pub(super) fn plan_database(
         }
     };
     plan.toc.grantees = roles.grantees.clone();
-    let Some(name) = super::restore::target_database_name(&spec.target) else {
+    // A service file or the PG* environment may name the database: then the server says.
+    let name = super::restore::target_database_name(&spec.target).or_else(|| {
+        let mut session = postgres::PsqlSession::open(tools, &spec.target).ok()?;
+        let name = session.query_one("SELECT current_database()").ok();
+        let _ = session.close();
+        name.filter(|n| !n.is_empty())
+    });
+    let Some(name) = name else {
         push(
             checks,
             "target database",
             Err(format!(
-                "cannot tell the database's name from {}: lifeboat restores into a new database \
-                 and renames it, so the URL (or --target-url) must name the database",
+                "cannot tell the database's name from {} and cannot connect to ask: lifeboat \
+                 restores into a new database and renames it, so the URL (or --target-url) must \
+                 name the database",
                 spec.target.display()
             )),
         );

@@ -67,6 +67,15 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
     }
     let height = usize::from(list.height.saturating_sub(3));
     let offset = super::scroll_offset(r.selected, height, plan.sets.len());
+    // Old set ids are 21 characters, ids to the millisecond 25: as wide as the longest.
+    let id_width = plan
+        .sets
+        .iter()
+        .map(|s| s.set_id.to_string().chars().count())
+        .max()
+        .unwrap_or(0)
+        .clamp(21, 32) as u16
+        + 1;
     let rows = plan
         .sets
         .iter()
@@ -98,7 +107,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
     let table = Table::new(
         rows,
         [
-            Constraint::Length(25),
+            Constraint::Length(id_width),
             Constraint::Length(9),
             Constraint::Length(9),
             Constraint::Min(10),
