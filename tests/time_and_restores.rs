@@ -100,7 +100,7 @@ fn two_backups_started_in_the_same_second_order_by_their_start() {
     )
     .expect("write the second configuration");
     let mut pair = None;
-    for _attempt in 0..4 {
+    for _attempt in 0..10 {
         early_in_a_second();
         let a = app.spawn_lifeboat(&["backup", "--json"]);
         let b = app
@@ -126,7 +126,7 @@ fn two_backups_started_in_the_same_second_order_by_their_start() {
         }
     }
     let (a, b) = pair.expect(
-        "two backups started in the same second (not the same millisecond) in one of four tries",
+        "two backups started in the same second (not the same millisecond) in one of ten tries",
     );
     copy_dir(
         &other_repo.join("sets").join(&b),
@@ -150,7 +150,8 @@ fn two_backups_started_in_the_same_second_order_by_their_start() {
         "{first} started before {second} by its manifest"
     );
     let (ids, latest, _) = listed(&app);
-    assert_eq!(ids, vec![second.clone(), first.clone()], "newest first");
+    // Earlier tries (same millisecond) leave sets of their own, older than these two.
+    assert_eq!(ids[..2], [second.clone(), first.clone()], "newest first: {ids:?}");
     assert_eq!(latest.as_deref(), Some(second.as_str()));
     let (_, status) = status_json(&app);
     assert_eq!(

@@ -127,8 +127,9 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
                 row
             }
         });
+    // Narrow: the tree marker and a set id to the millisecond (25 characters) fit whole.
     let widths = [
-        Constraint::Length(if wide { 40 } else { 26 }),
+        Constraint::Length(if wide { 40 } else { 28 }),
         Constraint::Length(10),
         Constraint::Length(if wide { 16 } else { 11 }),
         Constraint::Min(10),
