@@ -151,7 +151,11 @@ fn two_backups_started_in_the_same_second_order_by_their_start() {
     );
     let (ids, latest, _) = listed(&app);
     // Earlier tries (same millisecond) leave sets of their own, older than these two.
-    assert_eq!(ids[..2], [second.clone(), first.clone()], "newest first: {ids:?}");
+    assert_eq!(
+        ids[..2],
+        [second.clone(), first.clone()],
+        "newest first: {ids:?}"
+    );
     assert_eq!(latest.as_deref(), Some(second.as_str()));
     let (_, status) = status_json(&app);
     assert_eq!(
