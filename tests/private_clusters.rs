@@ -69,6 +69,16 @@ fn tmp_parents() -> Vec<PathBuf> {
     parents
 }
 
+/// These tests run one at a time: every lifeboat command sweeps the leftovers of dead runs, so
+/// a lifeboat of a parallel test could sweep what a killed run left (the moment it is reaped)
+/// before the command whose report the test checks.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// What one lifeboat run had while it ran, accumulated.
 #[derive(Debug, Default)]
 struct Seen {
@@ -309,6 +319,7 @@ fn write_drill_config(app: &TestApp, health: Option<&str>) {
 /// lifeboat's own user can.
 #[test]
 fn another_local_user_cannot_connect_to_the_drills_cluster() {
+    let _one_at_a_time = serial();
     let app = drill_app();
     let out_dir = app.root().join("probe");
     std::fs::create_dir(&out_dir).expect("mkdir probe");
@@ -384,6 +395,7 @@ exit 0
 /// SIGKILL while pg_restore fills the drill's cluster.
 #[test]
 fn a_drill_killed_while_restoring_leaves_nothing_running_or_decrypted() {
+    let _one_at_a_time = serial();
     let app = drill_app();
     write_drill_config(&app, None);
     let killed = kill_when(&app, &["drill", "--json"], &|seen| {
@@ -400,6 +412,7 @@ fn a_drill_killed_while_restoring_leaves_nothing_running_or_decrypted() {
 /// SIGKILL while the drill decrypts in its private GNUPGHOME.
 #[test]
 fn a_drill_killed_while_decrypting_leaves_its_gnupghome_to_the_next_run() {
+    let _one_at_a_time = serial();
     let app = drill_app();
     write_drill_config(&app, None);
     let killed = kill_when(&app, &["drill", "--json"], &|seen| {
@@ -411,6 +424,7 @@ fn a_drill_killed_while_decrypting_leaves_its_gnupghome_to_the_next_run() {
 /// SIGKILL while a real restore's pg_restore runs.
 #[test]
 fn a_restore_killed_in_pg_restore_leaves_nothing_running_or_decrypted() {
+    let _one_at_a_time = serial();
     let app = TestApp::new(AppOptions {
         secrets: false,
         ..AppOptions::default()

@@ -167,7 +167,9 @@ pub enum RestoreError {
     Cancelled(String),
 }
 
-fn pg_restore_list(tools: &PgTools, dump: &Path) -> Result<TocSummary, String> {
+/// The dump's table of contents as `pg_restore --list` prints it (read once per plan: the
+/// summary and the roles both come from it).
+pub fn list_dump(tools: &PgTools, dump: &Path) -> Result<String, String> {
     let out = tools
         .command("pg_restore")
         .arg("--list")
@@ -180,7 +182,7 @@ fn pg_restore_list(tools: &PgTools, dump: &Path) -> Result<TocSummary, String> {
             String::from_utf8_lossy(&out.stderr).trim()
         ));
     }
-    Ok(parse_toc(&String::from_utf8_lossy(&out.stdout)))
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// Summarises `pg_restore --list` output.
@@ -534,8 +536,9 @@ fn plan_blocking(
         "decryption",
         Ok("every component decrypted and its plaintext hash matches".into()),
     ));
-    match pg_restore_list(tools, dump) {
-        Ok(toc) => plan.toc = toc,
+    let listing = list_dump(tools, dump);
+    match &listing {
+        Ok(text) => plan.toc = parse_toc(text),
         Err(e) => plan.problems.push(format!("db.dump: {e}")),
     }
     let restore_version = tools.version("pg_restore").unwrap_or_default();
@@ -555,7 +558,15 @@ fn plan_blocking(
             )),
         },
     ));
-    restore_db::plan_database(spec, manifest, tools, dump, work, &mut plan);
+    restore_db::plan_database(
+        spec,
+        manifest,
+        tools,
+        listing.ok().as_deref(),
+        dump,
+        work,
+        &mut plan,
+    );
     if let Some(files) = &plan.files {
         plan.checks.push(check(
             "file archive",

@@ -18,7 +18,7 @@
 
 use super::preflight::Check;
 use super::restore::{DbPlan, RestorePlan, RestoreSpec};
-use super::restore_roles::{create_roles, dump_roles, DumpRoles, RolePlan};
+use super::restore_roles::{create_roles, dump_roles, roles_in_list, DumpRoles, RolePlan};
 use crate::storage::manifest::{Manifest, RoleFacts};
 use crate::storage::postgres::{self, quote_identifier, PgConn, PgTools, PsqlSession};
 use serde::Serialize;
@@ -663,6 +663,8 @@ pub(super) fn plan_database(
     spec: &RestoreSpec,
     manifest: &Manifest,
     tools: &PgTools,
+    // The dump's table of contents, when it could be read (`restore::list_dump`).
+    listing: Option<&str>,
     dump: &Path,
     // The run's scratch directory: the dump itself has no name there (`jobs::scratch`).
     scratch: &Path,
@@ -680,12 +682,14 @@ pub(super) fn plan_database(
             detail,
         });
     };
-    let roles = match dump_roles(tools, dump, scratch) {
-        Ok(r) => r,
-        Err(e) => {
+    // An unreadable table of contents is already a problem of the plan.
+    let roles = match listing.map(|list| roles_in_list(tools, list, dump, scratch)) {
+        Some(Ok(r)) => r,
+        Some(Err(e)) => {
             plan.problems.push(format!("db.dump: {e}"));
             DumpRoles::default()
         }
+        None => DumpRoles::default(),
     };
     plan.toc.grantees = roles.grantees.clone();
     // A service file or the PG* environment may name the database: then the server says.

@@ -20,19 +20,17 @@ pub struct DumpRoles {
 /// Reads owners from `pg_restore --list` and grantees from the SQL of the dump's ACL entries
 /// (`pg_restore -L <only the ACL entries> -f -`): the list shows only an ACL's owner.
 pub fn dump_roles(tools: &PgTools, dump: &Path, scratch: &Path) -> Result<DumpRoles, String> {
-    let out = tools
-        .command("pg_restore")
-        .arg("--list")
-        .arg(dump)
-        .output()
-        .map_err(|e| format!("cannot run pg_restore: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "pg_restore --list failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    let list = String::from_utf8_lossy(&out.stdout).into_owned();
+    let list = super::restore::list_dump(tools, dump)?;
+    roles_in_list(tools, &list, dump, scratch)
+}
+
+/// [`dump_roles`] for a table of contents already read (`restore::list_dump`).
+pub fn roles_in_list(
+    tools: &PgTools,
+    list: &str,
+    dump: &Path,
+    scratch: &Path,
+) -> Result<DumpRoles, String> {
     let mut roles = DumpRoles::default();
     let mut acl_lines = String::new();
     for line in list.lines() {
