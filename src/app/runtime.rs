@@ -203,7 +203,7 @@ impl Executor {
                 let spec = match target {
                     Ok(t) => self
                         .config
-                        .verify_spec(&self.paths, t, decrypt)
+                        .verify_spec(&self.paths, t, decrypt, Initiator::Operator)
                         .map_err(|e| e.to_string()),
                     Err(e) => Err(e.to_string()),
                 };
