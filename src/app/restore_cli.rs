@@ -4,9 +4,9 @@
 use super::config::{Config, RestoreOptions};
 use super::exit;
 use crate::jobs::fetch::FetchError;
-use crate::jobs::set_choice;
 use crate::jobs::progress::{JobEvent, Reporter};
 use crate::jobs::restore::{self, RestoreError};
+use crate::jobs::set_choice;
 use crate::jobs::CancellationToken;
 use crate::storage::paths::LocalPaths;
 use crate::storage::repository::Repository;

@@ -200,10 +200,17 @@ pub fn markdown(r: &DrillRecord) -> String {
             );
         }
         _ => {
-            let why = match (&r.freshness_query, r.checks.iter().any(|c| c.kind == "freshness")) {
+            let why = match (
+                &r.freshness_query,
+                r.checks.iter().any(|c| c.kind == "freshness"),
+            ) {
                 (None, _) => "no freshness query configured",
-                (Some(_), true) => "not measured: the freshness query returned no timestamp (see Checks)",
-                (Some(_), false) => "not measured: the drill stopped before the freshness query ran",
+                (Some(_), true) => {
+                    "not measured: the freshness query returned no timestamp (see Checks)"
+                }
+                (Some(_), false) => {
+                    "not measured: the drill stopped before the freshness query ran"
+                }
             };
             let _ = writeln!(
                 out,

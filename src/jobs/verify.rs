@@ -13,8 +13,8 @@ use crate::storage::checksums::Checksums;
 use crate::storage::gpg::{Crypto, EncryptionSpec};
 
 use crate::storage::journal::{Journal, JournalEntry, VerificationRecord, VerifyLevel};
-use crate::storage::manifest::Initiator;
 use crate::storage::layout;
+use crate::storage::manifest::Initiator;
 use crate::storage::manifest::{
     Component, ComponentKind, Manifest, RepositoryRole, MANIFEST_MAX_BYTES,
 };

@@ -236,7 +236,10 @@ pub fn plans(args: &InstallArgs, config: &Config) -> Result<Vec<Plan>, ScheduleE
     let backup = args.backup.clone().or(none.then(|| "daily".to_string()));
     // Daily, half an hour after the default backup, so the verification finds that night's
     // set and the two do not read the database and the bucket in the same minute.
-    let verify = args.verify.clone().or(none.then(|| DEFAULT_VERIFY.to_string()));
+    let verify = args
+        .verify
+        .clone()
+        .or(none.then(|| DEFAULT_VERIFY.to_string()));
     if args.prune && backup.is_none() {
         return Err(ScheduleError::PruneWithoutBackup);
     }
