@@ -270,10 +270,10 @@ impl Executor {
                                     ),
                                     set_id: Some(r.set_id),
                                 },
-                                Ok(r) if token.is_cancelled() => JobOutcome::Cancelled(format!(
-                                    "drill cancelled: {}",
-                                    r.reasons.join("; ")
-                                )),
+                                Ok(r) if r.cancelled => JobOutcome::Cancelled(
+                                    "drill cancelled (no verdict: the last completed drill counts)"
+                                        .into(),
+                                ),
                                 Ok(r) => JobOutcome::Failed(format!(
                                     "drill FAILED: {}",
                                     r.reasons.join("; ")
