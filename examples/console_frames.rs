@@ -246,6 +246,7 @@ fn make_journal(path: &Path, sets: usize, repository: &str) -> Result<(), Error>
             ok: true,
             repository: repository.to_string(),
             problems: Vec::new(),
+            initiator: None,
         });
         for entry in [run, verification] {
             serde_json::to_writer(&mut out, &entry)?;

@@ -118,6 +118,7 @@ fn the_preview_over_s3_agrees_with_the_full_load() {
             ok: true,
             repository: config.repository.url.clone(),
             problems: Vec::new(),
+            initiator: None,
         }))
         .expect("append to the journal");
 

@@ -1184,7 +1184,8 @@ fn drills_measure_check_record_and_leave_nothing_behind() {
 /// Cancelled while its cluster runs (the cluster starts while the dump decrypts, so the cancel
 /// lands in the decrypt or the restore phase) and while pg_restore runs; Ctrl-C in a terminal,
 /// which signals the whole process group, and SIGINT to lifeboat alone: the drill stops,
-/// records why, and tears everything down.
+/// is recorded as cancelled (not failed: status still reports the drill before it), and
+/// tears everything down.
 #[test]
 fn a_cancelled_drill_leaves_nothing_behind() {
     let app = TestApp::new(AppOptions {
@@ -1193,6 +1194,14 @@ fn a_cancelled_drill_leaves_nothing_behind() {
     });
     let set = app.backup();
     drill_config(&app, "0", None);
+    // A completed drill first: the cancelled ones after it must not replace its verdict.
+    let passed = app.lifeboat(&["drill", "--json"]);
+    assert_exit("a drill that passes", &passed, 0);
+    let passed_id = json(&passed)["drill_id"]
+        .as_str()
+        .expect("drill id")
+        .to_string();
+    let status_before = app.lifeboat(&["status"]).status.code();
     let cluster_up = |seen: &Seen| seen.dump && !seen.postmasters.is_empty();
     let restoring = |seen: &Seen| seen.pg_restore;
     // (what, when, whether pg_restore had started)
@@ -1226,19 +1235,44 @@ fn a_cancelled_drill_leaves_nothing_behind() {
         let watched = run_watched(&app, &["drill", "--json"], Some(interrupt));
         assert_eq!(
             watched.out.status.code(),
-            Some(1),
-            "{how}: a cancelled drill is a failed drill: {}",
+            Some(6),
+            "{how}: a cancelled drill exits as interrupted: {}",
             describe(&watched.out)
         );
         assert_nothing_left_behind(&app, &watched);
         let record = json(&watched.out);
         assert_eq!(record["passed"], false, "{how}: {record:#}");
+        assert_eq!(record["cancelled"], true, "{how}: {record:#}");
         assert_eq!(record["set_id"], set.as_str());
         assert!(
             record["reasons"]
                 .to_string()
-                .contains("the drill was cancelled"),
+                .contains("cancelled by the operator"),
             "{how}: {record:#}"
+        );
+        // The snapshot time is the set's, never the drill's start.
+        assert_ne!(record["set_snapshot_time"], record["started_at"], "{how}");
+        let id = record["drill_id"].as_str().expect("drill id");
+        let report = app.lifeboat(&["drill", "report", id]);
+        assert_exit("drill report", &report, 0);
+        let report = text(&report.stdout);
+        assert!(report.contains("CANCELLED"), "{how}: {report}");
+        assert!(
+            !report.contains("no freshness query configured")
+                && report.contains("before the freshness query ran"),
+            "{how}: a freshness query is configured: {report}"
+        );
+        let status = app.lifeboat(&["status", "--json"]);
+        assert_eq!(
+            status.status.code(),
+            status_before,
+            "{how}: {}",
+            describe(&status)
+        );
+        assert_eq!(
+            json(&status)["newest_drill"]["drill_id"],
+            passed_id.as_str(),
+            "{how}: the last completed drill counts"
         );
         let phases = phase_names(&record);
         let reached = if in_restore { "restore" } else { "decrypt" };
@@ -1280,4 +1314,213 @@ fn a_cancelled_drill_leaves_nothing_behind() {
             "{how}: the interrupted phase says what happened: {stopped:#}"
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Schedules and drills that did not run (issue 14).
+
+/// The commands `schedule install` writes, as cron and systemd would run them: every crontab
+/// line through `sh -c` in cron's bare environment, every ExecStart with its `Environment=`
+/// lines. Each must exit 0 against the test repository, and the scheduled verification is
+/// recorded as the schedule's.
+#[test]
+fn every_scheduled_command_runs() {
+    let app = TestApp::new(AppOptions {
+        secrets: false,
+        ..AppOptions::default()
+    });
+    drill_config(&app, "0", None);
+    app.backup();
+    let bare = |script: &str, env: &[(String, String)]| {
+        let mut cmd = Command::new("/bin/sh");
+        cmd.arg("-c")
+            .arg(script)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOME", app.root())
+            .envs(env.iter().cloned())
+            .stdin(Stdio::null());
+        cmd.output().expect("run sh")
+    };
+    // cron: the default schedule (a backup and a verification).
+    let block = run_ok(
+        "schedule install --cron --dry-run",
+        &mut app.command(&[
+            "schedule",
+            "install",
+            "--cron",
+            "--crontab",
+            "/nonexistent/tab",
+            "--dry-run",
+        ]),
+    );
+    let block = text(&block);
+    let lines: Vec<&str> = block
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .collect();
+    assert_eq!(lines.len(), 2, "a backup and a verification: {block}");
+    let mut minutes = Vec::new();
+    for line in &lines {
+        let fields: Vec<&str> = line.splitn(6, ' ').collect();
+        minutes.push(fields[..5].join(" "));
+        let out = bare(fields[5], &[]);
+        assert_exit(&format!("the crontab line `{line}`"), &out, 0);
+    }
+    assert_ne!(
+        minutes[0], minutes[1],
+        "backup and verify start in the same minute: {block}"
+    );
+    // systemd: every job, drill included.
+    let units = run_ok(
+        "schedule install --systemd --dry-run",
+        &mut app.command(&[
+            "schedule",
+            "install",
+            "--unit-dir",
+            &app.root().join("units").display().to_string(),
+            "--backup",
+            "daily",
+            "--verify",
+            "30 0 * * *",
+            "--drill",
+            "weekly",
+            "--dry-run",
+        ]),
+    );
+    let units = text(&units);
+    let services: Vec<&str> = units
+        .split("# --- ")
+        .filter(|u| u.lines().next().is_some_and(|l| l.ends_with(".service")))
+        .collect();
+    assert_eq!(services.len(), 3, "{units}");
+    for service in services {
+        let unquote = |w: &str| w.trim_matches('"').replace("%%", "%").replace("$$", "$");
+        let env: Vec<(String, String)> = service
+            .lines()
+            .filter_map(|l| l.strip_prefix("Environment="))
+            .filter_map(|v| {
+                let v = unquote(v);
+                v.split_once('=')
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+            })
+            .collect();
+        let exec = service
+            .lines()
+            .find_map(|l| l.strip_prefix("ExecStart="))
+            .unwrap_or_else(|| panic!("no ExecStart in {service}"));
+        let words: Vec<String> = exec.split_whitespace().map(unquote).collect();
+        let mut cmd = Command::new(&words[0]);
+        cmd.args(&words[1..])
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOME", app.root())
+            .envs(env)
+            .stdin(Stdio::null());
+        let out = cmd.output().expect("run ExecStart");
+        assert_exit(&format!("ExecStart={exec}"), &out, 0);
+    }
+    let journal = std::fs::read_to_string(app.journal_path()).expect("journal");
+    let scheduled = journal
+        .lines()
+        .filter(|l| {
+            l.contains("\"type\":\"verification\"") && l.contains("\"initiator\":\"schedule\"")
+        })
+        .count();
+    assert!(
+        scheduled >= 2,
+        "the scheduled verifications are recorded as the schedule's: {journal}"
+    );
+}
+
+fn drill_records(app: &TestApp) -> Vec<PathBuf> {
+    files_below(&app.repo_dir().join("drills"))
+}
+
+fn journal_drills(app: &TestApp) -> usize {
+    std::fs::read_to_string(app.journal_path())
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("\"type\":\"drill\""))
+        .count()
+}
+
+/// The `lifeboat: ...` line a command printed on stderr.
+fn complaint(out: &Output) -> String {
+    text(&out.stderr)
+        .lines()
+        .find(|l| l.starts_with("lifeboat: "))
+        .unwrap_or_else(|| panic!("no `lifeboat:` line: {}", describe(out)))
+        .to_string()
+}
+
+/// A drill of a set that is not there, or with a drill server out of reach, is a usage or a
+/// setup error: nothing is recorded and `status` does not change. verify, restore and drill
+/// say the same about a missing set, and all take `latest`.
+#[test]
+fn a_drill_that_did_not_run_records_nothing() {
+    let app = TestApp::new(AppOptions {
+        secrets: false,
+        ..AppOptions::default()
+    });
+    let set = app.backup();
+    drill_config(&app, "0", None);
+    let status_before = app.lifeboat(&["status"]).status.code();
+    for missing in ["nosuchid", "20200101T000000Z-dead"] {
+        let said: Vec<String> = [
+            vec!["verify", missing],
+            vec!["restore", missing, "--dry-run"],
+            vec!["drill", missing],
+        ]
+        .iter()
+        .map(|args| {
+            let out = app.lifeboat(args);
+            assert_exit(&format!("{args:?}"), &out, 2);
+            complaint(&out)
+        })
+        .collect();
+        assert!(said[0].contains(missing), "{said:?}");
+        assert!(
+            said.iter().all(|s| *s == said[0]),
+            "verify, restore and drill disagree about `{missing}`: {said:#?}"
+        );
+    }
+    assert!(drill_records(&app).is_empty(), "{:?}", drill_records(&app));
+    assert_eq!(journal_drills(&app), 0);
+    assert_eq!(app.lifeboat(&["status"]).status.code(), status_before);
+
+    // A drill server nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    drill_config(
+        &app,
+        "0",
+        Some(&format!(
+            "postgresql://lifeboat@127.0.0.1:{port}/postgres?connect_timeout=5"
+        )),
+    );
+    let out = app.lifeboat(&["drill"]);
+    assert_exit("drill with an unreachable server", &out, 1);
+    assert!(
+        complaint(&out).contains("[drill].server_url"),
+        "{}",
+        describe(&out)
+    );
+    assert!(drill_records(&app).is_empty(), "{:?}", drill_records(&app));
+    assert_eq!(journal_drills(&app), 0);
+    assert_eq!(app.lifeboat(&["status"]).status.code(), status_before);
+
+    // `latest` names the newest set for all three.
+    drill_config(&app, "0", None);
+    assert_exit("verify latest", &app.lifeboat(&["verify", "latest"]), 0);
+    assert_exit(
+        "restore latest --dry-run",
+        &app.lifeboat(&["restore", "latest", "--dry-run"]),
+        0,
+    );
+    let out = app.lifeboat(&["drill", "latest", "--json"]);
+    assert_exit("drill latest", &out, 0);
+    assert_eq!(json(&out)["set_id"], set.as_str());
 }

@@ -11,7 +11,6 @@ use crate::storage::journal::Journal;
 use crate::storage::manifest::Initiator;
 use crate::storage::paths::LocalPaths;
 use crate::storage::repository::Repository;
-use crate::storage::setid::SetId;
 use crate::ui::report;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::IsTerminal;
@@ -59,7 +58,7 @@ pub enum Command {
     },
     /// Re-hash every object of a set (no keys needed); --decrypt also decrypts and reads it back.
     Verify {
-        /// A set id (default: the newest complete set).
+        /// A set id, or `latest` (default: the newest complete set).
         set: Option<String>,
         #[arg(long, conflicts_with_all = ["set", "all"])]
         latest: bool,
@@ -68,6 +67,9 @@ pub enum Command {
         /// Also decrypt, check plaintext hashes, and run pg_restore --list (needs the keys).
         #[arg(long)]
         decrypt: bool,
+        /// Who started this verification, as recorded in the journal.
+        #[arg(long, value_enum, default_value = "cli")]
+        initiator: InitiatorArg,
         #[arg(long)]
         json: bool,
     },
@@ -118,7 +120,7 @@ pub enum Command {
     Drill {
         #[command(subcommand)]
         action: Option<DrillAction>,
-        /// A set id (default: the newest complete set).
+        /// A set id, or `latest` (default: the newest complete set).
         set: Option<String>,
         /// Who started this drill, as recorded in the drill record.
         #[arg(long, value_enum, default_value = "cli")]
@@ -342,6 +344,7 @@ pub async fn run(cli: Cli, paths: LocalPaths) -> i32 {
             latest: _,
             all,
             decrypt,
+            initiator,
             json,
         } => {
             let config = match load_config(cli.config.as_ref()) {
@@ -349,17 +352,14 @@ pub async fn run(cli: Cli, paths: LocalPaths) -> i32 {
                 Err(code) => return code,
             };
             let target = match (set, all) {
-                (Some(s), _) => match SetId::parse(&s) {
+                (Some(s), _) => match super::restore_cli::resolve_set(&config, &s).await {
                     Ok(id) => VerifyTarget::Set(id),
-                    Err(e) => {
-                        eprintln!("lifeboat: {e}");
-                        return exit::CONFIG;
-                    }
+                    Err(code) => return code,
                 },
                 (None, true) => VerifyTarget::All,
                 (None, false) => VerifyTarget::Latest,
             };
-            run_verify(&config, &paths, target, decrypt, json).await
+            run_verify(&config, &paths, target, decrypt, initiator.into(), json).await
         }
         Command::Restore {
             set,
@@ -580,9 +580,10 @@ pub async fn run_verify(
     paths: &LocalPaths,
     target: VerifyTarget,
     decrypt: bool,
+    initiator: Initiator,
     json: bool,
 ) -> i32 {
-    let spec = match config.verify_spec(paths, target, decrypt) {
+    let spec = match config.verify_spec(paths, target, decrypt, initiator) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("lifeboat: {e}");

@@ -544,6 +544,7 @@ impl Config {
         paths: &LocalPaths,
         target: VerifyTarget,
         decrypt: bool,
+        initiator: crate::storage::manifest::Initiator,
     ) -> Result<VerifySpec, ConfigError> {
         Ok(VerifySpec {
             repository: self.data_repository()?,
@@ -559,6 +560,7 @@ impl Config {
                 None
             },
             paths: paths.clone(),
+            initiator,
         })
     }
 

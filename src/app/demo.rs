@@ -176,7 +176,7 @@ pub async fn build(dir: PathBuf, log: &(dyn Fn(&str) + Sync)) -> Result<Demo, De
         )?;
     }
     log("verifying every set (decrypt and pg_restore --list)");
-    let spec = config.verify_spec(&paths, VerifyTarget::All, true)?;
+    let spec = config.verify_spec(&paths, VerifyTarget::All, true, Initiator::Operator)?;
     verify::run(spec, Reporter::silent(), CancellationToken::new()).await?;
     log("a timed restore drill into a scratch database (manual steps left for you)");
     let spec = config.drill_spec(&paths, None, Initiator::Operator)?;

@@ -54,15 +54,21 @@ pub async fn run(
                 );
             } else {
                 println!(
-                    "{:<25} {:<25} {:<6} {:>10} {:>10}",
+                    "{:<25} {:<25} {:<9} {:>10} {:>10}",
                     "drill", "set", "result", "RTO", "RPO"
                 );
                 for r in &records {
                     println!(
-                        "{:<25} {:<25} {:<6} {:>10} {:>10}",
+                        "{:<25} {:<25} {:<9} {:>10} {:>10}",
                         r.drill_id,
                         r.set_id,
-                        if r.passed { "✓ pass" } else { "✗ FAIL" },
+                        if r.passed {
+                            "✓ pass"
+                        } else if r.cancelled {
+                            "cancelled"
+                        } else {
+                            "✗ FAIL"
+                        },
                         r.rto_seconds
                             .map(|s| format::age_secs(s as i64))
                             .unwrap_or_else(|| "-".into()),
@@ -116,12 +122,14 @@ pub async fn run(
             exit::OK
         }
         None => {
-            let set = match set.map(|s| SetId::parse(&s)).transpose() {
-                Ok(s) => s,
-                Err(e) => {
-                    eprintln!("lifeboat: {e}");
-                    return exit::CONFIG;
-                }
+            // Resolved before the drill starts: a set that is not there is a usage error,
+            // never a drill record.
+            let set = match set {
+                Some(text) => match super::restore_cli::resolve_set(config, &text).await {
+                    Ok(id) => Some(id),
+                    Err(code) => return code,
+                },
+                None => None,
             };
             let spec = match config.drill_spec(paths, set, initiator) {
                 Ok(s) => s,
@@ -164,9 +172,19 @@ pub async fn run(
                     }
                     if record.passed {
                         exit::OK
+                    } else if record.cancelled {
+                        exit::INTERRUPTED
                     } else {
                         exit::FAILED
                     }
+                }
+                Err(e @ drill::DrillError::NoSuchSet(_)) => {
+                    eprintln!("lifeboat: {e}");
+                    exit::CONFIG
+                }
+                Err(e @ drill::DrillError::Setup(_)) => {
+                    eprintln!("lifeboat: the drill did not run (nothing recorded): {e}");
+                    exit::FAILED
                 }
                 Err(e) => {
                     eprintln!("lifeboat: drill failed: {e}");

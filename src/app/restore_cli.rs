@@ -4,9 +4,9 @@
 use super::config::{Config, RestoreOptions};
 use super::exit;
 use crate::jobs::fetch::FetchError;
-use crate::jobs::inventory;
 use crate::jobs::progress::{JobEvent, Reporter};
 use crate::jobs::restore::{self, RestoreError};
+use crate::jobs::set_choice;
 use crate::jobs::CancellationToken;
 use crate::storage::paths::LocalPaths;
 use crate::storage::repository::Repository;
@@ -14,22 +14,27 @@ use crate::storage::setid::SetId;
 use crate::ui::report;
 use std::io::{BufRead, IsTerminal, Write};
 
-async fn resolve_set(config: &Config, text: &str) -> Result<SetId, String> {
-    if text != "latest" {
-        return SetId::parse(text).map_err(|e| e.to_string());
-    }
-    let spec = config.data_repository().map_err(|e| e.to_string())?;
-    let repo = Repository::open(&spec).map_err(|e| e.to_string())?;
-    let inventory = inventory::scan(&repo).await.map_err(|e| e.to_string())?;
-    inventory
-        .latest(chrono::Utc::now())
-        .map(|s| s.id.clone())
-        .ok_or_else(|| {
-            format!(
-                "no complete set in {} that can be `latest` (safety backups and sets dated in the future never are: name the set)",
-                repo.url()
-            )
-        })
+/// The set named on the command line, resolved as `verify` and `drill` resolve it.
+pub async fn resolve_set(config: &Config, text: &str) -> Result<SetId, i32> {
+    let opened = config
+        .data_repository()
+        .map_err(|e| e.to_string())
+        .and_then(|spec| Repository::open(&spec).map_err(|e| e.to_string()));
+    let repo = match opened {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("lifeboat: {e}");
+            return Err(exit::CONFIG);
+        }
+    };
+    set_choice::resolve(&repo, text).await.map_err(|e| {
+        eprintln!("lifeboat: {e}");
+        if e.is_usage() {
+            exit::CONFIG
+        } else {
+            exit::FAILED
+        }
+    })
 }
 
 fn reporter() -> (Reporter, tokio::task::JoinHandle<()>) {
@@ -75,9 +80,8 @@ pub async fn run(
 ) -> i32 {
     let id = match resolve_set(config, set).await {
         Ok(id) => id,
-        Err(e) => {
-            eprintln!("lifeboat: {e}");
-            return exit::CONFIG;
+        Err(code) => {
+            return code;
         }
     };
     let spec = match config.restore_spec(paths, id, options) {

@@ -81,6 +81,13 @@ pub enum DrillError {
     Repo(#[from] crate::storage::repository::RepoError),
     #[error("no complete set in {0} to drill")]
     NothingToDrill(String),
+    /// The set is not in the repository: a usage error; nothing is recorded.
+    #[error(transparent)]
+    NoSuchSet(#[from] super::set_choice::SetChoiceError),
+    /// The drill could not start (the set's manifest or the drill server out of reach):
+    /// nothing was restored, so nothing is recorded as a drill.
+    #[error("{0}")]
+    Setup(String),
     #[error("the drill record could not be stored in {repository}: {reason}")]
     Store { repository: String, reason: String },
 }
@@ -293,15 +300,31 @@ pub async fn run(
         .as_ref()
         .map(Repository::open)
         .transpose()?;
+    let listed = inventory::scan(&data).await?;
     let set = match spec.set.clone() {
-        Some(s) => s,
-        None => inventory::scan(&data)
-            .await?
+        Some(s) => super::set_choice::choose(&listed, data.url(), s.as_str())?,
+        None => listed
             .latest(started)
             .map(|s| s.id.clone())
             .ok_or_else(|| DrillError::NothingToDrill(data.url().into()))?,
     };
     let tools = PgTools::locate(spec.pg_bin_dir.as_deref(), None);
+    // Before the clock starts: without the manifest there is no snapshot time to measure the
+    // RPO from, and without the server no target; either way nothing would be restored, so
+    // it is a drill that did not run, not a failed one.
+    let manifest = fetch::read_manifest(&data, &set)
+        .await
+        .map_err(|e| DrillError::Setup(format!("cannot read the manifest of set {set}: {e}")))?;
+    if let Some(server) = spec.server.clone() {
+        let t2 = tools.clone();
+        tokio::task::spawn_blocking(move || {
+            postgres::on_maintenance_db(&t2, &server, "SELECT 1")
+                .map_err(|e| format!("cannot reach the drill server {}: {e}", server.display()))
+        })
+        .await
+        .map_err(|e| DrillError::Setup(e.to_string()))?
+        .map_err(|e| DrillError::Setup(format!("{e} (check [drill].server_url)")))?;
+    }
     let mut clock = Clock {
         phases: Vec::new(),
         reporter: reporter.clone(),
@@ -322,7 +345,7 @@ pub async fn run(
             note: None,
         })
         .collect();
-    let mut manifest_snapshot = started;
+    let manifest_snapshot = manifest.snapshot_time;
     let mut restored_bytes = 0u64;
     let mut target: Option<Target> = None;
     let scratch = Scratch::create(&spec.scratch_dir);
@@ -331,17 +354,6 @@ pub async fn run(
         let scratch = scratch.as_ref().map_err(|e| e.to_string())?;
         // fetch and verify
         let t = clock.begin("fetch and verify");
-        let manifest = fetch::read_manifest(&data, &set)
-            .await
-            .map_err(|e| e.to_string());
-        let manifest = match manifest {
-            Ok(m) => m,
-            Err(e) => {
-                clock.end("fetch and verify", t, false, e.clone());
-                return Err(e);
-            }
-        };
-        manifest_snapshot = manifest.snapshot_time;
         let mut meter = Meter::default();
         let fetched = match fetch::fetch_set(
             &data,
@@ -567,9 +579,11 @@ pub async fn run(
     torn.push("decrypted scratch files removed".into());
     clock.end("teardown", t, teardown_ok, torn.join("; "));
 
-    // A cancelled drill never passes, whichever phase the cancellation reached.
-    if cancel.is_cancelled() {
-        reasons.push("the drill was cancelled".into());
+    // A cancelled drill never passes, whichever phase the cancellation reached; it is
+    // recorded as cancelled, which neither status nor the dashboard counts as a verdict.
+    let cancelled = cancel.is_cancelled();
+    if cancelled {
+        reasons.push("cancelled by the operator".into());
     } else if let Err(e) = &outcome {
         reasons.push(e.clone());
     }
@@ -620,6 +634,8 @@ pub async fn run(
         rpo_target_seconds: spec.rpo_target.as_secs_f64(),
         passed: reasons.is_empty(),
         reasons,
+        cancelled,
+        freshness_query: spec.freshness_query.clone(),
     };
     data.put(
         &format!("{}{drill_id}.json", layout::DRILLS_DIR),
@@ -630,6 +646,11 @@ pub async fn run(
         repository: data.url().into(),
         reason: e.to_string(),
     })?;
+    // The journal's drill summaries stand in for the verdict when the repository's record
+    // cannot be read; a cancelled drill reached none.
+    if record.cancelled {
+        return Ok(record);
+    }
     let journal = Journal::new(spec.paths.journal());
     if let Err(e) = journal.append(&JournalEntry::Drill(
         crate::storage::journal::DrillSummary {

@@ -68,6 +68,12 @@ pub struct DrillRecord {
     pub passed: bool,
     /// Why it failed (empty when it passed).
     pub reasons: Vec<String>,
+    /// Stopped by the operator: no verdict; status and the dashboard look past it.
+    #[serde(default)]
+    pub cancelled: bool,
+    /// The `[drill].freshness_query` that was configured, so the report never says none was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub freshness_query: Option<String>,
 }
 
 impl DrillRecord {
@@ -138,7 +144,13 @@ fn duration(seconds: f64) -> String {
 /// The auditor's report.
 pub fn markdown(r: &DrillRecord) -> String {
     let mut out = String::new();
-    let verdict = if r.passed { "PASS" } else { "FAIL" };
+    let verdict = if r.passed {
+        "PASS"
+    } else if r.cancelled {
+        "CANCELLED"
+    } else {
+        "FAIL"
+    };
     let _ = writeln!(out, "# Restore drill {}: {verdict}\n", r.drill_id);
     let _ = writeln!(out, "| | |\n|---|---|");
     let _ = writeln!(
@@ -188,9 +200,21 @@ pub fn markdown(r: &DrillRecord) -> String {
             );
         }
         _ => {
+            let why = match (
+                &r.freshness_query,
+                r.checks.iter().any(|c| c.kind == "freshness"),
+            ) {
+                (None, _) => "no freshness query configured",
+                (Some(_), true) => {
+                    "not measured: the freshness query returned no timestamp (see Checks)"
+                }
+                (Some(_), false) => {
+                    "not measured: the drill stopped before the freshness query ran"
+                }
+            };
             let _ = writeln!(
                 out,
-                "| **RPO measured** | no freshness query configured (target {}) {} |",
+                "| **RPO measured** | {why} (target {}) {} |",
                 duration(r.rpo_target_seconds),
                 if rpo_ok { "✓" } else { "✗" }
             );
@@ -250,7 +274,12 @@ pub fn markdown(r: &DrillRecord) -> String {
         }
     }
     if !r.reasons.is_empty() {
-        let _ = writeln!(out, "\n## Why it failed\n");
+        let heading = if r.cancelled {
+            "Why it stopped"
+        } else {
+            "Why it failed"
+        };
+        let _ = writeln!(out, "\n## {heading}\n");
         for reason in &r.reasons {
             let _ = writeln!(out, "- {reason}");
         }

@@ -23,6 +23,7 @@ pub mod restore_journal;
 pub mod restore_roles;
 pub mod retention_sim;
 pub mod scratch;
+pub mod set_choice;
 pub mod spool;
 pub mod status;
 pub mod status_preview;

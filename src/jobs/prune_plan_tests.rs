@@ -342,6 +342,7 @@ fn verified_means_the_latest_verification_in_this_repository_passed() {
         ok,
         repository: repository.into(),
         problems: Vec::new(),
+        initiator: None,
     };
     let journal = [
         v(OLD, "file:///repo", true),

@@ -196,14 +196,24 @@ pub struct FutureSet {
     pub ahead_seconds: i64,
 }
 
-/// The newest drill record in the repository, if any can be read.
+/// The newest completed drill record in the repository, if any can be read. A drill the
+/// operator cancelled reached no verdict, so the one before it counts.
 pub async fn newest_drill(
     repo: &Repository,
     inventory: &inventory::Inventory,
 ) -> Option<DrillSummary> {
-    let newest = inventory.drills.iter().max_by(|a, b| a.path.cmp(&b.path))?;
-    let bytes = repo.get_small(&newest.path, 4 * 1024 * 1024).await.ok()?;
-    let r = super::drill_record::DrillRecord::parse(&bytes).ok()?;
+    let mut paths: Vec<&str> = inventory.drills.iter().map(|o| o.path.as_str()).collect();
+    paths.sort_unstable_by(|a, b| b.cmp(a));
+    let mut found = None;
+    for path in paths {
+        let bytes = repo.get_small(path, 4 * 1024 * 1024).await.ok()?;
+        let r = super::drill_record::DrillRecord::parse(&bytes).ok()?;
+        if !r.cancelled {
+            found = Some(r);
+            break;
+        }
+    }
+    let r = found?;
     Some(DrillSummary {
         rpo_seconds: Some(r.rpo_seconds()),
         drill_id: r.drill_id,

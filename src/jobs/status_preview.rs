@@ -338,6 +338,8 @@ mod tests {
             rpo_target_seconds: 86_400.0,
             passed,
             reasons: Vec::new(),
+            cancelled: false,
+            freshness_query: None,
         }
         .to_json()
     }
@@ -500,6 +502,7 @@ mod tests {
                     ok: rng.random_bool(0.8),
                     repository: url.clone(),
                     problems: Vec::new(),
+                    initiator: None,
                 });
             }
             if rng.random_bool(0.3) {
@@ -601,6 +604,7 @@ mod tests {
                 ok: true,
                 repository: spec.repository.url.clone(),
                 problems: Vec::new(),
+                initiator: None,
             }],
             ..Default::default()
         };
@@ -639,6 +643,7 @@ mod tests {
             ok: true,
             repository: spec.repository.url.clone(),
             problems: Vec::new(),
+            initiator: None,
         };
         let mut journal = JournalView {
             verifications: vec![

@@ -14,6 +14,7 @@ use crate::storage::gpg::{Crypto, EncryptionSpec};
 
 use crate::storage::journal::{Journal, JournalEntry, VerificationRecord, VerifyLevel};
 use crate::storage::layout;
+use crate::storage::manifest::Initiator;
 use crate::storage::manifest::{
     Component, ComponentKind, Manifest, RepositoryRole, MANIFEST_MAX_BYTES,
 };
@@ -53,6 +54,8 @@ pub struct VerifySpec {
     pub target: VerifyTarget,
     pub decrypt: Option<DecryptSpec>,
     pub paths: LocalPaths,
+    /// Who started it, remembered with each verification in the journal.
+    pub initiator: Initiator,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
@@ -220,6 +223,7 @@ pub async fn run(
             ok: set.ok,
             repository: data.url().to_string(),
             problems,
+            initiator: Some(spec.initiator),
         })) {
             reporter.warn(e.to_string());
         }

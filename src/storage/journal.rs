@@ -130,6 +130,9 @@ pub struct VerificationRecord {
     pub repository: String,
     #[serde(default)]
     pub problems: Vec<String>,
+    /// Who started it (`schedule` for `schedule install`'s job); absent in older journals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initiator: Option<Initiator>,
 }
 
 /// A drill's outcome, for the dashboard and status (the full record is in the repository).
@@ -422,6 +425,7 @@ mod tests {
                 ok: false,
                 repository: "s3://b/p".into(),
                 problems: vec!["db.dump.zst.gpg: hash mismatch".into()],
+                initiator: None,
             }),
             JournalEntry::Drill(DrillSummary {
                 drill_id: "d1".into(),

@@ -302,6 +302,7 @@ fn verification(
         } else {
             vec!["db.dump.zst.gpg: stored SHA-256 differs from the manifest".into()]
         },
+        initiator: None,
     }
 }
 
@@ -449,6 +450,8 @@ pub fn drill_record() -> DrillRecord {
         rpo_target_seconds: RPO_TARGET.as_secs_f64(),
         passed: true,
         reasons: Vec::new(),
+        cancelled: false,
+        freshness_query: None,
     }
 }
 

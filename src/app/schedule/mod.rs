@@ -94,7 +94,8 @@ const SECRET_ENV: &[&str] = &[
 #[derive(Debug, clap::Subcommand)]
 pub enum ScheduleAction {
     /// Write systemd timers (or a crontab block) for scheduled backups, verifications and
-    /// drills. Without --backup/--verify/--drill: a daily backup and a daily verification.
+    /// drills. Without --backup/--verify/--drill: a daily backup (00:00) and a daily
+    /// verification 30 minutes later (00:30).
     Install(InstallArgs),
     /// Show the installed schedule and the next fire times.
     Status {
@@ -226,11 +227,19 @@ impl Place {
     }
 }
 
+/// The default verification: daily at 00:30, 30 minutes after `daily` (00:00) backs up.
+pub const DEFAULT_VERIFY: &str = "30 0 * * *";
+
 /// The jobs an install asks for (a daily backup and verification when none is named).
 pub fn plans(args: &InstallArgs, config: &Config) -> Result<Vec<Plan>, ScheduleError> {
     let none = args.backup.is_none() && args.verify.is_none() && args.drill.is_none();
     let backup = args.backup.clone().or(none.then(|| "daily".to_string()));
-    let verify = args.verify.clone().or(none.then(|| "daily".to_string()));
+    // Daily, half an hour after the default backup, so the verification finds that night's
+    // set and the two do not read the database and the bucket in the same minute.
+    let verify = args
+        .verify
+        .clone()
+        .or(none.then(|| DEFAULT_VERIFY.to_string()));
     if args.prune && backup.is_none() {
         return Err(ScheduleError::PruneWithoutBackup);
     }
