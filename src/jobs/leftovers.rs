@@ -82,7 +82,7 @@ fn clear_spool(spool: &Path, cleared: &mut Cleared) {
         if !set.file_type().is_ok_and(|t| t.is_dir()) || dir.join(MANIFEST_NAME).exists() {
             continue;
         }
-        let (files, bytes) = sizes(&dir);
+        let (files, bytes) = crate::storage::orphans::sizes(&dir);
         if std::fs::remove_dir_all(&dir).is_ok() {
             cleared.files += files;
             cleared.bytes += bytes;
@@ -120,26 +120,6 @@ fn clear_tmp(tmp: &Path, min_age: Option<(SystemTime, Duration)>, cleared: &mut 
             cleared.bytes += meta.len();
         }
     }
-}
-
-/// Files and bytes under `dir`.
-fn sizes(dir: &Path) -> (usize, u64) {
-    let mut files = 0;
-    let mut bytes = 0;
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(folder) = pending.pop() {
-        for entry in std::fs::read_dir(&folder).into_iter().flatten().flatten() {
-            match entry.metadata() {
-                Ok(m) if m.is_dir() => pending.push(entry.path()),
-                Ok(m) => {
-                    files += 1;
-                    bytes += m.len();
-                }
-                Err(_) => {}
-            }
-        }
-    }
-    (files, bytes)
 }
 
 #[cfg(test)]

@@ -123,7 +123,7 @@ pub(crate) fn entries_named(parent: &Path, prefix: &str) -> Vec<PathBuf> {
 }
 
 /// Files and bytes under `dir` (not following links).
-fn sizes(dir: &Path) -> (usize, u64) {
+pub fn sizes(dir: &Path) -> (usize, u64) {
     let (mut files, mut bytes) = (0, 0);
     let mut pending = vec![dir.to_path_buf()];
     while let Some(folder) = pending.pop() {
