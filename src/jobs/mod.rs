@@ -6,6 +6,7 @@ pub mod backup;
 pub mod download;
 pub mod drill;
 pub mod drill_record;
+pub mod exit_code;
 pub mod fetch;
 pub mod inventory;
 pub mod leftovers;

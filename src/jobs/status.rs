@@ -8,6 +8,7 @@
 //! proofs: unreachable, no/stale backup, newest run failed, drill failing, WAL archiving
 //! failing, off-site lag, verification stale, drill overdue.
 
+use super::exit_code;
 use super::inventory;
 use super::restore_journal::UNTOUCHED;
 use super::spool;
@@ -87,20 +88,20 @@ impl Health {
         Health::Ok,
     ];
 
+    /// The verdict's exit code, from the one table in [`exit_code`].
     pub fn exit_code(self) -> i32 {
         match self {
-            Health::Ok => 0,
-            Health::Stale => 10,
-            Health::NoBackup => 10,
-            Health::LastRunFailed => 11,
-            Health::Unreachable => 12,
-            Health::DrillOverdue => 13,
-            Health::DrillFailing => 14,
-            Health::VerificationStale => 15,
-            Health::OffsiteLag => 16,
-            Health::WalArchivingFailing => 17,
-            Health::RestoreInterrupted => 18,
-            Health::FutureSet => 19,
+            Health::Ok => exit_code::OK,
+            Health::Stale | Health::NoBackup => exit_code::STALE,
+            Health::LastRunFailed => exit_code::LAST_RUN_FAILED,
+            Health::Unreachable => exit_code::UNREACHABLE,
+            Health::DrillOverdue => exit_code::DRILL_OVERDUE,
+            Health::DrillFailing => exit_code::DRILL_FAILING,
+            Health::VerificationStale => exit_code::VERIFICATION_STALE,
+            Health::OffsiteLag => exit_code::OFFSITE_LAG,
+            Health::WalArchivingFailing => exit_code::WAL_ARCHIVING_FAILING,
+            Health::RestoreInterrupted => exit_code::RESTORE_INTERRUPTED,
+            Health::FutureSet => exit_code::FUTURE_SET,
         }
     }
 
