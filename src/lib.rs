@@ -2,8 +2,11 @@
 //!
 //! Data flows one way: `storage` (leaf: repositories, formats, journal, Postgres and gpg
 //! wrappers) <- `jobs` (backup, verify, listing) <- `app` (config, state, update) -> `ui` (drawing).
+//! `report` renders job results as text for both `app` (the CLI) and `ui`, and reads only
+//! `jobs` and `storage`.
 
 pub mod app;
 pub mod jobs;
+pub mod report;
 pub mod storage;
 pub mod ui;

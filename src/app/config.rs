@@ -5,6 +5,7 @@
 
 use crate::jobs::backup::{BackupSpec, SourceSpec, DEFAULT_TIMEOUT};
 use crate::jobs::drill::{DrillSpec, SqlCheck};
+use crate::jobs::prune::PruneSpec;
 use crate::jobs::restore::{Hooks, RestoreSpec};
 use crate::jobs::status::{StatusSpec, DEFAULT_STALE_AFTER, DEFAULT_VERIFY_STALE_AFTER};
 use crate::jobs::verify::{DecryptSpec, VerifySpec, VerifyTarget};
@@ -712,6 +713,22 @@ impl Config {
                 self.source.database_url.as_deref(),
                 self.source.pg_bin_dir.clone(),
             ),
+        })
+    }
+
+    /// What `prune` (headless, after `backup --prune`, or from the console) needs.
+    pub fn prune_spec(
+        &self,
+        paths: &LocalPaths,
+        initiator: Initiator,
+    ) -> Result<PruneSpec, ConfigError> {
+        Ok(PruneSpec {
+            repository: self.data_repository()?,
+            secrets_repository: self.secrets_repository()?,
+            policy: self.retention_policy()?,
+            paths: paths.clone(),
+            spool_dir: self.backup.spool_dir.clone(),
+            initiator,
         })
     }
 }

@@ -266,7 +266,7 @@ impl Executor {
                                         r.rto_seconds
                                             .map(|s| format!("{s:.1} s"))
                                             .unwrap_or_else(|| "-".into()),
-                                        crate::ui::format::age_secs(r.rpo_seconds() as i64)
+                                        crate::report::format::age_secs(r.rpo_seconds() as i64)
                                     ),
                                     set_id: Some(r.set_id),
                                 },
@@ -286,9 +286,10 @@ impl Executor {
                 }));
             }
             Effect::LoadRetention => {
-                let spec =
-                    super::prune_cli::prune_spec(&self.config, &self.paths, Initiator::Operator)
-                        .map_err(|e| e.to_string());
+                let spec = self
+                    .config
+                    .prune_spec(&self.paths, Initiator::Operator)
+                    .map_err(|e| e.to_string());
                 tokio::spawn(async move {
                     let loaded = match spec {
                         Err(e) => Err(e),
@@ -334,9 +335,10 @@ impl Executor {
                 });
             }
             Effect::StartPrune { job } => {
-                let spec =
-                    super::prune_cli::prune_spec(&self.config, &self.paths, Initiator::Operator)
-                        .map_err(|e| e.to_string());
+                let spec = self
+                    .config
+                    .prune_spec(&self.paths, Initiator::Operator)
+                    .map_err(|e| e.to_string());
                 let (reporter, token) = self.job_channels(job);
                 self.tasks.push(tokio::spawn(async move {
                     reporter.phase("prune");
@@ -356,7 +358,7 @@ impl Executor {
                                         "pruned {} set(s) and {} garbage item(s), {} freed",
                                         o.deleted_sets.len(),
                                         o.deleted_garbage.len(),
-                                        crate::ui::format::bytes(o.freed.total_bytes())
+                                        crate::report::format::bytes(o.freed.total_bytes())
                                     ),
                                     set_id: None,
                                 }

@@ -109,6 +109,9 @@ pub enum BackupError {
     Pg(#[from] PgError),
     #[error("{0}")]
     Config(String),
+    /// A task of the backup panicked or was aborted: a failure, never the configuration's.
+    #[error("{0}")]
+    Task(String),
     #[error("{component}: {reason}")]
     Component {
         component: &'static str,
@@ -659,7 +662,7 @@ async fn run_locked(
         }
     };
     let mut snapshot =
-        joined.map_err(|e| BackupError::Config(format!("preflight task failed: {e}")))??;
+        joined.map_err(|e| BackupError::Task(format!("preflight task failed: {e}")))??;
     snapshot.facts.pg_dump_version = pg_dump_version.clone();
     if let (Some(server), Some(client)) = (
         postgres::major_of(&snapshot.facts.server_version),
@@ -874,7 +877,7 @@ async fn run_locked(
     let mut spooled: Option<(String, String)> = None;
     for (plan, joined) in planned.iter().zip(results) {
         let (streamed, uploaded) =
-            joined.map_err(|e| BackupError::Config(format!("a backup task failed: {e}")))?;
+            joined.map_err(|e| BackupError::Task(format!("a backup task failed: {e}")))?;
         let component = plan.kind.as_str();
         let repository_failed = matches!(uploaded, Err(UploadError::Repo(_)));
         match (&streamed, repository_failed) {

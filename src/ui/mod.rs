@@ -1,16 +1,14 @@
-//! Rendering: pure functions from state to a frame (the console) or to text (the headless
-//! reports). Nothing here does I/O or changes state; meaning is carried by words and symbols,
+//! Rendering: pure functions from state to a frame (the console); the headless text lives in
+//! `report`. Nothing here does I/O or changes state; meaning is carried by words and symbols,
 //! colour only repeats it (NO_COLOR drops it).
 
 pub mod chrome;
 pub mod dashboard;
 pub mod drills;
-pub mod format;
 pub mod history;
 pub mod inventory;
 pub mod jobs;
 pub mod modals;
-pub mod report;
 pub mod retention;
 pub mod theme;
 

@@ -4,21 +4,17 @@
 //! world-readable, because the collector runs as another user and must never read half a file.
 //! A stale backup runs the `[notify].on_stale` hooks. The exit code is the verdict's.
 
-use super::config::Config;
-use super::exit;
-use super::{metrics, notify};
+use crate::app::config::Config;
+use crate::app::exit;
+use crate::app::notify;
 use crate::jobs::status::{self, Health, StatusReport};
+use crate::report;
 use crate::storage::paths::LocalPaths;
-use crate::ui::{format, report};
 use chrono::{DateTime, Utc};
 use clap::ValueEnum;
-use serde::Serialize;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-
-/// Bumped only when a field is removed or changes meaning; new fields do not bump it.
-pub const SCHEMA_VERSION: u32 = 1;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
 pub enum StatusFormat {
@@ -28,70 +24,11 @@ pub enum StatusFormat {
     Prometheus,
 }
 
-/// The JSON document: the report plus what a monitor needs to read it on its own.
-#[derive(Debug, Serialize)]
-pub struct StatusDocument<'a> {
-    pub schema_version: u32,
-    pub generated_at: DateTime<Utc>,
-    pub exit_code: i32,
-    #[serde(flatten)]
-    pub report: &'a StatusReport,
-}
-
 pub fn render(report: &StatusReport, format: StatusFormat, now: DateTime<Utc>) -> String {
     match format {
-        StatusFormat::Text => {
-            let mut text = report::status_text(report);
-            if let Some(line) = drill_line(report) {
-                text.push_str(&line);
-            }
-            text.push_str(&format!(
-                "health       {} (exit {})\n",
-                report.health.as_str(),
-                report.health.exit_code()
-            ));
-            text
-        }
-        StatusFormat::Json => {
-            let doc = StatusDocument {
-                schema_version: SCHEMA_VERSION,
-                generated_at: now,
-                exit_code: report.health.exit_code(),
-                report,
-            };
-            match serde_json::to_string_pretty(&doc) {
-                Ok(mut text) => {
-                    text.push('\n');
-                    text
-                }
-                Err(e) => format!("{{\"error\": \"cannot render JSON: {e}\"}}\n"),
-            }
-        }
-        StatusFormat::Prometheus => metrics::prometheus(report, now),
-    }
-}
-
-/// The last drill and the next due date (the shared status text predates drills).
-fn drill_line(report: &StatusReport) -> Option<String> {
-    let due = report
-        .drill_due
-        .map(|d| format!("; next due {}", d.format("%Y-%m-%d")))
-        .unwrap_or_default();
-    let secs = |s: Option<f64>| {
-        s.map(|s| format::age_secs(s as i64))
-            .unwrap_or_else(|| "-".into())
-    };
-    match &report.newest_drill {
-        Some(d) => Some(format!(
-            "last drill   {} {} at {} (RTO {}, RPO {}){due}\n",
-            if d.passed { "✓ passed" } else { "✗ FAILED" },
-            d.drill_id,
-            d.at.format("%Y-%m-%d %H:%M UTC"),
-            secs(d.rto_seconds),
-            secs(d.rpo_seconds),
-        )),
-        None if report.drill_due.is_some() => Some(format!("last drill   never{due}\n")),
-        None => None,
+        StatusFormat::Text => report::status::text(report),
+        StatusFormat::Json => report::status::json(report, now),
+        StatusFormat::Prometheus => report::metrics::prometheus(report, now),
     }
 }
 

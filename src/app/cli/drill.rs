@@ -1,20 +1,18 @@
 //! `lifeboat drill`: run a drill headless (manual steps recorded as not done), list the drill
 //! history, and render a record as Markdown for an auditor.
 
-use super::cli::{DrillAction, ReportFormat};
-use super::config::Config;
-use super::exit;
+use super::args::{DrillAction, ReportFormat};
+use super::common::{cancel_on_ctrl_c, open_data_repository, resolve_set, stderr_reporter};
+use crate::app::config::Config;
+use crate::app::exit;
+use crate::app::notify;
 use crate::jobs::drill;
 use crate::jobs::drill_record::{self, DrillRecord};
-use crate::jobs::progress::{JobEvent, Reporter};
-use crate::jobs::CancellationToken;
+use crate::report;
 use crate::storage::layout;
 use crate::storage::manifest::Initiator;
 use crate::storage::paths::LocalPaths;
-use crate::storage::repository::Repository;
 use crate::storage::setid::SetId;
-use crate::ui::format;
-use std::io::IsTerminal;
 
 pub async fn run(
     config: &Config,
@@ -24,16 +22,9 @@ pub async fn run(
     initiator: Initiator,
     json: bool,
 ) -> i32 {
-    let repo = match config
-        .data_repository()
-        .map_err(|e| e.to_string())
-        .and_then(|s| Repository::open(&s).map_err(|e| e.to_string()))
-    {
+    let repo = match open_data_repository(config) {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("lifeboat: {e}");
-            return exit::CONFIG;
-        }
+        Err(code) => return code,
     };
     match action {
         Some(DrillAction::List { json }) => {
@@ -53,28 +44,7 @@ pub async fn run(
                     serde_json::to_string_pretty(&records).unwrap_or_default()
                 );
             } else {
-                println!(
-                    "{:<25} {:<25} {:<9} {:>10} {:>10}",
-                    "drill", "set", "result", "RTO", "RPO"
-                );
-                for r in &records {
-                    println!(
-                        "{:<25} {:<25} {:<9} {:>10} {:>10}",
-                        r.drill_id,
-                        r.set_id,
-                        if r.passed {
-                            "✓ pass"
-                        } else if r.cancelled {
-                            "cancelled"
-                        } else {
-                            "✗ FAIL"
-                        },
-                        r.rto_seconds
-                            .map(|s| format::age_secs(s as i64))
-                            .unwrap_or_else(|| "-".into()),
-                        format::age_secs(r.rpo_seconds() as i64)
-                    );
-                }
+                print!("{}", report::drill::list_text(&records));
             }
             exit::OK
         }
@@ -113,7 +83,7 @@ pub async fn run(
                 }
             };
             match fmt {
-                ReportFormat::Markdown => print!("{}", drill_record::markdown(&record)),
+                ReportFormat::Markdown => print!("{}", report::drill::markdown(&record)),
                 ReportFormat::Json => println!(
                     "{}",
                     serde_json::to_string_pretty(&record).unwrap_or_default()
@@ -125,7 +95,7 @@ pub async fn run(
             // Resolved before the drill starts: a set that is not there is a usage error,
             // never a drill record.
             let set = match set {
-                Some(text) => match super::restore_cli::resolve_set(config, &text).await {
+                Some(text) => match resolve_set(config, &text).await {
                     Ok(id) => Some(id),
                     Err(code) => return code,
                 },
@@ -138,25 +108,8 @@ pub async fn run(
                     return exit::CONFIG;
                 }
             };
-            let (reporter, mut rx) = Reporter::channel();
-            let tty = std::io::stderr().is_terminal();
-            let printer = tokio::spawn(async move {
-                while let Some(e) = rx.recv().await {
-                    match e {
-                        JobEvent::Phase(p) if tty => eprintln!("== {p}"),
-                        JobEvent::Log(l) if tty => eprintln!("   {l}"),
-                        JobEvent::Warning(w) => eprintln!("warning: {w}"),
-                        _ => {}
-                    }
-                }
-            });
-            let cancel = CancellationToken::new();
-            let c = cancel.clone();
-            tokio::spawn(async move {
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    c.cancel();
-                }
-            });
+            let (reporter, printer) = stderr_reporter();
+            let cancel = cancel_on_ctrl_c();
             let result = drill::run(spec, reporter, cancel).await;
             let _ = printer.await;
             notify_drill(config, &result).await;
@@ -168,7 +121,7 @@ pub async fn run(
                             serde_json::to_string_pretty(&record).unwrap_or_default()
                         );
                     } else {
-                        print!("{}", drill_record::markdown(&record));
+                        print!("{}", report::drill::markdown(&record));
                     }
                     if record.passed {
                         exit::OK
@@ -197,7 +150,7 @@ pub async fn run(
 
 /// `[notify].on_drill`: every finished drill, passed or failed, and one that could not run.
 async fn notify_drill(config: &Config, result: &Result<DrillRecord, drill::DrillError>) {
-    let mut event = super::notify::Event::new("drill", &config.repository.url);
+    let mut event = notify::Event::new("drill", &config.repository.url);
     match result {
         Ok(r) => {
             event.set_id = Some(r.set_id.clone());
@@ -212,5 +165,5 @@ async fn notify_drill(config: &Config, result: &Result<DrillRecord, drill::Drill
             event.error = Some(e.to_string());
         }
     }
-    super::notify::send(&config.notify.on_drill, &event).await;
+    notify::send(&config.notify.on_drill, &event).await;
 }

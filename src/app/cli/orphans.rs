@@ -4,7 +4,7 @@
 //! process is gone are touched, so a run that is still going (a drill in another terminal, a
 //! scheduled backup) keeps everything.
 
-use super::config::{self, Config};
+use crate::app::config::{self, Config};
 use crate::storage::orphans;
 use crate::storage::paths::LocalPaths;
 use std::path::{Path, PathBuf};

@@ -1,15 +1,16 @@
-//! Plain-text renderings for the retention commands: the prune preview (every set with its
-//! reasons or "expired", garbage, what is held back, bytes freed per repository), what a
-//! `--yes` run deleted, pins, and the retention simulation. Meaning rides on words and
-//! symbols, never colour.
+//! The retention commands' output: the prune preview (every set with its reasons or
+//! "expired", garbage, what is held back, bytes freed per repository), what a `--yes` run
+//! deleted, pins, and the retention simulation, as text; and the prune's `--json` document.
+//! Meaning rides on words and symbols, never colour.
 
+use super::format;
 use crate::jobs::pins::Pin;
-use crate::jobs::prune::PruneOutcome;
+use crate::jobs::prune::{PruneError, PruneOutcome, PruneReport};
 use crate::jobs::prune_plan::{GarbageKind, PrunePlan};
 use crate::jobs::retention_sim::Projection;
 use crate::storage::retention::Policy;
-use crate::ui::format;
 use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
 use std::fmt::Write;
 use std::time::Duration;
 
@@ -141,6 +142,24 @@ pub fn outcome_text(plan: &PrunePlan, o: &PruneOutcome) -> String {
     }
     let _ = writeln!(out, " (journal run {})", o.run_id);
     out
+}
+
+/// A prune run for stdout: the preview, then what was deleted, or how to delete it.
+pub fn report_text(report: &PruneReport, now: DateTime<Utc>) -> String {
+    let mut out = plan_text(&report.plan, now);
+    match &report.outcome {
+        Some(o) => out.push_str(&outcome_text(&report.plan, o)),
+        None => out.push_str("Nothing was deleted: `lifeboat prune --yes` deletes what is marked expired and the garbage.\n"),
+    }
+    out
+}
+
+/// `prune --json`, and the `"prune"` of `backup --prune --json`.
+pub fn json(result: &Result<PruneReport, PruneError>) -> Value {
+    match result {
+        Ok(r) => json!({ "ok": true, "plan": r.plan, "outcome": r.outcome }),
+        Err(e) => json!({ "ok": false, "error": e.to_string() }),
+    }
 }
 
 fn pin_line(p: &Pin) -> String {

@@ -1,0 +1,111 @@
+//! What every headless command shares: the one config loader, the one stderr reporter for job
+//! events, Ctrl-c as cancellation, JSON printing, opening the data repository and resolving a
+//! set named on the command line. Command files import this, never each other.
+
+use crate::app::config::{self, Config};
+use crate::app::exit;
+use crate::jobs::progress::{JobEvent, Reporter};
+use crate::jobs::set_choice;
+use crate::jobs::CancellationToken;
+use crate::report;
+use crate::storage::paths::LocalPaths;
+use crate::storage::repository::Repository;
+use crate::storage::setid::SetId;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+/// The configuration at `--config` (or the default path); a problem is printed and becomes
+/// the configuration exit code.
+pub fn load_config(flag: Option<&PathBuf>) -> Result<Config, i32> {
+    let path = config::resolve_path(flag.map(PathBuf::as_path));
+    Config::load(&path).map_err(|e| {
+        eprintln!("lifeboat: {e}");
+        exit::CONFIG
+    })
+}
+
+pub fn print_json<T: serde::Serialize>(value: &T) {
+    match serde_json::to_string_pretty(value) {
+        Ok(text) => println!("{text}"),
+        Err(e) => eprintln!("lifeboat: cannot render JSON: {e}"),
+    }
+}
+
+/// Ctrl-c cancels the running job; the job leaves nothing complete-looking behind.
+pub fn cancel_on_ctrl_c() -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            t.cancel();
+        }
+    });
+    token
+}
+
+/// Prints job events to stderr. Warnings always; on a terminal also phases, log lines and
+/// progress (redrawn on one line), which a cron mail or a log collector would only clutter.
+pub fn stderr_reporter() -> (Reporter, tokio::task::JoinHandle<()>) {
+    let (reporter, mut rx) = Reporter::channel();
+    let tty = std::io::stderr().is_terminal();
+    // Clears a progress line still on screen so the next line starts clean.
+    let clear = if tty { "\r\x1b[2K" } else { "" };
+    let task = tokio::spawn(async move {
+        while let Some(event) = rx.recv().await {
+            match event {
+                JobEvent::Progress(p) if tty => {
+                    eprint!("{clear}{}", report::progress::line(&p));
+                    if p.finished {
+                        eprintln!();
+                    }
+                }
+                JobEvent::Phase(p) if tty => eprintln!("{clear}== {p}"),
+                JobEvent::Log(l) if tty => eprintln!("{clear}   {l}"),
+                JobEvent::Warning(w) => eprintln!("{clear}warning: {w}"),
+                _ => {}
+            }
+        }
+    });
+    (reporter, task)
+}
+
+/// The configured data repository, opened; a problem is a configuration problem.
+pub fn open_data_repository(config: &Config) -> Result<Repository, i32> {
+    let opened = config
+        .data_repository()
+        .map_err(|e| e.to_string())
+        .and_then(|spec| Repository::open(&spec).map_err(|e| e.to_string()));
+    opened.map_err(|e| {
+        eprintln!("lifeboat: {e}");
+        exit::CONFIG
+    })
+}
+
+/// The set named on the command line (an id or `latest`), resolved the same way for
+/// `verify`, `restore` and `drill`.
+pub async fn resolve_set(config: &Config, text: &str) -> Result<SetId, i32> {
+    let repo = open_data_repository(config)?;
+    set_choice::resolve(&repo, text).await.map_err(|e| {
+        eprintln!("lifeboat: {e}");
+        if e.is_usage() {
+            exit::CONFIG
+        } else {
+            exit::FAILED
+        }
+    })
+}
+
+/// The console, on a terminal only (the demo opens it too).
+pub async fn open_console(config: Config, paths: LocalPaths, no_color: bool) -> i32 {
+    if !std::io::stdout().is_terminal() {
+        eprintln!("lifeboat: the console needs a terminal; use a subcommand (see --help)");
+        return exit::CONFIG;
+    }
+    match crate::app::runtime::run_console(config, paths, no_color).await {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            eprintln!("lifeboat: the console failed: {e}");
+            exit::FAILED
+        }
+    }
+}

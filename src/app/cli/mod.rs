@@ -1,0 +1,226 @@
+//! The headless commands. Each runs the same job the console runs, prints a human summary (or,
+//! with `--json`, one JSON document on stdout), and returns an exit code from the one table
+//! (`jobs::exit_code`). One file per command; what they share (the config loader, the stderr
+//! reporter, Ctrl-c, set resolution) is `common`, the job-result-to-code mappings are
+//! `codes`, and rendering is `crate::report`. This file parses nothing and prints nothing of
+//! its own: it dispatches.
+
+mod args;
+mod backup;
+mod codes;
+mod common;
+mod config_cmd;
+mod drill;
+mod list;
+mod orphans;
+mod pin;
+mod prune;
+mod restore;
+mod retention;
+mod status;
+mod verify;
+
+pub use args::{Cli, Command};
+/// `keys check` and `schedule` print their `--json` the same way.
+pub(crate) use common::print_json;
+pub use retention::RetentionAction;
+pub use status::StatusFormat;
+
+use crate::app::config::RestoreOptions;
+use crate::app::{demo, exit, keymap, keys_check, schedule};
+use crate::jobs::verify::VerifyTarget;
+use crate::storage::paths::LocalPaths;
+use common::{load_config, open_console};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+pub async fn run(cli: Cli, paths: LocalPaths) -> i32 {
+    let no_color = cli.no_color || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let opens_state = !matches!(
+        cli.command,
+        Some(Command::Demo { .. } | Command::Config { .. } | Command::Keys { action: None })
+    );
+    if opens_state {
+        orphans::sweep(cli.config.as_ref(), &paths);
+    }
+    let Some(command) = cli.command else {
+        return match load_config(cli.config.as_ref()) {
+            Ok(config) => open_console(config, paths, no_color).await,
+            Err(code) => code,
+        };
+    };
+    let flag = cli.config.as_ref();
+    match command {
+        Command::Demo { dir, no_console } => run_demo(dir, no_console, no_color).await,
+        Command::Keys {
+            action: Some(action),
+        } => match load_config(flag) {
+            Ok(config) => keys_check::run(&config, action),
+            Err(code) => code,
+        },
+        Command::Schedule { action } => schedule::run(action, load_config(flag)),
+        Command::Keys { action: None } => {
+            print!(
+                "{}",
+                keymap::markdown_table(&keymap::Keymap::default_keymap())
+            );
+            exit::OK
+        }
+        Command::Config { action } => config_cmd::run(action, flag),
+        Command::Backup {
+            resume,
+            initiator,
+            prune,
+            json,
+        } => {
+            let config = match load_config(flag) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            if prune {
+                return backup::run_then_prune(&config, &paths, initiator.into(), json).await;
+            }
+            backup::run(&config, &paths, initiator.into(), resume, json).await
+        }
+        Command::Verify {
+            set,
+            latest: _,
+            all,
+            decrypt,
+            initiator,
+            json,
+        } => {
+            let config = match load_config(flag) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            let target = match (set, all) {
+                (Some(s), _) => match common::resolve_set(&config, &s).await {
+                    Ok(id) => VerifyTarget::Set(id),
+                    Err(code) => return code,
+                },
+                (None, true) => VerifyTarget::All,
+                (None, false) => VerifyTarget::Latest,
+            };
+            verify::run(&config, &paths, target, decrypt, initiator.into(), json).await
+        }
+        Command::Restore {
+            set,
+            dry_run,
+            target_url,
+            files_to,
+            secrets_to,
+            map_root,
+            restore_owners,
+            no_safety_backup,
+            jobs,
+            create_roles,
+            yes,
+            json,
+        } => {
+            let config = match load_config(flag) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            let options = RestoreOptions {
+                target_url,
+                files_to,
+                secrets_to,
+                map_roots: map_root,
+                restore_owners,
+                jobs,
+                safety_backup: !no_safety_backup,
+                create_roles,
+            };
+            restore::run(&config, &paths, &set, options, dry_run, yes, json).await
+        }
+        Command::Drill {
+            action,
+            set,
+            initiator,
+            json,
+        } => match load_config(flag) {
+            Ok(config) => drill::run(&config, &paths, action, set, initiator.into(), json).await,
+            Err(code) => code,
+        },
+        Command::List { json } => match load_config(flag) {
+            Ok(config) => list::run(&config, &paths, json, false).await,
+            Err(code) => code,
+        },
+        Command::Inventory { json } => match load_config(flag) {
+            Ok(config) => list::run(&config, &paths, json, true).await,
+            Err(code) => code,
+        },
+        Command::Prune { yes, json } => match load_config(flag) {
+            Ok(config) => prune::run(&config, &paths, yes, json).await,
+            Err(code) => code,
+        },
+        Command::Pin { set, note, json } => match load_config(flag) {
+            Ok(config) => pin::run(&config, &set, Some(&note), json).await,
+            Err(code) => code,
+        },
+        Command::Unpin { set, json } => match load_config(flag) {
+            Ok(config) => pin::run(&config, &set, None, json).await,
+            Err(code) => code,
+        },
+        Command::Retention { action } => match load_config(flag) {
+            Ok(config) => retention::run(&config, &paths, action).await,
+            Err(code) => code,
+        },
+        Command::Status {
+            json,
+            format,
+            output,
+        } => match load_config(flag) {
+            Ok(config) => {
+                let format = match (json, format) {
+                    (true, _) => StatusFormat::Json,
+                    (false, f) => f.unwrap_or_default(),
+                };
+                status::run(&config, &paths, format, output).await
+            }
+            Err(code) => code,
+        },
+    }
+}
+
+/// `lifeboat demo`: builds the throwaway installation, then opens the console on it, or (with
+/// `--no-console`, or without a terminal) prints its sets and how to use it.
+async fn run_demo(dir: Option<PathBuf>, no_console: bool, no_color: bool) -> i32 {
+    let dir = match dir.map(Ok).unwrap_or_else(demo::fresh_dir) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("lifeboat: cannot create the demo directory: {e}");
+            return exit::FAILED;
+        }
+    };
+    let demo = match demo::build(dir, &|line| eprintln!("demo: {line}")).await {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("lifeboat: {e}");
+            return exit::FAILED;
+        }
+    };
+    if !no_console && std::io::stdout().is_terminal() {
+        let code = open_console(demo.config.clone(), demo.paths.clone(), no_color).await;
+        eprintln!(
+            "The demo lived in {} (its database is stopped now).",
+            demo.dir.display()
+        );
+        return code;
+    }
+    let code = list::run(&demo.config, &demo.paths, false, false).await;
+    let config = demo.config.path.display().to_string();
+    let data = demo.paths.data_dir.display().to_string();
+    let state = demo.paths.state_dir.display().to_string();
+    println!("\nThe demo lives in {}.", demo.dir.display());
+    println!("Its database was a throwaway cluster (stopped now); its repositories, journal and config stay:");
+    println!(
+        "  export LIFEBOAT_CONFIG={config} LIFEBOAT_DATA_DIR={data} LIFEBOAT_STATE_DIR={state}"
+    );
+    println!(
+        "  lifeboat list; lifeboat inventory; lifeboat status; lifeboat verify --all --decrypt"
+    );
+    drop(demo);
+    code
+}

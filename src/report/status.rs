@@ -1,0 +1,127 @@
+//! `lifeboat status`'s verdict as text, and the versioned JSON document monitors read
+//! (`docs/status.schema.json`). The Prometheus form is `metrics`.
+
+use super::format;
+use crate::jobs::status::StatusReport;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::fmt::Write;
+
+/// Bumped only when a field is removed or changes meaning; new fields do not bump it.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The JSON document: the report plus what a monitor needs to read it on its own.
+#[derive(Debug, Serialize)]
+pub struct StatusDocument<'a> {
+    pub schema_version: u32,
+    pub generated_at: DateTime<Utc>,
+    pub exit_code: i32,
+    #[serde(flatten)]
+    pub report: &'a StatusReport,
+}
+
+pub fn text(report: &StatusReport) -> String {
+    let mut out = String::new();
+    for m in &report.messages {
+        let _ = writeln!(out, "{m}");
+    }
+    let _ = writeln!(
+        out,
+        "repository   {} ({} complete sets, {})",
+        report.repository,
+        report.complete_sets,
+        format::bytes(report.repository_bytes)
+    );
+    match &report.newest_set {
+        Some(n) => {
+            let _ = writeln!(
+                out,
+                "newest set   {} ({} ago, {})",
+                n.set_id,
+                format::age_secs(n.age_seconds),
+                format::bytes(n.stored_bytes)
+            );
+        }
+        None => {
+            let _ = writeln!(out, "newest set   none");
+        }
+    }
+    match &report.newest_verification {
+        Some(v) => {
+            let _ = writeln!(
+                out,
+                "verified     {} {} at {} ({:?})",
+                if v.ok { "✓" } else { "✗" },
+                v.set_id,
+                v.at.format("%Y-%m-%d %H:%M UTC"),
+                v.level
+            );
+        }
+        None => {
+            let _ = writeln!(out, "verified     never");
+        }
+    }
+    if let Some(r) = &report.last_run {
+        let _ = writeln!(
+            out,
+            "last run     {} {} ({})",
+            r.status.as_str(),
+            r.started_at.format("%Y-%m-%d %H:%M UTC"),
+            r.initiator.as_str()
+        );
+    }
+    if let Some(h) = &report.lock_holder {
+        let _ = writeln!(out, "running      {h}");
+    }
+    if let Some(line) = drill_line(report) {
+        out.push_str(&line);
+    }
+    let _ = writeln!(
+        out,
+        "health       {} (exit {})",
+        report.health.as_str(),
+        report.health.exit_code()
+    );
+    out
+}
+
+/// The last drill and the next due date.
+fn drill_line(report: &StatusReport) -> Option<String> {
+    let due = report
+        .drill_due
+        .map(|d| format!("; next due {}", d.format("%Y-%m-%d")))
+        .unwrap_or_default();
+    let secs = |s: Option<f64>| {
+        s.map(|s| format::age_secs(s as i64))
+            .unwrap_or_else(|| "-".into())
+    };
+    match &report.newest_drill {
+        Some(d) => Some(format!(
+            "last drill   {} {} at {} (RTO {}, RPO {}){due}\n",
+            if d.passed { "✓ passed" } else { "✗ FAILED" },
+            d.drill_id,
+            d.at.format("%Y-%m-%d %H:%M UTC"),
+            secs(d.rto_seconds),
+            secs(d.rpo_seconds),
+        )),
+        None if report.drill_due.is_some() => Some(format!("last drill   never{due}\n")),
+        None => None,
+    }
+}
+
+/// `status --format json`: the [`StatusDocument`], pretty-printed, ending in a newline.
+pub fn json(report: &StatusReport, now: DateTime<Utc>) -> String {
+    let doc = StatusDocument {
+        schema_version: SCHEMA_VERSION,
+        generated_at: now,
+        exit_code: report.health.exit_code(),
+        report,
+    };
+    match serde_json::to_string_pretty(&doc) {
+        Ok(mut text) => {
+            text.push('\n');
+            text
+        }
+        Err(e) => format!("{{\"error\": \"cannot render JSON: {e}\"}}\n"),
+    }
+}
