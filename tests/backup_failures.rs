@@ -21,14 +21,11 @@ use common::app::{AppOptions, Enc, RepoKind, TestApp};
 use common::GpgHome;
 use serde_json::Value;
 
-/// Exit codes (src/app/exit.rs): part of the interface, so spelled out here on purpose.
-const EXIT_OK: i32 = 0;
-const EXIT_FAILED: i32 = 1;
-const EXIT_CONFIG: i32 = 2;
-const EXIT_DAMAGED: i32 = 3;
-const EXIT_LOCKED: i32 = 4;
-const EXIT_SPOOLED: i32 = 5;
-const EXIT_INTERRUPTED: i32 = 6;
+/// Exit codes, from the one table (tests/readme.rs pins it to the README's).
+use lifeboat::jobs::exit_code::{
+    CONFIG as EXIT_CONFIG, DAMAGED as EXIT_DAMAGED, FAILED as EXIT_FAILED,
+    INTERRUPTED as EXIT_INTERRUPTED, LOCKED as EXIT_LOCKED, OK as EXIT_OK, SPOOLED as EXIT_SPOOLED,
+};
 
 const MIB: u64 = 1024 * 1024;
 

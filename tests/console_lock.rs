@@ -16,7 +16,7 @@ use console_support::{fill_random_files, gauge_percent, Console};
 const BIG_FILES_BYTES: u64 = if cfg!(debug_assertions) { 128 } else { 512 } * 1024 * 1024;
 const BIG_FILE_BYTES: u64 = 16 * 1024 * 1024;
 /// `lifeboat backup` exits with this when another run holds the repository lock.
-const EXIT_LOCKED: i32 = 4;
+use lifeboat::jobs::exit_code::LOCKED as EXIT_LOCKED;
 
 const SCREEN_TIMEOUT: Duration = Duration::from_secs(20);
 const JOB_TIMEOUT: Duration = Duration::from_secs(90);

@@ -27,8 +27,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 
-const EXIT_OK: i32 = 0;
-const EXIT_DAMAGED: i32 = 3;
+use lifeboat::jobs::exit_code::{DAMAGED as EXIT_DAMAGED, OK as EXIT_OK};
 const SEED: u64 = 0x11fe_b0a7_0007;
 const TRIALS: usize = 50;
 

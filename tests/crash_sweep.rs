@@ -69,8 +69,8 @@ use common::{describe, text};
 use serde_json::Value;
 
 const MIB: u64 = 1024 * 1024;
-/// `backup` finished the set locally but could not upload it (src/app/exit.rs).
-const EXIT_SPOOLED: i32 = 5;
+/// `backup` finished the set locally but could not upload it.
+use lifeboat::jobs::exit_code::SPOOLED as EXIT_SPOOLED;
 /// Between two looks at the bytes written (and at the journal, a set folder).
 const POLL: Duration = Duration::from_millis(2);
 /// A kill point a run does not reach within this long is a broken test, not a slow machine.

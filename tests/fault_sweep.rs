@@ -49,8 +49,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Instant;
 
-const EXIT_OK: i32 = 0;
-const EXIT_SPOOLED: i32 = 5;
+use lifeboat::jobs::exit_code::{OK as EXIT_OK, SPOOLED as EXIT_SPOOLED};
 
 /// Faulted runs per sweep in the CI part (see [`chosen`]); a backup run costs the most.
 const CI_BUDGET: usize = 8;

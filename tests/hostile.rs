@@ -34,7 +34,7 @@ use common::app::{AppOptions, TestApp};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-const EXIT_CONFIG: i32 = 2;
+use lifeboat::jobs::exit_code::CONFIG as EXIT_CONFIG;
 const PANIC_EXIT: i32 = 101;
 
 fn all_output(out: &Output) -> String {

@@ -19,16 +19,11 @@ use common::GpgHome;
 use lifeboat::storage::pg_cluster::ClusterOptions;
 use serde_json::Value;
 
-/// Exit codes of `status` (README): part of the interface, so spelled out here.
-const OK: i32 = 0;
-const STALE: i32 = 10;
-const LAST_RUN_FAILED: i32 = 11;
-const UNREACHABLE: i32 = 12;
-const DRILL_OVERDUE: i32 = 13;
-const DRILL_FAILING: i32 = 14;
-const VERIFICATION_STALE: i32 = 15;
-const OFFSITE_LAG: i32 = 16;
-const WAL_FAILING: i32 = 17;
+/// Exit codes of `status`, from the one table (tests/readme.rs pins it to the README's).
+use lifeboat::jobs::exit_code::{
+    DRILL_FAILING, DRILL_OVERDUE, LAST_RUN_FAILED, OFFSITE_LAG, OK, STALE, UNREACHABLE,
+    VERIFICATION_STALE, WAL_ARCHIVING_FAILING as WAL_FAILING,
+};
 
 const SCHEMA: &str = include_str!("../docs/status.schema.json");
 

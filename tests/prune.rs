@@ -15,9 +15,7 @@ use std::process::{Command, Output};
 use common::app::{AppOptions, RepoKind, TestApp};
 use serde_json::Value;
 
-const EXIT_OK: i32 = 0;
-const EXIT_FAILED: i32 = 1;
-const EXIT_CONFIG: i32 = 2;
+use lifeboat::jobs::exit_code::{CONFIG as EXIT_CONFIG, FAILED as EXIT_FAILED, OK as EXIT_OK};
 
 fn code(out: &Output) -> i32 {
     out.status.code().unwrap_or(-1)
