@@ -1,5 +1,10 @@
 //! The `lifeboat` binary: parses the command line and hands over to `app`. The console (no
 //! subcommand) and every headless command run the same jobs.
+//!
+//! There is no eyre report here on purpose: every error reaches the operator as one
+//! `lifeboat: ...` line naming what failed and the fix, with an exit code from the one table
+//! (`jobs::exit_code`), which scripts and monitors read. A panic is printed by the standard
+//! hook, which `app::tui` chains after restoring the terminal.
 
 use clap::Parser;
 use lifeboat::app::{cli, logging};
