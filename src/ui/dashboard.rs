@@ -2,10 +2,10 @@
 //! against the limit, its verification, the drill (designed in, filled by the drills release),
 //! off-site state, the running lock holder, storage used, and alerts in words and symbols.
 
+use super::format;
 use super::theme::Theme;
 use crate::app::state::AppState;
 use crate::jobs::status::Health;
-use crate::report::format;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};

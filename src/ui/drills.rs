@@ -2,10 +2,10 @@
 //! tick; the drill history with verdicts and RPO/RTO against their targets; RTO and RPO over
 //! time; the next due date, or an overdue alert.
 
+use super::format;
 use super::theme::Theme;
 use crate::app::state::{AppState, JobKind, JobState};
 use crate::app::update::running_drill;
-use crate::report::format;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Sparkline, Table};

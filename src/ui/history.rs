@@ -1,9 +1,9 @@
 //! History: every run from the journal merged with the repository's sets, newest first, with
 //! the `/` filter. The detail pane (Enter) is drawn by `modals`.
 
+use super::format;
 use super::theme::Theme;
 use crate::app::state::AppState;
-use crate::report::format;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::Span;
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table};

@@ -1,10 +1,10 @@
 //! Inventory: the repository as a tree of sets (Enter expands one into its objects), drill
 //! records, stray objects and sets waiting in the local spool, each marked in words.
 
+use super::format;
 use super::theme::Theme;
 use crate::app::inventory_tree::{self, RowKind};
 use crate::app::state::AppState;
-use crate::report::format;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::Span;
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table};

@@ -1,9 +1,9 @@
 //! Jobs: running and recent jobs, the selected one's phase, gauge (bytes done of the estimate,
 //! throughput, ETA) and its scrolling log.
 
+use super::format;
 use super::theme::Theme;
 use crate::app::state::{AppState, JobStatus};
-use crate::report::format;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Gauge, List, ListItem, Paragraph};

@@ -12,6 +12,10 @@ pub mod modals;
 pub mod retention;
 pub mod theme;
 
+// The screens format sizes, ages and rates as the headless reports do: `super::format` is
+// `report`'s.
+use crate::report::format;
+
 use crate::app::keymap::Keymap;
 use crate::app::state::{AppState, Screen};
 use ratatui::layout::{Constraint, Layout, Rect};

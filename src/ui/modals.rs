@@ -1,10 +1,10 @@
 //! Dialogs drawn over the screen: help (generated from the keymap), a set's detail pane, the
 //! guided backup, and confirmations that say exactly what will happen.
 
+use super::format;
 use super::theme::Theme;
 use crate::app::keymap::Keymap;
 use crate::app::state::{AppState, JobKind, Modal, WizardStep};
-use crate::report::format;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};

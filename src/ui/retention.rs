@@ -2,9 +2,9 @@
 //! with their fate, what a prune would free, and the simulator (how many sets would exist after
 //! N days if backups continue on their schedule, or stop today).
 
+use super::format;
 use super::theme::Theme;
 use crate::app::state::AppState;
-use crate::report::format;
 use chrono::{Datelike, Duration, NaiveDate};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
