@@ -116,7 +116,9 @@ fn awkward_database_names_reach_the_same_database_through_every_rewrite() {
             SOURCE_DB,
             &format!(
                 "CREATE TABLE marker (id int PRIMARY KEY, note text); \
-                 INSERT INTO marker SELECT g, 'source' FROM generate_series(1, {MARKER_ROWS}) g"
+                 INSERT INTO marker SELECT g, 'source' FROM generate_series(1, {MARKER_ROWS}) g; \
+                 CREATE TABLE filler AS SELECT g AS id, md5(g::text) AS note \
+                 FROM generate_series(1, 500) g"
             ),
         )
         .expect("fill the source");
