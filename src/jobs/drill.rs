@@ -391,7 +391,7 @@ pub async fn run(
         // target's postgres, started meanwhile, would inherit and hold open for good.
         let crypto = Crypto::for_decryption(&spec.encryption).map_err(|e| e.to_string());
         let preparing = tokio::task::spawn_blocking({
-            let (server, tools) = (spec.server.clone(), tools.clone());
+            let (server, tools) = (spec.server.clone(), tools.uncancellable());
             let name = format!(
                 "{}_drill_{}",
                 manifest.source.database,

@@ -439,7 +439,9 @@ pub fn restore_fresh(
             create.push_str(&format!(" OWNER {}", quote_identifier(&t.owner)));
         }
     }
-    pg::on_maintenance_db(tools, server, &create)?;
+    // Not cancelled half-way: a CREATE the server finishes after psql was killed would leave
+    // a database nobody knows to drop. A cancel stops the pg_restore that follows.
+    pg::on_maintenance_db(&tools.uncancellable(), server, &create)?;
     let restored = super::restore::pg_restore_into(
         tools,
         &server.with_database(new_name),
