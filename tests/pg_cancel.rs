@@ -204,6 +204,7 @@ fn sigint_stops_a_headless_restore_in_pg_restore() {
     assert_eq!(out.status.code(), Some(6), "{}", describe(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("cancelled"), "{stderr}");
+    assert!(stderr.contains("was dropped"), "{stderr}");
     assert!(!stderr.contains("cannot run"), "{stderr}");
     assert_eq!(
         databases_like(&app, "app\\_lifeboat\\_%"),
@@ -342,6 +343,17 @@ fn ctrl_c_in_the_console_stops_a_drill_in_pg_restore() {
         "pg_restore outlived Ctrl-c by {gone_after:?}"
     );
     assert_eq!(console.wait_for_exit(WAIT), 0);
+    // The drill's cluster went with it (the app's own server is the test's, not the run's).
+    let servers: Vec<u32> =
+        common::procs::tagged("LIFEBOAT_DATA_DIR", &app.data_dir().display().to_string())
+            .into_iter()
+            .filter(|p| p.comm == "postgres")
+            .map(|p| p.pid)
+            .collect();
+    assert!(
+        servers.is_empty(),
+        "the drill's cluster still runs: {servers:?}"
+    );
     let (code, records) = app.lifeboat_json(&["drill", "list"]);
     assert_eq!(code, 0);
     let record = &records.as_array().expect("records")[0];

@@ -885,9 +885,9 @@ async fn run_steps(
     })
     .await
     .unwrap_or_else(|e| Err(e.to_string()));
-    if restored.is_err() && cancel.is_cancelled() {
+    if let (Err(reason), true) = (&restored, cancel.is_cancelled()) {
         return Err(RestoreError::Cancelled(format!(
-            "pg_restore was stopped; the database {} was not touched",
+            "{reason}; the database {} was not touched",
             db.target_name
         )));
     }

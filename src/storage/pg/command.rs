@@ -155,6 +155,8 @@ impl PgCommand {
     /// a non-zero exit is in `status` (stderr bounded), a cancel or timeout is an error.
     pub fn output(&mut self) -> Result<Output, PgError> {
         let mut child = self.spawn()?;
+        // Nothing will be written: a program reading stdin sees its end, as with std's output().
+        child.stdin.take();
         let mut stdout = Vec::new();
         if let Some(mut pipe) = child.stdout.take() {
             // A read error ends the output early; the exit status says why.
