@@ -31,7 +31,6 @@ use crate::storage::postgres::{self, PgConn, PgError, PgTools, PsqlSession};
 use crate::storage::repository::{parse_location, Location, RepoError, Repository, RepositorySpec};
 use crate::storage::setid::SetId;
 use chrono::{DateTime, Utc};
-use std::io::Read;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -505,43 +504,21 @@ fn dump_database(
 ) -> std::io::Result<()> {
     let mut cmd = tools.command("pg_dump");
     cmd.args(["--format=custom", "--compress=0", "--no-password"])
-        .arg(format!("--snapshot={snapshot}"));
-    conn.apply(&mut cmd);
-    cmd.stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let mut child = cmd.spawn().map_err(|e| {
-        std::io::Error::new(
-            e.kind(),
-            format!("cannot run {}: {e}", tools.program("pg_dump").display()),
-        )
-    })?;
+        .arg(format!("--snapshot={snapshot}"))
+        .conn(conn);
+    let mut child = cmd.spawn()?;
     pid_slot.store(child.id(), Ordering::SeqCst);
-    let mut stderr = child.stderr.take();
-    let stderr_reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        if let Some(s) = stderr.as_mut() {
-            let _ = s.read_to_string(&mut text);
-        }
-        text
-    });
     let copied = match child.stdout.take() {
         Some(mut stdout) => std::io::copy(&mut stdout, out).map(|_| ()),
         None => Err(std::io::Error::other("pg_dump has no stdout")),
     };
     if copied.is_err() {
-        let _ = child.kill();
+        child.kill();
     }
-    let status = child.wait()?;
+    let finished = child.finish();
     pid_slot.store(0, Ordering::SeqCst);
-    let stderr = stderr_reader.join().unwrap_or_default();
     copied?;
-    if !status.success() {
-        return Err(std::io::Error::other(format!(
-            "pg_dump failed ({status}): {}",
-            stderr.trim()
-        )));
-    }
-    Ok(())
+    Ok(finished?)
 }
 
 /// A warning from a source stream, for the reporter and for the run's outcome.

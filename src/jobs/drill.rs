@@ -308,7 +308,7 @@ pub async fn run(
             .map(|s| s.id.clone())
             .ok_or_else(|| DrillError::NothingToDrill(data.url().into()))?,
     };
-    let tools = PgTools::locate(spec.pg_bin_dir.as_deref(), None);
+    let tools = PgTools::locate(spec.pg_bin_dir.as_deref(), None).cancelled_by(cancel.clone());
     // Before the clock starts: without the manifest there is no snapshot time to measure the
     // RPO from, and without the server no target; either way nothing would be restored, so
     // it is a drill that did not run, not a failed one.
@@ -391,7 +391,7 @@ pub async fn run(
         // target's postgres, started meanwhile, would inherit and hold open for good.
         let crypto = Crypto::for_decryption(&spec.encryption).map_err(|e| e.to_string());
         let preparing = tokio::task::spawn_blocking({
-            let (server, tools) = (spec.server.clone(), tools.clone());
+            let (server, tools) = (spec.server.clone(), tools.uncancellable());
             let name = format!(
                 "{}_drill_{}",
                 manifest.source.database,
@@ -563,7 +563,7 @@ pub async fn run(
     let mut torn = Vec::new();
     let mut teardown_ok = true;
     if let Some(target) = target.take() {
-        let t2 = tools.clone();
+        let t2 = tools.uncancellable();
         match tokio::task::spawn_blocking(move || target.teardown(&t2))
             .await
             .unwrap_or_else(|e| Err(e.to_string()))

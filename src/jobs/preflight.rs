@@ -9,7 +9,7 @@ use super::tar_source::{self, TreeSize};
 use crate::storage::gpg::{Crypto, EncryptionSpec};
 use crate::storage::lock::RepoLock;
 use crate::storage::passphrase_file;
-use crate::storage::postgres::{self, PgConn, PgTools, PsqlSession};
+use crate::storage::pg::{self, PgConn, PgTools, PsqlSession};
 use crate::storage::repository::Repository;
 use serde::Serialize;
 use std::path::Path;
@@ -124,10 +124,7 @@ pub fn run_blocking(spec: &BackupSpec) -> PreflightReport {
     match tools.version("pg_dump") {
         Ok(v) => {
             r.pg_dump_version = v.clone();
-            let verdict = match (
-                postgres::major_of(&v),
-                postgres::major_of(&r.server_version),
-            ) {
+            let verdict = match (pg::major_of(&v), pg::major_of(&r.server_version)) {
                 (Some(c), Some(s)) if c < s => Err(format!(
                     "pg_dump {v} is older than the server {}; install postgresql-client-{s}",
                     r.server_version

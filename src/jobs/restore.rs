@@ -175,7 +175,7 @@ pub fn list_dump(tools: &PgTools, dump: &Path) -> Result<String, String> {
         .arg("--list")
         .arg(dump)
         .output()
-        .map_err(|e| format!("cannot run pg_restore: {e}"))?;
+        .map_err(|e| e.to_string())?;
     if !out.status.success() {
         return Err(format!(
             "pg_restore --list failed: {}",
@@ -858,7 +858,7 @@ async fn run_steps(
         return Err(RestoreError::Cancelled(untouched));
     }
     reporter.phase("restore database");
-    let tools = PgTools::locate(spec.pg_bin_dir.as_deref(), None);
+    let tools = PgTools::locate(spec.pg_bin_dir.as_deref(), None).cancelled_by(cancel.clone());
     let Some(db) = plan.database.clone() else {
         return Err(RestoreError::PlanFailed(vec![
             "the plan has no database part".into(),
@@ -885,6 +885,12 @@ async fn run_steps(
     })
     .await
     .unwrap_or_else(|e| Err(e.to_string()));
+    if let (Err(reason), true) = (&restored, cancel.is_cancelled()) {
+        return Err(RestoreError::Cancelled(format!(
+            "{reason}; the database {} was not touched",
+            db.target_name
+        )));
+    }
     if let Err(reason) = restored {
         return Err(RestoreError::Step {
             step: "pg_restore".into(),
@@ -1076,9 +1082,7 @@ pub fn pg_restore_into(
         .arg(format!("--jobs={jobs}"));
     target.apply(&mut cmd);
     cmd.arg(dump);
-    let out = cmd
-        .output()
-        .map_err(|e| format!("cannot run pg_restore: {e}"))?;
+    let out = cmd.output().map_err(|e| e.to_string())?;
     if out.status.success() {
         return Ok(());
     }

@@ -20,7 +20,7 @@ use super::preflight::Check;
 use super::restore::{DbPlan, RestorePlan, RestoreSpec};
 use super::restore_roles::{create_roles, dump_roles, roles_in_list, DumpRoles, RolePlan};
 use crate::storage::manifest::{Manifest, RoleFacts};
-use crate::storage::postgres::{self, quote_identifier, PgConn, PgTools, PsqlSession};
+use crate::storage::pg::{self, quote_identifier, PgConn, PgTools, PsqlSession};
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -81,7 +81,7 @@ pub struct TargetFacts {
 const DB: &str = "{db}";
 
 pub(super) fn session(tools: &PgTools, server: &PgConn) -> Result<PsqlSession, String> {
-    PsqlSession::open(tools, &server.with_database("postgres")).map_err(|e| e.to_string())
+    PsqlSession::open(tools, &server.maintenance()).map_err(|e| e.to_string())
 }
 
 pub(super) fn query(s: &mut PsqlSession, sql: &str) -> Result<Vec<Vec<String>>, String> {
@@ -388,10 +388,11 @@ pub fn database_exists(tools: &PgTools, server: &PgConn, name: &str) -> Result<b
     Ok(n != "0")
 }
 
-/// Drops a database, disconnecting whoever is in it.
+/// Drops a database, disconnecting whoever is in it. Clean-up: it runs to its end also when
+/// the job was cancelled (that is when a half-restored database must go).
 pub fn drop_database(tools: &PgTools, server: &PgConn, name: &str) -> Result<(), String> {
-    postgres::on_maintenance_db(
-        tools,
+    pg::on_maintenance_db(
+        &tools.uncancellable(),
         server,
         &format!(
             "DROP DATABASE IF EXISTS {} WITH (FORCE)",
@@ -438,7 +439,9 @@ pub fn restore_fresh(
             create.push_str(&format!(" OWNER {}", quote_identifier(&t.owner)));
         }
     }
-    postgres::on_maintenance_db(tools, server, &create)?;
+    // Not cancelled half-way: a CREATE the server finishes after psql was killed would leave
+    // a database nobody knows to drop. A cancel stops the pg_restore that follows.
+    pg::on_maintenance_db(&tools.uncancellable(), server, &create)?;
     let restored = super::restore::pg_restore_into(
         tools,
         &server.with_database(new_name),
@@ -475,7 +478,8 @@ pub fn restore_fresh(
 /// Puts `new_name` in the target's place. With an existing target: refuse new connections to
 /// it, disconnect its sessions, rename it to `old_name`, rename the new one to the target's
 /// name. If any step fails, the target gets its name and connections back and the new
-/// database is dropped: the target is as it was.
+/// database is dropped: the target is as it was. A swap that began is not cancelled: stopped
+/// half-way, it would leave the target renamed or refusing connections.
 pub fn swap_in(
     tools: &PgTools,
     server: &PgConn,
@@ -484,17 +488,15 @@ pub fn swap_in(
     new_name: &str,
     old_name: &str,
 ) -> Result<(), String> {
+    let tools = &tools.uncancellable();
     let (t, n, o) = (
         quote_identifier(target),
         quote_identifier(new_name),
         quote_identifier(old_name),
     );
     let Some(existing) = existing else {
-        let renamed = postgres::on_maintenance_db(
-            tools,
-            server,
-            &format!("ALTER DATABASE {n} RENAME TO {t}"),
-        );
+        let renamed =
+            pg::on_maintenance_db(tools, server, &format!("ALTER DATABASE {n} RENAME TO {t}"));
         if let Err(e) = renamed {
             let _ = drop_database(tools, server, new_name);
             return Err(format!("renaming {new_name} to {target} failed: {e}"));
@@ -507,7 +509,7 @@ pub fn swap_in(
         "false"
     };
     let give_back = |why: String| {
-        let _ = postgres::on_maintenance_db(
+        let _ = pg::on_maintenance_db(
             tools,
             server,
             &format!("ALTER DATABASE {t} ALLOW_CONNECTIONS {allow}"),
@@ -515,7 +517,7 @@ pub fn swap_in(
         let _ = drop_database(tools, server, new_name);
         format!("{why}; the database {target} was left as it was and {new_name} was dropped")
     };
-    postgres::on_maintenance_db(
+    pg::on_maintenance_db(
         tools,
         server,
         &format!("ALTER DATABASE {t} ALLOW_CONNECTIONS false"),
@@ -550,19 +552,15 @@ pub fn swap_in(
         }
     }
     let swapped =
-        postgres::on_maintenance_db(tools, server, &format!("ALTER DATABASE {n} RENAME TO {t}"));
+        pg::on_maintenance_db(tools, server, &format!("ALTER DATABASE {n} RENAME TO {t}"));
     if let Err(e) = swapped {
-        let _ = postgres::on_maintenance_db(
-            tools,
-            server,
-            &format!("ALTER DATABASE {o} RENAME TO {t}"),
-        );
+        let _ = pg::on_maintenance_db(tools, server, &format!("ALTER DATABASE {o} RENAME TO {t}"));
         return Err(give_back(format!(
             "renaming {new_name} to {target} failed: {e}"
         )));
     }
     // The old copy takes connections again, so it can be inspected or renamed back.
-    let _ = postgres::on_maintenance_db(
+    let _ = pg::on_maintenance_db(
         tools,
         server,
         &format!("ALTER DATABASE {o} ALLOW_CONNECTIONS {allow}"),
@@ -694,7 +692,7 @@ pub(super) fn plan_database(
     plan.toc.grantees = roles.grantees.clone();
     // A service file or the PG* environment may name the database: then the server says.
     let name = super::restore::target_database_name(&spec.target).or_else(|| {
-        let mut session = postgres::PsqlSession::open(tools, &spec.target).ok()?;
+        let mut session = pg::PsqlSession::open(tools, &spec.target).ok()?;
         let name = session.query_one("SELECT current_database()").ok();
         let _ = session.close();
         name.filter(|n| !n.is_empty())

@@ -6,7 +6,7 @@
 
 use super::restore_db::{query, session, ServerFacts};
 use crate::storage::manifest::RoleFacts;
-use crate::storage::postgres::{quote_identifier, PgConn, PgTools};
+use crate::storage::pg::{quote_identifier, PgConn, PgTools};
 use serde::Serialize;
 use std::path::Path;
 
@@ -75,7 +75,7 @@ pub fn roles_in_list(
             .args(["-f", "-"])
             .arg(dump)
             .output()
-            .map_err(|e| format!("cannot run pg_restore: {e}"))?;
+            .map_err(|e| e.to_string())?;
         let _ = std::fs::remove_file(&list_file);
         if !out.status.success() {
             return Err(format!(

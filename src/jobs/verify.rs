@@ -19,7 +19,7 @@ use crate::storage::manifest::{
     Component, ComponentKind, Manifest, RepositoryRole, MANIFEST_MAX_BYTES,
 };
 use crate::storage::paths::LocalPaths;
-use crate::storage::postgres::PgTools;
+use crate::storage::pg::PgTools;
 use crate::storage::repository::{RepoError, Repository, RepositorySpec};
 use crate::storage::roots::{self, Placement, RootsSpec};
 use crate::storage::setid::SetId;
@@ -167,10 +167,12 @@ pub async fn run(
         Some(d) => Some(Arc::new(Crypto::for_decryption(&d.encryption)?)),
         None => None,
     };
+    // A cancelled verify stops its pg_restore --list too; the set's result is then discarded.
     let tools = PgTools::locate(
         spec.decrypt.as_ref().and_then(|d| d.pg_bin_dir.as_deref()),
         None,
-    );
+    )
+    .cancelled_by(cancel.clone());
     let roots = spec
         .decrypt
         .as_ref()
@@ -504,25 +506,15 @@ fn inspect(
     match kind {
         ComponentKind::Db => {
             let mut cmd = tools.command("pg_restore");
-            cmd.arg("--list")
-                .stdin(std::process::Stdio::piped())
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped());
-            let mut child = cmd
-                .spawn()
-                .map_err(|e| format!("cannot run pg_restore: {e}"))?;
+            cmd.arg("--list").stdin(std::process::Stdio::piped());
+            let mut child = cmd.spawn().map_err(|e| e.to_string())?;
             let mut stdout = child.stdout.take();
-            let mut stderr = child.stderr.take();
             let listing = std::thread::spawn(move || {
                 let mut text = String::new();
                 if let Some(s) = stdout.as_mut() {
                     let _ = s.read_to_string(&mut text);
                 }
-                let mut err = String::new();
-                if let Some(s) = stderr.as_mut() {
-                    let _ = s.read_to_string(&mut err);
-                }
-                (text, err)
+                text
             });
             let mut stdin = child.stdin.take();
             let mut buf = vec![0u8; 256 * 1024];
@@ -542,9 +534,12 @@ fn inspect(
             }
             drop(stdin);
             let status = child.wait().map_err(|e| e.to_string())?;
-            let (text, err) = listing.join().unwrap_or_default();
+            let text = listing.join().unwrap_or_default();
             if !status.success() {
-                return Err(format!("pg_restore --list failed: {}", err.trim()));
+                return Err(format!(
+                    "pg_restore --list failed: {}",
+                    child.stderr_text().trim()
+                ));
             }
             let entries = text
                 .lines()

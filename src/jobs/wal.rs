@@ -6,13 +6,13 @@
 //!
 //! `status` probes the source only when one is configured (`[source].database_url` or the PG*
 //! environment), with a short connect timeout: a source that cannot be reached is reported,
-//! never fatal. The probe goes through `psql`, like every other query lifeboat makes.
+//! never fatal. The probe goes through `psql` and the adapter's child runner
+//! (`storage::pg::command`), like every other query lifeboat makes.
 
-use crate::storage::postgres::{PgConn, PgTools};
+use crate::storage::pg::{PgConn, PgError, PgTools};
 use chrono::{DateTime, TimeZone, Utc};
 use serde::Serialize;
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
 /// libpq's `connect_timeout` for the probe, in seconds (PGCONNECT_TIMEOUT).
@@ -215,38 +215,31 @@ pub fn assess(source: String, row: &[String], now: DateTime<Utc>) -> Result<WalS
 pub async fn probe(spec: &WalProbeSpec) -> WalStatus {
     let source = spec.conn.display();
     let tools = PgTools::locate(spec.pg_bin_dir.as_deref(), None);
-    let mut cmd = tools.command("psql");
-    cmd.args(["-X", "-q", "-A", "-t", "-w", "-F", "\t", "-c", QUERY]);
-    spec.conn.apply(&mut cmd);
-    cmd.env("PGCONNECT_TIMEOUT", CONNECT_TIMEOUT_SECS.to_string())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut cmd = tokio::process::Command::from(cmd);
-    // A probe abandoned at the timeout must not leave its psql behind.
-    cmd.kill_on_drop(true);
-    let output = match tokio::time::timeout(PROBE_TIMEOUT, cmd.output()).await {
-        Err(_) => {
+    let conn = spec.conn.clone();
+    let asked = tokio::task::spawn_blocking(move || {
+        tools
+            .command("psql")
+            .args(["-X", "-q", "-A", "-t", "-w", "-F", "\t", "-c", QUERY])
+            .conn(&conn)
+            .connect_timeout(Duration::from_secs(CONNECT_TIMEOUT_SECS))
+            // A probe that outlives the timeout is killed, not left behind.
+            .timeout(PROBE_TIMEOUT)
+            .run()
+    })
+    .await;
+    let stdout = match asked {
+        Err(e) => return WalStatus::unreachable(source, e.to_string()),
+        Ok(Err(PgError::TimedOut { .. })) => {
             return WalStatus::unreachable(
                 source,
                 format!("no answer within {}s", PROBE_TIMEOUT.as_secs()),
             )
         }
-        Ok(Err(e)) => {
-            return WalStatus::unreachable(
-                source,
-                format!("cannot run {}: {e}", tools.program("psql").display()),
-            )
-        }
+        Ok(Err(PgError::Failed { stderr, .. })) => return WalStatus::unreachable(source, stderr),
+        Ok(Err(e)) => return WalStatus::unreachable(source, e.to_string()),
         Ok(Ok(out)) => out,
     };
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        return WalStatus::unreachable(
-            source,
-            stderr.split_whitespace().collect::<Vec<_>>().join(" "),
-        );
-    }
-    let text = String::from_utf8_lossy(&output.stdout);
+    let text = String::from_utf8_lossy(&stdout);
     let row: Vec<String> = text
         .lines()
         .find(|l| !l.trim().is_empty())

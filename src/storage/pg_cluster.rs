@@ -17,6 +17,9 @@
 //! lifeboat, which tears the cluster down itself), and gets SIGQUIT (immediate shutdown) from
 //! the kernel if lifeboat dies. The directory is tagged (`orphans`), so the next lifeboat run
 //! removes what a killed one left.
+//!
+//! SQL goes through the PostgreSQL adapter (`storage::pg`) like every other psql lifeboat
+//! runs; the server binaries are found by its `bin_dir` search.
 
 use std::ffi::{CString, OsStr};
 use std::net::{Ipv4Addr, TcpListener};
@@ -28,11 +31,11 @@ use std::time::{Duration, Instant};
 
 use super::child;
 use super::orphans;
+use super::pg::conninfo::percent_encode;
+use super::pg::{bin_dir, PgConn, PgError, PgTools};
 
 use thiserror::Error;
 
-/// Where Debian and Ubuntu install one directory of server binaries per major version.
-const DEBIAN_PG_ROOT: &str = "/usr/lib/postgresql";
 /// With loopback TCP, a fresh port can be taken by someone else between our probe and the
 /// server's bind.
 const START_ATTEMPTS: u32 = 3;
@@ -49,8 +52,6 @@ const SOCKET_PORT: u16 = 5432;
 pub(crate) const DIR_PREFIX: &str = "lifeboat-pg-";
 /// The OS user the server runs as when we are root.
 const SERVER_OS_USER: &str = "postgres";
-/// `psql` waits this long for a connection before giving up (PGCONNECT_TIMEOUT).
-const CONNECT_TIMEOUT_SECS: &str = "10";
 /// How much of the server log an error message quotes.
 const LOG_TAIL_LINES: usize = 20;
 
@@ -208,12 +209,14 @@ impl EphemeralCluster {
     /// A libpq URL for `db` as the `postgres` superuser (trust authentication): over loopback
     /// TCP when the cluster listens there, else through the private socket.
     pub fn url(&self, db: &str) -> String {
+        // Any database name (quotes, spaces, `%`, non-ASCII) percent-encoded, as libpq reads it.
+        let db = percent_encode(db, &[]);
         if self.tcp {
             return format!("postgresql://postgres@127.0.0.1:{}/{db}", self.port);
         }
         format!(
             "postgresql://postgres@/{db}?host={}&port={}",
-            percent_encode(&self.socket_dir().display().to_string()),
+            percent_encode(&self.socket_dir().display().to_string(), b"/"),
             self.port
         )
     }
@@ -233,30 +236,32 @@ impl EphemeralCluster {
         &self.log_path
     }
 
-    /// Runs one SQL string through `psql` and returns its unaligned, tuples-only output, trimmed.
+    /// Runs one SQL string through `psql` (the adapter's child runner) and returns its
+    /// unaligned, tuples-only output, trimmed.
     pub fn psql(&self, db: &str, sql: &str) -> Result<String, ClusterError> {
-        let url = self.url(db);
-        let mut cmd = Command::new(self.client_program("psql"));
-        cmd.args([
-            "-X",
-            "-A",
-            "-t",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-d",
-            &url,
-            "-c",
-            sql,
-        ])
-        .env("PGCONNECT_TIMEOUT", CONNECT_TIMEOUT_SECS);
-        child::tie_to_lifeboat(&mut cmd, libc::SIGKILL);
-        let out = run(&mut cmd)?;
+        let psql_error = |stderr: String| ClusterError::Psql {
+            db: db.to_string(),
+            sql: sql.to_string(),
+            stderr,
+        };
+        let conn = PgConn::parse(&self.url(db)).map_err(|e| psql_error(e.to_string()))?;
+        let out = self
+            .client_tools()
+            .command("psql")
+            .args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql])
+            .conn(&conn)
+            .output()
+            .map_err(|e| match e {
+                PgError::Spawn { program, reason } => ClusterError::Spawn {
+                    program,
+                    source: std::io::Error::other(reason),
+                },
+                other => psql_error(other.to_string()),
+            })?;
         if !out.status.success() {
-            return Err(ClusterError::Psql {
-                db: db.to_string(),
-                sql: sql.to_string(),
-                stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-            });
+            return Err(psql_error(
+                String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            ));
         }
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
     }
@@ -265,10 +270,7 @@ impl EphemeralCluster {
     pub fn create_database(&self, name: &str) -> Result<(), ClusterError> {
         self.psql(
             "postgres",
-            &format!(
-                "CREATE DATABASE {}",
-                super::postgres::quote_identifier(name)
-            ),
+            &format!("CREATE DATABASE {}", super::pg::quote_identifier(name)),
         )
         .map(|_| ())
     }
@@ -417,18 +419,18 @@ impl EphemeralCluster {
         }
         // The server outlives this call: a descriptor it inherited (a pipe another thread made
         // without close-on-exec, e.g. gpgme's) would stay open as long as the cluster runs.
-        super::postgres::inherit_only_stdio(&mut cmd);
+        super::pg::inherit_only_stdio(&mut cmd);
         cmd
     }
 
-    /// A client program from the server's bin directory, else from PATH.
-    fn client_program(&self, program: &str) -> PathBuf {
-        let candidate = self.bin_dir.join(program);
-        if candidate.is_file() {
-            candidate
-        } else {
-            PathBuf::from(program)
-        }
+    /// The client programs of the server's bin directory, else from PATH.
+    fn client_tools(&self) -> PgTools {
+        PgTools::in_dir(
+            self.bin_dir
+                .join("psql")
+                .is_file()
+                .then(|| self.bin_dir.clone()),
+        )
     }
 
     /// The postmaster's PID while it runs.
@@ -495,50 +497,17 @@ pub(crate) fn server_uid_under_root() -> Option<u32> {
 }
 
 /// The newest `/usr/lib/postgresql/<major>/bin` with `initdb`, else `pg_config --bindir`,
-/// else the directory on PATH holding `initdb`.
+/// else the directory on PATH holding `initdb` (the search itself is `pg::bin_dir`'s).
 fn find_server_bin_dir() -> Result<PathBuf, ClusterError> {
-    let mut searched = vec![format!("{DEBIAN_PG_ROOT}/<major>/bin")];
-    if let Some(dir) = newest_debian_bin_dir(Path::new(DEBIAN_PG_ROOT)) {
-        return Ok(dir);
-    }
-
-    searched.push("`pg_config --bindir`".to_string());
-    if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
-        let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-        if out.status.success() && dir.join("initdb").is_file() {
-            return Ok(dir);
-        }
-    }
-
-    searched.push("PATH".to_string());
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    if let Some(dir) = std::env::split_paths(&path).find(|dir| dir.join("initdb").is_file()) {
-        return Ok(dir);
-    }
-
-    Err(ClusterError::ServerBinariesNotFound {
-        searched: searched.join(", "),
-    })
-}
-
-fn newest_debian_bin_dir(root: &Path) -> Option<PathBuf> {
-    std::fs::read_dir(root)
-        .ok()?
-        .filter_map(Result::ok)
-        .filter_map(|entry| {
-            // Majors compare numerically ("9.6" < "10"), not as strings.
-            let version: Vec<u32> = entry
-                .file_name()
-                .to_str()?
-                .split('.')
-                .map(str::parse)
-                .collect::<Result<_, _>>()
-                .ok()?;
-            let bin = entry.path().join("bin");
-            bin.join("initdb").is_file().then_some((version, bin))
+    bin_dir::newest_debian("initdb")
+        .or_else(|| bin_dir::pg_config("initdb"))
+        .or_else(|| bin_dir::on_path("initdb"))
+        .ok_or_else(|| ClusterError::ServerBinariesNotFound {
+            searched: format!(
+                "{}/<major>/bin, `pg_config --bindir`, PATH",
+                bin_dir::DEBIAN_PG_ROOT
+            ),
         })
-        .max_by(|a, b| a.0.cmp(&b.0))
-        .map(|(_, bin)| bin)
 }
 
 fn running_as_root() -> bool {
@@ -658,18 +627,6 @@ pub(crate) fn process_alive(pid: i32) -> bool {
             .is_some_and(|state| state != "Z"),
         Err(_) => false,
     }
-}
-
-/// `text` with everything but unreserved URL characters and `/` percent-encoded.
-fn percent_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -863,18 +820,5 @@ mod tests {
         })
         .expect_err("must fail");
         assert!(matches!(err, ClusterError::BinDirWithoutInitdb { .. }));
-    }
-
-    #[test]
-    fn debian_majors_compare_numerically() {
-        let root = tempfile::tempdir().expect("tempdir");
-        for major in ["9.6", "10", "15"] {
-            let bin = root.path().join(major).join("bin");
-            std::fs::create_dir_all(&bin).expect("mkdir");
-            std::fs::write(bin.join("initdb"), "").expect("touch");
-        }
-        std::fs::create_dir_all(root.path().join("16/bin")).expect("mkdir without initdb");
-        let found = newest_debian_bin_dir(root.path()).expect("found");
-        assert_eq!(found, root.path().join("15/bin"));
     }
 }

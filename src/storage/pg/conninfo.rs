@@ -379,8 +379,9 @@ fn parse_query(info: &mut ConnInfo, query: &str, base: usize) -> Result<(), Conn
     Ok(())
 }
 
-/// Everything but RFC 3986's unreserved characters is percent-encoded.
-fn percent_encode(text: &str, keep: &[u8]) -> String {
+/// Everything but RFC 3986's unreserved characters (and the bytes in `keep`) is
+/// percent-encoded, as libpq decodes it in a URL.
+pub fn percent_encode(text: &str, keep: &[u8]) -> String {
     let mut out = String::with_capacity(text.len());
     for &b in text.as_bytes() {
         if b.is_ascii_alphanumeric() || b"-._~".contains(&b) || keep.contains(&b) {
