@@ -134,6 +134,32 @@ impl Keymap {
     }
 }
 
+/// A key as hints and dialogs write it: named keys capitalised (`Enter`, `Esc`, `ctrl-c`
+/// stays as written), letters and symbols as typed.
+pub fn display_label(label: &str) -> String {
+    match label {
+        "enter" | "esc" | "tab" | "backtab" | "space" | "home" | "end" | "up" | "down" | "left"
+        | "right" | "pageup" | "pagedown" => {
+            let mut chars = label.chars();
+            chars
+                .next()
+                .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+                .unwrap_or_default()
+        }
+        other => other.to_string(),
+    }
+}
+
+impl Keymap {
+    /// The key for `action` as hints write it ("Esc", "x", "5"); `?` when it has none, so a
+    /// hint with an unbound key shows a gap rather than a wrong key.
+    pub fn key(&self, action: Action) -> String {
+        self.label(action)
+            .map(display_label)
+            .unwrap_or_else(|| "?".into())
+    }
+}
+
 /// The bindings as a Markdown table (for the README, so the documented keys cannot drift).
 pub fn markdown_table(keymap: &Keymap) -> String {
     let mut out = String::from("| keys | what they do |\n|---|---|\n");

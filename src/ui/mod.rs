@@ -4,6 +4,7 @@
 
 pub mod chrome;
 pub mod dashboard;
+pub mod details;
 pub mod drills;
 pub mod format;
 pub mod history;
