@@ -267,6 +267,26 @@ mod tests {
     }
 
     #[test]
+    fn hints_name_keys_as_bound_with_named_keys_capitalised() {
+        let map = Keymap::parse(DEFAULT_KEYMAP).unwrap();
+        assert_eq!(map.key(Action::Open), "Enter");
+        assert_eq!(map.key(Action::Back), "Esc");
+        assert_eq!(map.key(Action::ShowRetention), "5");
+        assert_eq!(map.key(Action::VerifyDecrypt), "V");
+        assert_eq!(map.key(Action::Interrupt), "ctrl-c");
+        let rebound = Keymap::parse(
+            "[[binding]]\nkeys = [\"space\", \"o\"]\naction = \"open\"\nhelp = \"x\"\n",
+        )
+        .unwrap();
+        assert_eq!(rebound.key(Action::Open), "Space");
+        assert_eq!(
+            rebound.key(Action::Back),
+            "?",
+            "an unbound action shows a gap"
+        );
+    }
+
+    #[test]
     fn bad_keys_are_named() {
         let err =
             Keymap::parse("[[binding]]\nkeys = [\"ctrl-\"]\naction = \"quit\"\nhelp = \"x\"\n")

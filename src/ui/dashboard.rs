@@ -4,6 +4,7 @@
 
 use super::format;
 use super::theme::Theme;
+use crate::app::action::Action;
 use crate::app::state::AppState;
 use crate::app::view::{Health, WalState};
 use ratatui::layout::Rect;
@@ -208,7 +209,10 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
         None => lines.extend(row(
             "Verified",
             warn,
-            "never: press v on a set in History".into(),
+            format!(
+                "never: press {} on a set in History",
+                state.keymap.key(Action::Verify)
+            ),
             width,
         )),
     }

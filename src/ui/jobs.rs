@@ -16,9 +16,13 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
             .borders(Borders::ALL)
             .title(Span::styled(" Jobs ", theme.heading()));
         frame.render_widget(
-            Paragraph::new("No jobs yet. b starts a guided backup; v verifies the selected set.")
-                .style(theme.dim())
-                .block(block),
+            Paragraph::new(format!(
+                "No jobs yet. {} starts a guided backup; {} verifies the selected set.",
+                state.keymap.key(Action::GuidedBackup),
+                state.keymap.key(Action::Verify)
+            ))
+            .style(theme.dim())
+            .block(block),
             area,
         );
         return;
