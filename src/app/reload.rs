@@ -9,6 +9,7 @@ use super::retention_state;
 use super::screens::notice;
 use super::state::{AppState, DrillSettings, Screen};
 use crate::storage::retention::Policy;
+use std::path::Path;
 
 /// The parts of the config the console's state shows.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,6 +39,14 @@ impl ConsoleSettings {
             drill,
         }
     }
+}
+
+/// Reads the config at `path` again: the new config (for the runtime's jobs) and what the
+/// console shows from it, or why it could not be read (the caller keeps the old one).
+pub fn reread(path: &Path) -> Result<(Config, Box<ConsoleSettings>), String> {
+    let config = Config::load(path).map_err(|e| e.to_string())?;
+    let settings = Box::new(ConsoleSettings::from_config(&config));
+    Ok((config, settings))
 }
 
 /// Puts the settings into state.
@@ -84,4 +93,30 @@ pub fn on_reloaded(
         effects.extend(retention_state::on_enter(state));
     }
     effects
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str =
+        "[source]\n[repository]\nurl = \"file:///r\"\n[encryption]\nmode = \"none\"\n";
+
+    #[test]
+    fn rereading_the_file_sees_an_edit_and_a_broken_file_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, BASE).unwrap();
+        let (_, first) = reread(&path).unwrap();
+        assert!(first.policy.is_err(), "no [retention] yet");
+        std::fs::write(&path, format!("{BASE}[retention]\nkeep_last = 2\n")).unwrap();
+        let (config, second) = reread(&path).unwrap();
+        assert!(second.policy.is_ok(), "{:?}", second.policy);
+        assert_eq!(second.repository, "file:///r");
+        assert_eq!(second.config_path, path.display().to_string());
+        assert!(config.retention_policy().is_ok());
+        std::fs::write(&path, "[source\n").unwrap();
+        let err = reread(&path).unwrap_err();
+        assert!(err.contains("config.toml"), "{err}");
+    }
 }

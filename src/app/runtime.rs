@@ -155,13 +155,10 @@ impl Executor {
             }
             Effect::ReloadConfig => {
                 // A small file read, outside `update`; the executor keeps the config jobs use.
-                let reloaded = Config::load(&self.config.path)
-                    .map(|config| {
-                        let settings = super::reload::ConsoleSettings::from_config(&config);
-                        self.config = config;
-                        Box::new(settings)
-                    })
-                    .map_err(|e| e.to_string());
+                let reloaded = super::reload::reread(&self.config.path).map(|(config, shown)| {
+                    self.config = config;
+                    shown
+                });
                 let _ = tx.send(AppEvent::ConfigReloaded(reloaded));
             }
             Effect::Preflight => match self.config.backup_spec(&self.paths, Initiator::Operator) {
