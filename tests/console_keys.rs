@@ -8,10 +8,13 @@ mod console_fixtures;
 
 use console_fixtures as fx;
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKind};
+use lifeboat::app::config::Config;
 use lifeboat::app::event::{AppEvent, Effect, JobOutcome};
 use lifeboat::app::inventory_tree::{self, RowKind};
 use lifeboat::app::keymap::{KeyResolver, Keymap};
+use lifeboat::app::reload::ConsoleSettings;
 use lifeboat::app::runtime::translate;
+use lifeboat::app::screens::notice::NOTICE_TTL;
 use lifeboat::app::state::{AppState, JobKind, JobStatus, Modal, Screen, WizardStep};
 use lifeboat::app::update::update;
 use lifeboat::jobs::progress::JobEvent;
@@ -500,14 +503,127 @@ fn enter_expands_a_set_into_its_objects_and_h_or_esc_collapses_it() {
 }
 
 #[test]
-fn enter_on_an_object_or_a_stray_does_nothing() {
+fn enter_on_an_object_or_a_stray_opens_its_detail_and_esc_closes_it() {
     let mut c = Console::on(Screen::Inventory, fx::state());
     c.keys("G");
     let rows = inventory_tree::rows(&c.state);
-    assert_eq!(rows[c.state.inventory.selected].kind, RowKind::Stray);
+    let stray = rows[c.state.inventory.selected].clone();
+    assert_eq!(stray.kind, RowKind::Stray);
     assert!(c.press(KeyCode::Enter).is_empty());
     assert!(c.state.expanded.is_empty());
+    assert_eq!(c.state.modal, Some(Modal::ObjectDetail(Box::new(stray))));
+    c.press(KeyCode::Esc);
     assert_eq!(c.state.modal, None);
+
+    // An object of an expanded set: its detail names the set.
+    c.keys("gg");
+    c.keys("j");
+    c.press(KeyCode::Enter);
+    c.keys("j");
+    c.press(KeyCode::Enter);
+    let Some(Modal::ObjectDetail(row)) = &c.state.modal else {
+        panic!("no object detail: {:?}", c.state.modal);
+    };
+    assert_eq!(row.kind, RowKind::Object);
+    assert_eq!(row.name, "db.dump.zst.gpg");
+    assert_eq!(row.set_id.as_deref(), Some(fx::SET_NIGHTLY));
+    // Moving keys leave the detail open (they do not move the list behind it).
+    let selected = c.state.inventory.selected;
+    assert!(c.keys("j").is_empty());
+    assert!(matches!(c.state.modal, Some(Modal::ObjectDetail(_))));
+    assert_eq!(c.state.inventory.selected, selected);
+}
+
+#[test]
+fn enter_on_a_drill_record_opens_its_report_in_inventory_and_on_drills() {
+    let mut c = Console::on(Screen::Inventory, fx::state());
+    let rows = inventory_tree::rows(&c.state);
+    let at = rows
+        .iter()
+        .position(|r| r.kind == RowKind::Drill)
+        .expect("the fixture has a drill record");
+    assert_eq!(rows[at].name, fx::DRILL_PATH);
+    for _ in 0..at {
+        c.keys("j");
+    }
+    c.press(KeyCode::Enter);
+    assert_eq!(
+        c.state.modal,
+        Some(Modal::DrillReport {
+            index: 0,
+            scroll: 0
+        })
+    );
+    // The report scrolls with the list keys and closes with Esc.
+    c.keys("jj");
+    assert_eq!(
+        c.state.modal,
+        Some(Modal::DrillReport {
+            index: 0,
+            scroll: 2
+        })
+    );
+    c.press(KeyCode::Esc);
+    assert_eq!(c.state.modal, None);
+
+    let mut c = Console::on(Screen::Drills, fx::state());
+    c.press(KeyCode::Enter);
+    assert_eq!(
+        c.state.modal,
+        Some(Modal::DrillReport {
+            index: 0,
+            scroll: 0
+        })
+    );
+    c.press(KeyCode::Enter);
+    assert_eq!(c.state.modal, None);
+    // While a drill runs the cursor is on its checklist: Enter opens no old report.
+    c.keys("d");
+    assert!(c.state.running_drill().is_some());
+    c.press(KeyCode::Enter);
+    assert_eq!(c.state.modal, None);
+}
+
+#[test]
+fn the_inventory_filter_matches_object_names_and_shows_those_objects() {
+    let mut c = Console::on(Screen::Inventory, fx::state());
+    c.keys("/dump");
+    c.press(KeyCode::Enter);
+    let rows = inventory_tree::rows(&c.state);
+    assert!(!rows.is_empty(), "object names are matched");
+    let objects: Vec<_> = rows.iter().filter(|r| r.kind == RowKind::Object).collect();
+    assert!(!objects.is_empty());
+    // Only the matching objects, each under its own set's row, which shows as open.
+    assert!(
+        objects.iter().all(|r| r.name.contains("dump")),
+        "{objects:?}"
+    );
+    for (i, r) in rows.iter().enumerate() {
+        if let RowKind::Set { expanded, .. } = r.kind {
+            assert!(expanded, "{r:?}");
+            assert_eq!(rows[i + 1].kind, RowKind::Object, "{r:?} shows its match");
+        }
+    }
+    // A set id still matches as before: the set alone, closed.
+    c.keys("/");
+    for _ in 0..4 {
+        c.press(KeyCode::Backspace);
+    }
+    c.keys("8c21");
+    c.press(KeyCode::Enter);
+    let rows = inventory_tree::rows(&c.state);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert!(matches!(
+        rows[0].kind,
+        RowKind::Set {
+            expanded: false,
+            ..
+        }
+    ));
+    // Nothing matches: no rows (the screen says so, see console_render).
+    c.keys("/zzz-nothing");
+    c.press(KeyCode::Enter);
+    assert!(inventory_tree::rows(&c.state).is_empty());
 }
 
 // The guided backup.
@@ -906,8 +1022,19 @@ fn a_reload_keeps_the_cursor_within_the_new_list() {
     let mut c = Console::on(Screen::History, fx::state());
     c.keys("G");
     assert_eq!(c.state.history.selected, 5);
-    assert_eq!(c.keys("R"), [Effect::Load]);
+    // R reads the config again first; the repository reload follows its answer.
+    assert_eq!(c.keys("R"), [Effect::ReloadConfig]);
     assert!(c.state.loading);
+    let settings = ConsoleSettings {
+        repository: fx::REPO.into(),
+        config_path: fx::CONFIG.into(),
+        policy: c.state.retention.policy.clone(),
+        drill: Some(c.state.drill_settings.clone()),
+    };
+    assert_eq!(
+        c.send(AppEvent::ConfigReloaded(Ok(Box::new(settings)))),
+        [Effect::Load]
+    );
     let empty = fx::empty_state().snapshot.unwrap();
     c.send(AppEvent::Loaded(Ok(Box::new(empty))));
     assert!(!c.state.loading);
@@ -971,4 +1098,123 @@ fn a_failed_full_load_takes_the_preview_away() {
     );
     assert_eq!(c.state.load_error.as_deref(), Some(fx::LOAD_ERROR));
     assert!(!c.state.loading);
+}
+
+// Notices: they expire, and a job's notice goes when the next job starts.
+
+fn start_drill(c: &mut Console) -> u64 {
+    c.state.screen = Screen::Drills;
+    let effects = c.keys("d");
+    let [Effect::StartDrill { job, .. }] = effects.as_slice() else {
+        panic!("no drill started: {effects:?}");
+    };
+    *job
+}
+
+#[test]
+fn a_cancelled_drill_does_not_leave_the_last_drills_pass_in_the_status_bar() {
+    let mut c = Console::new(fx::state());
+    let first = start_drill(&mut c);
+    c.send(AppEvent::JobDone {
+        id: first,
+        outcome: JobOutcome::Succeeded {
+            summary: "drill passed".into(),
+            set_id: None,
+        },
+    });
+    assert_eq!(c.state.notice.as_deref(), Some("✓ drill passed"));
+    let second = start_drill(&mut c);
+    assert_eq!(
+        c.state.notice, None,
+        "the first drill's result is not the second's"
+    );
+    c.send(AppEvent::JobDone {
+        id: second,
+        outcome: JobOutcome::Cancelled("the operator cancelled the drill".into()),
+    });
+    let notice = c.state.notice.clone().unwrap_or_default();
+    assert!(
+        notice.starts_with('✗') && notice.contains("cancelled"),
+        "{notice}"
+    );
+    assert!(!notice.contains("passed"), "{notice}");
+}
+
+#[test]
+fn notices_expire_after_their_time_and_not_before() {
+    let mut c = Console::new(fx::state());
+    let t0 = c.state.now;
+    c.keys("v");
+    let said = c.state.notice.clone();
+    assert!(said.is_some());
+    c.send(AppEvent::Tick(
+        t0 + NOTICE_TTL - chrono::TimeDelta::seconds(1),
+    ));
+    assert_eq!(c.state.notice, said, "still fresh");
+    c.send(AppEvent::Tick(t0 + NOTICE_TTL));
+    assert_eq!(c.state.notice, None, "expired");
+
+    // A notice set from outside `say` starts its clock at the next tick.
+    c.state.notice = Some("from elsewhere".into());
+    let t1 = t0 + NOTICE_TTL * 3;
+    c.send(AppEvent::Tick(t1));
+    assert!(c.state.notice.is_some());
+    c.send(AppEvent::Tick(t1 + NOTICE_TTL));
+    assert_eq!(c.state.notice, None);
+}
+
+#[test]
+fn notices_name_the_keys_the_keymap_binds() {
+    let mut c = Console::new(fx::state());
+    // Rebind Retention to 9 and drills to D: the notices follow.
+    let text = lifeboat::app::keymap::DEFAULT_KEYMAP
+        .replace("keys = [\"5\"]", "keys = [\"9\"]")
+        .replace("keys = [\"d\"]", "keys = [\"D\"]");
+    c.state.keymap = Keymap::parse(&text).unwrap();
+    c.keys("p");
+    assert_eq!(
+        c.state.notice.as_deref(),
+        Some("that key works on the Retention screen (9)")
+    );
+    c.keys("t");
+    assert_eq!(
+        c.state.notice.as_deref(),
+        Some("no drill is running: D starts one")
+    );
+}
+
+// R reloads the configuration as well as the repository.
+
+#[test]
+fn a_reloaded_config_changes_what_the_console_shows_and_a_bad_one_is_kept_out() {
+    let mut c = Console::on(Screen::Retention, fx::state());
+    let before = c.state.drill_settings.clone();
+    assert_eq!(c.keys("R"), [Effect::ReloadConfig]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    let text = format!(
+        "[source]\n[repository]\nurl = \"file://{}\"\n[encryption]\nmode = \"none\"\n\
+         [retention]\nkeep_last = 3\n[drill]\nrto_target = \"5m\"\nrpo_target = \"1h\"\n",
+        dir.path().display()
+    );
+    std::fs::write(&path, text).unwrap();
+    let config = Config::load(&path).unwrap();
+    let settings = ConsoleSettings::from_config(&config);
+    assert!(settings.policy.is_ok(), "{:?}", settings.policy);
+    let effects = c.send(AppEvent::ConfigReloaded(Ok(Box::new(settings))));
+    // The repository reloads, and Retention's preview under the new policy.
+    assert_eq!(effects, [Effect::Load, Effect::LoadRetention]);
+    assert!(c.state.retention.policy.is_ok());
+    assert_eq!(c.state.drill_settings.rto_target_seconds, 300.0);
+    assert_ne!(c.state.drill_settings, before);
+    assert_eq!(c.state.config_path, path.display().to_string());
+    assert!(c.state.notice.as_deref().unwrap().contains("reloaded"));
+
+    // A config that no longer parses: said, and what the console had stays.
+    let kept = c.state.drill_settings.clone();
+    c.keys("R");
+    let effects = c.send(AppEvent::ConfigReloaded(Err("config.toml: bad".into())));
+    assert_eq!(effects, [Effect::Load]);
+    assert_eq!(c.state.drill_settings, kept);
+    assert!(c.state.notice.as_deref().unwrap().starts_with('✗'));
 }

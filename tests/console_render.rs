@@ -441,3 +441,47 @@ fn dashboard_preliminary_stale() {
         render(&fx::stale_preview_state(), SMALL)
     );
 }
+
+// Details that Enter opens outside History, and an inventory filter without a match.
+
+/// An inventory filter that matches nothing says so (it is no empty repository).
+#[test]
+fn inventory_filter_without_a_match() {
+    let mut state = on(Screen::Inventory, fx::state());
+    state.inventory.filter = "zzz-nothing".into();
+    let frame = render(&state, SMALL);
+    insta::assert_snapshot!("inventory_no_match_80x24", frame);
+    assert!(frame.contains("Nothing matches `zzz-nothing`"), "{frame}");
+    assert!(!frame.contains("The repository is empty"), "{frame}");
+}
+
+#[test]
+fn object_detail() {
+    let mut state = inventory_expanded();
+    let row = lifeboat::app::inventory_tree::row(&state, state.inventory.selected).unwrap();
+    state.modal = Some(Modal::ObjectDetail(Box::new(row)));
+    both_sizes("object_detail", &state);
+}
+
+/// A drill record's report, as `lifeboat drill report` writes it, scrolled by the list keys.
+#[test]
+fn drill_report() {
+    let state = with_modal(
+        Modal::DrillReport {
+            index: 0,
+            scroll: 0,
+        },
+        on(Screen::Drills, fx::state()),
+    );
+    both_sizes("drill_report", &state);
+    let frame = render(&state, LARGE);
+    assert!(frame.contains(fx::DRILL_ID), "{frame}");
+    let scrolled = with_modal(
+        Modal::DrillReport {
+            index: 0,
+            scroll: 3,
+        },
+        state.clone(),
+    );
+    assert_ne!(render(&scrolled, SMALL), render(&state, SMALL));
+}

@@ -67,3 +67,25 @@ fn pin_preview_and_confirm_a_prune_from_the_console() {
         .collect();
     assert_eq!(ids, [newest.as_str(), oldest.as_str()]);
 }
+
+/// `R` reloads the configuration as well as the repository: a `[retention]` policy added while
+/// the console runs turns Retention's refusal into the prune preview.
+#[test]
+fn r_reloads_the_config_so_a_new_retention_policy_shows() {
+    let app = TestApp::new(AppOptions::default());
+    let config = app.config_text();
+    app.write_raw_config(&config);
+    let set = app.backup();
+
+    let console = Console::start(&app, "reload");
+    console.wait_for_text(&["Can the application be brought back?"], WAIT);
+    console.keys(&["5"]);
+    console.wait_for_text(&["Prune is refused"], WAIT);
+    app.write_raw_config(&format!("{config}\n[retention]\nkeep_last = 1\n"));
+    console.keys(&["R"]);
+    let screen = console.wait_for_text(&["Sets, newest first", &set], WAIT);
+    assert!(!screen.contains("Prune is refused"), "{screen}");
+    assert!(screen.contains("configuration reloaded"), "{screen}");
+    console.keys(&["q"]);
+    assert_eq!(console.wait_for_exit(WAIT), 0);
+}

@@ -2,6 +2,7 @@
 //! size, and what background tasks report (loads, preflights, job progress and results).
 
 use super::action::Action;
+use super::reload::ConsoleSettings;
 use super::state::Snapshot;
 use crate::jobs::preflight::PreflightReport;
 use crate::jobs::progress::JobEvent;
@@ -43,6 +44,8 @@ pub enum AppEvent {
         plan: Box<RestorePlan>,
         database: String,
     },
+    /// The config was read again (`R`): what the console shows from it, or why it failed.
+    ConfigReloaded(Result<Box<ConsoleSettings>, String>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +62,8 @@ pub enum JobOutcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
     Load,
+    /// Read the config file again, then answer with `AppEvent::ConfigReloaded`.
+    ReloadConfig,
     Preflight,
     StartBackup {
         job: u64,

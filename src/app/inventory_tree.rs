@@ -3,6 +3,8 @@
 //! demand, and only the rows on screen: paging through 100,000 objects stays cheap.
 
 use super::state::AppState;
+use crate::jobs::inventory::SetEntry;
+use crate::storage::layout;
 use chrono::{DateTime, Utc};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +30,36 @@ pub struct TreeRow {
     pub name: String,
     pub size: u64,
     pub modified: Option<DateTime<Utc>>,
+}
+
+impl TreeRow {
+    /// The name as the tree shows it: pins and drill records without their folder (the state
+    /// column says what they are; the folder would crowd the id).
+    pub fn display_name(&self) -> &str {
+        let folder = match self.kind {
+            RowKind::Pin => layout::PINS_DIR,
+            RowKind::Drill => layout::DRILLS_DIR,
+            _ => return &self.name,
+        };
+        let name = self.name.strip_prefix(folder).unwrap_or(&self.name);
+        match self.kind {
+            RowKind::Pin => name.trim_end_matches(".json"),
+            _ => name,
+        }
+    }
+}
+
+/// An object's file name within its set.
+fn object_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+/// How many of `set`'s objects the filter (lowercased, not empty) matches by name.
+fn matching_objects(set: &SetEntry, filter: &str) -> usize {
+    set.objects
+        .iter()
+        .filter(|o| object_name(&o.path).to_lowercase().contains(filter))
+        .count()
 }
 
 /// Every row (tests and small inventories; the console asks for a window instead).
@@ -87,7 +119,15 @@ fn walk(state: &AppState, offset: usize, count: usize, find: Option<&str>) -> Wa
     let mut descending = true;
     for set in &inventory.sets {
         let id = set.id.as_str();
-        if !filter.is_empty() && !id.to_lowercase().contains(&filter) {
+        // A set shows when its id matches, or any of its objects' names; then with just those
+        // objects, as if expanded, so the match is in view.
+        let id_matches = filter.is_empty() || id.to_lowercase().contains(&filter);
+        let by_objects = if id_matches {
+            0
+        } else {
+            matching_objects(set, &filter)
+        };
+        if !id_matches && by_objects == 0 {
             continue;
         }
         descending &= previous.is_none_or(|p| id < p);
@@ -101,7 +141,11 @@ fn walk(state: &AppState, offset: usize, count: usize, find: Option<&str>) -> Wa
         if find == Some(id) {
             out.found = Some(out.len);
         }
-        let objects = if expanded { set.objects.len() } else { 0 };
+        let (expanded, objects) = match (id_matches, expanded) {
+            (false, _) => (true, by_objects),
+            (true, true) => (true, set.objects.len()),
+            (true, false) => (false, 0),
+        };
         if out.len + 1 + objects <= offset || out.len >= end {
             out.len += 1 + objects;
             continue;
@@ -121,17 +165,16 @@ fn walk(state: &AppState, offset: usize, count: usize, find: Option<&str>) -> Wa
             });
         }
         out.len += 1;
-        for object in set.objects.iter().take(objects) {
+        let shown = set
+            .objects
+            .iter()
+            .filter(|o| id_matches || object_name(&o.path).to_lowercase().contains(&filter));
+        for object in shown.take(objects) {
             if wanted(out.len) {
                 out.rows.push(TreeRow {
                     kind: RowKind::Object,
                     set_id: Some(id.to_string()),
-                    name: object
-                        .path
-                        .rsplit('/')
-                        .next()
-                        .unwrap_or(&object.path)
-                        .to_string(),
+                    name: object_name(&object.path).to_string(),
                     size: object.size,
                     modified: object.modified,
                 });

@@ -134,6 +134,32 @@ impl Keymap {
     }
 }
 
+/// A key as hints and dialogs write it: named keys capitalised (`Enter`, `Esc`, `ctrl-c`
+/// stays as written), letters and symbols as typed.
+pub fn display_label(label: &str) -> String {
+    match label {
+        "enter" | "esc" | "tab" | "backtab" | "space" | "home" | "end" | "up" | "down" | "left"
+        | "right" | "pageup" | "pagedown" => {
+            let mut chars = label.chars();
+            chars
+                .next()
+                .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+                .unwrap_or_default()
+        }
+        other => other.to_string(),
+    }
+}
+
+impl Keymap {
+    /// The key for `action` as hints write it ("Esc", "x", "5"); `?` when it has none, so a
+    /// hint with an unbound key shows a gap rather than a wrong key.
+    pub fn key(&self, action: Action) -> String {
+        self.label(action)
+            .map(display_label)
+            .unwrap_or_else(|| "?".into())
+    }
+}
+
 /// The bindings as a Markdown table (for the README, so the documented keys cannot drift).
 pub fn markdown_table(keymap: &Keymap) -> String {
     let mut out = String::from("| keys | what they do |\n|---|---|\n");
@@ -238,6 +264,26 @@ mod tests {
                 "{action:?}"
             );
         }
+    }
+
+    #[test]
+    fn hints_name_keys_as_bound_with_named_keys_capitalised() {
+        let map = Keymap::parse(DEFAULT_KEYMAP).unwrap();
+        assert_eq!(map.key(Action::Open), "Enter");
+        assert_eq!(map.key(Action::Back), "Esc");
+        assert_eq!(map.key(Action::ShowRetention), "5");
+        assert_eq!(map.key(Action::VerifyDecrypt), "V");
+        assert_eq!(map.key(Action::Interrupt), "ctrl-c");
+        let rebound = Keymap::parse(
+            "[[binding]]\nkeys = [\"space\", \"o\"]\naction = \"open\"\nhelp = \"x\"\n",
+        )
+        .unwrap();
+        assert_eq!(rebound.key(Action::Open), "Space");
+        assert_eq!(
+            rebound.key(Action::Back),
+            "?",
+            "an unbound action shows a gap"
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! settings and projection (pure, recomputed here when its inputs change).
 
 use super::event::Effect;
+use super::screens::notice;
 use super::state::{AppState, Modal};
 use crate::jobs::prune_plan::PrunePlan;
 use crate::jobs::retention_sim::{self, Projection, SimSpec};
@@ -121,7 +122,7 @@ pub fn request_pin(state: &mut AppState) -> Vec<Effect> {
                 .as_ref()
                 .is_some_and(|p| p.pins.iter().any(|pin| pin.set_id == set_id));
             if pinned {
-                state.notice = Some(format!("unpinning {set_id}…"));
+                notice::say(state, format!("unpinning {set_id}…"));
                 vec![Effect::Unpin { set_id }]
             } else {
                 state.modal = Some(Modal::PinNote {
@@ -132,7 +133,10 @@ pub fn request_pin(state: &mut AppState) -> Vec<Effect> {
             }
         }
         None => {
-            state.notice = Some("select a set on the Retention screen to pin it".into());
+            notice::say(
+                state,
+                "select a set on the Retention screen to pin it".into(),
+            );
             Vec::new()
         }
     }
@@ -140,7 +144,7 @@ pub fn request_pin(state: &mut AppState) -> Vec<Effect> {
 
 pub fn request_prune(state: &mut AppState) -> Vec<Effect> {
     if let Err(e) = &state.retention.policy {
-        state.notice = Some(format!("✗ prune is refused: {e}"));
+        notice::say(state, format!("✗ prune is refused: {e}"));
         return Vec::new();
     }
     match &state.retention.plan {
@@ -153,7 +157,7 @@ pub fn request_prune(state: &mut AppState) -> Vec<Effect> {
             Vec::new()
         }
         None => {
-            state.notice = Some("the prune preview is not loaded yet".into());
+            notice::say(state, "the prune preview is not loaded yet".into());
             Vec::new()
         }
     }

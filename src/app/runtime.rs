@@ -153,6 +153,14 @@ impl Executor {
                     let _ = tx.send(AppEvent::Loaded(loaded));
                 });
             }
+            Effect::ReloadConfig => {
+                // A small file read, outside `update`; the executor keeps the config jobs use.
+                let reloaded = super::reload::reread(&self.config.path).map(|(config, shown)| {
+                    self.config = config;
+                    shown
+                });
+                let _ = tx.send(AppEvent::ConfigReloaded(reloaded));
+            }
             Effect::Preflight => match self.config.backup_spec(&self.paths, Initiator::Operator) {
                 Ok(spec) => {
                     tokio::spawn(async move {
@@ -501,6 +509,7 @@ pub async fn run_console(config: Config, paths: LocalPaths, no_color: bool) -> s
         Utc::now(),
     );
     state.no_color = no_color;
+    state.keymap = keymap.clone();
     state.retention.policy = config.retention_policy().map_err(|e| e.to_string());
     if let Ok((rto, rpo, every)) = config.drill_targets() {
         state.drill_settings = super::state::DrillSettings {

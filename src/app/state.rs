@@ -2,6 +2,8 @@
 //! handles, no I/O: everything here can be built in a test and rendered to a buffer.
 
 use super::history::HistoryRow;
+use super::inventory_tree::TreeRow;
+use super::keymap::Keymap;
 use super::retention_state::RetentionState;
 use crate::jobs::drill_record::DrillRecord;
 use crate::jobs::inventory::Inventory;
@@ -206,6 +208,13 @@ pub enum Modal {
         database: String,
         typed: String,
     },
+    /// The detail of one inventory object (an object of a set, a pin, a stray, a spooled set).
+    ObjectDetail(Box<TreeRow>),
+    /// A drill record's report (by index into the snapshot's drills), scrolled by `scroll` lines.
+    DrillReport {
+        index: usize,
+        scroll: usize,
+    },
 }
 
 /// A list's cursor and filter.
@@ -244,6 +253,12 @@ pub struct AppState {
     pub now: DateTime<Utc>,
     /// A one-line notice in the status bar (the last error or result).
     pub notice: Option<String>,
+    /// When the notice was said (it expires, see `screens::notice`).
+    pub notice_since: Option<DateTime<Utc>>,
+    /// The job the notice is about; a later job's start takes it away.
+    pub notice_job: Option<u64>,
+    /// The keys as bound, so notices and hints name the operator's keys.
+    pub keymap: Keymap,
     pub drill_settings: DrillSettings,
     /// The cursor in the drill history.
     pub selected_drill: usize,
@@ -274,6 +289,9 @@ impl AppState {
             config_path,
             now,
             notice: None,
+            notice_since: None,
+            notice_job: None,
+            keymap: Keymap::default_keymap(),
             drill_settings: DrillSettings::default(),
             selected_drill: 0,
             retention: RetentionState::default(),
@@ -291,6 +309,14 @@ impl AppState {
 
     pub fn running_jobs(&self) -> usize {
         self.jobs.iter().filter(|j| j.status.is_running()).count()
+    }
+
+    /// The running drill job, if any.
+    pub fn running_drill(&self) -> Option<u64> {
+        self.jobs
+            .iter()
+            .find(|j| j.status.is_running() && matches!(j.kind, JobKind::Drill { .. }))
+            .map(|j| j.id)
     }
 
     pub fn job(&self, id: u64) -> Option<&JobState> {

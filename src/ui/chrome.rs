@@ -43,7 +43,14 @@ pub fn status_bar(frame: &mut Frame, area: Rect, state: &AppState, keymap: &Keym
         let line = Line::from(vec![
             Span::styled("/", theme.heading()),
             Span::raw(text.clone()),
-            Span::styled("▏ Enter keeps · Esc clears", theme.dim()),
+            Span::styled(
+                format!(
+                    "▏ {} keeps · {} clears",
+                    keymap.key(Action::Open),
+                    keymap.key(Action::Back)
+                ),
+                theme.dim(),
+            ),
         ]);
         frame.render_widget(Paragraph::new(line), area);
         return;

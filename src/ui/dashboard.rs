@@ -4,8 +4,9 @@
 
 use super::format;
 use super::theme::Theme;
+use crate::app::action::Action;
 use crate::app::state::AppState;
-use crate::jobs::status::Health;
+use crate::app::view::{Health, WalState};
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
@@ -208,7 +209,10 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
         None => lines.extend(row(
             "Verified",
             warn,
-            "never: press v on a set in History".into(),
+            format!(
+                "never: press {} on a set in History",
+                state.keymap.key(Action::Verify)
+            ),
             width,
         )),
     }
@@ -342,14 +346,10 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
             state.repository
         )
     };
-    if let Some(w) = s
-        .wal
-        .as_ref()
-        .filter(|w| w.state != crate::jobs::wal::WalState::Off)
-    {
+    if let Some(w) = s.wal.as_ref().filter(|w| w.state != WalState::Off) {
         let mark = match w.state {
-            crate::jobs::wal::WalState::Ok => ok,
-            crate::jobs::wal::WalState::Failing => bad,
+            WalState::Ok => ok,
+            WalState::Failing => bad,
             _ => warn,
         };
         lines.extend(row("WAL archive", mark, w.describe(), width));

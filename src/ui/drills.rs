@@ -4,8 +4,8 @@
 
 use super::format;
 use super::theme::Theme;
-use crate::app::state::{AppState, JobKind, JobState};
-use crate::app::update::running_drill;
+use crate::app::action::Action;
+use crate::app::state::{AppState, JobKind, JobState, JobStatus};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Sparkline, Table};
@@ -25,9 +25,10 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
     let header = match due {
         Some(d) if state.now > d => Line::from(Span::styled(
             format!(
-                " ! A drill is OVERDUE since {} (every {}). d starts one.",
+                " ! A drill is OVERDUE since {} (every {}). {} starts one.",
                 d.format("%Y-%m-%d"),
-                format::age_secs(settings.every_seconds as i64)
+                format::age_secs(settings.every_seconds as i64),
+                state.keymap.key(Action::StartDrill)
             ),
             theme.warn(),
         )),
@@ -44,7 +45,8 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
             secs(settings.rpo_target_seconds)
         ))),
     };
-    let live = running_drill(state)
+    let live = state
+        .running_drill()
         .and_then(|id| state.job(id))
         .or_else(|| {
             // Keep the last drill of this session on screen once it finished.
@@ -91,7 +93,11 @@ fn walkthrough(frame: &mut Frame, area: Rect, state: &AppState, job: &JobState, 
     }
     if !job.checklist.is_empty() {
         lines.push(Line::from(Span::styled(
-            " Manual steps (t ticks, F finishes; the clock keeps running)",
+            format!(
+                " Manual steps ({} ticks, {} finishes; the clock keeps running)",
+                state.keymap.key(Action::TickStep),
+                state.keymap.key(Action::FinishSteps)
+            ),
             theme.heading(),
         )));
         for (i, item) in job.checklist.iter().enumerate() {
@@ -107,12 +113,12 @@ fn walkthrough(frame: &mut Frame, area: Rect, state: &AppState, job: &JobState, 
         }
     }
     let status = match &job.status {
-        crate::app::state::JobStatus::Running => {
+        JobStatus::Running => {
             format!("running {}", secs(total.num_milliseconds() as f64 / 1000.0))
         }
-        crate::app::state::JobStatus::Succeeded(s) => format!("✓ {s}"),
-        crate::app::state::JobStatus::Failed(e) => format!("✗ {e}"),
-        crate::app::state::JobStatus::Cancelled(e) => format!("✗ {e}"),
+        JobStatus::Succeeded(s) => format!("✓ {s}"),
+        JobStatus::Failed(e) => format!("✗ {e}"),
+        JobStatus::Cancelled(e) => format!("✗ {e}"),
     };
     let title = Span::styled(
         format!(" #{} {}: {status} ", job.id, job.title()),
@@ -134,7 +140,11 @@ fn history(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
         .map(|s| s.drills.as_slice())
         .unwrap_or(&[]);
     if drills.is_empty() {
-        frame.render_widget(Paragraph::new(" No drill recorded yet. d runs one into a throwaway target and measures RTO and RPO.").style(theme.dim()).block(block), area);
+        let text = format!(
+            " No drill recorded yet. {} runs one into a throwaway target and measures RTO and RPO.",
+            state.keymap.key(Action::StartDrill)
+        );
+        frame.render_widget(Paragraph::new(text).style(theme.dim()).block(block), area);
         return;
     }
     let settings = &state.drill_settings;
@@ -142,7 +152,7 @@ fn history(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
     let [table_area, chart_area] =
         Layout::vertical([Constraint::Min(3), Constraint::Length(chart_height)]).areas(area);
     let height = usize::from(table_area.height.saturating_sub(3));
-    let selected = if running_drill(state).is_some() {
+    let selected = if state.running_drill().is_some() {
         usize::MAX
     } else {
         state.selected_drill

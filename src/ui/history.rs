@@ -3,6 +3,7 @@
 
 use super::format;
 use super::theme::Theme;
+use crate::app::action::Action;
 use crate::app::state::AppState;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::Span;
@@ -29,10 +30,18 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
         .filter(|r| r.matches(filter))
         .collect();
     if rows.is_empty() {
+        let keys = &state.keymap;
         let text = if filter.is_empty() {
-            "No runs yet. Press b for a guided backup."
+            format!(
+                "No runs yet. Press {} for a guided backup.",
+                keys.key(Action::GuidedBackup)
+            )
         } else {
-            "Nothing matches the filter (Esc on / clears it)."
+            format!(
+                "Nothing matches the filter ({} on {} clears it).",
+                keys.key(Action::Back),
+                keys.key(Action::Filter)
+            )
         };
         frame.render_widget(Paragraph::new(text).style(theme.dim()).block(block), area);
         return;

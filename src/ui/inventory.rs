@@ -3,6 +3,7 @@
 
 use super::format;
 use super::theme::Theme;
+use crate::app::action::Action;
 use crate::app::inventory_tree::{self, RowKind};
 use crate::app::state::AppState;
 use ratatui::layout::{Constraint, Rect};
@@ -39,6 +40,11 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
         let text = match (&state.snapshot, &state.load_error) {
             (_, Some(e)) => format!("✗ {e}"),
             (None, None) => "listing…".into(),
+            (Some(_), None) if !filter.is_empty() => format!(
+                "Nothing matches `{filter}` (set ids and object names; {} then {} clears it).",
+                state.keymap.key(Action::Filter),
+                state.keymap.key(Action::Back)
+            ),
             (Some(_), None) => "The repository is empty.".into(),
         };
         frame.render_widget(Paragraph::new(text).block(block), area);
@@ -77,20 +83,12 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
                     ratatui::style::Style::default(),
                 ),
                 RowKind::Pin => (
-                    r.name
-                        .strip_prefix(crate::storage::layout::PINS_DIR)
-                        .unwrap_or(&r.name)
-                        .trim_end_matches(".json")
-                        .to_string(),
+                    r.display_name().to_string(),
                     "pin: retention keeps the set".into(),
                     theme.accent(),
                 ),
                 RowKind::Drill => (
-                    // The state says it is a drill record; the folder name would crowd the id.
-                    r.name
-                        .strip_prefix(crate::storage::layout::DRILLS_DIR)
-                        .unwrap_or(&r.name)
-                        .to_string(),
+                    r.display_name().to_string(),
                     "drill record".into(),
                     theme.dim(),
                 ),

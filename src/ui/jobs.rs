@@ -3,6 +3,7 @@
 
 use super::format;
 use super::theme::Theme;
+use crate::app::action::Action;
 use crate::app::state::{AppState, JobStatus};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -15,9 +16,13 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
             .borders(Borders::ALL)
             .title(Span::styled(" Jobs ", theme.heading()));
         frame.render_widget(
-            Paragraph::new("No jobs yet. b starts a guided backup; v verifies the selected set.")
-                .style(theme.dim())
-                .block(block),
+            Paragraph::new(format!(
+                "No jobs yet. {} starts a guided backup; {} verifies the selected set.",
+                state.keymap.key(Action::GuidedBackup),
+                state.keymap.key(Action::Verify)
+            ))
+            .style(theme.dim())
+            .block(block),
             area,
         );
         return;
@@ -58,11 +63,10 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
         })
         .collect();
     frame.render_widget(
-        List::new(items).block(
-            Block::default()
-                .borders(Borders::ALL)
-                .title(Span::styled(" Jobs (x cancels) ", theme.heading())),
-        ),
+        List::new(items).block(Block::default().borders(Borders::ALL).title(Span::styled(
+            format!(" Jobs ({} cancels) ", state.keymap.key(Action::CancelJob)),
+            theme.heading(),
+        ))),
         list_area,
     );
     let Some(job) = state.jobs.get(state.selected_job) else {

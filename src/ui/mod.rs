@@ -4,6 +4,7 @@
 
 pub mod chrome;
 pub mod dashboard;
+pub mod details;
 pub mod drills;
 pub mod history;
 pub mod inventory;

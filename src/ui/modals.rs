@@ -3,8 +3,10 @@
 
 use super::format;
 use super::theme::Theme;
+use crate::app::action::Action;
 use crate::app::keymap::Keymap;
 use crate::app::state::{AppState, JobKind, Modal, WizardStep};
+use crate::app::view::RestorePlan;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
@@ -136,7 +138,14 @@ pub fn render(
                     Span::raw(format!("{typed}▏")),
                 ]),
             ];
-            let footer = Line::from(Span::styled(" Enter pins · Esc cancels", theme.dim()));
+            let footer = Line::from(Span::styled(
+                format!(
+                    " {} pins · {} cancels",
+                    keymap.key(Action::Open),
+                    keymap.key(Action::Back)
+                ),
+                theme.dim(),
+            ));
             dialog_with_footer(
                 frame,
                 centered(area, 80, 6),
@@ -166,7 +175,7 @@ pub fn render(
                 Line::raw(" pinned sets and sets younger than min_age are never deleted."),
             ];
             let footer = Line::from(Span::styled(
-                " y delete · n keep everything",
+                format!(" {} delete · {} keep everything", yes(keymap), no(keymap)),
                 theme.heading(),
             ));
             dialog_with_footer(frame, centered(area, 80, 8), "Prune?", lines, footer, theme);
@@ -175,7 +184,7 @@ pub fn render(
             plan,
             database,
             typed,
-        } => confirm_restore(frame, area, plan, database, typed, theme),
+        } => confirm_restore(frame, area, plan, database, typed, keymap, theme),
         Modal::Help => help(frame, area, keymap, theme),
         Modal::ConfirmQuit => {
             let running: Vec<String> = state
@@ -190,7 +199,10 @@ pub fn render(
                 Line::raw(" Quitting cancels them. A cancelled backup leaves no complete-looking"),
                 Line::raw(" set; its partial objects stay as an incomplete set until pruned."),
                 Line::raw(""),
-                Line::from(Span::styled(" y quit and cancel · n stay", theme.heading())),
+                Line::from(Span::styled(
+                    format!(" {} quit and cancel · {} stay", yes(keymap), no(keymap)),
+                    theme.heading(),
+                )),
             ];
             dialog(
                 frame,
@@ -215,7 +227,11 @@ pub fn render(
                 lines.push(Line::raw(""));
             }
             lines.push(Line::from(Span::styled(
-                " y cancel the job · n keep it running",
+                format!(
+                    " {} cancel the job · {} keep it running",
+                    yes(keymap),
+                    no(keymap)
+                ),
                 theme.heading(),
             )));
             dialog(
@@ -237,7 +253,10 @@ pub fn render(
                     " Verify it now? Every stored object is re-read and hashed (no keys needed).",
                 ),
                 Line::raw(""),
-                Line::from(Span::styled(" y verify · n not now", theme.heading())),
+                Line::from(Span::styled(
+                    format!(" {} verify · {} not now", yes(keymap), no(keymap)),
+                    theme.heading(),
+                )),
             ];
             dialog(
                 frame,
@@ -247,9 +266,22 @@ pub fn render(
                 theme,
             );
         }
-        Modal::Wizard(step) => wizard(frame, area, step, theme),
+        Modal::Wizard(step) => wizard(frame, area, step, keymap, theme),
         Modal::Detail { row } => detail(frame, area, state, *row, theme),
+        Modal::ObjectDetail(row) => super::details::object(frame, area, state, row, theme),
+        Modal::DrillReport { index, scroll } => {
+            super::details::drill_report(frame, area, state, *index, *scroll, theme)
+        }
     }
+}
+
+/// The keys that answer a yes/no dialog, as bound.
+fn yes(keymap: &Keymap) -> String {
+    keymap.key(Action::Confirm)
+}
+
+fn no(keymap: &Keymap) -> String {
+    keymap.key(Action::Deny)
 }
 
 /// The keys, generated from the keymap: one column where the screen is tall enough, two
@@ -303,7 +335,11 @@ fn help(frame: &mut Frame, area: Rect, keymap: &Keymap, theme: &Theme) {
     dialog(
         frame,
         centered(area, width, h),
-        "Keys (? or Esc closes)",
+        &format!(
+            "Keys ({} or {} closes)",
+            keymap.key(Action::Help),
+            keymap.key(Action::Back)
+        ),
         lines,
         theme,
     );
@@ -312,9 +348,10 @@ fn help(frame: &mut Frame, area: Rect, keymap: &Keymap, theme: &Theme) {
 fn confirm_restore(
     frame: &mut Frame,
     area: Rect,
-    plan: &crate::jobs::restore::RestorePlan,
+    plan: &RestorePlan,
     database: &str,
     typed: &str,
+    keymap: &Keymap,
     theme: &Theme,
 ) {
     let mut lines = vec![
@@ -355,7 +392,11 @@ fn confirm_restore(
         ),
     ]));
     let footer = Line::from(Span::styled(
-        " Enter restores when the name matches · Esc cancels",
+        format!(
+            " {} restores when the name matches · {} cancels",
+            keymap.key(Action::Open),
+            keymap.key(Action::Back)
+        ),
         theme.dim(),
     ));
     let h = lines.len() as u16 + 3;
@@ -369,13 +410,16 @@ fn confirm_restore(
     );
 }
 
-fn wizard(frame: &mut Frame, area: Rect, step: &WizardStep, theme: &Theme) {
+fn wizard(frame: &mut Frame, area: Rect, step: &WizardStep, keymap: &Keymap, theme: &Theme) {
     let report = match step {
         WizardStep::Checking => {
             let lines = vec![
                 Line::raw(" Checking the database, files, secrets, repositories and keys…"),
                 Line::raw(""),
-                Line::from(Span::styled(" Esc cancels", theme.dim())),
+                Line::from(Span::styled(
+                    format!(" {} cancels", keymap.key(Action::Back)),
+                    theme.dim(),
+                )),
             ];
             dialog(
                 frame,
@@ -454,12 +498,20 @@ fn wizard(frame: &mut Frame, area: Rect, step: &WizardStep, theme: &Theme) {
     }
     let footer = if report.ok() {
         Line::from(Span::styled(
-            " Enter start the backup · Esc cancel",
+            format!(
+                " {} start the backup · {} cancel",
+                keymap.key(Action::Open),
+                keymap.key(Action::Back)
+            ),
             theme.heading(),
         ))
     } else {
         Line::from(Span::styled(
-            " ✗ Fix the items marked ✗, then press b again · Esc close",
+            format!(
+                " ✗ Fix the items marked ✗, then press {} again · {} close",
+                keymap.key(Action::GuidedBackup),
+                keymap.key(Action::Back)
+            ),
             theme.bad(),
         ))
     };
@@ -611,7 +663,12 @@ fn detail(frame: &mut Frame, area: Rect, state: &AppState, row: usize, theme: &T
         lines.extend(tail.into_iter().skip(skip));
     }
     let footer = Line::from(Span::styled(
-        " v verify · V verify+decrypt · Esc close",
+        format!(
+            " {} verify · {} verify+decrypt · {} close",
+            state.keymap.key(Action::Verify),
+            state.keymap.key(Action::VerifyDecrypt),
+            state.keymap.key(Action::Back)
+        ),
         theme.dim(),
     ));
     let h = lines.len() as u16 + 3;

@@ -4,6 +4,7 @@
 
 use super::format;
 use super::theme::Theme;
+use crate::app::action::Action;
 use crate::app::state::AppState;
 use chrono::{Datelike, Duration, NaiveDate};
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -53,11 +54,13 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
         Line::from(vec![
             Span::styled(" Prune now ", theme.heading()),
             Span::raw(format!(
-                "{} of {} sets expire, {} garbage: frees {}  (P prunes, p pins)",
+                "{} of {} sets expire, {} garbage: frees {}  ({} prunes, {} pins)",
                 expired,
                 plan.sets.len(),
                 plan.garbage.len(),
-                format::bytes(plan.freed.total_bytes())
+                format::bytes(plan.freed.total_bytes()),
+                state.keymap.key(Action::Prune),
+                state.keymap.key(Action::Pin)
             )),
         ]),
     ];
@@ -124,7 +127,10 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
         Some(p) => {
             let last = p.days.last();
             format!(
-                " Simulator ([ ] days, s stop): in {} days, backups {} (every {}): {} sets kept, {} of today's; {} of today's gone",
+                " Simulator ({} {} days, {} stop): in {} days, backups {} (every {}): {} sets kept, {} of today's; {} of today's gone",
+                state.keymap.key(Action::SimulateShorter),
+                state.keymap.key(Action::SimulateLonger),
+                state.keymap.key(Action::SimulateStop),
                 r.sim_days,
                 if r.sim_stop { "STOPPED today" } else { "continue" },
                 format::age_secs(p.interval_seconds),

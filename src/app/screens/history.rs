@@ -1,0 +1,43 @@
+//! The History screen's reducer: its filtered length, the row under the cursor (as an index
+//! into the unfiltered list, which the detail pane keeps), and Enter opening that detail.
+
+use crate::app::state::{AppState, Modal};
+
+/// Rows that pass the filter.
+pub fn len(state: &AppState) -> usize {
+    state
+        .snapshot
+        .as_ref()
+        .map(|s| {
+            s.history
+                .iter()
+                .filter(|r| r.matches(&state.history.filter))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// The history row under the cursor, as an index into the unfiltered list.
+pub fn selected_row(state: &AppState) -> Option<usize> {
+    let snapshot = state.snapshot.as_ref()?;
+    snapshot
+        .history
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.matches(&state.history.filter))
+        .nth(state.history.selected)
+        .map(|(i, _)| i)
+}
+
+/// The set of unfiltered row `row`, if the run left one with a manifest.
+pub fn set_of_row(state: &AppState, row: usize) -> Option<String> {
+    let r = state.snapshot.as_ref()?.history.get(row)?;
+    r.manifest.as_ref().map(|m| m.set_id.clone())
+}
+
+/// Enter: the detail pane of the selected run.
+pub fn open(state: &mut AppState) {
+    if let Some(row) = selected_row(state) {
+        state.modal = Some(Modal::Detail { row });
+    }
+}

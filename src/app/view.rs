@@ -1,0 +1,14 @@
+//! What the console's drawing code (`ui`) may name besides `state`: the job-layer types that
+//! the state carries, and the few derived views ui shows. ui imports app only (this, `state`,
+//! `keymap`, `inventory_tree`) and the report module, so the job layer can change shape
+//! without ui following it.
+
+pub use crate::jobs::drill_record::DrillRecord;
+pub use crate::jobs::restore::RestorePlan;
+pub use crate::jobs::status::Health;
+pub use crate::jobs::wal::WalState;
+
+/// A drill record's report, as the auditor reads it (`lifeboat drill report` prints the same).
+pub fn drill_report(record: &DrillRecord) -> String {
+    crate::report::drill::markdown(record)
+}
