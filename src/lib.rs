@@ -5,5 +5,6 @@
 
 pub mod app;
 pub mod jobs;
+pub mod report;
 pub mod storage;
 pub mod ui;

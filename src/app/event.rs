@@ -9,15 +9,18 @@ use crate::jobs::prune_plan::PrunePlan;
 use crate::jobs::restore::RestorePlan;
 use crate::jobs::status_preview::StatusPreview;
 use crate::storage::retention::Candidate;
+use crate::storage::setid::SetId;
 use chrono::{DateTime, Utc};
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum AppEvent {
     Action(Action),
     /// A character typed while the filter prompt is open.
     FilterChar(char),
     FilterBackspace,
     Tick(DateTime<Utc>),
+    /// The reload interval passed: `update` decides whether to load again.
+    ReloadDue,
     Resize(u16, u16),
     Scroll(i16),
     /// The dashboard's preliminary verdict, read before the full listing (first load only).
@@ -45,15 +48,7 @@ pub enum AppEvent {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum JobOutcome {
-    Succeeded {
-        summary: String,
-        set_id: Option<String>,
-    },
-    Failed(String),
-    Cancelled(String),
-}
+pub use crate::jobs::runnable::JobOutcome;
 
 /// What `update` asks the runtime to do. Executed outside `update`; results come back as events.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,7 +60,7 @@ pub enum Effect {
     },
     StartVerify {
         job: u64,
-        set_id: String,
+        set_id: SetId,
         decrypt: bool,
     },
     CancelJob {
@@ -73,7 +68,7 @@ pub enum Effect {
     },
     StartDrill {
         job: u64,
-        set_id: Option<String>,
+        set_id: Option<SetId>,
     },
     TickManual {
         job: u64,
@@ -84,22 +79,22 @@ pub enum Effect {
     },
     LoadRetention,
     Pin {
-        set_id: String,
+        set_id: SetId,
         note: String,
     },
     Unpin {
-        set_id: String,
+        set_id: SetId,
     },
     StartPrune {
         job: u64,
     },
     StartRestorePlan {
         job: u64,
-        set_id: String,
+        set_id: SetId,
     },
     StartRestore {
         job: u64,
-        set_id: String,
+        set_id: SetId,
     },
     Quit,
 }

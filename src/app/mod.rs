@@ -14,6 +14,7 @@ pub mod history;
 pub mod inventory_tree;
 pub mod keymap;
 pub mod keys_check;
+pub mod load;
 pub mod logging;
 pub mod metrics;
 pub mod notify;

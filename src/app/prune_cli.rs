@@ -9,6 +9,7 @@ use super::prune_text;
 use crate::jobs::backup::{self, BackupError};
 use crate::jobs::inventory;
 use crate::jobs::pins::{self, PinError};
+use crate::jobs::progress::Reporter;
 use crate::jobs::prune::{self, PruneError, PruneReport, PruneSpec};
 use crate::jobs::retention_sim::{self, SimSpec};
 use crate::storage::manifest::Initiator;
@@ -91,7 +92,7 @@ pub async fn run_prune(config: &Config, paths: &LocalPaths, yes: bool, json: boo
             return exit::CONFIG;
         }
     };
-    let result = prune::run(&spec, yes, cancel_on_ctrl_c()).await;
+    let result = prune::run(&spec, yes, &Reporter::silent(), cancel_on_ctrl_c()).await;
     if json {
         print_json(&prune_json(&result));
         if let Err(e) = &result {
@@ -139,7 +140,7 @@ pub async fn backup_then_prune(
     let backed_up = backup::run(backup_spec, reporter, cancel.clone()).await;
     let _ = printer.await;
     let pruned = match &backed_up {
-        Ok(_) => Some(prune::run(&prune_spec, true, cancel).await),
+        Ok(_) => Some(prune::run(&prune_spec, true, &Reporter::silent(), cancel).await),
         Err(_) => None,
     };
     if json {

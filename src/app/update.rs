@@ -10,6 +10,8 @@ use super::state::{
     AppState, ChecklistItem, JobKind, JobState, JobStatus, Modal, PhaseTiming, Screen, WizardStep,
 };
 use crate::jobs::progress::JobEvent;
+use crate::report::outcome::Verdict;
+use crate::storage::setid::SetId;
 use std::collections::VecDeque;
 
 pub fn update(state: &mut AppState, event: AppEvent) -> Vec<Effect> {
@@ -45,6 +47,7 @@ pub fn update(state: &mut AppState, event: AppEvent) -> Vec<Effect> {
             state.now = now;
             Vec::new()
         }
+        AppEvent::ReloadDue => reload_due(state),
         AppEvent::Resize(w, h) => {
             state.width = w;
             state.height = h;
@@ -160,6 +163,15 @@ pub fn update(state: &mut AppState, event: AppEvent) -> Vec<Effect> {
     }
 }
 
+/// A reload is due: one load at a time (a slow repository must not pile loads up).
+fn reload_due(state: &mut AppState) -> Vec<Effect> {
+    if state.loading {
+        return Vec::new();
+    }
+    state.loading = true;
+    vec![Effect::Load]
+}
+
 fn on_job_done(state: &mut AppState, id: u64, outcome: JobOutcome) -> Vec<Effect> {
     let now = state.now;
     let Some(job) = state.job_mut(id) else {
@@ -170,8 +182,8 @@ fn on_job_done(state: &mut AppState, id: u64, outcome: JobOutcome) -> Vec<Effect
         last.finished_at.get_or_insert(now);
     }
     let mut offer = None;
-    match outcome {
-        JobOutcome::Succeeded { summary, set_id } => {
+    match crate::report::outcome::verdict(&outcome) {
+        Verdict::Succeeded { summary, set_id } => {
             job.push_log(format!("✓ {summary}"));
             job.status = JobStatus::Succeeded(summary.clone());
             if job.kind == JobKind::Backup {
@@ -180,12 +192,12 @@ fn on_job_done(state: &mut AppState, id: u64, outcome: JobOutcome) -> Vec<Effect
             job.set_id = set_id;
             state.notice = Some(format!("✓ {summary}"));
         }
-        JobOutcome::Failed(e) => {
+        Verdict::Failed(e) => {
             job.push_log(format!("✗ {e}"));
             job.status = JobStatus::Failed(e.clone());
             state.notice = Some(format!("✗ {e}"));
         }
-        JobOutcome::Cancelled(e) => {
+        Verdict::Cancelled(e) => {
             job.push_log(format!("✗ {e}"));
             job.status = JobStatus::Cancelled(e);
         }
@@ -310,7 +322,7 @@ fn move_cursor(state: &mut AppState, action: Action) {
 }
 
 /// The set under the cursor on History or Inventory (only complete sets can be verified).
-pub fn selected_set(state: &AppState) -> Option<String> {
+pub fn selected_set(state: &AppState) -> Option<SetId> {
     match (&state.modal, state.screen) {
         (Some(Modal::Detail { row }), _) => {
             let r = state.snapshot.as_ref()?.history.get(*row)?;
@@ -322,15 +334,10 @@ pub fn selected_set(state: &AppState) -> Option<String> {
         }
         (_, Screen::Inventory) => {
             let id = inventory_tree::row(state, state.inventory.selected)?.set_id?;
-            let complete = state
-                .snapshot
-                .as_ref()?
-                .inventory
-                .as_ref()?
-                .sets
-                .iter()
-                .any(|s| s.id.as_str() == id && s.is_complete());
-            complete.then_some(id)
+            let sets = &state.snapshot.as_ref()?.inventory.as_ref()?.sets;
+            sets.iter()
+                .find(|s| s.id.as_str() == id && s.is_complete())
+                .map(|s| s.id.clone())
         }
         _ => None,
     }

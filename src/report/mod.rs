@@ -1,0 +1,3 @@
+//! Headless wording shared by the console and the CLI: what a job's outcome says.
+
+pub mod outcome;
