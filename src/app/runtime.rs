@@ -72,9 +72,10 @@ fn job_done<T>(
 
 impl Executor {
     /// Runs every job the console starts. `id` is the Jobs-screen job it is (none for a
-    /// load): its progress is forwarded as `AppEvent::Job` and `CancelJob` reaches its token.
+    /// load): its reports are forwarded as `AppEvent::Job` and `CancelJob` reaches its token.
     /// Exactly one final event is sent, `finish`'s, whatever happens: the job returns, its spec
-    /// could not be made, it panics, or it ignores a cancellation past the grace.
+    /// could not be made, it panics, or it ignores a cancellation past the grace. Everything
+    /// the job reported before it ended arrives before that final event.
     fn spawn<J: Job>(
         &mut self,
         id: Option<u64>,
@@ -90,32 +91,33 @@ impl Executor {
             }
         };
         let token = CancellationToken::new();
-        let reporter = match id {
-            Some(id) => {
-                self.cancels.insert(id, token.clone());
-                self.forward_job_events(id)
+        if let Some(id) = id {
+            self.cancels.insert(id, token.clone());
+        }
+        let (reporter, mut reports) = Reporter::channel();
+        let forward = move |tx: &UnboundedSender<AppEvent>, event| {
+            if let Some(id) = id {
+                let _ = tx.send(AppEvent::Job { id, event });
             }
-            None => Reporter::silent(),
         };
         let task = tokio::spawn(async move {
-            let ended = run_to_end(job, reporter, token, CANCEL_GRACE).await;
+            let run = run_to_end(job, reporter, token, CANCEL_GRACE);
+            tokio::pin!(run);
+            let ended = loop {
+                tokio::select! {
+                    ended = &mut run => break ended,
+                    Some(event) = reports.recv() => forward(&tx, event),
+                }
+            };
+            while let Ok(event) = reports.try_recv() {
+                forward(&tx, event);
+            }
             let _ = tx.send(finish(ended));
         });
         // Quitting waits for jobs to clean up; a load has nothing to clean up.
         if id.is_some() {
             self.tasks.push(task);
         }
-    }
-
-    fn forward_job_events(&self, id: u64) -> Reporter {
-        let (reporter, mut rx) = Reporter::channel();
-        let tx = self.tx.clone();
-        tokio::spawn(async move {
-            while let Some(event) = rx.recv().await {
-                let _ = tx.send(AppEvent::Job { id, event });
-            }
-        });
-        reporter
     }
 
     fn run(&mut self, effect: Effect) {
@@ -520,6 +522,8 @@ mod tests {
     enum Probe {
         Panics,
         StopsWhenCancelled,
+        /// Reports this many lines, then returns.
+        Chatty(usize),
     }
 
     impl Job for Probe {
@@ -532,6 +536,12 @@ mod tests {
                 Probe::StopsWhenCancelled => {
                     cancel.cancelled().await;
                     "stopped when cancelled"
+                }
+                Probe::Chatty(lines) => {
+                    for n in 0..lines {
+                        reporter.log(format!("line {n}"));
+                    }
+                    "said everything"
                 }
             }
         }
@@ -625,6 +635,33 @@ mod tests {
         for task in tasks {
             task.await.expect("the runner's task ends cleanly");
         }
+    }
+
+    /// Every report a job made before it returned is shown before its result, in order.
+    #[tokio::test]
+    async fn a_jobs_reports_arrive_before_its_final_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let (config, paths, _) = console_over(dir.path(), 1);
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut executor = executor(config, paths, tx);
+        executor.spawn(Some(5), Ok(Probe::Chatty(500)), probe_done(5));
+        let mut lines = Vec::new();
+        loop {
+            match next(&mut rx).await {
+                AppEvent::Job {
+                    id: 5,
+                    event: crate::jobs::progress::JobEvent::Log(line),
+                } => lines.push(line),
+                AppEvent::JobDone { id: 5, .. } => break,
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(
+            lines.len(),
+            501,
+            "\"started\" and 500 lines, all before the result"
+        );
+        assert_eq!(lines.last().map(String::as_str), Some("line 499"));
     }
 
     /// The reload interval is an event: `update` asks for a load unless one is under way, and
