@@ -48,6 +48,8 @@ pub enum AppEvent {
     },
 }
 
+/// Defined beside the jobs it carries the results of, so `report` words it without importing
+/// `app`.
 pub use crate::jobs::runnable::JobOutcome;
 
 /// What `update` asks the runtime to do. Executed outside `update`; results come back as events.

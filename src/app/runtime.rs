@@ -16,13 +16,12 @@ use crate::jobs::drill::ManualInput;
 use crate::jobs::job::{run_to_end, Ended, Job, CANCEL_GRACE};
 use crate::jobs::progress::Reporter;
 use crate::jobs::restore;
-use crate::jobs::runnable::{PruneJob, RestorePlanJob};
+use crate::jobs::runnable::RestorePlanJob;
+use crate::jobs::runnable::{PinChange, PinJob, PreflightJob, PruneJob, PrunePreviewJob};
 use crate::jobs::verify::VerifyTarget;
-use crate::jobs::{inventory, preflight, CancellationToken};
-use crate::jobs::{pins, prune};
+use crate::jobs::{preflight, CancellationToken};
 use crate::storage::manifest::Initiator;
 use crate::storage::paths::LocalPaths;
-use crate::storage::repository::Repository;
 use crate::storage::setid::SetId;
 use chrono::Utc;
 use crossterm::event::{Event, EventStream, KeyCode, KeyEventKind, KeyModifiers, MouseEventKind};
@@ -268,70 +267,59 @@ impl Executor {
         );
     }
 
-    fn preflight(&self) {
-        let tx = self.tx.clone();
-        match self.config.backup_spec(&self.paths, Initiator::Operator) {
-            Ok(spec) => {
-                tokio::spawn(async move {
-                    let report = preflight::run(spec).await;
-                    let _ = tx.send(AppEvent::Preflight(Box::new(report)));
-                });
-            }
-            Err(e) => {
-                let _ = tx.send(AppEvent::Preflight(Box::new(preflight::PreflightReport {
-                    checks: vec![preflight::Check {
-                        name: "configuration".into(),
-                        ok: false,
-                        detail: e.to_string(),
-                    }],
-                    ..Default::default()
-                })));
-            }
-        }
+    fn preflight(&mut self) {
+        let spec = self.config.backup_spec(&self.paths, Initiator::Operator);
+        let job = spec.map(PreflightJob).map_err(|e| e.to_string());
+        self.spawn(None, job, |ended| {
+            let failed = |detail: String| preflight::PreflightReport {
+                checks: vec![preflight::Check {
+                    name: "configuration".into(),
+                    ok: false,
+                    detail,
+                }],
+                ..Default::default()
+            };
+            AppEvent::Preflight(Box::new(match ended {
+                Ended::Finished(report) => report,
+                Ended::NotStarted(e) => failed(e),
+                Ended::Crashed(e) => failed(format!("the checks stopped unexpectedly: {e}")),
+                Ended::Abandoned => failed("the checks were abandoned".into()),
+            }))
+        });
     }
 
-    fn load_retention(&self) {
-        let tx = self.tx.clone();
-        let spec = super::prune_cli::prune_spec(&self.config, &self.paths, Initiator::Operator)
-            .map_err(|e| e.to_string());
-        tokio::spawn(async move {
-            let loaded = match spec {
-                Err(e) => Err(e),
-                Ok(spec) => prune::preview(&spec)
-                    .await
+    fn load_retention(&mut self) {
+        let spec = super::prune_cli::prune_spec(&self.config, &self.paths, Initiator::Operator);
+        let job = spec.map(PrunePreviewJob).map_err(|e| e.to_string());
+        self.spawn(None, job, |ended| {
+            AppEvent::RetentionLoaded(match ended {
+                Ended::Finished(previewed) => previewed
                     .map(|(plan, candidates)| (Box::new(plan), candidates))
                     .map_err(|e| e.to_string()),
-            };
-            let _ = tx.send(AppEvent::RetentionLoaded(loaded));
+                Ended::NotStarted(e) | Ended::Crashed(e) => Err(e),
+                Ended::Abandoned => Err("the preview was abandoned".into()),
+            })
         });
     }
 
     /// Pins `set_id` with `note`, or without a note unpins it.
-    fn pin(&self, set_id: SetId, note: Option<String>) {
-        let tx = self.tx.clone();
-        let repo = self.config.data_repository().map_err(|e| e.to_string());
-        tokio::spawn(async move {
-            let result = async {
-                let repo = Repository::open(&repo?).map_err(|e| e.to_string())?;
-                let id = &set_id;
-                match &note {
-                    Some(note) => {
-                        let inventory = inventory::scan(&repo).await.map_err(|e| e.to_string())?;
-                        let p = pins::pin(&repo, &inventory, id, note)
-                            .await
-                            .map_err(|e| e.to_string())?;
-                        Ok(format!("✓ pinned {}: {}", p.set_id, p.note))
-                    }
-                    None => {
-                        pins::unpin(&repo, id).await.map_err(|e| e.to_string())?;
-                        Ok(format!("✓ unpinned {set_id}"))
-                    }
+    fn pin(&mut self, set_id: SetId, note: Option<String>) {
+        let job = self.config.data_repository().map(|repository| PinJob {
+            repository,
+            set_id,
+            note,
+        });
+        self.spawn(None, job.map_err(|e| e.to_string()), |ended| {
+            AppEvent::PinsChanged(match ended {
+                Ended::Finished(Ok(PinChange::Pinned(p))) => {
+                    format!("✓ pinned {}: {}", p.set_id, p.note)
                 }
-            }
-            .await;
-            let _ = tx.send(AppEvent::PinsChanged(
-                result.unwrap_or_else(|e: String| format!("✗ {e}")),
-            ));
+                Ended::Finished(Ok(PinChange::Unpinned(id))) => format!("✓ unpinned {id}"),
+                Ended::Finished(Err(e)) | Ended::NotStarted(e) | Ended::Crashed(e) => {
+                    format!("✗ {e}")
+                }
+                Ended::Abandoned => "✗ the pin was abandoned".into(),
+            })
         });
     }
 }

@@ -1,15 +1,23 @@
-//! The long jobs as [`Job`]s: each spec is the job, its `run` the job module's own. The console
-//! starts them through one spawn function; the CLI still calls the modules' `run` directly.
+//! What the console runs, as [`Job`]s: the long jobs (each spec is the job, its `run` the job
+//! module's own) and the short reads and writes around them (preflight, retention's preview,
+//! pins). The console starts every one through one spawn function; the CLI still calls the
+//! modules directly. Also the typed outcome of the console's jobs.
 
 use super::backup::{self, BackupError, BackupOutcome, BackupSpec};
 use super::drill::{self, DrillError, DrillSpec};
 use super::drill_record::DrillRecord;
+use super::inventory;
 use super::job::Job;
+use super::pins::{self, Pin};
+use super::preflight::{self, PreflightReport};
 use super::progress::Reporter;
 use super::prune::{self, PruneError, PruneOutcome, PruneSpec};
+use super::prune_plan::PrunePlan;
 use super::restore::{self, RestoreError, RestoreOutcome, RestorePlan, RestoreSpec};
 use super::verify::{self, VerifyError, VerifyReport, VerifySpec};
 use super::CancellationToken;
+use crate::storage::repository::{Repository, RepositorySpec};
+use crate::storage::retention::Candidate;
 use crate::storage::setid::SetId;
 use std::future::Future;
 
@@ -110,4 +118,61 @@ pub enum JobOutcome {
     Crashed(String),
     /// Cancelled, and still running [`super::job::CANCEL_GRACE`] later: dropped unfinished.
     Abandoned,
+}
+
+/// The checks before a backup (nothing is written).
+pub struct PreflightJob(pub BackupSpec);
+
+impl Job for PreflightJob {
+    type Output = PreflightReport;
+
+    async fn run(self, _reporter: Reporter, _cancel: CancellationToken) -> PreflightReport {
+        preflight::run(self.0).await
+    }
+}
+
+/// Retention's preview: the plan and the candidates it was made from (nothing is deleted).
+pub struct PrunePreviewJob(pub PruneSpec);
+
+impl Job for PrunePreviewJob {
+    type Output = Result<(PrunePlan, Vec<Candidate>), PruneError>;
+
+    async fn run(self, _reporter: Reporter, _cancel: CancellationToken) -> Self::Output {
+        prune::preview(&self.0).await
+    }
+}
+
+/// Pins a set with a note, or without one unpins it.
+pub struct PinJob {
+    pub repository: RepositorySpec,
+    pub set_id: SetId,
+    pub note: Option<String>,
+}
+
+/// What a [`PinJob`] changed.
+#[derive(Debug)]
+pub enum PinChange {
+    Pinned(Pin),
+    Unpinned(SetId),
+}
+
+impl Job for PinJob {
+    type Output = Result<PinChange, String>;
+
+    async fn run(self, _reporter: Reporter, _cancel: CancellationToken) -> Self::Output {
+        let repo = Repository::open(&self.repository).map_err(|e| e.to_string())?;
+        match &self.note {
+            Some(note) => {
+                let inventory = inventory::scan(&repo).await.map_err(|e| e.to_string())?;
+                pins::pin(&repo, &inventory, &self.set_id, note)
+                    .await
+                    .map(PinChange::Pinned)
+                    .map_err(|e| e.to_string())
+            }
+            None => pins::unpin(&repo, &self.set_id)
+                .await
+                .map(|_| PinChange::Unpinned(self.set_id))
+                .map_err(|e| e.to_string()),
+        }
+    }
 }
