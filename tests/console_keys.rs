@@ -17,7 +17,11 @@ use lifeboat::app::runtime::translate;
 use lifeboat::app::screens::notice::NOTICE_TTL;
 use lifeboat::app::state::{AppState, JobKind, JobStatus, Modal, Screen, WizardStep};
 use lifeboat::app::update::update;
+use lifeboat::jobs::drill_record::DrillRecord;
+use lifeboat::jobs::backup::{BackupError, BackupOutcome};
 use lifeboat::jobs::progress::JobEvent;
+use lifeboat::jobs::verify::{SetReport, VerifyReport};
+use lifeboat::storage::journal::VerifyLevel;
 
 /// The console minus the terminal: state, the real keymap and resolver, and every effect.
 struct Console {
@@ -348,14 +352,14 @@ fn v_verifies_the_selected_set_and_shift_v_decrypts_too() {
         effects,
         [Effect::StartVerify {
             job: 1,
-            set_id: fx::SET_NIGHTLY.into(),
+            set_id: fx::id(fx::SET_NIGHTLY),
             decrypt: false,
         }]
     );
     assert_eq!(
         c.state.jobs[0].kind,
         JobKind::Verify {
-            set_id: fx::SET_NIGHTLY.into(),
+            set_id: fx::id(fx::SET_NIGHTLY),
             decrypt: false
         }
     );
@@ -368,7 +372,7 @@ fn v_verifies_the_selected_set_and_shift_v_decrypts_too() {
         effects,
         [Effect::StartVerify {
             job: 2,
-            set_id: fx::SET_VERIFIED_DECRYPT.into(),
+            set_id: fx::id(fx::SET_VERIFIED_DECRYPT),
             decrypt: true,
         }]
     );
@@ -388,7 +392,7 @@ fn v_from_the_detail_pane_verifies_that_set_and_closes_it() {
         effects,
         [Effect::StartVerify {
             job: 1,
-            set_id: fx::SET_NEWEST.into(),
+            set_id: fx::id(fx::SET_NEWEST),
             decrypt: true,
         }]
     );
@@ -447,7 +451,7 @@ fn v_on_a_complete_set_in_the_inventory_verifies_it() {
         c.keys("v"),
         [Effect::StartVerify {
             job: 1,
-            set_id: fx::SET_VERIFIED_DECRYPT.into(),
+            set_id: fx::id(fx::SET_VERIFIED_DECRYPT),
             decrypt: false,
         }]
     );
@@ -698,6 +702,17 @@ fn a_late_preflight_after_esc_is_ignored() {
 }
 
 /// Starts a backup through the wizard; returns its job id.
+/// A backup that completed set `set`.
+fn backed_up(set: &str) -> JobOutcome {
+    JobOutcome::Backup(Box::new(Ok(BackupOutcome {
+        set_id: Some(fx::id(set)),
+        manifest: None,
+        resumed: Vec::new(),
+        checksums_sha256: None,
+        warnings: Vec::new(),
+    })))
+}
+
 fn start_backup(c: &mut Console) -> u64 {
     c.keys("b");
     c.send(AppEvent::Preflight(Box::new(fx::preflight_ok())));
@@ -755,10 +770,7 @@ fn a_finished_backup_offers_verification_and_y_verifies_that_set() {
     let set = "20261122T120000Z-d00d";
     let effects = c.send(AppEvent::JobDone {
         id,
-        outcome: JobOutcome::Succeeded {
-            summary: format!("set {set} complete"),
-            set_id: Some(set.into()),
-        },
+        outcome: backed_up(set),
     });
     assert_eq!(effects, [Effect::Load], "the repository is reloaded");
     let job = c.state.job(id).unwrap();
@@ -766,11 +778,13 @@ fn a_finished_backup_offers_verification_and_y_verifies_that_set() {
         job.status,
         JobStatus::Succeeded(format!("set {set} complete"))
     );
-    assert_eq!(job.set_id.as_deref(), Some(set));
+    assert_eq!(job.set_id, Some(fx::id(set)));
     assert_eq!(job.finished_at, Some(fx::at("2026-11-22T12:04:40Z")));
     assert_eq!(
         c.state.modal,
-        Some(Modal::OfferVerify { set_id: set.into() })
+        Some(Modal::OfferVerify {
+            set_id: fx::id(set)
+        })
     );
     assert_eq!(c.state.running_jobs(), 0);
 
@@ -779,7 +793,7 @@ fn a_finished_backup_offers_verification_and_y_verifies_that_set() {
         effects,
         [Effect::StartVerify {
             job: id + 1,
-            set_id: set.into(),
+            set_id: fx::id(set),
             decrypt: false,
         }]
     );
@@ -787,7 +801,7 @@ fn a_finished_backup_offers_verification_and_y_verifies_that_set() {
     assert_eq!(
         c.state.jobs[0].kind,
         JobKind::Verify {
-            set_id: set.into(),
+            set_id: fx::id(set),
             decrypt: false
         }
     );
@@ -799,10 +813,7 @@ fn n_declines_the_offer_to_verify() {
     let id = start_backup(&mut c);
     c.send(AppEvent::JobDone {
         id,
-        outcome: JobOutcome::Succeeded {
-            summary: "set x complete".into(),
-            set_id: Some(fx::SET_NEWEST.into()),
-        },
+        outcome: backed_up(fx::SET_NEWEST),
     });
     assert!(c.keys("n").is_empty());
     assert_eq!(c.state.modal, None);
@@ -815,7 +826,9 @@ fn a_failed_job_is_marked_and_said_but_offers_nothing() {
     let id = start_backup(&mut c);
     let effects = c.send(AppEvent::JobDone {
         id,
-        outcome: JobOutcome::Failed(fx::FAILED_RUN_ERROR.into()),
+        outcome: JobOutcome::Backup(Box::new(Err(BackupError::Config(
+            fx::FAILED_RUN_ERROR.into(),
+        )))),
     });
     assert_eq!(effects, [Effect::Load]);
     let job = c.state.job(id).unwrap();
@@ -837,11 +850,26 @@ fn a_finished_verification_offers_nothing() {
     };
     c.send(AppEvent::JobDone {
         id: job,
-        outcome: JobOutcome::Succeeded {
-            summary: "every object matches".into(),
-            set_id: Some(fx::SET_NEWEST.into()),
+        outcome: JobOutcome::Verify {
+            set_id: fx::id(fx::SET_NEWEST),
+            result: Box::new(Ok(VerifyReport {
+                repository: "file:///repo".into(),
+                sets: vec![SetReport {
+                    set_id: fx::SET_NEWEST.into(),
+                    level: VerifyLevel::Stored,
+                    ok: true,
+                    objects: Vec::new(),
+                    problems: Vec::new(),
+                    notes: Vec::new(),
+                }],
+            })),
         },
     });
+    let done = &c.state.job(job).unwrap().status;
+    assert!(
+        matches!(done, JobStatus::Succeeded(text) if text.contains("every object matches")),
+        "{done:?}"
+    );
     assert_eq!(c.state.modal, None);
 }
 
@@ -860,7 +888,7 @@ fn q_with_a_finished_job_quits_without_asking() {
     let id = start_backup(&mut c);
     c.send(AppEvent::JobDone {
         id,
-        outcome: JobOutcome::Failed("x".into()),
+        outcome: JobOutcome::NotStarted("x".into()),
     });
     assert_eq!(c.keys("q"), [Effect::Quit]);
 }
@@ -950,11 +978,11 @@ fn x_on_jobs_asks_then_y_cancels_the_selected_job() {
     assert!(c.state.job(3).unwrap().status.is_running());
     c.send(AppEvent::JobDone {
         id: 3,
-        outcome: JobOutcome::Cancelled("backup cancelled".into()),
+        outcome: JobOutcome::Backup(Box::new(Err(BackupError::Cancelled))),
     });
     assert_eq!(
         c.state.job(3).unwrap().status,
-        JobStatus::Cancelled("backup cancelled".into())
+        JobStatus::Cancelled(BackupError::Cancelled.to_string())
     );
     assert_eq!(c.state.modal, None, "a cancelled backup offers nothing");
 }
@@ -1117,12 +1145,10 @@ fn a_cancelled_drill_does_not_leave_the_last_drills_pass_in_the_status_bar() {
     let first = start_drill(&mut c);
     c.send(AppEvent::JobDone {
         id: first,
-        outcome: JobOutcome::Succeeded {
-            summary: "drill passed".into(),
-            set_id: None,
-        },
+        outcome: JobOutcome::Drill(Box::new(Ok(fx::drill_record()))),
     });
-    assert_eq!(c.state.notice.as_deref(), Some("✓ drill passed"));
+    let passed = c.state.notice.clone().unwrap_or_default();
+    assert!(passed.starts_with("✓ drill passed"), "{passed}");
     let second = start_drill(&mut c);
     assert_eq!(
         c.state.notice, None,
@@ -1130,7 +1156,11 @@ fn a_cancelled_drill_does_not_leave_the_last_drills_pass_in_the_status_bar() {
     );
     c.send(AppEvent::JobDone {
         id: second,
-        outcome: JobOutcome::Cancelled("the operator cancelled the drill".into()),
+        outcome: JobOutcome::Drill(Box::new(Ok(DrillRecord {
+            cancelled: true,
+            passed: false,
+            ..fx::drill_record()
+        }))),
     });
     let notice = c.state.notice.clone().unwrap_or_default();
     assert!(

@@ -27,7 +27,7 @@ const PREFIX: &str = "app";
 fn manifest(set: &str, finished_at: DateTime<Utc>) -> Vec<u8> {
     Manifest {
         format: MANIFEST_FORMAT,
-        set_id: set.into(),
+        set_id: set.parse().expect("a set id"),
         snapshot_time: finished_at - Span::minutes(2),
         started_at: finished_at - Span::minutes(2),
         finished_at,

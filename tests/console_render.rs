@@ -222,7 +222,7 @@ fn offer_verify() {
         "offer_verify",
         &with_modal(
             Modal::OfferVerify {
-                set_id: fx::SET_NEWEST.into(),
+                set_id: fx::id(fx::SET_NEWEST),
             },
             on(Screen::Jobs, fx::with_jobs(fx::state())),
         ),
@@ -346,7 +346,7 @@ fn every_view() -> Vec<(&'static str, AppState)> {
             "offer verify",
             with_modal(
                 Modal::OfferVerify {
-                    set_id: fx::SET_NEWEST.into(),
+                    set_id: fx::id(fx::SET_NEWEST),
                 },
                 jobs,
             ),

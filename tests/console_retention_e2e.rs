@@ -43,7 +43,9 @@ fn pin_preview_and_confirm_a_prune_from_the_console() {
     console.keys(&["P"]);
     console.wait_for_text(&["Prune?", "Delete 1 expired set(s)"], WAIT);
     console.keys(&["y"]);
-    console.wait_for_text(&["pruned 1 set(s)"], WAIT);
+    // The prune says each deletion in the job's log, as it is done.
+    let deleted = format!("deleted set {middle}");
+    console.wait_for_text(&["pruned 1 set(s)", &deleted], WAIT);
     // History marks the pruned set; the others are still complete.
     console.keys(&["2"]);
     let screen = console.wait_for_text(&["┌ History", "· pruned", &middle], WAIT);

@@ -10,15 +10,18 @@ use crate::jobs::prune_plan::PrunePlan;
 use crate::jobs::restore::RestorePlan;
 use crate::jobs::status_preview::StatusPreview;
 use crate::storage::retention::Candidate;
+use crate::storage::setid::SetId;
 use chrono::{DateTime, Utc};
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum AppEvent {
     Action(Action),
     /// A character typed while the filter prompt is open.
     FilterChar(char),
     FilterBackspace,
     Tick(DateTime<Utc>),
+    /// The reload interval passed: `update` decides whether to load again.
+    ReloadDue,
     Resize(u16, u16),
     Scroll(i16),
     /// The dashboard's preliminary verdict, read before the full listing (first load only).
@@ -48,15 +51,9 @@ pub enum AppEvent {
     ConfigReloaded(Result<Box<ConsoleSettings>, String>),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum JobOutcome {
-    Succeeded {
-        summary: String,
-        set_id: Option<String>,
-    },
-    Failed(String),
-    Cancelled(String),
-}
+/// Defined beside the jobs it carries the results of, so `report` words it without importing
+/// `app`.
+pub use crate::jobs::runnable::JobOutcome;
 
 /// What `update` asks the runtime to do. Executed outside `update`; results come back as events.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,7 +67,7 @@ pub enum Effect {
     },
     StartVerify {
         job: u64,
-        set_id: String,
+        set_id: SetId,
         decrypt: bool,
     },
     CancelJob {
@@ -78,7 +75,7 @@ pub enum Effect {
     },
     StartDrill {
         job: u64,
-        set_id: Option<String>,
+        set_id: Option<SetId>,
     },
     TickManual {
         job: u64,
@@ -89,22 +86,22 @@ pub enum Effect {
     },
     LoadRetention,
     Pin {
-        set_id: String,
+        set_id: SetId,
         note: String,
     },
     Unpin {
-        set_id: String,
+        set_id: SetId,
     },
     StartPrune {
         job: u64,
     },
     StartRestorePlan {
         job: u64,
-        set_id: String,
+        set_id: SetId,
     },
     StartRestore {
         job: u64,
-        set_id: String,
+        set_id: SetId,
     },
     Quit,
 }

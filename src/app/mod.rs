@@ -13,6 +13,7 @@ pub mod history;
 pub mod inventory_tree;
 pub mod keymap;
 pub mod keys_check;
+pub mod load;
 pub mod logging;
 pub mod notify;
 pub mod reload;

@@ -83,7 +83,7 @@ pub fn recompute(r: &mut RetentionState, now: chrono::DateTime<chrono::Utc>) {
     };
 }
 
-pub fn selected_set(state: &AppState) -> Option<String> {
+pub fn selected_set(state: &AppState) -> Option<crate::storage::setid::SetId> {
     let plan = state.retention.plan.as_ref()?;
     plan.sets
         .get(state.retention.selected)
@@ -120,7 +120,7 @@ pub fn request_pin(state: &mut AppState) -> Vec<Effect> {
                 .retention
                 .plan
                 .as_ref()
-                .is_some_and(|p| p.pins.iter().any(|pin| pin.set_id == set_id));
+                .is_some_and(|p| p.pins.iter().any(|pin| set_id == pin.set_id.as_str()));
             if pinned {
                 notice::say(state, format!("unpinning {set_id}…"));
                 vec![Effect::Unpin { set_id }]

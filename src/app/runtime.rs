@@ -2,25 +2,26 @@
 //! `update`; the effects it returns are executed here, as tasks whose results come back as
 //! events. Frames are drawn only when state changed, at most ~30 per second.
 
+pub use super::load::{load_snapshot, load_staged};
+
 use super::config::Config;
 use super::config::RestoreOptions;
 use super::event::{AppEvent, Effect, JobOutcome};
-use super::history;
 use super::keymap::{KeyResolver, Keymap};
-use super::state::{AppState, Snapshot};
+use super::load::LoadJob;
+use super::state::AppState;
 use super::tui::Tui;
 use super::update::update;
-use crate::jobs::backup::{self, BackupError};
-use crate::jobs::drill::{self, ManualInput};
+use crate::jobs::drill::ManualInput;
+use crate::jobs::job::{run_to_end, Ended, Job, CANCEL_GRACE};
 use crate::jobs::progress::Reporter;
 use crate::jobs::restore;
-use crate::jobs::verify::{self, VerifyTarget};
-use crate::jobs::{inventory, preflight, status, status_preview, CancellationToken};
-use crate::jobs::{pins, prune};
-use crate::storage::journal::Journal;
+use crate::jobs::runnable::RestorePlanJob;
+use crate::jobs::runnable::{PinChange, PinJob, PreflightJob, PruneJob, PrunePreviewJob};
+use crate::jobs::verify::VerifyTarget;
+use crate::jobs::{preflight, CancellationToken};
 use crate::storage::manifest::Initiator;
 use crate::storage::paths::LocalPaths;
-use crate::storage::repository::Repository;
 use crate::storage::setid::SetId;
 use chrono::Utc;
 use crossterm::event::{Event, EventStream, KeyCode, KeyEventKind, KeyModifiers, MouseEventKind};
@@ -35,66 +36,6 @@ pub const RELOAD_INTERVAL: Duration = Duration::from_secs(30);
 /// How long quitting waits for cancelled jobs to clean up.
 pub const QUIT_GRACE: Duration = Duration::from_secs(10);
 
-/// Loads what the dashboard, history and inventory show, in one listing.
-pub async fn load_snapshot(config: &Config, paths: &LocalPaths) -> Result<Snapshot, String> {
-    load_staged(config, paths, None).await
-}
-
-/// The console's load. With `previews`, the dashboard's preliminary verdict (a few reads, see
-/// `status_preview`) is sent as `AppEvent::Previewed` before the full listing starts: with
-/// 10,000 sets the listing takes half a second, the preview a few milliseconds. The journal is
-/// read once for both.
-pub async fn load_staged(
-    config: &Config,
-    paths: &LocalPaths,
-    previews: Option<&UnboundedSender<AppEvent>>,
-) -> Result<Snapshot, String> {
-    let spec = config.status_spec(paths).map_err(|e| e.to_string())?;
-    let journal = Journal::new(paths.journal())
-        .read()
-        .map_err(|e| e.to_string())?;
-    let (listed, spooled, drill, drills) = match Repository::open(&spec.repository) {
-        Ok(repo) => {
-            let spooled = status::spooled_sets(&spec, &repo).await;
-            if let Some(tx) = previews {
-                // No preview (a failed read, too many incomplete folders) is no error: the full
-                // load below reports what it finds.
-                if let Ok(Some(p)) =
-                    status_preview::preview(&spec, &repo, &journal, spooled.clone()).await
-                {
-                    let _ = tx.send(AppEvent::Previewed(Box::new(p)));
-                }
-            }
-            let listed = inventory::scan(&repo).await;
-            let (drill, drills) = match &listed {
-                Ok(i) => (
-                    status::newest_drill(&repo, i).await,
-                    crate::jobs::drill_record::load_listed(&repo, i).await.0,
-                ),
-                Err(_) => (None, Vec::new()),
-            };
-            (listed, spooled, drill, drills)
-        }
-        Err(e) => (Err(e), Vec::new(), None, Vec::new()),
-    };
-    let mut report = status::evaluate(&spec, listed.as_ref(), &journal, spooled, drill);
-    // The archiver's state when the source archives WAL (bounded: a dead source costs at most
-    // the probe's timeout, and this runs off the render path).
-    if let Some(probe) = &spec.wal {
-        status::apply_wal(&mut report, Some(crate::jobs::wal::probe(probe).await));
-    }
-    let inventory = listed.ok();
-    let history = history::rows(inventory.as_ref(), &journal, &spec.repository.url);
-    Ok(Snapshot {
-        status: report,
-        inventory,
-        journal,
-        history,
-        drills,
-        loaded_at: Utc::now(),
-    })
-}
-
 struct Executor {
     config: Config,
     paths: LocalPaths,
@@ -107,331 +48,125 @@ struct Executor {
     loaded_once: bool,
 }
 
+/// The job's result, or (when it returned none) the outcome that says why.
+fn with_result<T>(ended: Ended<T>) -> Result<T, JobOutcome> {
+    match ended {
+        Ended::Finished(output) => Ok(output),
+        Ended::NotStarted(e) => Err(JobOutcome::NotStarted(e)),
+        Ended::Abandoned => Err(JobOutcome::Abandoned),
+        Ended::Crashed(e) => Err(JobOutcome::Crashed(e)),
+    }
+}
+
+/// The final event of console job `id`, its result made an outcome by `typed`.
+fn job_done<T>(
+    id: u64,
+    typed: impl FnOnce(T) -> JobOutcome + Send + 'static,
+) -> impl FnOnce(Ended<T>) -> AppEvent + Send + 'static {
+    move |ended| AppEvent::JobDone {
+        id,
+        outcome: with_result(ended).map_or_else(|o| o, typed),
+    }
+}
+
 impl Executor {
-    /// A restore from the console: into the configured database, files and secrets in their
-    /// original places, with a safety backup first.
-    fn console_restore_spec(&self, set_id: &str) -> Result<restore::RestoreSpec, String> {
-        let id = SetId::parse(set_id).map_err(|e| e.to_string())?;
-        let options = RestoreOptions {
-            safety_backup: true,
-            ..Default::default()
-        };
-        self.config
-            .restore_spec(&self.paths, id, options)
-            .map_err(|e| e.to_string())
-    }
-
-    /// The progress reporter and the cancellation token of a new job.
-    fn job_channels(&mut self, job: u64) -> (Reporter, CancellationToken) {
-        let reporter = self.forward_job_events(job);
-        let token = CancellationToken::new();
-        self.cancels.insert(job, token.clone());
-        (reporter, token)
-    }
-
-    fn forward_job_events(&self, id: u64) -> Reporter {
-        let (reporter, mut rx) = Reporter::channel();
+    /// Runs every job the console starts. `id` is the Jobs-screen job it is (none for a
+    /// load): its reports are forwarded as `AppEvent::Job` and `CancelJob` reaches its token.
+    /// Exactly one final event is sent, `finish`'s, whatever happens: the job returns, its spec
+    /// could not be made, it panics, or it ignores a cancellation past the grace. Everything
+    /// the job reported before it ended arrives before that final event.
+    fn spawn<J: Job>(
+        &mut self,
+        id: Option<u64>,
+        job: Result<J, String>,
+        finish: impl FnOnce(Ended<J::Output>) -> AppEvent + Send + 'static,
+    ) {
         let tx = self.tx.clone();
-        tokio::spawn(async move {
-            while let Some(event) = rx.recv().await {
+        let job = match job {
+            Ok(job) => job,
+            Err(e) => {
+                let _ = tx.send(finish(Ended::NotStarted(e)));
+                return;
+            }
+        };
+        let token = CancellationToken::new();
+        if let Some(id) = id {
+            self.cancels.insert(id, token.clone());
+        }
+        let (reporter, mut reports) = Reporter::channel();
+        let forward = move |tx: &UnboundedSender<AppEvent>, event| {
+            if let Some(id) = id {
                 let _ = tx.send(AppEvent::Job { id, event });
             }
+        };
+        let task = tokio::spawn(async move {
+            let run = run_to_end(job, reporter, token, CANCEL_GRACE);
+            tokio::pin!(run);
+            let ended = loop {
+                tokio::select! {
+                    ended = &mut run => break ended,
+                    Some(event) = reports.recv() => forward(&tx, event),
+                }
+            };
+            while let Ok(event) = reports.try_recv() {
+                forward(&tx, event);
+            }
+            let _ = tx.send(finish(ended));
         });
-        reporter
+        // Quitting waits for jobs to clean up; a load has nothing to clean up.
+        if id.is_some() {
+            self.tasks.push(task);
+        }
     }
 
     fn run(&mut self, effect: Effect) {
-        let tx = self.tx.clone();
         match effect {
-            Effect::Load => {
-                let (config, paths) = (self.config.clone(), self.paths.clone());
-                // Only the first load previews: later ones replace a full snapshot on screen.
-                let preview = !std::mem::replace(&mut self.loaded_once, true);
-                tokio::spawn(async move {
-                    let previews = preview.then_some(&tx);
-                    let loaded = load_staged(&config, &paths, previews).await.map(Box::new);
-                    let _ = tx.send(AppEvent::Loaded(loaded));
-                });
-            }
+            Effect::Load => self.load(),
             Effect::ReloadConfig => {
                 // A small file read, outside `update`; the executor keeps the config jobs use.
                 let reloaded = super::reload::reread(&self.config.path).map(|(config, shown)| {
                     self.config = config;
                     shown
                 });
-                let _ = tx.send(AppEvent::ConfigReloaded(reloaded));
+                let _ = self.tx.send(AppEvent::ConfigReloaded(reloaded));
             }
-            Effect::Preflight => match self.config.backup_spec(&self.paths, Initiator::Operator) {
-                Ok(spec) => {
-                    tokio::spawn(async move {
-                        let report = preflight::run(spec).await;
-                        let _ = tx.send(AppEvent::Preflight(Box::new(report)));
-                    });
-                }
-                Err(e) => {
-                    let _ = tx.send(AppEvent::Preflight(Box::new(preflight::PreflightReport {
-                        checks: vec![preflight::Check {
-                            name: "configuration".into(),
-                            ok: false,
-                            detail: e.to_string(),
-                        }],
-                        ..Default::default()
-                    })));
-                }
-            },
+            Effect::Preflight => self.preflight(),
             Effect::StartBackup { job } => {
                 let spec = self.config.backup_spec(&self.paths, Initiator::Operator);
-                let (reporter, token) = self.job_channels(job);
-                self.tasks.push(tokio::spawn(async move {
-                    let outcome = match spec {
-                        Err(e) => JobOutcome::Failed(e.to_string()),
-                        Ok(spec) => match backup::run(spec, reporter, token).await {
-                            Ok(o) => JobOutcome::Succeeded {
-                                summary: match &o.set_id {
-                                    Some(id) => format!("set {id} complete"),
-                                    None => "spooled sets uploaded".into(),
-                                },
-                                set_id: o.set_id.map(|s| s.to_string()),
-                            },
-                            Err(e @ (BackupError::Cancelled | BackupError::TimedOut(_))) => {
-                                JobOutcome::Cancelled(e.to_string())
-                            }
-                            Err(e) => JobOutcome::Failed(e.to_string()),
-                        },
-                    };
-                    let _ = tx.send(AppEvent::JobDone { id: job, outcome });
-                }));
+                let spec = spec.map_err(|e| e.to_string());
+                self.spawn(
+                    Some(job),
+                    spec,
+                    job_done(job, |r| JobOutcome::Backup(Box::new(r))),
+                );
             }
             Effect::StartVerify {
                 job,
                 set_id,
                 decrypt,
-            } => {
-                let target = SetId::parse(&set_id).map(VerifyTarget::Set);
-                let spec = match target {
-                    Ok(t) => self
-                        .config
-                        .verify_spec(&self.paths, t, decrypt, Initiator::Operator)
-                        .map_err(|e| e.to_string()),
-                    Err(e) => Err(e.to_string()),
-                };
-                let (reporter, token) = self.job_channels(job);
-                self.tasks.push(tokio::spawn(async move {
-                    let outcome = match spec {
-                        Err(e) => JobOutcome::Failed(e),
-                        Ok(spec) => match verify::run(spec, reporter, token).await {
-                            Ok(report) if report.ok() => JobOutcome::Succeeded {
-                                summary: format!("set {set_id}: every object matches"),
-                                set_id: Some(set_id),
-                            },
-                            Ok(report) => {
-                                let bad: Vec<String> = report
-                                    .sets
-                                    .iter()
-                                    .flat_map(|s| {
-                                        s.objects
-                                            .iter()
-                                            .filter(|o| o.status != verify::ObjectStatus::Ok)
-                                            .map(|o| format!("{} {:?}", o.object, o.status))
-                                            .chain(s.problems.iter().cloned())
-                                    })
-                                    .collect();
-                                JobOutcome::Failed(format!(
-                                    "set {set_id} is DAMAGED: {}",
-                                    bad.join("; ")
-                                ))
-                            }
-                            Err(verify::VerifyError::Cancelled) => {
-                                JobOutcome::Cancelled("verification cancelled".into())
-                            }
-                            Err(e) => JobOutcome::Failed(e.to_string()),
-                        },
-                    };
-                    let _ = tx.send(AppEvent::JobDone { id: job, outcome });
-                }));
-            }
-            Effect::StartDrill { job, set_id } => {
-                let set = set_id.as_deref().map(SetId::parse).transpose();
-                let spec = match set {
-                    Ok(set) => self
-                        .config
-                        .drill_spec(&self.paths, set, Initiator::Operator)
-                        .map_err(|e| e.to_string()),
-                    Err(e) => Err(e.to_string()),
-                };
-                let (reporter, token) = self.job_channels(job);
-                let (manual_tx, manual_rx) = tokio::sync::mpsc::unbounded_channel();
-                self.manual.insert(job, manual_tx);
-                self.tasks.push(tokio::spawn(async move {
-                    let outcome = match spec {
-                        Err(e) => JobOutcome::Failed(e),
-                        Ok(mut spec) => {
-                            spec.manual_input = Some(manual_rx);
-                            match drill::run(spec, reporter, token.clone()).await {
-                                Ok(r) if r.passed => JobOutcome::Succeeded {
-                                    summary: format!(
-                                        "drill passed: RTO {}, RPO {}",
-                                        r.rto_seconds
-                                            .map(|s| format!("{s:.1} s"))
-                                            .unwrap_or_else(|| "-".into()),
-                                        crate::report::format::age_secs(r.rpo_seconds() as i64)
-                                    ),
-                                    set_id: Some(r.set_id),
-                                },
-                                Ok(r) if r.cancelled => JobOutcome::Cancelled(
-                                    "drill cancelled (no verdict: the last completed drill counts)"
-                                        .into(),
-                                ),
-                                Ok(r) => JobOutcome::Failed(format!(
-                                    "drill FAILED: {}",
-                                    r.reasons.join("; ")
-                                )),
-                                Err(e) => JobOutcome::Failed(e.to_string()),
-                            }
-                        }
-                    };
-                    let _ = tx.send(AppEvent::JobDone { id: job, outcome });
-                }));
-            }
-            Effect::LoadRetention => {
-                let spec = self
-                    .config
-                    .prune_spec(&self.paths, Initiator::Operator)
-                    .map_err(|e| e.to_string());
-                tokio::spawn(async move {
-                    let loaded = match spec {
-                        Err(e) => Err(e),
-                        Ok(spec) => prune::preview(&spec)
-                            .await
-                            .map(|(plan, candidates)| (Box::new(plan), candidates))
-                            .map_err(|e| e.to_string()),
-                    };
-                    let _ = tx.send(AppEvent::RetentionLoaded(loaded));
-                });
-            }
-            Effect::Pin { set_id, note } => {
-                let repo = self.config.data_repository().map_err(|e| e.to_string());
-                tokio::spawn(async move {
-                    let result = async {
-                        let repo = Repository::open(&repo?).map_err(|e| e.to_string())?;
-                        let id = SetId::parse(&set_id).map_err(|e| e.to_string())?;
-                        let inventory = inventory::scan(&repo).await.map_err(|e| e.to_string())?;
-                        pins::pin(&repo, &inventory, &id, &note)
-                            .await
-                            .map_err(|e| e.to_string())
-                    }
-                    .await;
-                    let _ = tx.send(AppEvent::PinsChanged(match result {
-                        Ok(p) => format!("✓ pinned {}: {}", p.set_id, p.note),
-                        Err(e) => format!("✗ {e}"),
-                    }));
-                });
-            }
-            Effect::Unpin { set_id } => {
-                let repo = self.config.data_repository().map_err(|e| e.to_string());
-                tokio::spawn(async move {
-                    let result = async {
-                        let repo = Repository::open(&repo?).map_err(|e| e.to_string())?;
-                        let id = SetId::parse(&set_id).map_err(|e| e.to_string())?;
-                        pins::unpin(&repo, &id).await.map_err(|e| e.to_string())
-                    }
-                    .await;
-                    let _ = tx.send(AppEvent::PinsChanged(match result {
-                        Ok(_) => format!("✓ unpinned {set_id}"),
-                        Err(e) => format!("✗ {e}"),
-                    }));
-                });
-            }
+            } => self.start_verify(job, set_id, decrypt),
+            Effect::StartDrill { job, set_id } => self.start_drill(job, set_id),
+            Effect::LoadRetention => self.load_retention(),
+            Effect::Pin { set_id, note } => self.pin(set_id, Some(note)),
+            Effect::Unpin { set_id } => self.pin(set_id, None),
             Effect::StartPrune { job } => {
-                let spec = self
-                    .config
-                    .prune_spec(&self.paths, Initiator::Operator)
-                    .map_err(|e| e.to_string());
-                let (reporter, token) = self.job_channels(job);
-                self.tasks.push(tokio::spawn(async move {
-                    reporter.phase("prune");
-                    let outcome = match spec {
-                        Err(e) => JobOutcome::Failed(e),
-                        Ok(spec) => match prune::run(&spec, true, token).await {
-                            Ok(report) => {
-                                let o = report.outcome.unwrap_or_default();
-                                for s in &o.deleted_sets {
-                                    reporter.log(format!("deleted set {s}"));
-                                }
-                                for g in &o.deleted_garbage {
-                                    reporter.log(format!("deleted garbage {g}"));
-                                }
-                                JobOutcome::Succeeded {
-                                    summary: format!(
-                                        "pruned {} set(s) and {} garbage item(s), {} freed",
-                                        o.deleted_sets.len(),
-                                        o.deleted_garbage.len(),
-                                        crate::report::format::bytes(o.freed.total_bytes())
-                                    ),
-                                    set_id: None,
-                                }
-                            }
-                            Err(e) => JobOutcome::Failed(e.to_string()),
-                        },
-                    };
-                    let _ = tx.send(AppEvent::JobDone { id: job, outcome });
-                }));
+                let spec =
+                    self.config.prune_spec(&self.paths, Initiator::Operator);
+                let spec = spec.map(PruneJob).map_err(|e| e.to_string());
+                self.spawn(
+                    Some(job),
+                    spec,
+                    job_done(job, |r| JobOutcome::Prune(Box::new(r))),
+                );
             }
-            Effect::StartRestorePlan { job, set_id } => {
-                let spec = self.console_restore_spec(&set_id);
-                let (reporter, token) = self.job_channels(job);
-                self.tasks.push(tokio::spawn(async move {
-                    match spec {
-                        Err(e) => {
-                            let _ = tx.send(AppEvent::JobDone {
-                                id: job,
-                                outcome: JobOutcome::Failed(e),
-                            });
-                        }
-                        Ok(spec) => match restore::dry_run(&spec, &reporter, &token).await {
-                            // The scratch space (with the decrypted dump) is dropped here: the
-                            // real restore runs the same checks again from the start.
-                            Ok((plan, _prepared)) => {
-                                let database =
-                                    restore::target_database_name(&spec.target).unwrap_or_default();
-                                let _ = tx.send(AppEvent::RestorePlanned {
-                                    id: job,
-                                    plan: Box::new(plan),
-                                    database,
-                                });
-                            }
-                            Err(e) => {
-                                let _ = tx.send(AppEvent::JobDone {
-                                    id: job,
-                                    outcome: JobOutcome::Failed(e.to_string()),
-                                });
-                            }
-                        },
-                    }
-                }));
-            }
+            Effect::StartRestorePlan { job, set_id } => self.start_restore_plan(job, set_id),
             Effect::StartRestore { job, set_id } => {
-                let spec = self.console_restore_spec(&set_id);
-                let (reporter, token) = self.job_channels(job);
-                self.tasks.push(tokio::spawn(async move {
-                    let outcome = match spec {
-                        Err(e) => JobOutcome::Failed(e),
-                        Ok(spec) => match restore::run(spec, reporter, token).await {
-                            Ok(o) => JobOutcome::Succeeded {
-                                summary: format!(
-                                    "restored set {set_id} in {:.1} s{}",
-                                    o.seconds,
-                                    o.safety_backup
-                                        .map(|s| format!(" (safety backup {s})"))
-                                        .unwrap_or_default()
-                                ),
-                                set_id: None,
-                            },
-                            Err(e) => JobOutcome::Failed(e.to_string()),
-                        },
-                    };
-                    let _ = tx.send(AppEvent::JobDone { id: job, outcome });
-                }));
+                let spec = self.console_restore_spec(set_id.clone());
+                let done = job_done(job, move |result| JobOutcome::Restore {
+                    set_id,
+                    result: Box::new(result),
+                });
+                self.spawn(Some(job), spec, done);
             }
             Effect::TickManual { job, index } => {
                 if let Some(tx) = self.manual.get(&job) {
@@ -450,6 +185,150 @@ impl Executor {
             }
             Effect::Quit => {}
         }
+    }
+
+    fn load(&mut self) {
+        // Only the first load previews: later ones replace a full snapshot on screen.
+        let preview = !std::mem::replace(&mut self.loaded_once, true);
+        let job = LoadJob {
+            config: self.config.clone(),
+            paths: self.paths.clone(),
+            previews: preview.then(|| self.tx.clone()),
+        };
+        self.spawn(None, Ok(job), |ended| {
+            AppEvent::Loaded(match ended {
+                Ended::Finished(loaded) => loaded.map(Box::new),
+                Ended::NotStarted(e) | Ended::Crashed(e) => Err(e),
+                Ended::Abandoned => Err("the load was abandoned".into()),
+            })
+        });
+    }
+
+    /// A restore from the console: into the configured database, files and secrets in their
+    /// original places, with a safety backup first.
+    fn console_restore_spec(&self, id: SetId) -> Result<restore::RestoreSpec, String> {
+        let options = RestoreOptions {
+            safety_backup: true,
+            ..Default::default()
+        };
+        self.config
+            .restore_spec(&self.paths, id, options)
+            .map_err(|e| e.to_string())
+    }
+
+    fn start_verify(&mut self, job: u64, set_id: SetId, decrypt: bool) {
+        let target = VerifyTarget::Set(set_id.clone());
+        let spec = self
+            .config
+            .verify_spec(&self.paths, target, decrypt, Initiator::Operator)
+            .map_err(|e| e.to_string());
+        let done = job_done(job, move |result| JobOutcome::Verify {
+            set_id,
+            result: Box::new(result),
+        });
+        self.spawn(Some(job), spec, done);
+    }
+
+    fn start_drill(&mut self, job: u64, set_id: Option<SetId>) {
+        let spec = self
+            .config
+            .drill_spec(&self.paths, set_id, Initiator::Operator)
+            .map_err(|e| e.to_string());
+        let (manual_tx, manual_rx) = tokio::sync::mpsc::unbounded_channel();
+        self.manual.insert(job, manual_tx);
+        let spec = spec.map(|mut spec| {
+            spec.manual_input = Some(manual_rx);
+            spec
+        });
+        self.spawn(
+            Some(job),
+            spec,
+            job_done(job, |r| JobOutcome::Drill(Box::new(r))),
+        );
+    }
+
+    fn start_restore_plan(&mut self, job: u64, set_id: SetId) {
+        let spec = self.console_restore_spec(set_id.clone());
+        let database = spec
+            .as_ref()
+            .ok()
+            .and_then(|spec| restore::target_database_name(&spec.target))
+            .unwrap_or_default();
+        self.spawn(
+            Some(job),
+            spec.map(RestorePlanJob),
+            move |ended| match with_result(ended) {
+                Ok(Ok(plan)) => AppEvent::RestorePlanned {
+                    id: job,
+                    plan: Box::new(plan),
+                    database,
+                },
+                Ok(Err(e)) => AppEvent::JobDone {
+                    id: job,
+                    outcome: JobOutcome::Restore {
+                        set_id,
+                        result: Box::new(Err(e)),
+                    },
+                },
+                Err(outcome) => AppEvent::JobDone { id: job, outcome },
+            },
+        );
+    }
+
+    fn preflight(&mut self) {
+        let spec = self.config.backup_spec(&self.paths, Initiator::Operator);
+        let job = spec.map(PreflightJob).map_err(|e| e.to_string());
+        self.spawn(None, job, |ended| {
+            let failed = |detail: String| preflight::PreflightReport {
+                checks: vec![preflight::Check {
+                    name: "configuration".into(),
+                    ok: false,
+                    detail,
+                }],
+                ..Default::default()
+            };
+            AppEvent::Preflight(Box::new(match ended {
+                Ended::Finished(report) => report,
+                Ended::NotStarted(e) => failed(e),
+                Ended::Crashed(e) => failed(format!("the checks stopped unexpectedly: {e}")),
+                Ended::Abandoned => failed("the checks were abandoned".into()),
+            }))
+        });
+    }
+
+    fn load_retention(&mut self) {
+        let spec = self.config.prune_spec(&self.paths, Initiator::Operator);
+        let job = spec.map(PrunePreviewJob).map_err(|e| e.to_string());
+        self.spawn(None, job, |ended| {
+            AppEvent::RetentionLoaded(match ended {
+                Ended::Finished(previewed) => previewed
+                    .map(|(plan, candidates)| (Box::new(plan), candidates))
+                    .map_err(|e| e.to_string()),
+                Ended::NotStarted(e) | Ended::Crashed(e) => Err(e),
+                Ended::Abandoned => Err("the preview was abandoned".into()),
+            })
+        });
+    }
+
+    /// Pins `set_id` with `note`, or without a note unpins it.
+    fn pin(&mut self, set_id: SetId, note: Option<String>) {
+        let job = self.config.data_repository().map(|repository| PinJob {
+            repository,
+            set_id,
+            note,
+        });
+        self.spawn(None, job.map_err(|e| e.to_string()), |ended| {
+            AppEvent::PinsChanged(match ended {
+                Ended::Finished(Ok(PinChange::Pinned(p))) => {
+                    format!("✓ pinned {}: {}", p.set_id, p.note)
+                }
+                Ended::Finished(Ok(PinChange::Unpinned(id))) => format!("✓ unpinned {id}"),
+                Ended::Finished(Err(e)) | Ended::NotStarted(e) | Ended::Crashed(e) => {
+                    format!("✗ {e}")
+                }
+                Ended::Abandoned => "✗ the pin was abandoned".into(),
+            })
+        });
     }
 }
 
@@ -557,13 +436,7 @@ pub async fn run_console(config: Config, paths: LocalPaths, no_color: bool) -> s
             },
             Some(e) = rx.recv() => Some(e),
             _ = tick.tick() => Some(AppEvent::Tick(Utc::now())),
-            _ = reload.tick() => {
-                if !state.loading {
-                    state.loading = true;
-                    executor.run(Effect::Load);
-                }
-                None
-            }
+            _ = reload.tick() => Some(AppEvent::ReloadDue),
             _ = tokio::time::sleep(wait), if dirty => None,
         };
         if let Some(event) = event {
@@ -630,13 +503,8 @@ mod tests {
         assert_eq!(snapshot.status.complete_sets, 3);
     }
 
-    /// Only the console's first load previews: later ones replace a snapshot on screen.
-    #[tokio::test]
-    async fn only_the_first_load_previews() {
-        let dir = tempfile::tempdir().unwrap();
-        let (config, paths, _) = console_over(dir.path(), 2);
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let mut executor = Executor {
+    fn executor(config: Config, paths: LocalPaths, tx: UnboundedSender<AppEvent>) -> Executor {
+        Executor {
             config,
             paths,
             tx,
@@ -644,7 +512,181 @@ mod tests {
             manual: HashMap::new(),
             tasks: Vec::new(),
             loaded_once: false,
+        }
+    }
+
+    /// A job for the spawn function's tests: says it started, then does what it is told.
+    enum Probe {
+        Panics,
+        StopsWhenCancelled,
+        /// Reports this many lines, then returns.
+        Chatty(usize),
+    }
+
+    impl Job for Probe {
+        type Output = &'static str;
+
+        async fn run(self, reporter: Reporter, cancel: CancellationToken) -> &'static str {
+            reporter.log("started");
+            match self {
+                Probe::Panics => panic!("the probe broke"),
+                Probe::StopsWhenCancelled => {
+                    cancel.cancelled().await;
+                    "stopped when cancelled"
+                }
+                Probe::Chatty(lines) => {
+                    for n in 0..lines {
+                        reporter.log(format!("line {n}"));
+                    }
+                    "said everything"
+                }
+            }
+        }
+    }
+
+    /// The probe's word, carried in an outcome the test can tell apart.
+    fn probe_done(id: u64) -> impl FnOnce(Ended<&'static str>) -> AppEvent + Send + 'static {
+        job_done(id, |said: &'static str| JobOutcome::NotStarted(said.into()))
+    }
+
+    /// The next event, within a time no contended CI machine needs.
+    async fn next(rx: &mut tokio::sync::mpsc::UnboundedReceiver<AppEvent>) -> AppEvent {
+        tokio::time::timeout(Duration::from_secs(30), rx.recv())
+            .await
+            .expect("an event within 30 s")
+            .expect("the channel stays open")
+    }
+
+    /// A job whose spec cannot be made (this config has no [retention], and prune never
+    /// guesses a policy) still ends, with a failure that says why, and is not left running.
+    #[tokio::test]
+    async fn a_job_that_cannot_be_made_still_sends_its_final_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let (config, paths, _) = console_over(dir.path(), 1);
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut executor = executor(config, paths, tx);
+        executor.run(Effect::StartPrune { job: 4 });
+        match next(&mut rx).await {
+            AppEvent::JobDone {
+                id: 4,
+                outcome: JobOutcome::NotStarted(why),
+            } => assert!(why.contains("no [retention] table"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(executor.tasks.is_empty(), "nothing was started");
+    }
+
+    /// A panic in a job is the job's failure, sent as its final event, never silence.
+    #[tokio::test]
+    async fn a_panicking_job_ends_as_a_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let (config, paths, _) = console_over(dir.path(), 1);
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut executor = executor(config, paths, tx);
+        executor.spawn(Some(7), Ok(Probe::Panics), probe_done(7));
+        let outcome = loop {
+            match next(&mut rx).await {
+                AppEvent::Job { id: 7, .. } => {}
+                AppEvent::JobDone { id: 7, outcome } => break outcome,
+                other => panic!("{other:?}"),
+            }
         };
+        assert!(
+            matches!(&outcome, JobOutcome::Crashed(text) if text == "the probe broke"),
+            "{outcome:?}"
+        );
+        assert_eq!(
+            crate::report::outcome::verdict(&outcome),
+            crate::report::outcome::Verdict::Failed(
+                "the job stopped unexpectedly: the probe broke".into()
+            )
+        );
+    }
+
+    /// `CancelJob` reaches the token the job was given; the job's own result is its final
+    /// event, and its reports arrive before it, under its id.
+    #[tokio::test]
+    async fn cancel_job_reaches_the_job_and_its_result_is_the_final_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let (config, paths, _) = console_over(dir.path(), 1);
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut executor = executor(config, paths, tx);
+        executor.spawn(Some(3), Ok(Probe::StopsWhenCancelled), probe_done(3));
+        match next(&mut rx).await {
+            AppEvent::Job {
+                id: 3,
+                event: crate::jobs::progress::JobEvent::Log(line),
+            } => assert_eq!(line, "started"),
+            other => panic!("{other:?}"),
+        }
+        executor.run(Effect::CancelJob { job: 3 });
+        match next(&mut rx).await {
+            AppEvent::JobDone {
+                id: 3,
+                outcome: JobOutcome::NotStarted(said),
+            } => assert_eq!(said, "stopped when cancelled"),
+            other => panic!("{other:?}"),
+        }
+        let tasks = std::mem::take(&mut executor.tasks);
+        assert_eq!(tasks.len(), 1, "quitting waits for the job");
+        for task in tasks {
+            task.await.expect("the runner's task ends cleanly");
+        }
+    }
+
+    /// Every report a job made before it returned is shown before its result, in order.
+    #[tokio::test]
+    async fn a_jobs_reports_arrive_before_its_final_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let (config, paths, _) = console_over(dir.path(), 1);
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut executor = executor(config, paths, tx);
+        executor.spawn(Some(5), Ok(Probe::Chatty(500)), probe_done(5));
+        let mut lines = Vec::new();
+        loop {
+            match next(&mut rx).await {
+                AppEvent::Job {
+                    id: 5,
+                    event: crate::jobs::progress::JobEvent::Log(line),
+                } => lines.push(line),
+                AppEvent::JobDone { id: 5, .. } => break,
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(
+            lines.len(),
+            501,
+            "\"started\" and 500 lines, all before the result"
+        );
+        assert_eq!(lines.last().map(String::as_str), Some("line 499"));
+    }
+
+    /// The reload interval is an event: `update` asks for a load unless one is under way, and
+    /// asks again once it arrived.
+    #[tokio::test]
+    async fn the_reload_tick_goes_through_update() {
+        let dir = tempfile::tempdir().unwrap();
+        let (config, paths, _) = console_over(dir.path(), 1);
+        let mut state = AppState::new(config.repository.url.clone(), "c".into(), Utc::now());
+        assert_eq!(handle(&mut state, AppEvent::ReloadDue), [Effect::Load]);
+        assert!(state.loading);
+        assert!(
+            handle(&mut state, AppEvent::ReloadDue).is_empty(),
+            "no second load while one runs"
+        );
+        let loaded = load_snapshot(&config, &paths).await.map(Box::new);
+        handle(&mut state, AppEvent::Loaded(loaded));
+        assert!(!state.loading);
+        assert_eq!(handle(&mut state, AppEvent::ReloadDue), [Effect::Load]);
+    }
+
+    /// Only the console's first load previews: later ones replace a snapshot on screen.
+    #[tokio::test]
+    async fn only_the_first_load_previews() {
+        let dir = tempfile::tempdir().unwrap();
+        let (config, paths, _) = console_over(dir.path(), 2);
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut executor = executor(config, paths, tx);
         let mut events = Vec::new();
         for _ in 0..2 {
             executor.run(Effect::Load);

@@ -13,6 +13,7 @@ use crate::jobs::restore::RestorePlan;
 use crate::jobs::status::StatusReport;
 use crate::jobs::status_preview::StatusPreview;
 use crate::storage::journal::JournalView;
+use crate::storage::setid::SetId;
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeSet, VecDeque};
 
@@ -101,10 +102,10 @@ pub struct ChecklistItem {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JobKind {
     Backup,
-    Verify { set_id: String, decrypt: bool },
-    Drill { set_id: Option<String> },
-    RestorePlan { set_id: String },
-    Restore { set_id: String },
+    Verify { set_id: SetId, decrypt: bool },
+    Drill { set_id: Option<SetId> },
+    RestorePlan { set_id: SetId },
+    Restore { set_id: SetId },
     Prune,
 }
 
@@ -133,7 +134,7 @@ pub struct JobState {
     pub started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
     /// The set a backup produced, once known.
-    pub set_id: Option<String>,
+    pub set_id: Option<SetId>,
     /// Phases seen so far, with their times (drills show them as a checklist).
     pub phases: Vec<PhaseTiming>,
     /// A drill's manual steps.
@@ -189,11 +190,11 @@ pub enum Modal {
     },
     Wizard(WizardStep),
     OfferVerify {
-        set_id: String,
+        set_id: SetId,
     },
     /// The note for a new pin, being typed.
     PinNote {
-        set_id: String,
+        set_id: SetId,
         typed: String,
     },
     /// Prune: exactly what goes.

@@ -44,6 +44,7 @@ pub fn update(state: &mut AppState, event: AppEvent) -> Vec<Effect> {
             notice::on_tick(state);
             Vec::new()
         }
+        AppEvent::ReloadDue => reload_due(state),
         AppEvent::Resize(w, h) => {
             state.width = w;
             state.height = h;
@@ -106,6 +107,15 @@ pub fn update(state: &mut AppState, event: AppEvent) -> Vec<Effect> {
         }
         AppEvent::ConfigReloaded(result) => reload::on_reloaded(state, result),
     }
+}
+
+/// A reload is due: one load at a time (a slow repository must not pile loads up).
+fn reload_due(state: &mut AppState) -> Vec<Effect> {
+    if state.loading {
+        return Vec::new();
+    }
+    state.loading = true;
+    vec![Effect::Load]
 }
 
 /// What a screen needs when it opens (the Retention preview is loaded on first view).

@@ -942,7 +942,7 @@ async fn run_locked(
         .collect();
     let manifest = Manifest {
         format: MANIFEST_FORMAT,
-        set_id: set_id.to_string(),
+        set_id: set_id.clone(),
         snapshot_time: snapshot.time,
         started_at,
         finished_at: Utc::now(),

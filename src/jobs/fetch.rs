@@ -68,7 +68,7 @@ pub async fn fetch_set(
     meter: &mut Meter,
     cancel: &CancellationToken,
 ) -> Result<Vec<Fetched>, FetchError> {
-    let id = SetId::parse(&manifest.set_id).map_err(|e| FetchError::Manifest(e.to_string()))?;
+    let id = manifest.set_id.clone();
     let listed = match data
         .get_small(&layout::checksums_path(&id), MANIFEST_MAX_BYTES as u64)
         .await

@@ -1,6 +1,7 @@
 //! Jobs: plain async functions `(spec, dependencies, progress reporter, cancellation token) ->
-//! outcome`. They use `storage` and never import `app` or `ui`; the console and the CLI run the
-//! same jobs.
+//! outcome`, and for the long ones the same as a `job::Job` (see `runnable`) that one spawn
+//! function runs. They use `storage` and never import `app` or `ui`; the console and the CLI
+//! run the same jobs.
 
 pub mod backup;
 pub mod download;
@@ -9,6 +10,7 @@ pub mod drill_record;
 pub mod exit_code;
 pub mod fetch;
 pub mod inventory;
+pub mod job;
 pub mod leftovers;
 pub mod open_uploads;
 pub mod pins;
@@ -23,6 +25,7 @@ pub mod restore_db;
 pub mod restore_journal;
 pub mod restore_roles;
 pub mod retention_sim;
+pub mod runnable;
 pub mod scratch;
 pub mod set_choice;
 pub mod spool;

@@ -12,6 +12,7 @@ use super::drill_record;
 use super::inventory::{self, Inventory};
 use super::open_uploads;
 use super::pins::{self, PinError};
+use super::progress::Reporter;
 use super::prune_plan::{self, Facts, Freed, Obj, PrunePlan, Role};
 use super::spool;
 use crate::storage::journal::{
@@ -110,10 +111,12 @@ fn open(spec: &PruneSpec) -> Result<Repos, RepoError> {
     })
 }
 
-/// A preview, or with `yes` the real thing: lock, plan under the lock, delete.
+/// A preview, or with `yes` the real thing: lock, plan under the lock, delete, saying each
+/// deletion to `reporter` as it is done.
 pub async fn run(
     spec: &PruneSpec,
     yes: bool,
+    reporter: &Reporter,
     cancel: CancellationToken,
 ) -> Result<PruneReport, PruneError> {
     if !yes {
@@ -124,10 +127,11 @@ pub async fn run(
             outcome: None,
         });
     }
+    reporter.phase("prune");
     let lock = RepoLock::acquire(&spec.paths.locks(), &spec.repository.url, "prune")?;
     let started_at = Utc::now();
     let plan = plan(spec, None, started_at).await?;
-    let mut outcome = execute(spec, &plan, &lock, cancel).await?;
+    let mut outcome = execute(spec, &plan, &lock, reporter, cancel).await?;
     outcome.aborted_uploads = abort_open_uploads(spec, started_at).await;
     drop(lock);
     Ok(PruneReport {
@@ -287,6 +291,7 @@ pub async fn execute(
     spec: &PruneSpec,
     plan: &PrunePlan,
     _lock: &RepoLock,
+    reporter: &Reporter,
     cancel: CancellationToken,
 ) -> Result<PruneOutcome, PruneError> {
     if !plan.sets.is_empty() && plan.sets.iter().all(|s| !s.keep) {
@@ -325,15 +330,21 @@ pub async fn execute(
         run_id: run_id.clone(),
         ..Default::default()
     };
-    let result = delete_all(&repos, plan, &cancel, &mut outcome, |name, set, bytes| {
-        let entry = record(
-            format!("{run_id}/{name}"),
-            set,
-            RunStatus::Completed,
-            Some(bytes),
-        );
-        journal.append(&JournalEntry::Run(entry))
-    })
+    let result = delete_all(
+        &repos,
+        plan,
+        (reporter, &cancel),
+        &mut outcome,
+        |name, set, bytes| {
+            let entry = record(
+                format!("{run_id}/{name}"),
+                set,
+                RunStatus::Completed,
+                Some(bytes),
+            );
+            journal.append(&JournalEntry::Run(entry))
+        },
+    )
     .await;
     let mut last = record(
         run_id,
@@ -355,7 +366,7 @@ pub async fn execute(
 async fn delete_all(
     repos: &Repos,
     plan: &PrunePlan,
-    cancel: &CancellationToken,
+    (reporter, cancel): (&Reporter, &CancellationToken),
     outcome: &mut PruneOutcome,
     mut recorded: impl FnMut(&str, Option<String>, u64) -> Result<(), JournalError>,
 ) -> Result<(), PruneError> {
@@ -365,25 +376,26 @@ async fn delete_all(
             return Err(PruneError::Cancelled { deleted });
         }
         // A pin made after the plan still wins.
-        let pinned = pins::is_pinned(&repos.data, &set.set_id)
+        let pinned = pins::is_pinned(&repos.data, set.set_id.as_str())
             .await
             .map_err(|source| PruneError::PinRecheck {
-                set: set.set_id.clone(),
+                set: set.set_id.to_string(),
                 deleted,
                 source,
             })?;
         if pinned {
-            outcome.skipped.push(set.set_id.clone());
+            outcome.skipped.push(set.set_id.to_string());
             continue;
         }
         delete_objects(repos, &set.objects, deleted).await?;
-        remove_empty_folders(repos, &set.set_id).await;
-        outcome.deleted_sets.push(set.set_id.clone());
+        remove_empty_folders(repos, set.set_id.as_str()).await;
+        reporter.log(format!("deleted set {}", set.set_id));
+        outcome.deleted_sets.push(set.set_id.to_string());
         outcome.freed.sets += 1;
         add(&mut outcome.freed, &set.objects);
         recorded(
-            &set.set_id,
-            Some(set.set_id.clone()),
+            set.set_id.as_str(),
+            Some(set.set_id.to_string()),
             set.data_bytes + set.secrets_bytes,
         )?;
     }
@@ -397,6 +409,7 @@ async fn delete_all(
         if let Some(id) = &set {
             remove_empty_folders(repos, id).await;
         }
+        reporter.log(format!("deleted garbage {}", item.name));
         outcome.deleted_garbage.push(item.name.clone());
         outcome.freed.garbage += 1;
         add(&mut outcome.freed, &item.objects);

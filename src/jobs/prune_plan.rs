@@ -41,7 +41,7 @@ pub struct Obj {
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct SetVerdict {
-    pub set_id: String,
+    pub set_id: SetId,
     pub snapshot_time: DateTime<Utc>,
     pub keep: bool,
     /// Why it is kept ("daily 3/7", "pinned: legal hold"); empty when it expires.
@@ -238,7 +238,7 @@ pub fn assemble(policy: &Policy, facts: &Facts) -> PrunePlan {
             let mut objs = objects(Some(entry), Role::Data);
             objs.extend(objects(secrets_of(&entry.id), Role::Secrets));
             Some(SetVerdict {
-                set_id: d.id.clone(),
+                set_id: entry.id.clone(),
                 snapshot_time: entry.manifest.as_ref()?.snapshot_time,
                 keep: d.keep,
                 reasons: d.reasons.iter().map(|r| r.to_string()).collect(),

@@ -91,7 +91,7 @@ pub struct PlanStep {
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct RestorePlan {
-    pub set_id: String,
+    pub set_id: SetId,
     pub snapshot_time: chrono::DateTime<chrono::Utc>,
     pub target: String,
     pub toc: TocSummary,
@@ -836,7 +836,7 @@ async fn run_steps(
         None => "no safety backup was taken".to_string(),
     };
     let env = vec![
-        ("LIFEBOAT_SET".to_string(), plan.set_id.clone()),
+        ("LIFEBOAT_SET".to_string(), plan.set_id.to_string()),
         ("LIFEBOAT_TARGET".to_string(), spec.target.display()),
     ];
     if !spec.hooks.pre_restore.is_empty() {

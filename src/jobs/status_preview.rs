@@ -305,7 +305,7 @@ mod tests {
             Folder::Complete => m.to_json(),
             Folder::Corrupt => m.to_json()[..40].to_vec(),
             Folder::WrongSet => {
-                m.set_id = "20200101T000000Z-ffff".into();
+                m.set_id = "20200101T000000Z-ffff".parse().unwrap();
                 m.to_json()
             }
             Folder::NoManifest | Folder::Empty => return,

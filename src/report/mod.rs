@@ -8,6 +8,7 @@ pub mod drill;
 pub mod format;
 pub mod inventory;
 pub mod metrics;
+pub mod outcome;
 pub mod progress;
 pub mod prune;
 pub mod restore;

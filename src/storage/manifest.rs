@@ -1,6 +1,7 @@
 //! `manifest.json`: what a complete set holds and where it came from. Written last; a set folder
 //! without it is incomplete. The format is versioned and open (see the README).
 
+use super::setid::SetId;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -11,7 +12,8 @@ pub const MANIFEST_MAX_BYTES: usize = 4 * 1024 * 1024;
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Manifest {
     pub format: u32,
-    pub set_id: String,
+    /// Written as its text (see `SetId`'s serde), so the format is what it was as a string.
+    pub set_id: SetId,
     /// When pg_dump's snapshot was taken: the reference point for RPO.
     pub snapshot_time: DateTime<Utc>,
     pub started_at: DateTime<Utc>,
@@ -247,10 +249,10 @@ impl Manifest {
                 set: set.to_string(),
                 source,
             })?;
-        if manifest.set_id != set {
+        if manifest.set_id.as_str() != set {
             return Err(ManifestError::WrongSet {
                 set: set.to_string(),
-                claimed: manifest.set_id,
+                claimed: manifest.set_id.to_string(),
             });
         }
         if let Some(bad) = manifest
@@ -311,7 +313,7 @@ pub(crate) mod tests {
             .with_timezone(&Utc);
         Manifest {
             format: MANIFEST_FORMAT,
-            set_id: set.into(),
+            set_id: SetId::parse(set).expect("a sample's id is a set id"),
             snapshot_time: t,
             started_at: t,
             finished_at: t,
@@ -389,7 +391,7 @@ pub(crate) mod tests {
             "no roles key when none were recorded"
         );
         assert_eq!(
-            Manifest::parse(&m.set_id, old.as_bytes())
+            Manifest::parse(m.set_id.as_str(), old.as_bytes())
                 .unwrap()
                 .source
                 .roles,
@@ -402,7 +404,7 @@ pub(crate) mod tests {
             connection_limit: -1,
             ..Default::default()
         }]);
-        let parsed = Manifest::parse(&m.set_id, &m.to_json()).unwrap();
+        let parsed = Manifest::parse(m.set_id.as_str(), &m.to_json()).unwrap();
         assert_eq!(parsed, m);
         assert!(!String::from_utf8(m.to_json()).unwrap().contains("password"));
     }

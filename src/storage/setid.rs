@@ -114,6 +114,42 @@ impl fmt::Display for SetId {
     }
 }
 
+impl std::str::FromStr for SetId {
+    type Err = BadSetId;
+
+    fn from_str(text: &str) -> Result<Self, BadSetId> {
+        SetId::parse(text)
+    }
+}
+
+impl PartialEq<str> for SetId {
+    fn eq(&self, other: &str) -> bool {
+        self.text == other
+    }
+}
+
+impl PartialEq<&str> for SetId {
+    fn eq(&self, other: &&str) -> bool {
+        self.text == *other
+    }
+}
+
+/// Written as its text, so a manifest holding a `SetId` reads and writes the same JSON as one
+/// holding the string did.
+impl serde::Serialize for SetId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.text)
+    }
+}
+
+/// Read through [`SetId::parse`]: old ids (no milliseconds) too.
+impl<'de> serde::Deserialize<'de> for SetId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        SetId::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
 /// The time part of an id, new form (`20261122T020000.250Z`: exactly three digits of
 /// milliseconds) or old (`20261122T020000Z`).
 fn parse_time(time: &str) -> Option<DateTime<Utc>> {
@@ -165,6 +201,20 @@ fn plain_time(time: &str) -> Option<DateTime<Utc>> {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    /// In JSON an id is its text, both forms; anything else is refused when read.
+    #[test]
+    fn serde_writes_the_text_and_reads_both_forms() {
+        for text in ["20261122T020000.250Z-3f9a", "20261122T020000Z-3f9a"] {
+            let id = SetId::parse(text).unwrap();
+            let json = serde_json::to_string(&id).unwrap();
+            assert_eq!(json, format!("\"{text}\""));
+            assert_eq!(serde_json::from_str::<SetId>(&json).unwrap(), id);
+        }
+        let bad = serde_json::from_str::<SetId>("\"latest\"").unwrap_err();
+        assert!(bad.to_string().contains("is not a set id"), "{bad}");
+        assert!(serde_json::from_str::<SetId>("5").is_err());
+    }
 
     #[test]
     fn round_trips_and_sorts_by_time() {

@@ -644,7 +644,11 @@ fn detail(frame: &mut Frame, area: Rect, state: &AppState, row: usize, theme: &T
     let log: Vec<&String> = state
         .jobs
         .iter()
-        .filter(|j| j.set_id.is_some() && j.set_id == r.set_id && j.kind == JobKind::Backup)
+        .filter(|j| {
+            j.kind == JobKind::Backup
+                && j.set_id.is_some()
+                && j.set_id.as_ref().map(|id| id.as_str()) == r.set_id.as_deref()
+        })
         .flat_map(|j| j.log.iter())
         .collect();
     // The log's tail, as much of it as the screen leaves room for: its last line (the result)

@@ -92,7 +92,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
                 ("✗ expires", theme.bad())
             };
             let row = Row::new(vec![
-                Cell::from(s.set_id.clone()),
+                Cell::from(s.set_id.to_string()),
                 Cell::from(Span::styled(mark, style)),
                 Cell::from(format::bytes(s.data_bytes + s.secrets_bytes)),
                 Cell::from(if s.keep {

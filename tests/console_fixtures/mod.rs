@@ -59,6 +59,11 @@ pub fn now() -> DateTime<Utc> {
     at("2026-11-22T12:00:00Z")
 }
 
+/// A fixture's set id, typed.
+pub fn id(text: &str) -> SetId {
+    SetId::parse(text).expect("a fixture's set id is a set id")
+}
+
 pub fn at(rfc3339: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(rfc3339)
         .unwrap()
@@ -114,7 +119,7 @@ pub fn manifest(set: &str, finished_at: DateTime<Utc>, initiator: Initiator) -> 
     let started_at = SetId::parse(set).unwrap().time();
     Manifest {
         format: MANIFEST_FORMAT,
-        set_id: set.into(),
+        set_id: id(set),
         snapshot_time: started_at + Span::seconds(4),
         started_at,
         finished_at,
@@ -821,12 +826,12 @@ pub fn with_jobs(mut state: AppState) -> AppState {
     });
     done.status = JobStatus::Succeeded(format!("set {SET_NEWEST} complete"));
     done.finished_at = Some(at("2026-11-22T11:49:31Z"));
-    done.set_id = Some(SET_NEWEST.into());
+    done.set_id = Some(id(SET_NEWEST));
 
     let mut failed = job(
         2,
         JobKind::Verify {
-            set_id: SET_DAMAGED.into(),
+            set_id: id(SET_DAMAGED),
             decrypt: true,
         },
         at("2026-11-22T11:52:00Z"),

@@ -8,6 +8,7 @@ use crate::app::config::Config;
 use crate::app::exit;
 use crate::app::notify;
 use crate::jobs::backup;
+use crate::jobs::progress::Reporter;
 use crate::jobs::prune;
 use crate::report;
 use crate::storage::manifest::Initiator;
@@ -71,7 +72,7 @@ pub async fn run_then_prune(
     let backed_up = backup::run(backup_spec, reporter, cancel.clone()).await;
     let _ = printer.await;
     let pruned = match &backed_up {
-        Ok(_) => Some(prune::run(&prune_spec, true, cancel).await),
+        Ok(_) => Some(prune::run(&prune_spec, true, &Reporter::silent(), cancel).await),
         Err(_) => None,
     };
     if json {

@@ -5,6 +5,7 @@ use super::codes;
 use super::common::{cancel_on_ctrl_c, print_json};
 use crate::app::config::Config;
 use crate::app::exit;
+use crate::jobs::progress::Reporter;
 use crate::jobs::prune;
 use crate::report;
 use crate::storage::manifest::Initiator;
@@ -19,7 +20,7 @@ pub async fn run(config: &Config, paths: &LocalPaths, yes: bool, json: bool) -> 
             return exit::CONFIG;
         }
     };
-    let result = prune::run(&spec, yes, cancel_on_ctrl_c()).await;
+    let result = prune::run(&spec, yes, &Reporter::silent(), cancel_on_ctrl_c()).await;
     if json {
         print_json(&report::prune::json(&result));
         if let Err(e) = &result {

@@ -1,6 +1,7 @@
 //! The History screen's reducer: its filtered length, the row under the cursor (as an index
 //! into the unfiltered list, which the detail pane keeps), and Enter opening that detail.
 
+use crate::storage::setid::SetId;
 use crate::app::state::{AppState, Modal};
 
 /// Rows that pass the filter.
@@ -30,7 +31,7 @@ pub fn selected_row(state: &AppState) -> Option<usize> {
 }
 
 /// The set of unfiltered row `row`, if the run left one with a manifest.
-pub fn set_of_row(state: &AppState, row: usize) -> Option<String> {
+pub fn set_of_row(state: &AppState, row: usize) -> Option<SetId> {
     let r = state.snapshot.as_ref()?.history.get(row)?;
     r.manifest.as_ref().map(|m| m.set_id.clone())
 }

@@ -2,6 +2,7 @@
 //! object (a drill record opens its report), Back collapses, and the complete set under the
 //! cursor is what verify, restore and drill act on. The tree itself is `inventory_tree`.
 
+use crate::storage::setid::SetId;
 use crate::app::inventory_tree::{self, RowKind};
 use crate::app::state::{AppState, Modal};
 use crate::storage::layout;
@@ -52,15 +53,10 @@ pub fn back(state: &mut AppState) {
 }
 
 /// The set under the cursor, if it is complete (only complete sets can be verified or restored).
-pub fn selected_complete_set(state: &AppState) -> Option<String> {
+pub fn selected_complete_set(state: &AppState) -> Option<SetId> {
     let id = inventory_tree::row(state, state.inventory.selected)?.set_id?;
-    let complete = state
-        .snapshot
-        .as_ref()?
-        .inventory
-        .as_ref()?
-        .sets
-        .iter()
-        .any(|s| s.id.as_str() == id && s.is_complete());
-    complete.then_some(id)
+    let sets = &state.snapshot.as_ref()?.inventory.as_ref()?.sets;
+    sets.iter()
+        .find(|s| s.id.as_str() == id && s.is_complete())
+        .map(|s| s.id.clone())
 }

@@ -4,6 +4,7 @@
 
 use super::notice;
 use crate::app::event::{Effect, JobOutcome};
+use crate::report::outcome::Verdict;
 use crate::app::retention_state;
 use crate::app::state::{
     AppState, ChecklistItem, JobKind, JobState, JobStatus, Modal, PhaseTiming, Screen, WizardStep,
@@ -88,8 +89,8 @@ pub fn on_done(state: &mut AppState, id: u64, outcome: JobOutcome) -> Vec<Effect
         last.finished_at.get_or_insert(now);
     }
     let mut offer = None;
-    let said = match outcome {
-        JobOutcome::Succeeded { summary, set_id } => {
+    let said = match crate::report::outcome::verdict(&outcome) {
+        Verdict::Succeeded { summary, set_id } => {
             job.push_log(format!("✓ {summary}"));
             job.status = JobStatus::Succeeded(summary.clone());
             if job.kind == JobKind::Backup {
@@ -98,12 +99,12 @@ pub fn on_done(state: &mut AppState, id: u64, outcome: JobOutcome) -> Vec<Effect
             job.set_id = set_id;
             format!("✓ {summary}")
         }
-        JobOutcome::Failed(e) => {
+        Verdict::Failed(e) => {
             job.push_log(format!("✗ {e}"));
             job.status = JobStatus::Failed(e.clone());
             format!("✗ {e}")
         }
-        JobOutcome::Cancelled(e) => {
+        Verdict::Cancelled(e) => {
             job.push_log(format!("✗ {e}"));
             job.status = JobStatus::Cancelled(e);
             // Said, so that no earlier result stays in the status bar as if it were this one's.

@@ -12,6 +12,7 @@ pub mod notice;
 use super::action::Action;
 use super::inventory_tree;
 use super::state::{AppState, Modal, Screen};
+use crate::storage::setid::SetId;
 
 /// How many rows the current screen's list has.
 fn list_len(state: &AppState) -> usize {
@@ -72,7 +73,7 @@ pub fn move_cursor(state: &mut AppState, action: Action) {
 }
 
 /// The set under the cursor on History or Inventory (only complete sets can be verified).
-pub fn selected_set(state: &AppState) -> Option<String> {
+pub fn selected_set(state: &AppState) -> Option<SetId> {
     match (&state.modal, state.screen) {
         (Some(Modal::Detail { row }), _) => history::set_of_row(state, *row),
         (_, Screen::History) => history::set_of_row(state, history::selected_row(state)?),

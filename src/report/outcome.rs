@@ -1,0 +1,167 @@
+//! What a console job's typed outcome says: whether it succeeded, failed or was cancelled, the
+//! one line the Jobs screen and the status bar show, and the set it made (a backup's, offered
+//! for verification).
+
+use crate::jobs::backup::{BackupError, BackupOutcome};
+use crate::jobs::drill::DrillError;
+use crate::jobs::drill_record::DrillRecord;
+use crate::jobs::job::CANCEL_GRACE;
+use crate::jobs::prune::{PruneError, PruneOutcome};
+use crate::jobs::restore::{RestoreError, RestoreOutcome};
+use crate::jobs::runnable::JobOutcome;
+use crate::jobs::verify::{self, VerifyError, VerifyReport};
+use crate::storage::setid::SetId;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Succeeded {
+        summary: String,
+        set_id: Option<SetId>,
+    },
+    Failed(String),
+    Cancelled(String),
+}
+
+pub fn verdict(outcome: &JobOutcome) -> Verdict {
+    match outcome {
+        JobOutcome::Backup(result) => backed_up(result),
+        JobOutcome::Verify { set_id, result } => verified(set_id, result),
+        JobOutcome::Drill(result) => drilled(result),
+        JobOutcome::Restore { set_id, result } => restored(set_id, result),
+        JobOutcome::Prune(result) => pruned(result),
+        JobOutcome::NotStarted(e) => Verdict::Failed(e.clone()),
+        JobOutcome::Crashed(e) => Verdict::Failed(format!("the job stopped unexpectedly: {e}")),
+        JobOutcome::Abandoned => Verdict::Cancelled(format!(
+            "cancelled; the job did not stop within {} s and was dropped unfinished",
+            CANCEL_GRACE.as_secs()
+        )),
+    }
+}
+
+fn backed_up(result: &Result<BackupOutcome, BackupError>) -> Verdict {
+    match result {
+        Ok(o) => Verdict::Succeeded {
+            summary: match &o.set_id {
+                Some(id) => format!("set {id} complete"),
+                None => "spooled sets uploaded".into(),
+            },
+            set_id: o.set_id.clone(),
+        },
+        Err(e @ (BackupError::Cancelled | BackupError::TimedOut(_))) => {
+            Verdict::Cancelled(e.to_string())
+        }
+        Err(e) => Verdict::Failed(e.to_string()),
+    }
+}
+
+fn drilled(result: &Result<DrillRecord, DrillError>) -> Verdict {
+    match result {
+        Ok(r) if r.passed => Verdict::Succeeded {
+            summary: format!(
+                "drill passed: RTO {}, RPO {}",
+                r.rto_seconds
+                    .map(|s| format!("{s:.1} s"))
+                    .unwrap_or_else(|| "-".into()),
+                super::format::age_secs(r.rpo_seconds() as i64)
+            ),
+            set_id: SetId::parse(&r.set_id).ok(),
+        },
+        Ok(r) if r.cancelled => Verdict::Cancelled(
+            "drill cancelled (no verdict: the last completed drill counts)".into(),
+        ),
+        Ok(r) => Verdict::Failed(format!("drill FAILED: {}", r.reasons.join("; "))),
+        Err(e) => Verdict::Failed(e.to_string()),
+    }
+}
+
+fn restored(set_id: &SetId, result: &Result<RestoreOutcome, RestoreError>) -> Verdict {
+    match result {
+        Ok(o) => Verdict::Succeeded {
+            summary: format!(
+                "restored set {set_id} in {:.1} s{}",
+                o.seconds,
+                o.safety_backup
+                    .as_ref()
+                    .map(|s| format!(" (safety backup {s})"))
+                    .unwrap_or_default()
+            ),
+            set_id: None,
+        },
+        Err(e) => Verdict::Failed(e.to_string()),
+    }
+}
+
+fn pruned(result: &Result<PruneOutcome, PruneError>) -> Verdict {
+    match result {
+        Ok(o) => Verdict::Succeeded {
+            summary: format!(
+                "pruned {} set(s) and {} garbage item(s), {} freed",
+                o.deleted_sets.len(),
+                o.deleted_garbage.len(),
+                super::format::bytes(o.freed.total_bytes())
+            ),
+            set_id: None,
+        },
+        Err(e) => Verdict::Failed(e.to_string()),
+    }
+}
+
+fn verified(set_id: &SetId, result: &Result<VerifyReport, VerifyError>) -> Verdict {
+    match result {
+        Ok(report) if report.ok() => Verdict::Succeeded {
+            summary: format!("set {set_id}: every object matches"),
+            set_id: Some(set_id.clone()),
+        },
+        Ok(report) => {
+            let bad: Vec<String> = report
+                .sets
+                .iter()
+                .flat_map(|s| {
+                    s.objects
+                        .iter()
+                        .filter(|o| o.status != verify::ObjectStatus::Ok)
+                        .map(|o| format!("{} {:?}", o.object, o.status))
+                        .chain(s.problems.iter().cloned())
+                })
+                .collect();
+            Verdict::Failed(format!("set {set_id} is DAMAGED: {}", bad.join("; ")))
+        }
+        Err(VerifyError::Cancelled) => Verdict::Cancelled("verification cancelled".into()),
+        Err(e) => Verdict::Failed(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcomes_without_a_result_say_why() {
+        assert_eq!(
+            verdict(&JobOutcome::NotStarted("no [source]".into())),
+            Verdict::Failed("no [source]".into())
+        );
+        assert_eq!(
+            verdict(&JobOutcome::Crashed("index out of bounds".into())),
+            Verdict::Failed("the job stopped unexpectedly: index out of bounds".into())
+        );
+        assert!(matches!(
+            verdict(&JobOutcome::Abandoned),
+            Verdict::Cancelled(text) if text.contains("did not stop within 30 s")
+        ));
+    }
+
+    #[test]
+    fn a_cancelled_backup_is_cancelled_not_failed() {
+        assert_eq!(
+            verdict(&JobOutcome::Backup(Box::new(Err(BackupError::Cancelled)))),
+            Verdict::Cancelled(BackupError::Cancelled.to_string())
+        );
+        assert!(matches!(
+            verdict(&JobOutcome::Backup(Box::new(Err(BackupError::Config(
+                "bad".into()
+            ))))),
+            Verdict::Failed(text) if text == "bad"
+        ));
+    }
+}
