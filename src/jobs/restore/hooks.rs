@@ -1,0 +1,111 @@
+//! The operator's hooks and the health check: commands run with `sh -c`, or an http:// URL
+//! that must answer 2xx.
+
+use super::RestoreError;
+use crate::jobs::progress::Reporter;
+use crate::storage::postgres;
+use std::time::Duration;
+
+/// Runs a hook with `sh -c`; its output goes to the log.
+pub fn run_hook(command: &str, env: &[(String, String)]) -> Result<String, (String, String)> {
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg(command)
+        .stdin(std::process::Stdio::null());
+    postgres::inherit_only_stdio(&mut cmd);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    match cmd.output() {
+        Ok(out) => {
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+            .trim()
+            .to_string();
+            if out.status.success() {
+                Ok(text)
+            } else {
+                Err((out.status.to_string(), text))
+            }
+        }
+        Err(e) => Err(("not started".into(), e.to_string())),
+    }
+}
+
+/// A health check: an http:// URL that must answer 2xx, or a command that must exit 0.
+pub fn health_check(target: &str, timeout: Duration) -> Result<String, String> {
+    if let Some(rest) = target.strip_prefix("http://") {
+        use std::io::{Read as _, Write as _};
+        let (host, path) = rest
+            .split_once('/')
+            .map(|(h, p)| (h, format!("/{p}")))
+            .unwrap_or((rest, "/".into()));
+        let addr = std::net::ToSocketAddrs::to_socket_addrs(
+            &(if host.contains(':') {
+                host.to_string()
+            } else {
+                format!("{host}:80")
+            }),
+        )
+        .map_err(|e| e.to_string())?
+        .next()
+        .ok_or("no address")?;
+        let mut stream = std::net::TcpStream::connect_timeout(&addr, timeout)
+            .map_err(|e| format!("{target}: {e}"))?;
+        stream
+            .set_read_timeout(Some(timeout))
+            .map_err(|e| e.to_string())?;
+        write!(
+            stream,
+            "GET {path} HTTP/1.0\r\nHost: {host}\r\nUser-Agent: lifeboat\r\n\r\n"
+        )
+        .map_err(|e| e.to_string())?;
+        let mut head = [0u8; 64];
+        let n = stream
+            .read(&mut head)
+            .map_err(|e| format!("{target}: {e}"))?;
+        let status_line = String::from_utf8_lossy(&head[..n]);
+        let code: u16 = status_line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        return if (200..300).contains(&code) {
+            Ok(format!("{target} answered {code}"))
+        } else {
+            Err(format!("{target} answered {code}"))
+        };
+    }
+    run_hook(target, &[]).map_err(|(status, out)| format!("`{target}` failed ({status}): {out}"))
+}
+
+/// Runs hooks in order; the first failure stops with `state` (what was touched so far).
+pub(super) async fn run_hooks(
+    hooks: &[String],
+    phase: &str,
+    env: &[(String, String)],
+    reporter: &Reporter,
+    done: &mut Vec<String>,
+    state: &str,
+) -> Result<(), RestoreError> {
+    for hook in hooks {
+        reporter.phase(phase);
+        let (h, e) = (hook.clone(), env.to_vec());
+        let failure = |status: String, output: String| RestoreError::Hook {
+            command: hook.clone(),
+            status,
+            output,
+            state: state.to_string(),
+        };
+        match tokio::task::spawn_blocking(move || run_hook(&h, &e)).await {
+            Ok(Ok(out)) => reporter.log(format!("{hook}: ok {out}")),
+            Ok(Err((status, output))) => return Err(failure(status, output)),
+            Err(e) => return Err(failure("panicked".into(), e.to_string())),
+        }
+        done.push(format!("hook {hook}"));
+    }
+    Ok(())
+}
