@@ -5,28 +5,34 @@
 //! checks, manual steps, teardown. Teardown always runs: no scratch database, cluster or
 //! decrypted file is left behind, also when the drill fails or is cancelled.
 
-use super::drill_record::{CheckResult, DrillRecord, ManualStep, Phase, DRILL_FORMAT};
-use super::fetch::{self, Fetched};
+mod checks;
+mod clock;
+mod decrypt;
+mod target;
+
+use checks::{run_checks, DrillChecks};
+use clock::Clock;
+use decrypt::decrypt_all;
+use target::Target;
+
+use super::drill_record::{DrillRecord, ManualStep, DRILL_FORMAT};
+use super::fetch;
 use super::inventory;
 use super::progress::{Meter, Reporter};
-use super::restore::{self, Scratch};
+use super::restore::Scratch;
 use super::restore_db;
-use crate::storage::archive;
 use crate::storage::gpg::{Crypto, EncryptionSpec};
 use crate::storage::journal::{Journal, JournalEntry};
 use crate::storage::layout;
 use crate::storage::lock::this_host;
-use crate::storage::manifest::{ComponentKind, Initiator, Manifest};
+use crate::storage::manifest::Initiator;
 use crate::storage::paths::LocalPaths;
-use crate::storage::pg_cluster::{ClusterOptions, EphemeralCluster};
-use crate::storage::postgres::{self, PgConn, PgTools, PsqlSession};
+use crate::storage::postgres::{self, PgConn, PgTools};
 use crate::storage::repository::{Repository, RepositorySpec};
-use crate::storage::roots::{place, RootsSpec};
+use crate::storage::roots::RootsSpec;
 use crate::storage::setid::SetId;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use std::path::PathBuf;
-use std::sync::atomic::AtomicU64;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -90,199 +96,6 @@ pub enum DrillError {
     Setup(String),
     #[error("the drill record could not be stored in {repository}: {reason}")]
     Store { repository: String, reason: String },
-}
-
-struct Clock {
-    phases: Vec<Phase>,
-    reporter: Reporter,
-}
-
-impl Clock {
-    fn begin(&self, name: &str) -> DateTime<Utc> {
-        self.reporter.phase(name);
-        Utc::now()
-    }
-
-    fn end(&mut self, name: &str, began: DateTime<Utc>, ok: bool, detail: impl Into<String>) {
-        let finished = Utc::now();
-        let detail = detail.into();
-        self.reporter
-            .log(format!("{} {name}: {detail}", if ok { "✓" } else { "✗" }));
-        self.phases.push(Phase {
-            name: name.into(),
-            started_at: began,
-            finished_at: finished,
-            seconds: (finished - began).num_milliseconds() as f64 / 1000.0,
-            ok,
-            detail,
-        });
-    }
-}
-
-/// The throwaway target.
-enum Target {
-    Cluster(EphemeralCluster),
-    Scratch { server: PgConn, name: String },
-}
-
-impl Target {
-    /// An ephemeral cluster, or a new database on the configured server.
-    fn create(server: Option<PgConn>, tools: &PgTools, name: String) -> Result<Target, String> {
-        match server {
-            None => EphemeralCluster::start(ClusterOptions::default())
-                .and_then(|c| c.create_database("drill").map(|_| c))
-                .map(Target::Cluster)
-                .map_err(|e| e.to_string()),
-            Some(server) => {
-                postgres::on_maintenance_db(
-                    tools,
-                    &server,
-                    &format!("CREATE DATABASE {}", postgres::quote_identifier(&name)),
-                )?;
-                Ok(Target::Scratch { server, name })
-            }
-        }
-    }
-
-    fn is_cluster(&self) -> bool {
-        matches!(self, Target::Cluster(_))
-    }
-
-    fn conn(&self) -> PgConn {
-        match self {
-            Target::Cluster(c) => PgConn::new(Some(&c.url("drill"))),
-            Target::Scratch { server, name } => server.with_database(name),
-        }
-    }
-
-    fn describe(&self) -> String {
-        match self {
-            Target::Cluster(c) => format!(
-                "ephemeral local cluster on the private socket in {} (removed afterwards)",
-                c.socket_dir().display()
-            ),
-            Target::Scratch { server, name } => format!(
-                "scratch database {name} on {} (dropped afterwards)",
-                server.display()
-            ),
-        }
-    }
-
-    fn teardown(self, tools: &PgTools) -> Result<String, String> {
-        match self {
-            Target::Cluster(c) => c
-                .stop()
-                .map(|_| "ephemeral cluster stopped and removed".into())
-                .map_err(|e| e.to_string()),
-            Target::Scratch { server, name } => {
-                postgres::on_maintenance_db(
-                    tools,
-                    &server,
-                    &format!(
-                        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                        postgres::quote_identifier(&name)
-                    ),
-                )?;
-                Ok(format!("scratch database {name} dropped"))
-            }
-        }
-    }
-}
-
-fn query_one(tools: &PgTools, conn: &PgConn, sql: &str) -> Result<String, String> {
-    let mut s = PsqlSession::open(tools, conn).map_err(|e| e.to_string())?;
-    let rows = s.query(sql).map_err(|e| e.to_string())?;
-    let _ = s.close();
-    Ok(rows.first().map(|r| r.join("|")).unwrap_or_default())
-}
-
-fn parse_timestamp(text: &str) -> Option<DateTime<Utc>> {
-    let t = text.trim();
-    DateTime::parse_from_rfc3339(t)
-        .or_else(|_| DateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S%.f%#z"))
-        .map(|d| d.with_timezone(&Utc))
-        .ok()
-}
-
-fn run_checks(
-    tools: &PgTools,
-    conn: &PgConn,
-    manifest: &Manifest,
-    spec: &DrillChecks,
-) -> (Vec<CheckResult>, Option<DateTime<Utc>>) {
-    let mut results = Vec::new();
-    for t in &manifest.source.key_tables {
-        let actual = postgres::table_sql(&t.table)
-            .map_err(|e| e.to_string())
-            .and_then(|sql| query_one(tools, conn, &format!("SELECT count(*) FROM {sql}")));
-        let (ok, actual) = match actual {
-            Ok(v) => (v == t.rows.to_string(), v),
-            Err(e) => (false, e),
-        };
-        results.push(CheckResult {
-            name: format!("rows in {}", t.table),
-            kind: "row count".into(),
-            ok,
-            expected: t.rows.to_string(),
-            actual,
-        });
-    }
-    for c in &spec.checks {
-        let (ok, actual) = match query_one(tools, conn, &c.sql) {
-            Ok(v) => (v.trim() == c.expect.trim(), v),
-            Err(e) => (false, e),
-        };
-        results.push(CheckResult {
-            name: c.name.clone(),
-            kind: "sql".into(),
-            ok,
-            expected: c.expect.clone(),
-            actual,
-        });
-    }
-    let mut newest = None;
-    if let Some(q) = &spec.freshness_query {
-        // Normalised to UTC text so any timestamp column type parses.
-        let wrapped = format!(
-            "SELECT to_char((({}) ) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')",
-            q.trim().trim_end_matches(';')
-        );
-        let (ok, actual) = match query_one(tools, conn, &wrapped) {
-            Ok(v) => match parse_timestamp(&v) {
-                Some(t) => {
-                    newest = Some(t);
-                    (true, v)
-                }
-                None => (
-                    false,
-                    format!("not a timestamp: `{v}` (the query must return one timestamp)"),
-                ),
-            },
-            Err(e) => (false, e),
-        };
-        results.push(CheckResult {
-            name: "freshness".into(),
-            kind: "freshness".into(),
-            ok,
-            expected: "the newest restored timestamp".into(),
-            actual,
-        });
-    }
-    if let Some(cmd) = &spec.health_command {
-        let env = vec![("LIFEBOAT_DRILL_DATABASE_URL".to_string(), conn.display())];
-        let (ok, actual) = match restore::run_hook(cmd, &env) {
-            Ok(out) => (true, if out.is_empty() { "exit 0".into() } else { out }),
-            Err((status, out)) => (false, format!("{status}: {out}")),
-        };
-        results.push(CheckResult {
-            name: cmd.clone(),
-            kind: "health".into(),
-            ok,
-            expected: "exit 0".into(),
-            actual,
-        });
-    }
-    (results, newest)
 }
 
 /// Runs a drill; the record is returned (and stored) whether it passed or failed. An error
@@ -666,56 +479,4 @@ pub async fn run(
         reporter.warn(e.to_string());
     }
     Ok(record)
-}
-
-/// The parts of the spec the checks need, movable to a blocking thread.
-#[derive(Debug, Clone)]
-struct DrillChecks {
-    checks: Vec<SqlCheck>,
-    freshness_query: Option<String>,
-    health_command: Option<String>,
-}
-
-/// Decrypts the dump to scratch and reads every archive through the restore's safety checks
-/// against the configured roots (`storage::roots::place`, the same walk): a set the restore
-/// would refuse fails the drill. The drill writes no files, so nothing on disk is looked at.
-fn decrypt_all(
-    fetched: &[Fetched],
-    crypto: &Crypto,
-    dump: &std::path::Path,
-    manifest: &Manifest,
-    roots: &RootsSpec,
-) -> Result<(String, u64), String> {
-    let mut parts = Vec::new();
-    let mut dump_bytes = 0;
-    for f in fetched {
-        let counter = Arc::new(AtomicU64::new(0));
-        match f.component.kind {
-            ComponentKind::Db => {
-                let n = restore::decrypt_with(f, crypto, counter, |decoded| {
-                    restore::write_dump(decoded, dump)
-                })
-                .map_err(|e| e.to_string())?;
-                dump_bytes = n;
-                parts.push(format!("dump {} MiB", n / (1024 * 1024)));
-            }
-            ComponentKind::Files | ComponentKind::Secrets => {
-                let placement = place(f.component.kind, manifest, roots)
-                    .map_err(|e| format!("{}: {e}", f.component.object))?;
-                let l = restore::decrypt_with(f, crypto, counter, |decoded| {
-                    archive::list(decoded, &placement, false).map_err(|e| e.to_string())
-                })
-                .map_err(|e| e.to_string())?;
-                parts.push(format!(
-                    "{}: {} files read back",
-                    f.component.kind.as_str(),
-                    l.files
-                ));
-            }
-        }
-    }
-    Ok((
-        format!("stored and plaintext hashes match; {}", parts.join(", ")),
-        dump_bytes,
-    ))
 }
