@@ -127,6 +127,12 @@ impl RestorePlan {
     pub fn ok(&self) -> bool {
         self.problems.is_empty() && self.checks.iter().all(|c| c.ok)
     }
+
+    /// Whether the target database exists now, from the facts the dry run inspected (never
+    /// from a check's wording): it decides the safety backup.
+    pub fn target_exists(&self) -> bool {
+        self.database.as_ref().is_some_and(|d| d.existing.is_some())
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -189,6 +189,70 @@ fn plan_blocking(
         problems: Vec::new(),
         database: None,
     };
+    let placed = read_components(spec, manifest, fetched, crypto, dump, &mut plan)?;
+    plan.checks.push(check(
+        "decryption",
+        Ok("every component decrypted and its plaintext hash matches".into()),
+    ));
+    let listing = list_dump(tools, dump);
+    match &listing {
+        Ok(text) => plan.toc = parse_toc(text),
+        Err(e) => plan.problems.push(format!("db.dump: {e}")),
+    }
+    plan.checks.push(version_check(tools, &plan.toc));
+    restore_db::plan_database(
+        spec,
+        manifest,
+        tools,
+        listing.ok().as_deref(),
+        dump,
+        work,
+        &mut plan,
+    );
+    if let Some(files) = &plan.files {
+        plan.checks.push(check(
+            "file archive",
+            Ok(format!(
+                "{} entries, {} files, {} MiB; {} existing paths would be overwritten",
+                files.entries,
+                files.files,
+                files.bytes / (1024 * 1024),
+                files.existing.len()
+            )),
+        ));
+        if let Some(root) = placed_for(&placed, ComponentKind::Files).and_then(|p| p.roots.first())
+        {
+            plan.checks
+                .push(free_space_check(&root.anchor, files.bytes));
+        }
+    }
+    plan.checks.push(free_space_check(&spec.scratch_dir, 0));
+    plan.steps = plan_steps(spec, manifest, &plan, &placed)
+        .into_iter()
+        .map(|step| PlanStep {
+            step,
+            projected_seconds: None,
+        })
+        .collect();
+    for c in &plan.checks {
+        if !c.ok {
+            plan.problems.push(format!("{}: {}", c.name, c.detail));
+        }
+    }
+    Ok(plan)
+}
+
+/// Decrypts the dump to scratch and lists each archive through the same placement and walk
+/// as the extraction: what this accepts is exactly what the restore would write. Returns
+/// where each archive would go.
+fn read_components(
+    spec: &RestoreSpec,
+    manifest: &Manifest,
+    fetched: &[Fetched],
+    crypto: &Crypto,
+    dump: &Path,
+    plan: &mut RestorePlan,
+) -> Result<Vec<(ComponentKind, Placement)>, RestoreError> {
     let mut placed: Vec<(ComponentKind, Placement)> = Vec::new();
     for f in fetched {
         let counter = Arc::new(AtomicU64::new(0));
@@ -199,8 +263,6 @@ fn plan_blocking(
                 plan.dump_bytes = written;
             }
             ComponentKind::Files | ComponentKind::Secrets => {
-                // The same decision and the same walk as the extraction: what this accepts
-                // is exactly what the restore would write.
                 let kind = f.component.kind;
                 let placement = match roots::place(kind, manifest, &spec.roots) {
                     Ok(p) => p,
@@ -236,66 +298,40 @@ fn plan_blocking(
             }
         }
     }
-    plan.checks.push(check(
-        "decryption",
-        Ok("every component decrypted and its plaintext hash matches".into()),
-    ));
-    let listing = list_dump(tools, dump);
-    match &listing {
-        Ok(text) => plan.toc = parse_toc(text),
-        Err(e) => plan.problems.push(format!("db.dump: {e}")),
-    }
+    Ok(placed)
+}
+
+/// pg_restore must be at least as new as the pg_dump that wrote the dump.
+fn version_check(tools: &PgTools, toc: &TocSummary) -> Check {
     let restore_version = tools.version("pg_restore").unwrap_or_default();
-    plan.checks.push(check(
+    check(
         "pg_restore version",
         match (
             postgres::major_of(&restore_version),
-            postgres::major_of(&plan.toc.dumped_by),
+            postgres::major_of(&toc.dumped_by),
         ) {
             (Some(r), Some(d)) if r < d => Err(format!(
                 "pg_restore {restore_version} is older than the pg_dump {} that wrote the dump",
-                plan.toc.dumped_by
+                toc.dumped_by
             )),
             _ => Ok(format!(
                 "pg_restore {restore_version} reads a dump by pg_dump {}",
-                plan.toc.dumped_by
+                toc.dumped_by
             )),
         },
-    ));
-    restore_db::plan_database(
-        spec,
-        manifest,
-        tools,
-        listing.ok().as_deref(),
-        dump,
-        work,
-        &mut plan,
-    );
-    if let Some(files) = &plan.files {
-        plan.checks.push(check(
-            "file archive",
-            Ok(format!(
-                "{} entries, {} files, {} MiB; {} existing paths would be overwritten",
-                files.entries,
-                files.files,
-                files.bytes / (1024 * 1024),
-                files.existing.len()
-            )),
-        ));
-        if let Some(root) = placed_for(&placed, ComponentKind::Files).and_then(|p| p.roots.first())
-        {
-            plan.checks
-                .push(free_space_check(&root.anchor, files.bytes));
-        }
-    }
-    plan.checks.push(free_space_check(&spec.scratch_dir, 0));
+    )
+}
+
+/// The steps the real restore would take, in its order (`run`).
+fn plan_steps(
+    spec: &RestoreSpec,
+    manifest: &Manifest,
+    plan: &RestorePlan,
+    placed: &[(ComponentKind, Placement)],
+) -> Vec<String> {
     let jobs = spec.jobs.max(1);
     let mut steps = Vec::new();
-    let target_exists = plan
-        .checks
-        .iter()
-        .any(|c| c.name == "target database" && c.detail.starts_with("exists"));
-    if spec.safety_backup.is_some() && target_exists {
+    if spec.safety_backup.is_some() && plan.target_exists() {
         steps.push(format!(
             "safety backup of {} (and the file roots) into the repository",
             spec.target.display()
@@ -320,14 +356,14 @@ fn plan_blocking(
     } else {
         "their modes (owners and set-id bits not restored: --restore-owners)"
     };
-    if let (Some(files), Some(p)) = (&plan.files, placed_for(&placed, ComponentKind::Files)) {
+    if let (Some(files), Some(p)) = (&plan.files, placed_for(placed, ComponentKind::Files)) {
         steps.push(format!(
             "extract {} files into {} with {owners}",
             files.files,
             p.describe()
         ));
     }
-    if let (Some(secrets), Some(p)) = (&plan.secrets, placed_for(&placed, ComponentKind::Secrets)) {
+    if let (Some(secrets), Some(p)) = (&plan.secrets, placed_for(placed, ComponentKind::Secrets)) {
         steps.push(format!(
             "extract {} secret files into {} with {owners}",
             secrets.files,
@@ -352,19 +388,7 @@ fn plan_blocking(
             db.old_name
         ));
     }
-    plan.steps = steps
-        .into_iter()
-        .map(|step| PlanStep {
-            step,
-            projected_seconds: None,
-        })
-        .collect();
-    for c in &plan.checks {
-        if !c.ok {
-            plan.problems.push(format!("{}: {}", c.name, c.detail));
-        }
-    }
-    Ok(plan)
+    steps
 }
 
 fn placed_for(placed: &[(ComponentKind, Placement)], kind: ComponentKind) -> Option<&Placement> {
