@@ -1,6 +1,7 @@
 //! The drill's decrypt phase: the dump to scratch, and every archive read back through the
 //! restore's own safety checks.
 
+use super::failure::DrillFailure;
 use crate::jobs::fetch::Fetched;
 use crate::jobs::restore;
 use crate::storage::archive;
@@ -19,7 +20,7 @@ pub(super) fn decrypt_all(
     dump: &std::path::Path,
     manifest: &Manifest,
     roots: &RootsSpec,
-) -> Result<(String, u64), String> {
+) -> Result<(String, u64), DrillFailure> {
     let mut parts = Vec::new();
     let mut dump_bytes = 0;
     for f in fetched {
@@ -29,17 +30,21 @@ pub(super) fn decrypt_all(
                 let n = restore::decrypt_with(f, crypto, counter, |decoded| {
                     restore::write_dump(decoded, dump)
                 })
-                .map_err(|e| e.to_string())?;
+                .map_err(DrillFailure::ReadBack)?;
                 dump_bytes = n;
                 parts.push(format!("dump {} MiB", n / (1024 * 1024)));
             }
             ComponentKind::Files | ComponentKind::Secrets => {
-                let placement = place(f.component.kind, manifest, roots)
-                    .map_err(|e| format!("{}: {e}", f.component.object))?;
+                let placement = place(f.component.kind, manifest, roots).map_err(|source| {
+                    DrillFailure::Placement {
+                        object: f.component.object.clone(),
+                        source,
+                    }
+                })?;
                 let l = restore::decrypt_with(f, crypto, counter, |decoded| {
                     archive::list(decoded, &placement, false).map_err(|e| e.to_string())
                 })
-                .map_err(|e| e.to_string())?;
+                .map_err(DrillFailure::ReadBack)?;
                 parts.push(format!(
                     "{}: {} files read back",
                     f.component.kind.as_str(),
