@@ -7,6 +7,7 @@
 //! tables, so the row counts in the manifest are exactly those of the dump, and the snapshot
 //! time is the set's RPO reference.
 
+mod components;
 mod locked;
 mod repos;
 mod snapshot;
