@@ -15,7 +15,7 @@ use crate::storage::layout;
 use crate::storage::manifest::{ComponentKind, RepositoryRole};
 use crate::storage::postgres::{PgConn, PgTools};
 use crate::storage::setid::SetId;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::task::{JoinError, JoinHandle};
 use tokio_util::sync::CancellationToken;
@@ -55,6 +55,7 @@ pub(super) struct Streams<'a> {
 
 /// The components started so far, in the manifest's order.
 struct Started {
+    meter: Meter,
     planned: Vec<Planned>,
     tasks: Vec<JoinHandle<ComponentResult>>,
 }
@@ -82,9 +83,9 @@ impl Streams<'_> {
         base: &str,
         codec: Codec,
         role: RepositoryRole,
-        counter: Arc<AtomicU64>,
         produce: Producer,
     ) {
+        let counter = started.meter.counter();
         let repos = self.repos;
         let object = object_name(base, &codec, self.crypto.is_encrypting());
         let (primary, spool) = match role {
@@ -131,13 +132,13 @@ impl Streams<'_> {
         warnings: &mut Vec<String>,
     ) -> Streamed {
         let source = &self.spec.source;
-        let mut meter = Meter::default();
         let stop = Arc::new(AtomicBool::new(false));
         // What the sources could not back up meaningfully: shown as it happens, and kept in
         // the run's warnings (the summary, `--json`).
         let noted = Arc::new(Mutex::new(Vec::new()));
         let dump_pid = Arc::new(AtomicU32::new(0));
         let mut started = Started {
+            meter: Meter::default(),
             planned: Vec::new(),
             tasks: Vec::new(),
         };
@@ -154,7 +155,6 @@ impl Streams<'_> {
                 "db.dump",
                 self.spec.codec,
                 RepositoryRole::Data,
-                meter.counter(),
                 Box::new(move |out| dump_database(&t, &c, &snap, out, &pid)),
             );
         }
@@ -189,13 +189,12 @@ impl Streams<'_> {
                 base,
                 codec,
                 role,
-                meter.counter(),
                 Box::new(move |out| {
                     tar_source::write_tar(&paths, out, &stop, &|w| note(&r, &noted, w))
                 }),
             );
         }
-        let sampler = Sampler::start(self.reporter.clone(), "backup", meter, Some(total));
+        let sampler = Sampler::start(self.reporter.clone(), "backup", started.meter, Some(total));
         let killer = {
             let (cancel, stop, pid) = (self.cancel.clone(), stop.clone(), dump_pid.clone());
             tokio::spawn(async move {

@@ -30,7 +30,7 @@ pub(super) fn decrypt_all(
                 let n = restore::decrypt_with(f, crypto, counter, |decoded| {
                     restore::write_dump(decoded, dump)
                 })
-                .map_err(DrillFailure::ReadBack)?;
+                .map_err(|e| DrillFailure::ReadBack(Box::new(e)))?;
                 dump_bytes = n;
                 parts.push(format!("dump {} MiB", n / (1024 * 1024)));
             }
@@ -44,7 +44,7 @@ pub(super) fn decrypt_all(
                 let l = restore::decrypt_with(f, crypto, counter, |decoded| {
                     archive::list(decoded, &placement, false).map_err(|e| e.to_string())
                 })
-                .map_err(DrillFailure::ReadBack)?;
+                .map_err(|e| DrillFailure::ReadBack(Box::new(e)))?;
                 parts.push(format!(
                     "{}: {} files read back",
                     f.component.kind.as_str(),

@@ -12,7 +12,7 @@ use crate::storage::setid::SetId;
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
     #[error("cannot read the manifest of set {set}: {source}")]
-    Manifest { set: SetId, source: FetchError },
+    Manifest { set: SetId, source: Box<FetchError> },
     #[error("cannot reach the drill server {server}: {reason} (check [drill].server_url)")]
     Server { server: String, reason: String },
     #[error(transparent)]
@@ -24,14 +24,14 @@ pub enum SetupError {
 pub enum DrillFailure {
     /// The scratch directory for the downloads and the dump could not be made.
     #[error(transparent)]
-    Scratch(RestoreError),
+    Scratch(Box<RestoreError>),
     #[error(transparent)]
-    Fetch(#[from] FetchError),
+    Fetch(Box<FetchError>),
     #[error(transparent)]
     Gpg(#[from] GpgError),
     /// An object did not read back whole (see `restore::decrypt_with`).
     #[error(transparent)]
-    ReadBack(RestoreError),
+    ReadBack(Box<RestoreError>),
     /// An archive the restore would refuse to place under the configured roots.
     #[error("{object}: {source}")]
     Placement { object: String, source: RootsError },
@@ -44,4 +44,10 @@ pub enum DrillFailure {
     Task(#[from] tokio::task::JoinError),
     #[error("cancelled")]
     Cancelled,
+}
+
+impl From<FetchError> for DrillFailure {
+    fn from(e: FetchError) -> Self {
+        DrillFailure::Fetch(Box::new(e))
+    }
 }

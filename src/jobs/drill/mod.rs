@@ -160,7 +160,7 @@ pub async fn run(
             let outcome = drill.phases(&data, secrets.as_ref(), &scratch).await;
             (Some(scratch), outcome)
         }
-        Err(e) => (None, Err(DrillFailure::Scratch(e))),
+        Err(e) => (None, Err(DrillFailure::Scratch(Box::new(e)))),
     };
     drill.teardown(scratch).await;
     let record = record(drill, drill_id, &set, outcome);
@@ -181,7 +181,7 @@ async fn setup(
             .await
             .map_err(|source| SetupError::Manifest {
                 set: set.clone(),
-                source,
+                source: Box::new(source),
             })?;
     if let Some(server) = spec.server.clone() {
         let t2 = tools.clone();
