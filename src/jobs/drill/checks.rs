@@ -5,12 +5,12 @@ use super::SqlCheck;
 use crate::jobs::drill_record::CheckResult;
 use crate::jobs::restore;
 use crate::storage::manifest::Manifest;
-use crate::storage::postgres::{self, PgConn, PgTools, PsqlSession};
+use crate::storage::postgres::{self, PgConn, PgError, PgTools, PsqlSession};
 use chrono::{DateTime, Utc};
 
-fn query_one(tools: &PgTools, conn: &PgConn, sql: &str) -> Result<String, String> {
-    let mut s = PsqlSession::open(tools, conn).map_err(|e| e.to_string())?;
-    let rows = s.query(sql).map_err(|e| e.to_string())?;
+fn query_one(tools: &PgTools, conn: &PgConn, sql: &str) -> Result<String, PgError> {
+    let mut s = PsqlSession::open(tools, conn)?;
+    let rows = s.query(sql)?;
     let _ = s.close();
     Ok(rows.first().map(|r| r.join("|")).unwrap_or_default())
 }
@@ -32,11 +32,10 @@ pub(super) fn run_checks(
     let mut results = Vec::new();
     for t in &manifest.source.key_tables {
         let actual = postgres::table_sql(&t.table)
-            .map_err(|e| e.to_string())
             .and_then(|sql| query_one(tools, conn, &format!("SELECT count(*) FROM {sql}")));
         let (ok, actual) = match actual {
             Ok(v) => (v == t.rows.to_string(), v),
-            Err(e) => (false, e),
+            Err(e) => (false, e.to_string()),
         };
         results.push(CheckResult {
             name: format!("rows in {}", t.table),
@@ -49,7 +48,7 @@ pub(super) fn run_checks(
     for c in &spec.checks {
         let (ok, actual) = match query_one(tools, conn, &c.sql) {
             Ok(v) => (v.trim() == c.expect.trim(), v),
-            Err(e) => (false, e),
+            Err(e) => (false, e.to_string()),
         };
         results.push(CheckResult {
             name: c.name.clone(),
@@ -77,7 +76,7 @@ pub(super) fn run_checks(
                     format!("not a timestamp: `{v}` (the query must return one timestamp)"),
                 ),
             },
-            Err(e) => (false, e),
+            Err(e) => (false, e.to_string()),
         };
         results.push(CheckResult {
             name: "freshness".into(),
@@ -91,7 +90,7 @@ pub(super) fn run_checks(
         let env = vec![("LIFEBOAT_DRILL_DATABASE_URL".to_string(), conn.display())];
         let (ok, actual) = match restore::run_hook(cmd, &env) {
             Ok(out) => (true, if out.is_empty() { "exit 0".into() } else { out }),
-            Err((status, out)) => (false, format!("{status}: {out}")),
+            Err(failure) => (false, failure.to_string()),
         };
         results.push(CheckResult {
             name: cmd.clone(),

@@ -2,6 +2,7 @@
 //! text is what the operator reads: the error of a drill that did not run, or the first of a
 //! failed drill's reasons in its record.
 
+use super::target::TargetError;
 use crate::jobs::fetch::FetchError;
 use crate::jobs::restore::RestoreError;
 use crate::storage::gpg::GpgError;
@@ -36,8 +37,8 @@ pub enum DrillFailure {
     #[error("{object}: {source}")]
     Placement { object: String, source: RootsError },
     /// The throwaway cluster or scratch database could not be made.
-    #[error("{0}")]
-    Target(String),
+    #[error(transparent)]
+    Target(#[from] TargetError),
     #[error("{0}")]
     Restore(String),
     #[error(transparent)]

@@ -13,6 +13,7 @@ mod phases;
 mod target;
 
 pub use failure::{DrillFailure, SetupError};
+pub use target::TargetError;
 
 use clock::Clock;
 use phases::Drill;

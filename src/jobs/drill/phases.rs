@@ -6,7 +6,7 @@ use super::checks::{run_checks, DrillChecks};
 use super::clock::Clock;
 use super::decrypt::decrypt_all;
 use super::failure::DrillFailure;
-use super::target::Target;
+use super::target::{Target, TargetError};
 use super::{DrillSpec, ManualInput};
 use crate::jobs::drill_record::{CheckResult, ManualStep};
 use crate::jobs::fetch::{self, Fetched};
@@ -118,7 +118,7 @@ impl Drill<'_> {
     }
 
     /// Starts making the throwaway target on a blocking thread.
-    fn prepare_target(&self) -> JoinHandle<Result<Target, String>> {
+    fn prepare_target(&self) -> JoinHandle<Result<Target, TargetError>> {
         let (server, tools) = (self.spec.server.clone(), self.tools.clone());
         let name = format!(
             "{}_drill_{}",
@@ -164,7 +164,7 @@ impl Drill<'_> {
     /// the connection to the restored database.
     async fn restore(
         &mut self,
-        preparing: JoinHandle<Result<Target, String>>,
+        preparing: JoinHandle<Result<Target, TargetError>>,
         scratch: &Scratch,
     ) -> Result<PgConn, DrillFailure> {
         let t = self.clock.begin("restore");
@@ -315,7 +315,7 @@ impl Drill<'_> {
             let t2 = self.tools.clone();
             match tokio::task::spawn_blocking(move || target.teardown(&t2))
                 .await
-                .unwrap_or_else(|e| Err(e.to_string()))
+                .unwrap_or_else(|e| Err(e.into()))
             {
                 Ok(text) => torn.push(text),
                 Err(e) => {
@@ -331,6 +331,8 @@ impl Drill<'_> {
 }
 
 /// Waits for the target being made.
-async fn settle(preparing: JoinHandle<Result<Target, String>>) -> Result<Target, DrillFailure> {
+async fn settle(
+    preparing: JoinHandle<Result<Target, TargetError>>,
+) -> Result<Target, DrillFailure> {
     preparing.await?.map_err(DrillFailure::Target)
 }

@@ -1,8 +1,20 @@
 //! The throwaway target a drill restores into: an ephemeral local cluster, or a scratch
 //! database on a configured server; created, described and torn down here.
 
-use crate::storage::pg_cluster::{ClusterOptions, EphemeralCluster};
+use crate::storage::pg_cluster::{ClusterError, ClusterOptions, EphemeralCluster};
 use crate::storage::postgres::{self, PgConn, PgTools};
+
+/// Why the throwaway target could not be made or removed.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    /// The drill server refused the CREATE or DROP DATABASE.
+    #[error("{0}")]
+    Server(String),
+    #[error(transparent)]
+    Task(#[from] tokio::task::JoinError),
+}
 
 /// The throwaway target.
 pub(super) enum Target {
@@ -16,18 +28,19 @@ impl Target {
         server: Option<PgConn>,
         tools: &PgTools,
         name: String,
-    ) -> Result<Target, String> {
+    ) -> Result<Target, TargetError> {
         match server {
             None => EphemeralCluster::start(ClusterOptions::default())
                 .and_then(|c| c.create_database("drill").map(|_| c))
                 .map(Target::Cluster)
-                .map_err(|e| e.to_string()),
+                .map_err(TargetError::from),
             Some(server) => {
                 postgres::on_maintenance_db(
                     tools,
                     &server,
                     &format!("CREATE DATABASE {}", postgres::quote_identifier(&name)),
-                )?;
+                )
+                .map_err(TargetError::Server)?;
                 Ok(Target::Scratch { server, name })
             }
         }
@@ -57,12 +70,12 @@ impl Target {
         }
     }
 
-    pub(super) fn teardown(self, tools: &PgTools) -> Result<String, String> {
+    pub(super) fn teardown(self, tools: &PgTools) -> Result<String, TargetError> {
         match self {
             Target::Cluster(c) => c
                 .stop()
                 .map(|_| "ephemeral cluster stopped and removed".into())
-                .map_err(|e| e.to_string()),
+                .map_err(TargetError::from),
             Target::Scratch { server, name } => {
                 postgres::on_maintenance_db(
                     tools,
@@ -71,7 +84,8 @@ impl Target {
                         "DROP DATABASE IF EXISTS {} WITH (FORCE)",
                         postgres::quote_identifier(&name)
                     ),
-                )?;
+                )
+                .map_err(TargetError::Server)?;
                 Ok(format!("scratch database {name} dropped"))
             }
         }

@@ -6,8 +6,41 @@ use crate::jobs::progress::Reporter;
 use crate::storage::postgres;
 use std::time::Duration;
 
+/// A hook or health command that did not succeed: how it ended, and what it printed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{status}: {output}")]
+pub struct HookFailure {
+    /// The exit status, or "not started".
+    pub status: String,
+    pub output: String,
+}
+
+/// Why the health check did not pass.
+#[derive(Debug, thiserror::Error)]
+pub enum HealthError {
+    #[error("{0}")]
+    Address(std::io::Error),
+    #[error("no address")]
+    NoAddress,
+    /// Connecting to the URL or reading its answer.
+    #[error("{target}: {source}")]
+    Connect {
+        target: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Io(std::io::Error),
+    #[error("{target} answered {code}")]
+    Status { target: String, code: u16 },
+    #[error("`{target}` failed ({}): {}", .failure.status, .failure.output)]
+    Command {
+        target: String,
+        failure: HookFailure,
+    },
+}
+
 /// Runs a hook with `sh -c`; its output goes to the log.
-pub fn run_hook(command: &str, env: &[(String, String)]) -> Result<String, (String, String)> {
+pub fn run_hook(command: &str, env: &[(String, String)]) -> Result<String, HookFailure> {
     let mut cmd = std::process::Command::new("sh");
     cmd.arg("-c")
         .arg(command)
@@ -28,15 +61,21 @@ pub fn run_hook(command: &str, env: &[(String, String)]) -> Result<String, (Stri
             if out.status.success() {
                 Ok(text)
             } else {
-                Err((out.status.to_string(), text))
+                Err(HookFailure {
+                    status: out.status.to_string(),
+                    output: text,
+                })
             }
         }
-        Err(e) => Err(("not started".into(), e.to_string())),
+        Err(e) => Err(HookFailure {
+            status: "not started".into(),
+            output: e.to_string(),
+        }),
     }
 }
 
 /// A health check: an http:// URL that must answer 2xx, or a command that must exit 0.
-pub fn health_check(target: &str, timeout: Duration) -> Result<String, String> {
+pub fn health_check(target: &str, timeout: Duration) -> Result<String, HealthError> {
     if let Some(rest) = target.strip_prefix("http://") {
         use std::io::{Read as _, Write as _};
         let (host, path) = rest
@@ -50,23 +89,24 @@ pub fn health_check(target: &str, timeout: Duration) -> Result<String, String> {
                 format!("{host}:80")
             }),
         )
-        .map_err(|e| e.to_string())?
+        .map_err(HealthError::Address)?
         .next()
-        .ok_or("no address")?;
-        let mut stream = std::net::TcpStream::connect_timeout(&addr, timeout)
-            .map_err(|e| format!("{target}: {e}"))?;
+        .ok_or(HealthError::NoAddress)?;
+        let connect = |source| HealthError::Connect {
+            target: target.to_string(),
+            source,
+        };
+        let mut stream = std::net::TcpStream::connect_timeout(&addr, timeout).map_err(connect)?;
         stream
             .set_read_timeout(Some(timeout))
-            .map_err(|e| e.to_string())?;
+            .map_err(HealthError::Io)?;
         write!(
             stream,
             "GET {path} HTTP/1.0\r\nHost: {host}\r\nUser-Agent: lifeboat\r\n\r\n"
         )
-        .map_err(|e| e.to_string())?;
+        .map_err(HealthError::Io)?;
         let mut head = [0u8; 64];
-        let n = stream
-            .read(&mut head)
-            .map_err(|e| format!("{target}: {e}"))?;
+        let n = stream.read(&mut head).map_err(connect)?;
         let status_line = String::from_utf8_lossy(&head[..n]);
         let code: u16 = status_line
             .split_whitespace()
@@ -76,10 +116,16 @@ pub fn health_check(target: &str, timeout: Duration) -> Result<String, String> {
         return if (200..300).contains(&code) {
             Ok(format!("{target} answered {code}"))
         } else {
-            Err(format!("{target} answered {code}"))
+            Err(HealthError::Status {
+                target: target.to_string(),
+                code,
+            })
         };
     }
-    run_hook(target, &[]).map_err(|(status, out)| format!("`{target}` failed ({status}): {out}"))
+    run_hook(target, &[]).map_err(|failure| HealthError::Command {
+        target: target.to_string(),
+        failure,
+    })
 }
 
 /// Runs hooks in order; the first failure stops with `state` (what was touched so far).
@@ -102,7 +148,7 @@ pub(super) async fn run_hooks(
         };
         match tokio::task::spawn_blocking(move || run_hook(&h, &e)).await {
             Ok(Ok(out)) => reporter.log(format!("{hook}: ok {out}")),
-            Ok(Err((status, output))) => return Err(failure(status, output)),
+            Ok(Err(f)) => return Err(failure(f.status, f.output)),
             Err(e) => return Err(failure("panicked".into(), e.to_string())),
         }
         done.push(format!("hook {hook}"));

@@ -14,7 +14,7 @@ mod toc;
 
 pub use super::scratch::Scratch;
 pub use decrypt::{decrypt_with, write_dump};
-pub use hooks::{health_check, run_hook};
+pub use hooks::{health_check, run_hook, HealthError, HookFailure};
 pub use pg_restore::{pg_restore_into, target_database_name};
 pub use plan::{dry_run, Prepared};
 pub use run::run;
@@ -155,7 +155,7 @@ pub enum RestoreError {
     #[error("the plan cannot succeed: {}", .0.join("; "))]
     PlanFailed(Vec<String>),
     #[error("the safety backup of the target failed, so nothing was touched: {0}")]
-    SafetyBackup(String),
+    SafetyBackup(Box<super::backup::BackupError>),
     #[error("hook `{command}` failed ({status}): {output}; {state}")]
     Hook {
         command: String,

@@ -163,7 +163,7 @@ impl Steps<'_> {
         self.reporter.phase("safety backup");
         let outcome = backup::run(backup_spec, self.reporter.clone(), cancel.clone())
             .await
-            .map_err(|e| RestoreError::SafetyBackup(e.to_string()))?;
+            .map_err(|e| RestoreError::SafetyBackup(Box::new(e)))?;
         let id = outcome.set_id.map(|s| s.to_string()).unwrap_or_default();
         self.reporter.log(format!(
             "safety backup {id} holds the state before the restore"
@@ -296,7 +296,8 @@ impl Steps<'_> {
         let verdict =
             tokio::task::spawn_blocking(move || health_check(&h, Duration::from_secs(30)))
                 .await
-                .unwrap_or_else(|e| Err(e.to_string()));
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.map_err(|e| e.to_string()));
         match verdict {
             Ok(text) => {
                 self.done.push(format!("health: {text}"));
