@@ -8,6 +8,8 @@ use chrono::{DateTime, Utc};
 use std::io::Read;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+/// The open snapshot: its session (held until pg_dump is done), the exported id pg_dump
+/// joins, its time (the set's RPO reference) and what it saw of the source.
 pub(super) struct Snapshot {
     pub(super) session: PsqlSession,
     pub(super) id: String,

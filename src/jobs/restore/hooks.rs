@@ -155,3 +155,52 @@ pub(super) async fn run_hooks(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_hook_and_health_command_say_how_they_ended() {
+        let failure = run_hook("echo broken; exit 3", &[]).unwrap_err();
+        assert_eq!(failure.output, "broken");
+        assert!(failure.status.contains('3'), "{failure:?}");
+        // The drill records this text for a failed health command.
+        assert_eq!(failure.to_string(), format!("{}: broken", failure.status));
+        let env = [("LIFEBOAT_SET".to_string(), "s1".to_string())];
+        assert_eq!(run_hook("echo $LIFEBOAT_SET", &env).unwrap(), "s1");
+
+        let health = health_check("echo sick; exit 4", Duration::from_secs(5)).unwrap_err();
+        let text = health.to_string();
+        assert!(text.starts_with("`echo sick; exit 4` failed ("), "{text}");
+        assert!(text.ends_with("): sick"), "{text}");
+        assert!(matches!(health, HealthError::Command { .. }));
+    }
+
+    #[test]
+    fn a_health_url_that_does_not_answer_2xx_fails_with_its_code() {
+        use std::io::{Read as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            for answer in [
+                "HTTP/1.0 503 Busy\r\n\r\n",
+                "HTTP/1.0 204 No Content\r\n\r\n",
+            ] {
+                let (mut s, _) = listener.accept().unwrap();
+                let mut buf = [0u8; 256];
+                let _ = s.read(&mut buf).unwrap();
+                s.write_all(answer.as_bytes()).unwrap();
+            }
+        });
+        let url = format!("http://{addr}/health");
+        let err = health_check(&url, Duration::from_secs(10)).unwrap_err();
+        assert_eq!(err.to_string(), format!("{url} answered 503"));
+        assert!(matches!(err, HealthError::Status { code: 503, .. }));
+        assert_eq!(
+            health_check(&url, Duration::from_secs(10)).unwrap(),
+            format!("{url} answered 204")
+        );
+        server.join().unwrap();
+    }
+}

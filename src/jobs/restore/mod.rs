@@ -196,3 +196,46 @@ pub enum TargetDb {
     /// The caller has just created it empty (a drill's scratch database or cluster).
     Empty,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(checks: Vec<Check>, existing: Option<Option<restore_db::TargetFacts>>) -> RestorePlan {
+        RestorePlan {
+            set_id: "20261204T000000Z".into(),
+            snapshot_time: chrono::Utc::now(),
+            target: "postgresql://h/app".into(),
+            toc: TocSummary::default(),
+            dump_bytes: 0,
+            files: None,
+            secrets: None,
+            checks,
+            steps: Vec::new(),
+            problems: Vec::new(),
+            database: existing.map(|existing| DbPlan {
+                target_name: "app".into(),
+                new_name: "app_new".into(),
+                old_name: "app_old".into(),
+                server: Default::default(),
+                existing,
+                roles: Default::default(),
+            }),
+        }
+    }
+
+    #[test]
+    fn the_target_exists_by_the_inspected_facts_not_by_a_checks_wording() {
+        let says_exists = || {
+            vec![Check {
+                name: "target database".into(),
+                ok: true,
+                detail: "exists with 3 tables".into(),
+            }]
+        };
+        assert!(plan(Vec::new(), Some(Some(Default::default()))).target_exists());
+        // A check that reads "exists" with no database fact behind it decides nothing.
+        assert!(!plan(says_exists(), None).target_exists());
+        assert!(!plan(says_exists(), Some(None)).target_exists());
+    }
+}

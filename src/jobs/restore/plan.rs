@@ -37,8 +37,6 @@ fn check(name: &str, result: Result<String, String>) -> Check {
     }
 }
 
-/// Everything the dry run does. Returns the plan and the scratch space holding the decrypted
-/// dump (the real restore continues from it).
 /// The decrypted dump, the verified objects and the manifest the real restore continues from.
 pub struct Prepared {
     pub scratch: Scratch,
@@ -46,6 +44,8 @@ pub struct Prepared {
     pub manifest: Manifest,
 }
 
+/// Everything the dry run does. Returns the plan and the scratch space holding the decrypted
+/// dump (the real restore continues from it).
 pub async fn dry_run(
     spec: &RestoreSpec,
     reporter: &Reporter,
