@@ -490,7 +490,8 @@ pub fn translate(
 }
 
 pub async fn run_console(config: Config, paths: LocalPaths, no_color: bool) -> std::io::Result<()> {
-    let keymap = Keymap::default_keymap();
+    let keymap = super::keymap_overrides::load(super::keymap_overrides::default_path().as_deref())
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
     let mut resolver = KeyResolver::default();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let mut state = AppState::new(

@@ -57,18 +57,14 @@ fn labelled(lead: String, style: Style, text: &str, width: usize) -> Vec<Line<'s
         .collect()
 }
 
-/// Help text cut to `width`: whole if it fits, else its first phrase (before ` (` or `:`),
-/// else cut with `…`.
-fn short_help(text: &str, width: usize) -> String {
-    if text.chars().count() <= width {
-        return text.to_string();
+/// Help text for `width` columns: whole if it fits, else the binding's short text (unique
+/// among the bindings, so two lines never read the same), cut with `…` only if even that is too
+/// long.
+fn short_help(help: &str, short: &str, width: usize) -> String {
+    if help.chars().count() <= width {
+        return help.to_string();
     }
-    let phrase = text
-        .split(" (")
-        .next()
-        .and_then(|t| t.split(':').next())
-        .unwrap_or(text);
-    format::fit(phrase, width)
+    format::fit(short, width)
 }
 
 fn dialog(frame: &mut Frame, area: Rect, title: &str, lines: Vec<Line>, theme: &Theme) {
@@ -255,10 +251,10 @@ pub fn render(
 /// The keys, generated from the keymap: one column where the screen is tall enough, two
 /// (help text cut to fit) where it is not.
 fn help(frame: &mut Frame, area: Rect, keymap: &Keymap, theme: &Theme) {
-    let entries: Vec<(String, &str)> = keymap
+    let entries: Vec<(String, &str, &str)> = keymap
         .bindings
         .iter()
-        .map(|b| (b.labels.join(" "), b.help.as_str()))
+        .map(|b| (b.labels.join(" "), b.help.as_str(), b.short.as_str()))
         .collect();
     let rows_available = usize::from(area.height.saturating_sub(4));
     let columns = if entries.len() <= rows_available {
@@ -278,7 +274,7 @@ fn help(frame: &mut Frame, area: Rect, keymap: &Keymap, theme: &Theme) {
                 .iter()
                 .skip(column * per_column)
                 .take(per_column)
-                .map(|(k, _)| k.chars().count())
+                .map(|(k, _, _)| k.chars().count())
                 .max()
                 .unwrap_or(0)
                 .min(16)
@@ -289,9 +285,9 @@ fn help(frame: &mut Frame, area: Rect, keymap: &Keymap, theme: &Theme) {
         .map(|row| {
             let mut spans = Vec::new();
             for (column, &key_width) in key_widths.iter().enumerate() {
-                if let Some((keys, text)) = entries.get(column * per_column + row) {
+                if let Some((keys, help, short)) = entries.get(column * per_column + row) {
                     let text_width = column_width.saturating_sub(key_width + 2);
-                    let text = short_help(text, text_width);
+                    let text = short_help(help, short, text_width);
                     spans.push(Span::styled(format!(" {keys:<key_width$}"), theme.accent()));
                     spans.push(Span::raw(format!("{text:<text_width$} ")));
                 }
