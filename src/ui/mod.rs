@@ -3,8 +3,10 @@
 //! colour only repeats it (NO_COLOR drops it).
 
 pub mod chrome;
+pub mod confirm_restore;
 pub mod dashboard;
 pub mod drills;
+pub mod fold;
 pub mod format;
 pub mod history;
 pub mod inventory;

@@ -1,6 +1,7 @@
 //! Dialogs drawn over the screen: help (generated from the keymap), a set's detail pane, the
 //! guided backup, and confirmations that say exactly what will happen.
 
+use super::fold::{fold, Block as Rows};
 use super::format;
 use super::theme::Theme;
 use crate::app::keymap::Keymap;
@@ -171,7 +172,7 @@ pub fn render(
             plan,
             database,
             typed,
-        } => confirm_restore(frame, area, plan, database, typed, theme),
+        } => super::confirm_restore::render(frame, area, plan, database, typed, theme),
         Modal::Help => help(frame, area, keymap, theme),
         Modal::ConfirmQuit => {
             let running: Vec<String> = state
@@ -305,66 +306,6 @@ fn help(frame: &mut Frame, area: Rect, keymap: &Keymap, theme: &Theme) {
     );
 }
 
-fn confirm_restore(
-    frame: &mut Frame,
-    area: Rect,
-    plan: &crate::jobs::restore::RestorePlan,
-    database: &str,
-    typed: &str,
-    theme: &Theme,
-) {
-    let mut lines = vec![
-        Line::from(Span::styled(
-            format!(
-                " ✓ Dry run passed for set {} into {}",
-                plan.set_id, plan.target
-            ),
-            theme.good(),
-        )),
-        Line::from(Span::styled(
-            " These steps will run, in order:",
-            theme.heading(),
-        )),
-    ];
-    for (i, s) in plan.steps.iter().enumerate() {
-        lines.push(Line::raw(format!("  {}. {}", i + 1, s.step)));
-    }
-    if let Some(files) = &plan.files {
-        lines.push(Line::raw(format!(
-            " {} existing file(s) will be overwritten.",
-            files.existing.len()
-        )));
-    }
-    lines.push(Line::raw(""));
-    lines.push(Line::from(vec![
-        Span::styled(
-            format!(" Type the database name `{database}` to restore: "),
-            theme.heading(),
-        ),
-        Span::styled(
-            format!("{typed}▏"),
-            if typed == database {
-                theme.good()
-            } else {
-                theme.warn()
-            },
-        ),
-    ]));
-    let footer = Line::from(Span::styled(
-        " Enter restores when the name matches · Esc cancels",
-        theme.dim(),
-    ));
-    let h = lines.len() as u16 + 3;
-    dialog_with_footer(
-        frame,
-        centered(area, 110, h),
-        "Restore: this replaces data",
-        lines,
-        footer,
-        theme,
-    );
-}
-
 fn wizard(frame: &mut Frame, area: Rect, step: &WizardStep, theme: &Theme) {
     let report = match step {
         WizardStep::Checking => {
@@ -384,70 +325,88 @@ fn wizard(frame: &mut Frame, area: Rect, step: &WizardStep, theme: &Theme) {
         }
         WizardStep::Ready(report) => report,
     };
-    // Every line is wrapped, not cut: a failed check's detail is what says how to fix it.
+    // Every line is wrapped, not cut: a failed check's detail is what says how to fix it. On a
+    // short screen the checks win over what and where (priorities for `fold`): a failed check
+    // and every check's row stay in view.
     let width = inner_width(area, 110);
     let plain = Style::default();
-    let mut lines = vec![Line::from(Span::styled(" What", theme.heading()))];
+    let heading = |text: &str| vec![Line::from(Span::styled(text.to_string(), theme.heading()))];
+    let mut blocks = vec![Rows::new(0, heading(" What"))];
     if report.database.is_empty() {
-        lines.push(Line::raw("  database (unreachable: see below)"));
+        blocks.push(Rows::new(
+            0,
+            vec![Line::raw("  database (unreachable: see below)")],
+        ));
     } else {
-        lines.extend(hanging(
-            "  database ",
-            &format!(
-                "{} ({}, PostgreSQL {})",
-                report.database,
-                format::bytes(report.database_bytes),
-                report.server_version
+        blocks.push(Rows::new(
+            0,
+            hanging(
+                "  database ",
+                &format!(
+                    "{} ({}, PostgreSQL {})",
+                    report.database,
+                    format::bytes(report.database_bytes),
+                    report.server_version
+                ),
+                width,
+                plain,
             ),
-            width,
-            plain,
         ));
     }
     for (root, size) in &report.file_roots {
-        lines.extend(hanging(
-            "  files    ",
-            &format!(
-                "{root} ({} files, {})",
-                size.files,
-                format::bytes(size.bytes)
+        blocks.push(Rows::new(
+            0,
+            hanging(
+                "  files    ",
+                &format!(
+                    "{root} ({} files, {})",
+                    size.files,
+                    format::bytes(size.bytes)
+                ),
+                width,
+                plain,
             ),
-            width,
-            plain,
         ));
     }
     if !report.secrets.is_empty() {
-        lines.extend(hanging(
-            "  secrets  ",
-            &format!(
-                "{} file(s) -> {}",
-                report.secrets.len(),
-                report.secrets_repository.clone().unwrap_or_default()
+        blocks.push(Rows::new(
+            0,
+            hanging(
+                "  secrets  ",
+                &format!(
+                    "{} file(s) -> {}",
+                    report.secrets.len(),
+                    report.secrets_repository.clone().unwrap_or_default()
+                ),
+                width,
+                plain,
             ),
+        ));
+    }
+    blocks.push(Rows::new(0, heading(" Where and how")));
+    blocks.push(Rows::new(
+        0,
+        hanging(
+            "  to ",
+            &format!("{}, encryption: {}", report.repository, report.encryption),
             width,
             plain,
-        ));
-    }
-    lines.push(Line::from(Span::styled(" Where and how", theme.heading())));
-    lines.extend(hanging(
-        "  to ",
-        &format!("{}, encryption: {}", report.repository, report.encryption),
-        width,
-        plain,
+        ),
     ));
-    lines.push(Line::from(Span::styled(" Preflight", theme.heading())));
+    blocks.push(Rows::new(3, heading(" Preflight")));
     for c in &report.checks {
-        let (mark, style) = if c.ok {
-            ("✓", theme.good())
+        let (mark, style, priority) = if c.ok {
+            ("✓", theme.good(), 1)
         } else {
-            ("✗", theme.bad())
+            ("✗", theme.bad(), 2)
         };
-        lines.extend(labelled(
-            format!("  {mark} {:<29}", c.name),
-            style,
-            &c.detail,
-            width,
+        blocks.push(Rows::new(
+            priority,
+            labelled(format!("  {mark} {:<29}", c.name), style, &c.detail, width),
         ));
     }
+    let room = usize::from(area.height.saturating_sub(2 + 3));
+    let lines = fold(blocks, room, width, "", theme);
     let footer = if report.ok() {
         Line::from(Span::styled(
             " Enter start the backup · Esc cancel",
