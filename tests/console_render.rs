@@ -386,6 +386,23 @@ fn dashboard_after_an_interrupted_restore_with_a_future_set() {
     );
 }
 
+/// At the smallest usable size (60x15) the dashboard's headline wraps under its mark: the
+/// answer is read whole, not cut at the border.
+#[test]
+fn dashboard_headline_wraps_at_60x15() {
+    let screen = render(&fx::restore_interrupted_state(), (60, 15));
+    insta::assert_snapshot!("dashboard_restore_interrupted_60x15", screen);
+    let joined: String = screen
+        .lines()
+        .map(|l| l.trim_matches(|c| c == '│' || c == ' '))
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        joined.contains("✗ DAMAGED?: a restore was interrupted; its target may be partly restored"),
+        "{screen}"
+    );
+}
+
 /// History marks the safety backup (`safety` as who took it) and the future-dated set.
 #[test]
 fn history_marks_safety_and_future_sets() {
