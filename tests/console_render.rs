@@ -403,6 +403,16 @@ fn dashboard_headline_wraps_at_60x15() {
     );
 }
 
+/// At 60x15 History keeps the status and the whole set id; the duration gives way first.
+#[test]
+fn history_keeps_status_and_set_id_whole_at_60x15() {
+    let screen = render(&on(Screen::History, fx::state()), (60, 15));
+    insta::assert_snapshot!("history_60x15", screen);
+    assert!(screen.contains(fx::SET_NEWEST), "{screen}");
+    assert!(screen.contains("✓ completed"), "{screen}");
+    assert!(!screen.contains("took"), "{screen}");
+}
+
 /// History marks the safety backup (`safety` as who took it) and the future-dated set.
 #[test]
 fn history_marks_safety_and_future_sets() {
