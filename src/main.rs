@@ -16,7 +16,11 @@ fn main() {
     unsafe { libc::umask(0o077) };
     let args = cli::Cli::parse();
     let paths = LocalPaths::from_env();
-    let _log = logging::init(&paths);
+    // The demo logs into its own directory (`app::demo`), not the operator's state directory.
+    let _log = match &args.command {
+        Some(cli::Command::Demo { .. }) => None,
+        _ => logging::init(&paths),
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

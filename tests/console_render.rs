@@ -216,6 +216,117 @@ fn wizard_ready_failing() {
     );
 }
 
+/// A real restore's plan over an existing database, as `restore::plan` words it: a long target
+/// URL (password masked), hooks, the swap, files and secrets, a health check.
+fn long_restore_plan() -> lifeboat::jobs::restore::RestorePlan {
+    use lifeboat::jobs::restore::{PlanStep, RestorePlan};
+    let target = "postgresql://app_owner:***@db-primary.internal.example.com:5432/app_production?sslmode=verify-full&sslrootcert=/etc/ssl/certs/internal-ca.pem";
+    let steps = [
+        format!("safety backup of {target} (and the file roots) into the repository"),
+        "pre-restore hook: systemctl stop app-web app-worker app-scheduler".into(),
+        "create the database app_production_restore_20261122 like app_production (encoding, locale, tablespace, owner app_owner)".into(),
+        "pg_restore --no-owner -j 4 into app_production_restore_20261122 (220258 KiB dump, 42 tables); owners dropped (--restore-owners keeps them); if it fails, app_production_restore_20261122 is dropped and app_production is not touched".into(),
+        "carry 3 database-level setting(s), comment and grants of app_production over to app_production_restore_20261122 (pg_dump leaves them out)".into(),
+        "swap: refuse new connections to app_production, disconnect its 2 other session(s), rename app_production to app_production_old_20261122, rename app_production_restore_20261122 to app_production".into(),
+        "extract 5230 files into /var/lib/app/uploads with their modes (owners and set-id bits not restored: --restore-owners)".into(),
+        "extract 2 secret files into /etc/app with their modes (owners and set-id bits not restored: --restore-owners)".into(),
+        "post-restore hook: systemctl start app-web app-worker app-scheduler".into(),
+        "health check: http://127.0.0.1:3000/api/health".into(),
+        "drop app_production_old_20261122 (the previous database, kept until every step above passed)".into(),
+    ];
+    RestorePlan {
+        set_id: fx::id(fx::SET_NEWEST),
+        snapshot_time: fx::now(),
+        target: target.into(),
+        toc: Default::default(),
+        dump_bytes: 220_258 * 1024,
+        files: None,
+        secrets: None,
+        checks: Vec::new(),
+        steps: steps
+            .into_iter()
+            .map(|step| PlanStep {
+                step,
+                projected_seconds: None,
+            })
+            .collect(),
+        problems: Vec::new(),
+        database: None,
+    }
+}
+
+fn confirm_restore_state(typed: &str) -> AppState {
+    with_modal(
+        Modal::ConfirmRestore {
+            plan: Box::new(long_restore_plan()),
+            database: "app_production".into(),
+            typed: typed.into(),
+        },
+        on(Screen::History, fx::state()),
+    )
+}
+
+#[test]
+fn confirm_restore() {
+    both_sizes("confirm_restore", &confirm_restore_state("app_prod"));
+}
+
+/// At 80x24 the whole target URL and the set are on screen (wrapped, not cut), and the
+/// typed-name line and the answer keys stay in view whatever else gives way.
+#[test]
+fn confirm_restore_shows_the_whole_target_and_keeps_the_typed_name_at_80x24() {
+    let screen = render(&confirm_restore_state("app_prod"), SMALL);
+    let joined: String = screen
+        .lines()
+        .map(|l| l.trim_matches(|c| c == '│' || c == ' '))
+        .collect();
+    let target = long_restore_plan().target;
+    assert!(joined.contains(&target), "target not whole:\n{screen}");
+    assert!(screen.contains(fx::SET_NEWEST), "{screen}");
+    assert!(
+        screen.contains("Type the database name `app_production` to restore: app_prod▏"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("Enter restores when the name matches"),
+        "{screen}"
+    );
+    // What did not fit is counted, never dropped silently.
+    assert!(screen.contains("a taller terminal shows them"), "{screen}");
+    // At 120x40 everything fits: every step, no marker.
+    let tall = render(&confirm_restore_state("app_prod"), LARGE);
+    assert!(
+        tall.contains("11. drop app_production_old_20261122"),
+        "{tall}"
+    );
+    assert!(!tall.contains("taller terminal"), "{tall}");
+}
+
+/// A database that is down gives a long error; every check's row, the last one included,
+/// stays on screen at 80x24 (what and where give way first).
+#[test]
+fn wizard_with_a_long_database_error_keeps_every_check_at_80x24() {
+    let mut report = fx::preflight_failing();
+    report.checks[0].detail = "connection to server on socket \"/var/run/postgresql/.s.PGSQL.5432\" failed: No such file or directory. Is the server running locally and accepting connections on that socket? (libpq: could not connect to server)".into();
+    let state = with_modal(
+        Modal::Wizard(WizardStep::Ready(Box::new(report))),
+        fx::state(),
+    );
+    let screen = render(&state, SMALL);
+    insta::assert_snapshot!("wizard_long_error_80x24", screen);
+    for check in [
+        "database reachable",
+        "no other backup running",
+        "repository reachable",
+        "secrets repository reachable",
+    ] {
+        assert!(screen.contains(check), "{check} lost:\n{screen}");
+    }
+    // The failing check keeps its whole detail, to its last word.
+    assert!(screen.contains("to server)"), "{screen}");
+    assert!(screen.contains("Fix the items marked"), "{screen}");
+}
+
 #[test]
 fn offer_verify() {
     both_sizes(
@@ -273,6 +384,33 @@ fn dashboard_after_an_interrupted_restore_with_a_future_set() {
         "dashboard_restore_interrupted",
         &fx::restore_interrupted_state(),
     );
+}
+
+/// At the smallest usable size (60x15) the dashboard's headline wraps under its mark: the
+/// answer is read whole, not cut at the border.
+#[test]
+fn dashboard_headline_wraps_at_60x15() {
+    let screen = render(&fx::restore_interrupted_state(), (60, 15));
+    insta::assert_snapshot!("dashboard_restore_interrupted_60x15", screen);
+    let joined: String = screen
+        .lines()
+        .map(|l| l.trim_matches(|c| c == '│' || c == ' '))
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        joined.contains("✗ DAMAGED?: a restore was interrupted; its target may be partly restored"),
+        "{screen}"
+    );
+}
+
+/// At 60x15 History keeps the status and the whole set id; the duration gives way first.
+#[test]
+fn history_keeps_status_and_set_id_whole_at_60x15() {
+    let screen = render(&on(Screen::History, fx::state()), (60, 15));
+    insta::assert_snapshot!("history_60x15", screen);
+    assert!(screen.contains(fx::SET_NEWEST), "{screen}");
+    assert!(screen.contains("✓ completed"), "{screen}");
+    assert!(!screen.contains("took"), "{screen}");
 }
 
 /// History marks the safety backup (`safety` as who took it) and the future-dated set.

@@ -15,7 +15,7 @@ use crate::storage::manifest::Initiator;
 use crate::storage::paths::LocalPaths;
 use crate::storage::postgres::PgConn;
 use crate::storage::repository::{parse_location, RepositorySpec};
-use crate::storage::retention::{Policy, RetentionConfig, RetentionError};
+use crate::storage::retention::{Policy, RetentionConfig};
 use crate::storage::roots::{Destination, RootsSpec};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -365,10 +365,9 @@ impl Config {
         let config = self.retention.as_ref().ok_or_else(|| {
             self.invalid(
                 "retention",
-                format!(
-                    "there is no [retention] table (prune never guesses a policy): {}",
-                    RetentionError::EmptyPolicy
-                ),
+                "there is no [retention] table, and prune never guesses a policy (one that keeps \
+                 nothing would delete every backup): add a [retention] table like the one in \
+                 `lifeboat config example`",
             )
         })?;
         Policy::from_config(config).map_err(|e| self.invalid("retention", e.to_string()))

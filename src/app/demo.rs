@@ -1,7 +1,8 @@
 //! `lifeboat demo`: a whole installation in a temporary directory, built from real parts: an
 //! ephemeral PostgreSQL cluster loaded with sample application data (`assets/demo.sql`), a file
 //! store, secrets, a generated passphrase, local data and secrets repositories, and a config
-//! file. It takes two backups and verifies them, so the history has something to show.
+//! file. It takes two backups and verifies them, so the history has something to show. Its log
+//! stays in its directory (`state/logs/lifeboat.log`), like everything else it writes.
 
 use super::config::Config;
 use crate::jobs::backup;
@@ -24,6 +25,25 @@ pub struct Demo {
     pub config: Config,
     pub paths: LocalPaths,
     pub cluster: EphemeralCluster,
+    /// Flushes the demo's log when the demo ends.
+    pub log: Option<tracing_appender::non_blocking::WorkerGuard>,
+}
+
+impl Demo {
+    /// How to reach the demo again from a shell, printed when it ends (with or without the
+    /// console): the environment that points lifeboat at it, and a few commands to try.
+    pub fn next_steps(&self) -> String {
+        let config = self.config.path.display();
+        let data = self.paths.data_dir.display();
+        let state = self.paths.state_dir.display();
+        format!(
+            "\nThe demo lives in {}.\n\
+             Its database was a throwaway cluster (stopped now); its repositories, journal, log and config stay:\n  \
+             export LIFEBOAT_CONFIG={config} LIFEBOAT_DATA_DIR={data} LIFEBOAT_STATE_DIR={state}\n  \
+             lifeboat list; lifeboat inventory; lifeboat status; lifeboat verify --all --decrypt\n",
+            self.dir.display()
+        )
+    }
 }
 
 fn write(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
@@ -85,6 +105,16 @@ passphrase_file = "{d}/passphrase"
 compression = "zstd"
 level = 1
 
+[retention]
+# Small on purpose: of the demo's two sets only the newest is kept (it is also the newest
+# verified one and the drill's), so the Retention screen and `lifeboat prune` have something
+# to show. min_age is 0s only because the demo's sets are seconds old; keep the default 1h.
+keep_last = 1
+daily = 7
+weekly = 4
+monthly = 12
+min_age = "0s"
+
 [drill]
 server_url = "{server_url}"
 rto_target = "30m"
@@ -127,6 +157,10 @@ pub enum DemoError {
 pub async fn build(dir: PathBuf, log: &(dyn Fn(&str) + Sync)) -> Result<Demo, DemoError> {
     let io = |e: std::io::Error| DemoError::Setup(format!("{}: {e}", dir.display()));
     std::fs::create_dir_all(&dir).map_err(io)?;
+    let paths = LocalPaths::under(&dir);
+    // The binary leaves logging to the demo, so the log lands here and not in the operator's
+    // own state directory.
+    let log_guard = super::logging::init(&paths);
     log("starting a throwaway PostgreSQL cluster");
     let cluster =
         tokio::task::spawn_blocking(|| EphemeralCluster::start(ClusterOptions::default()))
@@ -163,7 +197,6 @@ pub async fn build(dir: PathBuf, log: &(dyn Fn(&str) + Sync)) -> Result<Demo, De
     )
     .map_err(io)?;
     let config = Config::load(&config_path)?;
-    let paths = LocalPaths::under(&dir);
 
     for round in 1..=2 {
         log(&format!("backup {round} of 2"));
@@ -186,6 +219,7 @@ pub async fn build(dir: PathBuf, log: &(dyn Fn(&str) + Sync)) -> Result<Demo, De
         config,
         paths,
         cluster,
+        log: log_guard,
     })
 }
 
@@ -195,4 +229,32 @@ pub fn fresh_dir() -> std::io::Result<PathBuf> {
         .prefix("lifeboat-demo-")
         .tempdir()?
         .keep())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_config_has_a_retention_policy_that_expires_the_older_set() {
+        let dir = Path::new("/tmp/lifeboat-demo-test");
+        let text = config_text(dir, "postgresql:///app", "postgresql:///postgres");
+        let config = Config::parse(&dir.join("config.toml"), &text).unwrap();
+        let policy = config.retention_policy().unwrap();
+        // Two verified sets a minute apart, the newer one drilled, planned a minute later:
+        // the older one expires, so the demo's prune has something to do.
+        let now = chrono::Utc::now();
+        let set = |id: &str, minutes: i64, drilled: bool| crate::storage::retention::Candidate {
+            id: id.into(),
+            time: now - chrono::Duration::minutes(minutes),
+            complete: true,
+            verified: true,
+            pinned: None,
+            drill_passed: drilled,
+            safety: false,
+            future: false,
+        };
+        let plan = policy.plan(&[set("old", 2, false), set("new", 1, true)], now);
+        assert_eq!(plan.expired(), vec!["old"]);
+    }
 }

@@ -1,6 +1,7 @@
 //! The keymap: `assets/keymap.toml` (embedded) parsed into bindings, and a resolver that turns
 //! key presses, including two-key sequences like `g g`, into actions. The help overlay and
-//! the status-bar hints read the same bindings, so they cannot drift.
+//! the status-bar hints read the same bindings, so they cannot drift. An operator's
+//! `keymap.toml` is merged over this map by `keymap_overrides`.
 
 use super::action::Action;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -21,7 +22,12 @@ pub struct Binding {
     /// As written in the file, for the help overlay.
     pub labels: Vec<String>,
     pub action: Action,
+    /// The action's name as the keymap files spell it (`verify_decrypt`), for error messages.
+    pub name: String,
     pub help: String,
+    /// A short text, unique among the bindings, for the help overlay when the full help does
+    /// not fit (two columns at 80x24).
+    pub short: String,
     pub hint: bool,
 }
 
@@ -40,8 +46,9 @@ struct File {
 #[serde(deny_unknown_fields)]
 struct RawBinding {
     keys: Vec<String>,
-    action: Action,
+    action: String,
     help: String,
+    short: Option<String>,
     #[serde(default)]
     hint: bool,
 }
@@ -52,6 +59,34 @@ pub enum KeymapError {
     Parse(String),
     #[error("keymap: `{0}` is not a key (examples: q, G, ctrl-c, enter, pageup, \"g g\")")]
     BadKey(String),
+    #[error("keymap: `{0}` is not an action ({1})")]
+    BadAction(String, String),
+}
+
+/// The action named `name` in a keymap file.
+pub fn parse_action(name: &str) -> Result<Action, KeymapError> {
+    use serde::de::IntoDeserializer;
+    let result: Result<Action, serde::de::value::Error> =
+        Action::deserialize(name.into_deserializer());
+    result.map_err(|e| KeymapError::BadAction(name.to_string(), e.to_string()))
+}
+
+/// Each label (`"g g"`, `"ctrl-c"`) as the key sequence it names; one or two keys each.
+pub fn parse_sequences(labels: &[String], action: &str) -> Result<Vec<Vec<Key>>, KeymapError> {
+    let keys = labels
+        .iter()
+        .map(|k| {
+            k.split_whitespace()
+                .map(parse_key)
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if keys.iter().any(|seq| seq.is_empty() || seq.len() > 2) {
+        return Err(KeymapError::Parse(format!(
+            "a key sequence for `{action}` must have one or two keys"
+        )));
+    }
+    Ok(keys)
 }
 
 fn parse_key(text: &str) -> Result<Key, KeymapError> {
@@ -91,25 +126,14 @@ impl Keymap {
         let file: File = toml::from_str(text).map_err(|e| KeymapError::Parse(e.to_string()))?;
         let mut bindings = Vec::new();
         for raw in file.binding {
-            let keys = raw
-                .keys
-                .iter()
-                .map(|k| {
-                    k.split_whitespace()
-                        .map(parse_key)
-                        .collect::<Result<Vec<_>, _>>()
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            if keys.iter().any(|seq| seq.is_empty() || seq.len() > 2) {
-                return Err(KeymapError::Parse(format!(
-                    "a key sequence for {:?} must have one or two keys",
-                    raw.action
-                )));
-            }
+            let action = parse_action(&raw.action)?;
+            let keys = parse_sequences(&raw.keys, &raw.action)?;
             bindings.push(Binding {
                 keys,
                 labels: raw.keys,
-                action: raw.action,
+                action,
+                short: raw.short.unwrap_or_else(|| raw.help.clone()),
+                name: raw.action,
                 help: raw.help,
                 hint: raw.hint,
             });
@@ -284,6 +308,22 @@ mod tests {
             "?",
             "an unbound action shows a gap"
         );
+    }
+
+    #[test]
+    fn short_texts_are_unique_and_fit_the_narrow_help() {
+        // The two-column help at 80x24 has 20 columns for a text.
+        let map = Keymap::default_keymap();
+        let mut seen = std::collections::HashSet::new();
+        for b in &map.bindings {
+            assert!(b.short.chars().count() <= 20, "{}: {:?}", b.name, b.short);
+            assert!(
+                seen.insert(b.short.clone()),
+                "{} repeats {:?}",
+                b.name,
+                b.short
+            );
+        }
     }
 
     #[test]

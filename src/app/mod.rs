@@ -12,6 +12,7 @@ pub mod exit;
 pub mod history;
 pub mod inventory_tree;
 pub mod keymap;
+pub mod keymap_overrides;
 pub mod keys_check;
 pub mod load;
 pub mod logging;

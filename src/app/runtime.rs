@@ -150,8 +150,7 @@ impl Executor {
             Effect::Pin { set_id, note } => self.pin(set_id, Some(note)),
             Effect::Unpin { set_id } => self.pin(set_id, None),
             Effect::StartPrune { job } => {
-                let spec =
-                    self.config.prune_spec(&self.paths, Initiator::Operator);
+                let spec = self.config.prune_spec(&self.paths, Initiator::Operator);
                 let spec = spec.map(PruneJob).map_err(|e| e.to_string());
                 self.spawn(
                     Some(job),
@@ -379,7 +378,8 @@ pub fn translate(
 }
 
 pub async fn run_console(config: Config, paths: LocalPaths, no_color: bool) -> std::io::Result<()> {
-    let keymap = Keymap::default_keymap();
+    let keymap = super::keymap_overrides::load(super::keymap_overrides::default_path().as_deref())
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
     let mut resolver = KeyResolver::default();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let mut state = AppState::new(

@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 pub const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
+/// An ETA from less than this much measuring is noise; none is given before.
+pub const ETA_AFTER: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Progress {
@@ -41,10 +43,17 @@ impl Progress {
         }
     }
 
+    /// Time left at the phase's average rate; unknown (None) without an estimate, before a
+    /// second of measurement, with nothing done yet, or once `done` passed the estimate.
     pub fn eta(&self) -> Option<Duration> {
         let total = self.total?;
         let rate = self.throughput();
-        if self.finished || rate <= 0.0 || total <= self.done {
+        if self.finished
+            || rate <= 0.0
+            || self.done == 0
+            || total <= self.done
+            || self.elapsed < ETA_AFTER
+        {
             return None;
         }
         Some(Duration::from_secs_f64((total - self.done) as f64 / rate))
@@ -181,6 +190,23 @@ mod tests {
         assert_eq!(p.throughput(), 50.0);
         p.finished = true;
         assert_eq!(p.ratio(), 1.0);
+    }
+
+    #[test]
+    fn no_eta_before_a_second_of_measuring_or_with_nothing_done() {
+        let mut p = Progress {
+            phase: "dump".into(),
+            done: 0,
+            total: Some(100),
+            elapsed: Duration::from_secs(5),
+            finished: false,
+        };
+        assert_eq!(p.eta(), None);
+        p.done = 10;
+        p.elapsed = Duration::from_millis(200);
+        assert_eq!(p.eta(), None);
+        p.elapsed = Duration::from_secs(1);
+        assert_eq!(p.eta(), Some(Duration::from_secs(9)));
     }
 
     #[tokio::test]

@@ -139,14 +139,27 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
             theme.bad(),
         )),
     };
-    match preview {
+    let verdict = match preview {
         // A clean preview is no YES: what the full load adds (the WAL archiver, every other
         // folder) may still find something.
-        Some(_) if s.health == Health::Ok => lines.push(Line::from(Span::styled(
+        Some(_) if s.health == Health::Ok => Line::from(Span::styled(
             " … CHECKING: the newest backup is complete and recent",
             theme.accent(),
-        ))),
-        _ => lines.push(verdict),
+        )),
+        _ => verdict,
+    };
+    // The headline is the screen's answer: wrapped under its mark on a narrow terminal, never cut.
+    let style = verdict.spans.first().map(|sp| sp.style).unwrap_or_default();
+    let text = verdict.to_string();
+    // " ✓ " (space, mark, space) leads; the rest wraps under it.
+    let lead: String = text.chars().take(3).collect();
+    let body: String = text.chars().skip(3).collect();
+    for (i, chunk) in format::wrap(&body, width.saturating_sub(3))
+        .into_iter()
+        .enumerate()
+    {
+        let lead = if i == 0 { lead.clone() } else { "   ".into() };
+        lines.push(Line::from(Span::styled(format!("{lead}{chunk}"), style)));
     }
     if let Some(p) = preview {
         let note = format!(

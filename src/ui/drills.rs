@@ -19,6 +19,42 @@ fn secs(s: f64) -> String {
     }
 }
 
+/// A chart's title carries its numbers with units (the bars alone have no scale): the newest
+/// value, the largest, and the target; the largest gives way first in `width` columns.
+fn chart_title(name: &str, values: &[f64], target: f64, width: usize) -> String {
+    let newest = values.last().copied().unwrap_or(0.0);
+    let max = values.iter().copied().fold(0.0, f64::max);
+    let full = format!(
+        " {name} newest {}, max {}, target {} ",
+        secs(newest),
+        secs(max),
+        secs(target)
+    );
+    if full.chars().count() <= width {
+        return full;
+    }
+    format!(" {name} newest {}, target {} ", secs(newest), secs(target))
+}
+
+/// Seconds as bar heights for a sparkline `rows` high: any value above zero gets at least the
+/// smallest visible bar, so a 20-second RPO next to a day-long one still shows.
+fn bars(values: &[f64], rows: usize) -> Vec<u64> {
+    let max = values.iter().copied().fold(0.0, f64::max);
+    // Ratatui draws eight steps per row.
+    let floor = (max / (8.0 * rows.max(1) as f64)).ceil() as u64;
+    values
+        .iter()
+        .map(|&v| {
+            let v = v.round() as u64;
+            if v > 0 {
+                v.max(floor).max(1)
+            } else {
+                0
+            }
+        })
+        .collect()
+}
+
 pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
     let settings = &state.drill_settings;
     let due = state.snapshot.as_ref().and_then(|s| s.status.drill_due);
@@ -239,35 +275,59 @@ fn history(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
         );
     frame.render_widget(table, table_area);
     if chart_height > 0 {
-        // Oldest to newest, left to right.
-        let rto: Vec<u64> = drills
+        // Oldest to newest, left to right, in seconds: a sub-minute RPO is not rounded away.
+        let rto_secs: Vec<f64> = drills
             .iter()
             .rev()
-            .map(|d| d.rto_seconds.unwrap_or(0.0).round() as u64)
+            .map(|d| d.rto_seconds.unwrap_or(0.0))
             .collect();
-        let rpo: Vec<u64> = drills
-            .iter()
-            .rev()
-            .map(|d| (d.rpo_seconds() / 60.0).round() as u64)
-            .collect();
+        let rpo_secs: Vec<f64> = drills.iter().rev().map(|d| d.rpo_seconds()).collect();
+        let rows = usize::from(chart_height.saturating_sub(2));
+        let rto = bars(&rto_secs, rows);
+        let rpo = bars(&rpo_secs, rows);
+        let title_width = usize::from((chart_area.width / 2).saturating_sub(2));
+        let rto_title = chart_title("RTO", &rto_secs, settings.rto_target_seconds, title_width);
+        let rpo_title = chart_title("RPO", &rpo_secs, settings.rpo_target_seconds, title_width);
         let [left, right] =
             Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
                 .areas(chart_area);
         frame.render_widget(
-            Sparkline::default().data(&rto).style(theme.accent()).block(
-                Block::default()
-                    .borders(Borders::ALL)
-                    .title(" RTO over time (s) "),
-            ),
+            Sparkline::default()
+                .data(&rto)
+                .style(theme.accent())
+                .block(Block::default().borders(Borders::ALL).title(rto_title)),
             left,
         );
         frame.render_widget(
-            Sparkline::default().data(&rpo).style(theme.accent()).block(
-                Block::default()
-                    .borders(Borders::ALL)
-                    .title(" RPO over time (min) "),
-            ),
+            Sparkline::default()
+                .data(&rpo)
+                .style(theme.accent())
+                .block(Block::default().borders(Borders::ALL).title(rpo_title)),
             right,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sub_minute_value_beside_a_long_one_still_draws_a_bar() {
+        let b = bars(&[20.0, 86_400.0, 0.0], 2);
+        assert!(b[0] * 16 >= b[1], "{b:?}");
+        assert_eq!(b[2], 0);
+    }
+
+    #[test]
+    fn chart_titles_carry_values_and_units() {
+        assert_eq!(
+            chart_title("RPO", &[3_600.0, 45.0], 86_400.0, 80),
+            " RPO newest 45.0s, max 1h 0m, target 1d 0h "
+        );
+        assert_eq!(
+            chart_title("RPO", &[3_600.0, 45.0], 86_400.0, 38),
+            " RPO newest 45.0s, target 1d 0h "
         );
     }
 }

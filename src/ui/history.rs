@@ -51,7 +51,36 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
     // Narrow screens give up the initiator before the set id (ids to the millisecond are 25
     // characters): it is in the detail pane, and a safety backup says so in its status.
     let with_by = wide || area.width >= 82;
-    let mut widths: Vec<u16> = vec![11, 11, 7, 9, 2];
+    // Below 80 columns the set id (the last column) and the status are cut last: the
+    // duration, then the size, then the start time give way first, so the id stays whole.
+    let id_need = rows
+        .iter()
+        .filter_map(|r| r.set_id.as_ref().map(|id| id.chars().count()))
+        .max()
+        .unwrap_or(0) as u16;
+    let fixed = |took: bool, size: bool, started: bool| -> u16 {
+        2 + 12
+            + 3
+            + [(started, 12), (took, 8), (size, 10)]
+                .iter()
+                .filter(|(on, _)| *on)
+                .map(|(_, w)| w)
+                .sum::<u16>()
+    };
+    let with_took = wide || with_by || area.width >= fixed(true, true, true) + id_need;
+    let with_size = wide || with_by || area.width >= fixed(false, true, true) + id_need;
+    let with_started = wide || with_by || area.width >= fixed(false, false, true) + id_need;
+    let mut widths: Vec<u16> = vec![11];
+    if with_started {
+        widths.push(11);
+    }
+    if with_took {
+        widths.push(7);
+    }
+    if with_size {
+        widths.push(9);
+    }
+    widths.push(2);
     if with_by {
         widths.push(8);
     }
@@ -101,13 +130,19 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
             } else {
                 r.status.as_str()
             };
-            let mut cells = vec![
-                Cell::from(Span::styled(format!("{mark} {status}"), style)),
-                Cell::from(r.started_at.format("%m-%d %H:%M").to_string()),
-                Cell::from(duration),
-                Cell::from(r.bytes.map(format::bytes).unwrap_or_else(|| "-".into())),
-                Cell::from(verified),
-            ];
+            let mut cells = vec![Cell::from(Span::styled(format!("{mark} {status}"), style))];
+            if with_started {
+                cells.push(Cell::from(r.started_at.format("%m-%d %H:%M").to_string()));
+            }
+            if with_took {
+                cells.push(Cell::from(duration));
+            }
+            if with_size {
+                cells.push(Cell::from(
+                    r.bytes.map(format::bytes).unwrap_or_else(|| "-".into()),
+                ));
+            }
+            cells.push(Cell::from(verified));
             if with_by {
                 cells.push(Cell::from(r.initiator.clone()));
             }
@@ -137,7 +172,17 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
             }
         });
     let mut widths: Vec<Constraint> = widths.into_iter().map(Constraint::Length).collect();
-    let mut header = vec!["status", "started", "took", "size", "v"];
+    let mut header = vec!["status"];
+    if with_started {
+        header.push("started");
+    }
+    if with_took {
+        header.push("took");
+    }
+    if with_size {
+        header.push("size");
+    }
+    header.push("v");
     if with_by {
         header.push("by");
     }

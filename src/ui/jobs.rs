@@ -10,6 +10,58 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Gauge, List, ListItem, Paragraph};
 use ratatui::Frame;
 
+/// The gauge's share and words. A finished job shows what it really moved (the estimate is
+/// forgotten: it was only ever an estimate), a cancelled or failed one says so where it stopped,
+/// and the ETA is left out while unknown or under a second, never "0s" mid-run.
+fn gauge_label(p: &crate::jobs::progress::Progress, status: &JobStatus) -> (f64, String) {
+    let rate = format::rate(p.throughput());
+    let amount = match p.total {
+        Some(total) if p.done > total => {
+            format!(
+                "{}, past the ~{} estimate",
+                format::bytes(p.done),
+                format::bytes(total)
+            )
+        }
+        Some(total) => format!("{} of ~{}", format::bytes(p.done), format::bytes(total)),
+        None => format::bytes(p.done),
+    };
+    match status {
+        JobStatus::Succeeded(_) => (
+            1.0,
+            format!(
+                "{} done  {} in {}  {rate}",
+                p.phase,
+                format::bytes(p.done),
+                format::age(p.elapsed)
+            ),
+        ),
+        JobStatus::Cancelled(_) => (p.ratio(), format!("{} cancelled at {amount}", p.phase)),
+        JobStatus::Failed(_) => (p.ratio(), format!("{} failed at {amount}", p.phase)),
+        JobStatus::Running if p.finished => (
+            1.0,
+            format!(
+                "{} 100%  {} in {}  {rate}",
+                p.phase,
+                format::bytes(p.done),
+                format::age(p.elapsed)
+            ),
+        ),
+        JobStatus::Running => {
+            let eta = p
+                .eta()
+                .filter(|d| d.as_secs() >= 1)
+                .map(|d| format!("  ETA {}", format::age(d)))
+                .unwrap_or_default();
+            let ratio = p.ratio();
+            (
+                ratio,
+                format!("{} {:.0}%  {amount}  {rate}{eta}", p.phase, ratio * 100.0),
+            )
+        }
+    }
+}
+
 pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
     if state.jobs.is_empty() {
         let block = Block::default()
@@ -73,31 +125,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
         return;
     };
     let (ratio, label) = match &job.progress {
-        Some(p) => {
-            let total = p.total.map(format::bytes).unwrap_or_else(|| "?".into());
-            let eta = p
-                .eta()
-                .map(|d| format!("  ETA {}", format::age(d)))
-                .unwrap_or_default();
-            let ratio = if job.status.is_running() {
-                p.ratio()
-            } else if matches!(job.status, JobStatus::Succeeded(_)) {
-                1.0
-            } else {
-                p.ratio()
-            };
-            (
-                ratio,
-                format!(
-                    "{} {:.0}%  {} of ~{}  {}{eta}",
-                    p.phase,
-                    ratio * 100.0,
-                    format::bytes(p.done),
-                    total,
-                    format::rate(p.throughput())
-                ),
-            )
-        }
+        Some(p) => gauge_label(p, &job.status),
         None => (0.0, job.phase.clone()),
     };
     let gauge = Gauge::default()
@@ -137,4 +165,59 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
         Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(" Log ")),
         log_area,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jobs::progress::Progress;
+    use std::time::Duration;
+
+    fn progress(done: u64, total: u64, elapsed_ms: u64) -> Progress {
+        Progress {
+            phase: "upload".into(),
+            done,
+            total: Some(total),
+            elapsed: Duration::from_millis(elapsed_ms),
+            finished: false,
+        }
+    }
+
+    #[test]
+    fn a_finished_gauge_shows_the_real_total_not_the_estimate() {
+        let p = progress(6_186_598, 16_462_643, 3_000);
+        let (ratio, label) = gauge_label(&p, &JobStatus::Succeeded("done".into()));
+        assert_eq!(ratio, 1.0);
+        assert!(label.contains("done  5.9 MiB in 3s"), "{label}");
+        assert!(!label.contains("15.7") && !label.contains('~'), "{label}");
+    }
+
+    #[test]
+    fn a_cancelled_gauge_says_cancelled_where_it_stopped() {
+        let p = progress(6_186_598, 16_462_643, 3_000);
+        let (ratio, label) = gauge_label(&p, &JobStatus::Cancelled("cancelled".into()));
+        assert!(ratio < 1.0);
+        assert!(
+            label.contains("cancelled at 5.9 MiB of ~15.7 MiB"),
+            "{label}"
+        );
+        assert!(!label.contains('%') && !label.contains("ETA"), "{label}");
+    }
+
+    #[test]
+    fn the_eta_is_blank_while_unknown_and_never_0s() {
+        // A quarter of a second in: no ETA yet.
+        let (_, label) = gauge_label(&progress(1_000, 100_000, 250), &JobStatus::Running);
+        assert!(!label.contains("ETA"), "{label}");
+        // Nearly done: under a second left is no ETA, not "0s".
+        let (_, label) = gauge_label(&progress(99_990, 100_000, 10_000), &JobStatus::Running);
+        assert!(!label.contains("ETA"), "{label}");
+        // Half-way after 10 s: 10 s left.
+        let (_, label) = gauge_label(&progress(50_000, 100_000, 10_000), &JobStatus::Running);
+        assert!(label.contains("ETA 10s"), "{label}");
+        // Past the estimate: no ETA, and the words say so.
+        let (_, label) = gauge_label(&progress(150_000, 100_000, 10_000), &JobStatus::Running);
+        assert!(label.contains("past the ~97.7 KiB estimate"), "{label}");
+        assert!(!label.contains("ETA"), "{label}");
+    }
 }

@@ -3,9 +3,11 @@
 //! colour only repeats it (NO_COLOR drops it).
 
 pub mod chrome;
+pub mod confirm_restore;
 pub mod dashboard;
 pub mod details;
 pub mod drills;
+pub mod fold;
 pub mod history;
 pub mod inventory;
 pub mod jobs;

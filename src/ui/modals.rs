@@ -1,12 +1,12 @@
 //! Dialogs drawn over the screen: help (generated from the keymap), a set's detail pane, the
 //! guided backup, and confirmations that say exactly what will happen.
 
+use super::fold::{fold, Block as Rows};
 use super::format;
 use super::theme::Theme;
 use crate::app::action::Action;
 use crate::app::keymap::Keymap;
 use crate::app::state::{AppState, JobKind, Modal, WizardStep};
-use crate::app::view::RestorePlan;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
@@ -59,18 +59,14 @@ fn labelled(lead: String, style: Style, text: &str, width: usize) -> Vec<Line<'s
         .collect()
 }
 
-/// Help text cut to `width`: whole if it fits, else its first phrase (before ` (` or `:`),
-/// else cut with `…`.
-fn short_help(text: &str, width: usize) -> String {
-    if text.chars().count() <= width {
-        return text.to_string();
+/// Help text for `width` columns: whole if it fits, else the binding's short text (unique
+/// among the bindings, so two lines never read the same), cut with `…` only if even that is too
+/// long.
+fn short_help(help: &str, short: &str, width: usize) -> String {
+    if help.chars().count() <= width {
+        return help.to_string();
     }
-    let phrase = text
-        .split(" (")
-        .next()
-        .and_then(|t| t.split(':').next())
-        .unwrap_or(text);
-    format::fit(phrase, width)
+    format::fit(short, width)
 }
 
 fn dialog(frame: &mut Frame, area: Rect, title: &str, lines: Vec<Line>, theme: &Theme) {
@@ -184,7 +180,7 @@ pub fn render(
             plan,
             database,
             typed,
-        } => confirm_restore(frame, area, plan, database, typed, keymap, theme),
+        } => super::confirm_restore::render(frame, area, plan, database, typed, keymap, theme),
         Modal::Help => help(frame, area, keymap, theme),
         Modal::ConfirmQuit => {
             let running: Vec<String> = state
@@ -287,10 +283,10 @@ fn no(keymap: &Keymap) -> String {
 /// The keys, generated from the keymap: one column where the screen is tall enough, two
 /// (help text cut to fit) where it is not.
 fn help(frame: &mut Frame, area: Rect, keymap: &Keymap, theme: &Theme) {
-    let entries: Vec<(String, &str)> = keymap
+    let entries: Vec<(String, &str, &str)> = keymap
         .bindings
         .iter()
-        .map(|b| (b.labels.join(" "), b.help.as_str()))
+        .map(|b| (b.labels.join(" "), b.help.as_str(), b.short.as_str()))
         .collect();
     let rows_available = usize::from(area.height.saturating_sub(4));
     let columns = if entries.len() <= rows_available {
@@ -310,7 +306,7 @@ fn help(frame: &mut Frame, area: Rect, keymap: &Keymap, theme: &Theme) {
                 .iter()
                 .skip(column * per_column)
                 .take(per_column)
-                .map(|(k, _)| k.chars().count())
+                .map(|(k, _, _)| k.chars().count())
                 .max()
                 .unwrap_or(0)
                 .min(16)
@@ -321,9 +317,9 @@ fn help(frame: &mut Frame, area: Rect, keymap: &Keymap, theme: &Theme) {
         .map(|row| {
             let mut spans = Vec::new();
             for (column, &key_width) in key_widths.iter().enumerate() {
-                if let Some((keys, text)) = entries.get(column * per_column + row) {
+                if let Some((keys, help, short)) = entries.get(column * per_column + row) {
                     let text_width = column_width.saturating_sub(key_width + 2);
-                    let text = short_help(text, text_width);
+                    let text = short_help(help, short, text_width);
                     spans.push(Span::styled(format!(" {keys:<key_width$}"), theme.accent()));
                     spans.push(Span::raw(format!("{text:<text_width$} ")));
                 }
@@ -341,71 +337,6 @@ fn help(frame: &mut Frame, area: Rect, keymap: &Keymap, theme: &Theme) {
             keymap.key(Action::Back)
         ),
         lines,
-        theme,
-    );
-}
-
-fn confirm_restore(
-    frame: &mut Frame,
-    area: Rect,
-    plan: &RestorePlan,
-    database: &str,
-    typed: &str,
-    keymap: &Keymap,
-    theme: &Theme,
-) {
-    let mut lines = vec![
-        Line::from(Span::styled(
-            format!(
-                " ✓ Dry run passed for set {} into {}",
-                plan.set_id, plan.target
-            ),
-            theme.good(),
-        )),
-        Line::from(Span::styled(
-            " These steps will run, in order:",
-            theme.heading(),
-        )),
-    ];
-    for (i, s) in plan.steps.iter().enumerate() {
-        lines.push(Line::raw(format!("  {}. {}", i + 1, s.step)));
-    }
-    if let Some(files) = &plan.files {
-        lines.push(Line::raw(format!(
-            " {} existing file(s) will be overwritten.",
-            files.existing.len()
-        )));
-    }
-    lines.push(Line::raw(""));
-    lines.push(Line::from(vec![
-        Span::styled(
-            format!(" Type the database name `{database}` to restore: "),
-            theme.heading(),
-        ),
-        Span::styled(
-            format!("{typed}▏"),
-            if typed == database {
-                theme.good()
-            } else {
-                theme.warn()
-            },
-        ),
-    ]));
-    let footer = Line::from(Span::styled(
-        format!(
-            " {} restores when the name matches · {} cancels",
-            keymap.key(Action::Open),
-            keymap.key(Action::Back)
-        ),
-        theme.dim(),
-    ));
-    let h = lines.len() as u16 + 3;
-    dialog_with_footer(
-        frame,
-        centered(area, 110, h),
-        "Restore: this replaces data",
-        lines,
-        footer,
         theme,
     );
 }
@@ -432,70 +363,88 @@ fn wizard(frame: &mut Frame, area: Rect, step: &WizardStep, keymap: &Keymap, the
         }
         WizardStep::Ready(report) => report,
     };
-    // Every line is wrapped, not cut: a failed check's detail is what says how to fix it.
+    // Every line is wrapped, not cut: a failed check's detail is what says how to fix it. On a
+    // short screen the checks win over what and where (priorities for `fold`): a failed check
+    // and every check's row stay in view.
     let width = inner_width(area, 110);
     let plain = Style::default();
-    let mut lines = vec![Line::from(Span::styled(" What", theme.heading()))];
+    let heading = |text: &str| vec![Line::from(Span::styled(text.to_string(), theme.heading()))];
+    let mut blocks = vec![Rows::new(0, heading(" What"))];
     if report.database.is_empty() {
-        lines.push(Line::raw("  database (unreachable: see below)"));
+        blocks.push(Rows::new(
+            0,
+            vec![Line::raw("  database (unreachable: see below)")],
+        ));
     } else {
-        lines.extend(hanging(
-            "  database ",
-            &format!(
-                "{} ({}, PostgreSQL {})",
-                report.database,
-                format::bytes(report.database_bytes),
-                report.server_version
+        blocks.push(Rows::new(
+            0,
+            hanging(
+                "  database ",
+                &format!(
+                    "{} ({}, PostgreSQL {})",
+                    report.database,
+                    format::bytes(report.database_bytes),
+                    report.server_version
+                ),
+                width,
+                plain,
             ),
-            width,
-            plain,
         ));
     }
     for (root, size) in &report.file_roots {
-        lines.extend(hanging(
-            "  files    ",
-            &format!(
-                "{root} ({} files, {})",
-                size.files,
-                format::bytes(size.bytes)
+        blocks.push(Rows::new(
+            0,
+            hanging(
+                "  files    ",
+                &format!(
+                    "{root} ({} files, {})",
+                    size.files,
+                    format::bytes(size.bytes)
+                ),
+                width,
+                plain,
             ),
-            width,
-            plain,
         ));
     }
     if !report.secrets.is_empty() {
-        lines.extend(hanging(
-            "  secrets  ",
-            &format!(
-                "{} file(s) -> {}",
-                report.secrets.len(),
-                report.secrets_repository.clone().unwrap_or_default()
+        blocks.push(Rows::new(
+            0,
+            hanging(
+                "  secrets  ",
+                &format!(
+                    "{} file(s) -> {}",
+                    report.secrets.len(),
+                    report.secrets_repository.clone().unwrap_or_default()
+                ),
+                width,
+                plain,
             ),
+        ));
+    }
+    blocks.push(Rows::new(0, heading(" Where and how")));
+    blocks.push(Rows::new(
+        0,
+        hanging(
+            "  to ",
+            &format!("{}, encryption: {}", report.repository, report.encryption),
             width,
             plain,
-        ));
-    }
-    lines.push(Line::from(Span::styled(" Where and how", theme.heading())));
-    lines.extend(hanging(
-        "  to ",
-        &format!("{}, encryption: {}", report.repository, report.encryption),
-        width,
-        plain,
+        ),
     ));
-    lines.push(Line::from(Span::styled(" Preflight", theme.heading())));
+    blocks.push(Rows::new(3, heading(" Preflight")));
     for c in &report.checks {
-        let (mark, style) = if c.ok {
-            ("✓", theme.good())
+        let (mark, style, priority) = if c.ok {
+            ("✓", theme.good(), 1)
         } else {
-            ("✗", theme.bad())
+            ("✗", theme.bad(), 2)
         };
-        lines.extend(labelled(
-            format!("  {mark} {:<29}", c.name),
-            style,
-            &c.detail,
-            width,
+        blocks.push(Rows::new(
+            priority,
+            labelled(format!("  {mark} {:<29}", c.name), style, &c.detail, width),
         ));
     }
+    let room = usize::from(area.height.saturating_sub(2 + 3));
+    let lines = fold(blocks, room, width, "", theme);
     let footer = if report.ok() {
         Line::from(Span::styled(
             format!(

@@ -19,7 +19,9 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
         .borders(Borders::ALL)
         .title(Span::styled(" Retention ", theme.heading()));
     if let Err(e) = &r.policy {
-        let text = format!(" ✗ Prune is refused: {e}.\n\n Add a [retention] table to the configuration (keep_last, hourly, daily, weekly, monthly, yearly, timezone, min_age); `lifeboat config example` shows one.");
+        // The error says what is wrong (no table, or a table that keeps nothing); this only
+        // points at a working example, so the two never contradict each other.
+        let text = format!(" ✗ Prune is refused: {e}.\n\n The keys: keep_last, hourly, daily, weekly, monthly, yearly, timezone, min_age; `lifeboat config example` shows a [retention] table with each.");
         frame.render_widget(
             Paragraph::new(text).wrap(Wrap { trim: false }).block(block),
             area,

@@ -60,6 +60,11 @@ impl Console {
     /// Starts `lifeboat --config <app config>` at 80x24 with the app's environment (and only
     /// PATH, HOME, TERM and a UTF-8 locale besides).
     pub fn start(app: &TestApp, name: &str) -> Console {
+        Console::start_with_env(app, name, &[])
+    }
+
+    /// `start`, with `extra` variables (such as `XDG_CONFIG_HOME`) added to the environment.
+    pub fn start_with_env(app: &TestApp, name: &str, extra: &[(&str, &str)]) -> Console {
         let out = tempfile::Builder::new()
             .prefix("lifeboat-tmux-")
             .tempdir()
@@ -78,6 +83,7 @@ impl Console {
                 .iter()
                 .map(|(k, v)| format!("{k}={}", sh_quote(v))),
         );
+        env.extend(extra.iter().map(|(k, v)| format!("{k}={}", sh_quote(v))));
         // The inner shell's pid becomes the console's: `exec` keeps it through env and lifeboat.
         let inner = format!(
             "echo $$ > {pid}; exec env -i {env} {bin} --config {config}",

@@ -203,24 +203,14 @@ async fn run_demo(dir: Option<PathBuf>, no_console: bool, no_color: bool) -> i32
     };
     if !no_console && std::io::stdout().is_terminal() {
         let code = open_console(demo.config.clone(), demo.paths.clone(), no_color).await;
-        eprintln!(
-            "The demo lived in {} (its database is stopped now).",
-            demo.dir.display()
-        );
+        let next = demo.next_steps();
+        drop(demo);
+        print!("{next}");
         return code;
     }
     let code = list::run(&demo.config, &demo.paths, false, false).await;
-    let config = demo.config.path.display().to_string();
-    let data = demo.paths.data_dir.display().to_string();
-    let state = demo.paths.state_dir.display().to_string();
-    println!("\nThe demo lives in {}.", demo.dir.display());
-    println!("Its database was a throwaway cluster (stopped now); its repositories, journal and config stay:");
-    println!(
-        "  export LIFEBOAT_CONFIG={config} LIFEBOAT_DATA_DIR={data} LIFEBOAT_STATE_DIR={state}"
-    );
-    println!(
-        "  lifeboat list; lifeboat inventory; lifeboat status; lifeboat verify --all --decrypt"
-    );
+    let next = demo.next_steps();
     drop(demo);
+    print!("{next}");
     code
 }

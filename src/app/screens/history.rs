@@ -1,8 +1,8 @@
 //! The History screen's reducer: its filtered length, the row under the cursor (as an index
 //! into the unfiltered list, which the detail pane keeps), and Enter opening that detail.
 
-use crate::storage::setid::SetId;
 use crate::app::state::{AppState, Modal};
+use crate::storage::setid::SetId;
 
 /// Rows that pass the filter.
 pub fn len(state: &AppState) -> usize {

@@ -2,10 +2,10 @@
 //! object (a drill record opens its report), Back collapses, and the complete set under the
 //! cursor is what verify, restore and drill act on. The tree itself is `inventory_tree`.
 
-use crate::storage::setid::SetId;
 use crate::app::inventory_tree::{self, RowKind};
 use crate::app::state::{AppState, Modal};
 use crate::storage::layout;
+use crate::storage::setid::SetId;
 
 /// Enter on the row under the cursor.
 pub fn open(state: &mut AppState) {

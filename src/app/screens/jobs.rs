@@ -4,13 +4,13 @@
 
 use super::notice;
 use crate::app::event::{Effect, JobOutcome};
-use crate::report::outcome::Verdict;
 use crate::app::retention_state;
 use crate::app::state::{
     AppState, ChecklistItem, JobKind, JobState, JobStatus, Modal, PhaseTiming, Screen, WizardStep,
 };
 use crate::jobs::progress::JobEvent;
 use crate::jobs::restore::RestorePlan;
+use crate::report::outcome::Verdict;
 use std::collections::VecDeque;
 
 /// A new running job, first in the list and selected. Notices of earlier jobs go: they would

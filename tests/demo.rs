@@ -1,0 +1,76 @@
+//! `lifeboat demo`, as a newcomer runs it: the built binary builds a whole installation from
+//! real parts, prints how to reach it again, keeps its log in its own directory, and ships a
+//! retention policy under which `lifeboat prune` has an expired set to show.
+
+use std::process::Command;
+
+#[test]
+fn the_demo_prints_its_environment_keeps_its_log_and_has_a_retention_policy() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().join("demo");
+    let bin = env!("CARGO_BIN_EXE_lifeboat");
+    let out = Command::new(bin)
+        .args(["demo", "--no-console", "--dir"])
+        .arg(&dir)
+        // The operator's own directories: nothing of the demo may land there.
+        .env("HOME", home.path())
+        .env("XDG_STATE_HOME", home.path().join("state"))
+        .env("XDG_DATA_HOME", home.path().join("data"))
+        .env_remove("LIFEBOAT_CONFIG")
+        .env_remove("LIFEBOAT_DATA_DIR")
+        .env_remove("LIFEBOAT_STATE_DIR")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let export = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("export LIFEBOAT_CONFIG="))
+        .unwrap_or_else(|| panic!("no export line:\n{stdout}"));
+    let env: Vec<(String, String)> = export
+        .trim_start()
+        .trim_start_matches("export ")
+        .split(' ')
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap();
+            (k.to_string(), v.to_string())
+        })
+        .collect();
+    assert_eq!(env.len(), 3, "{export}");
+    assert!(dir.join("state/logs/lifeboat.log").is_file());
+    assert!(
+        !home.path().join("state").exists(),
+        "the demo logged outside its directory"
+    );
+
+    // The printed environment reaches the demo, and its policy expires the older set.
+    let out = Command::new(bin)
+        .args(["prune", "--json"])
+        .envs(env)
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert!(out.status.success(), "{json}");
+    assert_eq!(json["plan"]["freed"]["sets"], 1, "{json}");
+    let keep: Vec<bool> = json["plan"]["sets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["keep"].as_bool().unwrap())
+        .collect();
+    assert_eq!(
+        keep,
+        [true, false],
+        "the newest kept, the older expired: {json}"
+    );
+}
