@@ -31,7 +31,7 @@ fn main() {
             std::process::exit(lifeboat::app::exit::FAILED);
         }
     };
-    let code = runtime.block_on(cli::run(args, paths));
+    let code = runtime.block_on(cli::run(args, paths, lifeboat::ui::render));
     drop(runtime);
     std::process::exit(code);
 }

@@ -377,7 +377,16 @@ pub fn translate(
     }
 }
 
-pub async fn run_console(config: Config, paths: LocalPaths, no_color: bool) -> std::io::Result<()> {
+/// How a frame of the console is drawn: `ui::render`, handed in by the binary so that `app`
+/// decides and `ui` draws without either importing the other's loop (no module cycle).
+pub type Draw = fn(&mut ratatui::Frame, &AppState, &Keymap);
+
+pub async fn run_console(
+    config: Config,
+    paths: LocalPaths,
+    no_color: bool,
+    draw: Draw,
+) -> std::io::Result<()> {
     let keymap = super::keymap_overrides::load(super::keymap_overrides::default_path().as_deref())
         .map_err(|e| std::io::Error::other(e.to_string()))?;
     let mut resolver = KeyResolver::default();
@@ -422,8 +431,7 @@ pub async fn run_console(config: Config, paths: LocalPaths, no_color: bool) -> s
     let mut last_frame = Instant::now() - FRAME_INTERVAL;
     loop {
         if dirty && last_frame.elapsed() >= FRAME_INTERVAL {
-            tui.terminal
-                .draw(|frame| crate::ui::render(frame, &state, &keymap))?;
+            tui.terminal.draw(|frame| draw(frame, &state, &keymap))?;
             last_frame = Instant::now();
             dirty = false;
         }

@@ -4,6 +4,7 @@
 //! without ui following it.
 
 pub use crate::jobs::drill_record::DrillRecord;
+pub use crate::jobs::progress::Progress;
 pub use crate::jobs::restore::RestorePlan;
 pub use crate::jobs::status::Health;
 pub use crate::jobs::wal::WalState;

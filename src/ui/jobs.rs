@@ -13,7 +13,7 @@ use ratatui::Frame;
 /// The gauge's share and words. A finished job shows what it really moved (the estimate is
 /// forgotten: it was only ever an estimate), a cancelled or failed one says so where it stopped,
 /// and the ETA is left out while unknown or under a second, never "0s" mid-run.
-fn gauge_label(p: &crate::jobs::progress::Progress, status: &JobStatus) -> (f64, String) {
+fn gauge_label(p: &crate::app::view::Progress, status: &JobStatus) -> (f64, String) {
     let rate = format::rate(p.throughput());
     let amount = match p.total {
         Some(total) if p.done > total => {
@@ -170,7 +170,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jobs::progress::Progress;
+    use crate::app::view::Progress;
     use std::time::Duration;
 
     fn progress(done: u64, total: u64, elapsed_ms: u64) -> Progress {

@@ -4,6 +4,7 @@
 
 use crate::app::config::{self, Config};
 use crate::app::exit;
+use crate::app::runtime::Draw;
 use crate::jobs::progress::{JobEvent, Reporter};
 use crate::jobs::set_choice;
 use crate::jobs::CancellationToken;
@@ -96,12 +97,12 @@ pub async fn resolve_set(config: &Config, text: &str) -> Result<SetId, i32> {
 }
 
 /// The console, on a terminal only (the demo opens it too).
-pub async fn open_console(config: Config, paths: LocalPaths, no_color: bool) -> i32 {
+pub async fn open_console(config: Config, paths: LocalPaths, no_color: bool, draw: Draw) -> i32 {
     if !std::io::stdout().is_terminal() {
         eprintln!("lifeboat: the console needs a terminal; use a subcommand (see --help)");
         return exit::CONFIG;
     }
-    match crate::app::runtime::run_console(config, paths, no_color).await {
+    match crate::app::runtime::run_console(config, paths, no_color, draw).await {
         Ok(()) => exit::OK,
         Err(e) => {
             eprintln!("lifeboat: the console failed: {e}");

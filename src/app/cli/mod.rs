@@ -27,6 +27,7 @@ pub use retention::RetentionAction;
 pub use status::StatusFormat;
 
 use crate::app::config::RestoreOptions;
+use crate::app::runtime::Draw;
 use crate::app::{demo, exit, keymap, keys_check, schedule};
 use crate::jobs::verify::VerifyTarget;
 use crate::storage::paths::LocalPaths;
@@ -34,7 +35,9 @@ use common::{load_config, open_console};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-pub async fn run(cli: Cli, paths: LocalPaths) -> i32 {
+/// Runs one command line. `draw` is how the console draws a frame (`ui::render`, passed in by
+/// the binary).
+pub async fn run(cli: Cli, paths: LocalPaths, draw: Draw) -> i32 {
     let no_color = cli.no_color || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let opens_state = !matches!(
         cli.command,
@@ -45,13 +48,13 @@ pub async fn run(cli: Cli, paths: LocalPaths) -> i32 {
     }
     let Some(command) = cli.command else {
         return match load_config(cli.config.as_ref()) {
-            Ok(config) => open_console(config, paths, no_color).await,
+            Ok(config) => open_console(config, paths, no_color, draw).await,
             Err(code) => code,
         };
     };
     let flag = cli.config.as_ref();
     match command {
-        Command::Demo { dir, no_console } => run_demo(dir, no_console, no_color).await,
+        Command::Demo { dir, no_console } => run_demo(dir, no_console, no_color, draw).await,
         Command::Keys {
             action: Some(action),
         } => match load_config(flag) {
@@ -186,7 +189,7 @@ pub async fn run(cli: Cli, paths: LocalPaths) -> i32 {
 
 /// `lifeboat demo`: builds the throwaway installation, then opens the console on it, or (with
 /// `--no-console`, or without a terminal) prints its sets and how to use it.
-async fn run_demo(dir: Option<PathBuf>, no_console: bool, no_color: bool) -> i32 {
+async fn run_demo(dir: Option<PathBuf>, no_console: bool, no_color: bool, draw: Draw) -> i32 {
     let dir = match dir.map(Ok).unwrap_or_else(demo::fresh_dir) {
         Ok(d) => d,
         Err(e) => {
@@ -202,7 +205,7 @@ async fn run_demo(dir: Option<PathBuf>, no_console: bool, no_color: bool) -> i32
         }
     };
     if !no_console && std::io::stdout().is_terminal() {
-        let code = open_console(demo.config.clone(), demo.paths.clone(), no_color).await;
+        let code = open_console(demo.config.clone(), demo.paths.clone(), no_color, draw).await;
         let next = demo.next_steps();
         drop(demo);
         print!("{next}");
