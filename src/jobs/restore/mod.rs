@@ -203,7 +203,7 @@ mod tests {
 
     fn plan(checks: Vec<Check>, existing: Option<Option<restore_db::TargetFacts>>) -> RestorePlan {
         RestorePlan {
-            set_id: SetId::parse("20261204T000000Z").unwrap(),
+            set_id: SetId::parse("20261204T000000Z-a1b2").unwrap(),
             snapshot_time: chrono::Utc::now(),
             target: "postgresql://h/app".into(),
             toc: TocSummary::default(),
