@@ -195,7 +195,7 @@ pub fn run_blocking(spec: &BackupSpec) -> PreflightReport {
             r.check("encryption key usable", Err(e.to_string()));
         }
     }
-    if let Some(holder) = RepoLock::holder(&spec.paths.locks(), &spec.repository.url) {
+    if let Some(holder) = RepoLock::host_holder(&spec.paths.locks(), &spec.repository.url) {
         r.check(
             "no other backup running",
             Err(format!("locked by {holder}")),

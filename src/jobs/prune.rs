@@ -117,19 +117,21 @@ pub async fn run(
     cancel: CancellationToken,
 ) -> Result<PruneReport, PruneError> {
     if !yes {
-        let writer = RepoLock::holder(&spec.paths.locks(), &spec.repository.url);
+        let writer = RepoLock::holder(&spec.paths.locks(), &spec.repository).await;
         let plan = plan(spec, writer, Utc::now()).await?;
         return Ok(PruneReport {
             plan,
             outcome: None,
         });
     }
-    let lock = RepoLock::acquire(&spec.paths.locks(), &spec.repository.url, "prune")?;
+    let lock =
+        RepoLock::acquire::<PruneError>(&spec.paths.locks(), &spec.repository, "prune").await?;
+    lock.warnings().iter().for_each(|w| tracing::warn!("{w}"));
     let started_at = Utc::now();
     let plan = plan(spec, None, started_at).await?;
     let mut outcome = execute(spec, &plan, &lock, cancel).await?;
     outcome.aborted_uploads = abort_open_uploads(spec, started_at).await;
-    drop(lock);
+    lock.release().await;
     Ok(PruneReport {
         plan,
         outcome: Some(outcome),
@@ -229,7 +231,7 @@ pub async fn plan(
 
 /// The preview and today's candidates from one listing (the console shows both).
 pub async fn preview(spec: &PruneSpec) -> Result<(PrunePlan, Vec<Candidate>), PruneError> {
-    let writer = RepoLock::holder(&spec.paths.locks(), &spec.repository.url);
+    let writer = RepoLock::holder(&spec.paths.locks(), &spec.repository).await;
     let gathered = gather(spec).await?;
     let facts = gathered.facts(writer.as_ref(), Utc::now());
     Ok((
