@@ -415,11 +415,11 @@ pub async fn run(cli: Cli, paths: LocalPaths) -> i32 {
             Err(code) => code,
         },
         Command::Pin { set, note, json } => match load_config(cli.config.as_ref()) {
-            Ok(config) => super::prune_cli::run_pin(&config, &set, Some(&note), json).await,
+            Ok(config) => super::prune_cli::run_pin(&config, &paths, &set, Some(&note), json).await,
             Err(code) => code,
         },
         Command::Unpin { set, json } => match load_config(cli.config.as_ref()) {
-            Ok(config) => super::prune_cli::run_pin(&config, &set, None, json).await,
+            Ok(config) => super::prune_cli::run_pin(&config, &paths, &set, None, json).await,
             Err(code) => code,
         },
         Command::Retention { action } => match load_config(cli.config.as_ref()) {

@@ -172,12 +172,19 @@ pub async fn backup_then_prune(
 fn pin_code(e: &PinError) -> i32 {
     match e {
         PinError::EmptyNote => exit::CONFIG,
+        PinError::Lock(_) => exit::LOCKED,
         _ => exit::FAILED,
     }
 }
 
 /// `pin SET --note NOTE` (with a note) or `unpin SET` (without).
-pub async fn run_pin(config: &Config, set: &str, note: Option<&str>, json: bool) -> i32 {
+pub async fn run_pin(
+    config: &Config,
+    paths: &LocalPaths,
+    set: &str,
+    note: Option<&str>,
+    json: bool,
+) -> i32 {
     let id = match SetId::parse(set) {
         Ok(id) => id,
         Err(e) => {
@@ -185,9 +192,9 @@ pub async fn run_pin(config: &Config, set: &str, note: Option<&str>, json: bool)
             return exit::CONFIG;
         }
     };
-    let repo = match config.data_repository() {
+    let (spec, repo) = match config.data_repository() {
         Ok(spec) => match Repository::open(&spec) {
-            Ok(r) => r,
+            Ok(r) => (spec, r),
             Err(e) => {
                 eprintln!("lifeboat: {e}");
                 return exit::FAILED;
@@ -198,13 +205,16 @@ pub async fn run_pin(config: &Config, set: &str, note: Option<&str>, json: bool)
             return exit::CONFIG;
         }
     };
-    let result = match note {
-        Some(note) => match inventory::scan(&repo).await {
-            Ok(inventory) => pins::pin(&repo, &inventory, &id, note).await.map(Some),
-            Err(e) => Err(e.into()),
-        },
-        None => pins::unpin(&repo, &id).await,
+    let change = async {
+        match note {
+            Some(note) => match inventory::scan(&repo).await {
+                Ok(inventory) => pins::pin(&repo, &inventory, &id, note).await.map(Some),
+                Err(e) => Err(e.into()),
+            },
+            None => pins::unpin(&repo, &id).await,
+        }
     };
+    let result = pins::locked(&paths.locks(), &spec, change).await;
     let pinned = note.is_some();
     match &result {
         Ok(pin) => {

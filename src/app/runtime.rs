@@ -302,12 +302,15 @@ impl Executor {
             }
             Effect::Pin { set_id, note } => {
                 let repo = self.config.data_repository().map_err(|e| e.to_string());
+                let locks = self.paths.locks();
                 tokio::spawn(async move {
                     let result = async {
-                        let repo = Repository::open(&repo?).map_err(|e| e.to_string())?;
+                        let spec = repo?;
+                        let repo = Repository::open(&spec).map_err(|e| e.to_string())?;
                         let id = SetId::parse(&set_id).map_err(|e| e.to_string())?;
                         let inventory = inventory::scan(&repo).await.map_err(|e| e.to_string())?;
-                        pins::pin(&repo, &inventory, &id, &note)
+                        let change = pins::pin(&repo, &inventory, &id, &note);
+                        pins::locked(&locks, &spec, change)
                             .await
                             .map_err(|e| e.to_string())
                     }
@@ -320,11 +323,16 @@ impl Executor {
             }
             Effect::Unpin { set_id } => {
                 let repo = self.config.data_repository().map_err(|e| e.to_string());
+                let locks = self.paths.locks();
                 tokio::spawn(async move {
                     let result = async {
-                        let repo = Repository::open(&repo?).map_err(|e| e.to_string())?;
+                        let spec = repo?;
+                        let repo = Repository::open(&spec).map_err(|e| e.to_string())?;
                         let id = SetId::parse(&set_id).map_err(|e| e.to_string())?;
-                        pins::unpin(&repo, &id).await.map_err(|e| e.to_string())
+                        let change = pins::unpin(&repo, &id);
+                        pins::locked(&locks, &spec, change)
+                            .await
+                            .map_err(|e| e.to_string())
                     }
                     .await;
                     let _ = tx.send(AppEvent::PinsChanged(match result {

@@ -312,6 +312,7 @@ mod tests {
     fn local(dir: &std::path::Path) -> Store {
         Store::Local {
             dir: dir.join("locks"),
+            conditions: true,
         }
     }
 
@@ -408,5 +409,23 @@ mod tests {
         lease.release().await;
         let left = store.read(times).await.unwrap().unwrap();
         assert_eq!(left.record.run_id, theirs.run_id);
+    }
+
+    #[tokio::test]
+    async fn a_server_that_ignores_conditions_makes_the_lock_advisory_and_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let ignoring = || Store::Local {
+            dir: dir.path().join("locks"),
+            conditions: false,
+        };
+        let times = LeaseTimes::of(Duration::from_secs(60));
+        let lease = acquire(ignoring(), "backup", times).await.unwrap();
+        let why = lease.advisory_reason.clone().expect("advisory");
+        assert!(why.contains("If-None-Match"), "{why}");
+        // Still the record is there and names its holder to a second run.
+        let holder = refused_by(acquire(ignoring(), "prune", times).await);
+        assert_eq!(holder.purpose, "backup");
+        lease.release().await;
+        assert!(!dir.path().join("locks/repository.lock").exists());
     }
 }

@@ -37,8 +37,14 @@ pub enum Cond {
 }
 
 pub enum Store {
-    Local { dir: PathBuf },
-    S3 { repo: Box<Repository> },
+    Local {
+        dir: PathBuf,
+        /// Always true outside tests; false stands for a server that ignores the conditions.
+        conditions: bool,
+    },
+    S3 {
+        repo: Box<Repository>,
+    },
 }
 
 impl Store {
@@ -46,6 +52,7 @@ impl Store {
         Ok(match parse_location(&spec.url)? {
             Location::Local(root) => Store::Local {
                 dir: root.join("locks"),
+                conditions: true,
             },
             Location::S3 { .. } => Store::S3 {
                 repo: Box::new(Repository::open(spec)?),
@@ -56,14 +63,14 @@ impl Store {
     /// Names the lock object for messages.
     pub fn describe(&self) -> String {
         match self {
-            Store::Local { dir } => dir.join("repository.lock").display().to_string(),
+            Store::Local { dir, .. } => dir.join("repository.lock").display().to_string(),
             Store::S3 { repo } => format!("{}/{LOCK_OBJECT}", repo.url().trim_end_matches('/')),
         }
     }
 
     pub async fn read(&self, times: LeaseTimes) -> Result<Option<Seen>, RepoError> {
         match self {
-            Store::Local { dir } => {
+            Store::Local { dir, .. } => {
                 let dir = dir.clone();
                 let read = tokio::task::spawn_blocking(move || local_read(&dir)).await;
                 let (bytes, modified) = match read {
@@ -82,9 +89,13 @@ impl Store {
     pub async fn create(&self, record: &LeaseRecord) -> Result<Cond, RepoError> {
         let bytes = to_bytes(record);
         match self {
-            Store::Local { dir } => {
-                let (dir, run_id) = (dir.clone(), record.run_id.clone());
-                blocking(move || local_create(&dir, &run_id, &bytes)).await
+            Store::Local { dir, conditions } => {
+                let (dir, run_id, conditions) = (dir.clone(), record.run_id.clone(), *conditions);
+                blocking(move || match conditions {
+                    true => local_create(&dir, &run_id, &bytes),
+                    false => local_replace(&dir, &run_id, &bytes, None),
+                })
+                .await
             }
             Store::S3 { repo } => {
                 let write = repo
@@ -101,9 +112,13 @@ impl Store {
     pub async fn replace(&self, record: &LeaseRecord, tag: &str) -> Result<Cond, RepoError> {
         let bytes = to_bytes(record);
         match self {
-            Store::Local { dir } => {
+            Store::Local { dir, conditions } => {
                 let (dir, run_id, tag) = (dir.clone(), record.run_id.clone(), tag.to_string());
-                blocking(move || local_replace(&dir, &run_id, &bytes, Some(&tag))).await
+                let conditions = *conditions;
+                blocking(move || {
+                    local_replace(&dir, &run_id, &bytes, conditions.then_some(tag.as_str()))
+                })
+                .await
             }
             Store::S3 { repo } => {
                 let write = repo
@@ -120,7 +135,7 @@ impl Store {
     pub async fn overwrite(&self, record: &LeaseRecord) -> Result<Option<String>, RepoError> {
         let bytes = to_bytes(record);
         match self {
-            Store::Local { dir } => {
+            Store::Local { dir, .. } => {
                 let (dir, run_id) = (dir.clone(), record.run_id.clone());
                 match blocking(move || local_replace(&dir, &run_id, &bytes, None)).await? {
                     Cond::Done(tag) => Ok(tag),
@@ -140,7 +155,7 @@ impl Store {
     /// `If-Match` on a delete, the caller has just compared the run id).
     pub async fn delete(&self, tag: &str) -> Result<Cond, RepoError> {
         match self {
-            Store::Local { dir } => {
+            Store::Local { dir, .. } => {
                 let (dir, tag) = (dir.clone(), tag.to_string());
                 blocking(move || local_delete(&dir, &tag)).await
             }
