@@ -92,6 +92,10 @@ pub async fn run_prune(config: &Config, paths: &LocalPaths, yes: bool, json: boo
         }
     };
     let result = prune::run(&spec, yes, cancel_on_ctrl_c()).await;
+    let warnings = result
+        .iter()
+        .flat_map(|r| r.outcome.iter().flat_map(|o| &o.warnings));
+    warnings.for_each(|w| eprintln!("warning: {w}"));
     if json {
         print_json(&prune_json(&result));
         if let Err(e) = &result {

@@ -241,7 +241,10 @@ pub async fn run(
         }
         journal.append(&JournalEntry::Run(record))?;
     }
-    lock.release().await;
+    lock.release()
+        .await
+        .into_iter()
+        .for_each(|w| reporter.warn(w));
     result
 }
 

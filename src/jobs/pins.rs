@@ -72,7 +72,8 @@ where
     let lock = RepoLock::acquire::<PinError>(locks, spec, "pin").await?;
     lock.warnings().iter().for_each(|w| tracing::warn!("{w}"));
     let result = change.await;
-    lock.release().await;
+    // A lock object left behind is logged; the pin itself is done (or failed) either way.
+    let _ = lock.release().await;
     result
 }
 

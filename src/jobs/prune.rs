@@ -85,6 +85,10 @@ pub struct PruneOutcome {
     pub freed: Freed,
     /// Multipart uploads killed runs left open, aborted (see `open_uploads`).
     pub aborted_uploads: Vec<String>,
+    /// What taking and releasing the repository lock warned about (a stale lock taken over,
+    /// an advisory-only lock, a lock object left behind).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -126,12 +130,14 @@ pub async fn run(
     }
     let lock =
         RepoLock::acquire::<PruneError>(&spec.paths.locks(), &spec.repository, "prune").await?;
-    lock.warnings().iter().for_each(|w| tracing::warn!("{w}"));
+    let lock_warnings = lock.warnings();
+    lock_warnings.iter().for_each(|w| tracing::warn!("{w}"));
     let started_at = Utc::now();
     let plan = plan(spec, None, started_at).await?;
     let mut outcome = execute(spec, &plan, &lock, cancel).await?;
     outcome.aborted_uploads = abort_open_uploads(spec, started_at).await;
-    lock.release().await;
+    outcome.warnings = lock_warnings;
+    outcome.warnings.extend(lock.release().await);
     Ok(PruneReport {
         plan,
         outcome: Some(outcome),

@@ -308,10 +308,12 @@ impl RepoLock {
         remote::holder(&store, LeaseTimes::from_env()).await
     }
 
-    /// Releases the repository's lock object (if still ours), then the host lock.
-    pub async fn release(mut self) {
-        if let Some(lease) = self.lease.take() {
-            lease.release().await;
+    /// Releases the repository's lock object (if still ours), then the host lock; returns
+    /// warnings for the run to show when the object could not be removed.
+    pub async fn release(mut self) -> Vec<String> {
+        match self.lease.take() {
+            Some(lease) => lease.release().await,
+            None => Vec::new(),
         }
     }
 

@@ -258,13 +258,13 @@ fn clear(mine: &Mutex<Option<Mine>>) {
 impl Lease {
     /// Stops renewing and deletes the object if it is still ours. A failure is logged with the
     /// time the lease runs out: the next run waits until then at most.
-    pub async fn release(self) {
+    pub async fn release(self) -> Vec<String> {
         self.renewal.abort();
         let Some((record, _)) = current(&self.mine) else {
-            return;
+            return Vec::new();
         };
         clear(&self.mine);
-        release_record(&self.store, &record, self.times).await;
+        release_record(&self.store, &record, self.times).await
     }
 
     /// Stops the renewals and releases in the background (a guard dropped without `release`).
@@ -287,21 +287,37 @@ impl Drop for Lease {
     }
 }
 
-async fn release_record(store: &Store, record: &LeaseRecord, times: LeaseTimes) {
-    let result = match store.read(times).await {
-        Ok(Some(seen)) if seen.record.run_id == record.run_id => {
-            store.delete(&seen.tag).await.map(|_| ())
-        }
-        Ok(_) => Ok(()),
-        Err(e) => Err(e),
-    };
-    if let Err(e) = result {
-        tracing::warn!(
-            "could not remove the repository lock {}; it binds until its lease runs out ({}): {e}",
-            store.describe(),
-            record.lease_expires_at.format("%Y-%m-%d %H:%M:%S UTC")
+/// Deletes our lock object, trying twice (a lock left behind blocks other hosts for a lease);
+/// returns a warning per failed attempt, for the run to show.
+async fn release_record(store: &Store, record: &LeaseRecord, times: LeaseTimes) -> Vec<String> {
+    let mut warnings = Vec::new();
+    for attempt in 1..=2 {
+        let result = match store.read(times).await {
+            Ok(Some(seen)) if seen.record.run_id == record.run_id => {
+                store.delete(&seen.tag).await.map(|_| ())
+            }
+            Ok(_) => Ok(()),
+            Err(e) => Err(e),
+        };
+        let Err(e) = result else {
+            break;
+        };
+        let then = if attempt == 1 {
+            "trying once more".to_string()
+        } else {
+            format!(
+                "it binds other hosts until its lease runs out ({})",
+                record.lease_expires_at.format("%Y-%m-%d %H:%M:%S UTC")
+            )
+        };
+        let warning = format!(
+            "could not remove the repository lock {} ({then}): {e}",
+            store.describe()
         );
+        tracing::warn!("{warning}");
+        warnings.push(warning);
     }
+    warnings
 }
 
 #[cfg(test)]
