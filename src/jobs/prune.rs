@@ -130,14 +130,20 @@ pub async fn run(
     }
     let lock =
         RepoLock::acquire::<PruneError>(&spec.paths.locks(), &spec.repository, "prune").await?;
-    let lock_warnings = lock.warnings();
-    lock_warnings.iter().for_each(|w| tracing::warn!("{w}"));
+    let mut warnings = lock.warnings();
+    warnings.iter().for_each(|w| tracing::warn!("{w}"));
     let started_at = Utc::now();
-    let plan = plan(spec, None, started_at).await?;
-    let mut outcome = execute(spec, &plan, &lock, cancel).await?;
-    outcome.aborted_uploads = abort_open_uploads(spec, started_at).await;
-    outcome.warnings = lock_warnings;
-    outcome.warnings.extend(lock.release().await);
+    let result = async {
+        let plan = plan(spec, None, started_at).await?;
+        let mut outcome = execute(spec, &plan, &lock, cancel).await?;
+        outcome.aborted_uploads = abort_open_uploads(spec, started_at).await;
+        Ok::<_, PruneError>((plan, outcome))
+    }
+    .await;
+    // Released whatever happened: a lock object left behind blocks every host for a lease.
+    warnings.extend(lock.release().await);
+    let (plan, mut outcome) = result?;
+    outcome.warnings = warnings;
     Ok(PruneReport {
         plan,
         outcome: Some(outcome),
