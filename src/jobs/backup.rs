@@ -167,8 +167,12 @@ pub async fn run(
     cancel: CancellationToken,
 ) -> Result<BackupOutcome, BackupError> {
     let journal = Journal::new(spec.paths.journal());
-    let lock =
-        RepoLock::acquire::<BackupError>(&spec.paths.locks(), &spec.repository, "backup").await?;
+    let lock = RepoLock::acquire_unless_unreachable::<BackupError>(
+        &spec.paths.locks(),
+        &spec.repository,
+        "backup",
+    )
+    .await?;
     lock.warnings().into_iter().for_each(|w| reporter.warn(w));
     let started_at = Utc::now();
     let set_id = SetId::new(started_at);

@@ -228,6 +228,13 @@ impl Drop for HostLock {
     }
 }
 
+/// Why taking the lock failed: a lock error, or only the repository's lock object could not
+/// be reached (the host lock is held then).
+enum Failure {
+    Lock(LockError),
+    Unreachable(HostLock, RepoError),
+}
+
 /// The repository lock: the host lock and the repository's own lock object, both held until
 /// `release` (or the guard is dropped, which releases the object in the background).
 pub struct RepoLock {
@@ -261,18 +268,57 @@ impl RepoLock {
     where
         E: From<LockError> + From<RepoError>,
     {
-        let host = HostLock::acquire(dir, &repository.url, purpose)?;
-        let store = store::Store::open(repository)?;
+        match RepoLock::take(dir, repository, purpose).await {
+            Ok(lock) => Ok(lock),
+            Err(Failure::Lock(e)) => Err(e.into()),
+            Err(Failure::Unreachable(_, e)) => Err(e.into()),
+        }
+    }
+
+    /// As [`RepoLock::acquire`], for a backup: when the repository cannot be reached to take
+    /// its lock object, the backup goes on under the host lock alone (it spools its set, and
+    /// `backup --resume` takes the whole lock to upload it), and says so in a warning.
+    pub async fn acquire_unless_unreachable<E>(
+        dir: &Path,
+        repository: &RepositorySpec,
+        purpose: &str,
+    ) -> Result<RepoLock, E>
+    where
+        E: From<LockError> + From<RepoError>,
+    {
+        match RepoLock::take(dir, repository, purpose).await {
+            Ok(lock) => Ok(lock),
+            Err(Failure::Lock(e)) => Err(e.into()),
+            Err(Failure::Unreachable(host, e)) => Ok(RepoLock {
+                took_over: host.took_over.clone(),
+                advisory: Some(format!(
+                    "only this host's lock is held: the repository's lock object could not be taken ({e})"
+                )),
+                host,
+                lease: None,
+            }),
+        }
+    }
+
+    async fn take(
+        dir: &Path,
+        repository: &RepositorySpec,
+        purpose: &str,
+    ) -> Result<RepoLock, Failure> {
+        let host = HostLock::acquire(dir, &repository.url, purpose).map_err(Failure::Lock)?;
+        let store = match store::Store::open(repository) {
+            Ok(store) => store,
+            Err(e) => return Err(Failure::Unreachable(host, e)),
+        };
         let lease = match remote::acquire(store, purpose, LeaseTimes::from_env()).await {
             Ok(lease) => lease,
             Err(remote::Refusal::Held(holder)) => {
-                return Err(LockError::Held {
+                return Err(Failure::Lock(LockError::Held {
                     repository: repository.url.clone(),
                     holder,
-                }
-                .into())
+                }))
             }
-            Err(remote::Refusal::Storage(e)) => return Err(e.into()),
+            Err(remote::Refusal::Storage(e)) => return Err(Failure::Unreachable(host, e)),
         };
         let advisory = lease.advisory_reason.as_ref().map(|why| {
             format!(
