@@ -311,8 +311,10 @@ impl Executor {
 
     /// Pins `set_id` with `note`, or without a note unpins it.
     fn pin(&mut self, set_id: SetId, note: Option<String>) {
+        let locks = self.paths.locks();
         let job = self.config.data_repository().map(|repository| PinJob {
             repository,
+            locks,
             set_id,
             note,
         });

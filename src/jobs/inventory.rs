@@ -131,6 +131,8 @@ pub async fn scan(repo: &Repository) -> Result<Inventory, RepoError> {
             inventory.drills.push(object);
         } else if object.path.starts_with(layout::PINS_DIR) {
             inventory.pins.push(object);
+        } else if object.path.starts_with(layout::LOCKS_DIR) {
+            // The repository lock (`lock`): not a set, not the operator's to clean up.
         } else {
             inventory.strays.push(object);
         }

@@ -5,11 +5,12 @@
 
 use crate::jobs::inventory::Inventory;
 use crate::storage::layout::PINS_DIR;
-use crate::storage::lock::this_host;
-use crate::storage::repository::{RepoError, Repository};
+use crate::storage::lock::{this_host, LockError, RepoLock};
+use crate::storage::repository::{RepoError, Repository, RepositorySpec};
 use crate::storage::setid::SetId;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::path::Path;
 
 /// A pin record is a few hundred bytes; anything much bigger is not one of ours.
 const PIN_MAX_BYTES: u64 = 64 * 1024;
@@ -29,6 +30,8 @@ pub struct Pin {
 pub enum PinError {
     #[error(transparent)]
     Repo(#[from] RepoError),
+    #[error(transparent)]
+    Lock(#[from] LockError),
     #[error("set {set} is not a complete set in {repository}; `lifeboat list` shows the sets that can be pinned")]
     NoSuchSet { set: String, repository: String },
     #[error("set {set} is not pinned in {repository} (no {PINS_DIR}{set}.json)")]
@@ -58,6 +61,20 @@ pub fn operator() -> String {
             format!("uid {}", unsafe { libc::getuid() })
         });
     format!("{user}@{}", this_host())
+}
+
+/// Holds the repository lock (`locks`: the host's lock directory) around a pin or unpin, so no
+/// prune plans with a pin being written or removed, and two hosts do not pin at once.
+pub async fn locked<T, F>(locks: &Path, spec: &RepositorySpec, change: F) -> Result<T, PinError>
+where
+    F: std::future::Future<Output = Result<T, PinError>>,
+{
+    let lock = RepoLock::acquire::<PinError>(locks, spec, "pin").await?;
+    lock.warnings().iter().for_each(|w| tracing::warn!("{w}"));
+    let result = change.await;
+    // A lock object left behind is logged; the pin itself is done (or failed) either way.
+    let _ = lock.release().await;
+    result
 }
 
 /// Pins a complete set (or replaces the note of a pinned one).

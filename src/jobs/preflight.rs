@@ -192,7 +192,7 @@ pub fn run_blocking(spec: &BackupSpec) -> PreflightReport {
             r.check("encryption key usable", Err(e.to_string()));
         }
     }
-    if let Some(holder) = RepoLock::holder(&spec.paths.locks(), &spec.repository.url) {
+    if let Some(holder) = RepoLock::host_holder(&spec.paths.locks(), &spec.repository.url) {
         r.check(
             "no other backup running",
             Err(format!("locked by {holder}")),
@@ -207,6 +207,14 @@ pub async fn run(spec: BackupSpec) -> PreflightReport {
     let mut r = tokio::task::spawn_blocking(move || run_blocking(&blocking_spec))
         .await
         .unwrap_or_default();
+    if RepoLock::host_holder(&spec.paths.locks(), &spec.repository.url).is_none() {
+        if let Some(holder) = RepoLock::remote_holder(&spec.repository).await {
+            r.check(
+                "no other backup running",
+                Err(format!("locked by {holder}")),
+            );
+        }
+    }
     for (name, repo_spec) in [
         ("repository reachable", Some(&spec.repository)),
         (

@@ -86,6 +86,10 @@ pub struct PruneOutcome {
     pub freed: Freed,
     /// Multipart uploads killed runs left open, aborted (see `open_uploads`).
     pub aborted_uploads: Vec<String>,
+    /// What taking and releasing the repository lock warned about (a stale lock taken over,
+    /// an advisory-only lock, a lock object left behind).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -120,7 +124,7 @@ pub async fn run(
     cancel: CancellationToken,
 ) -> Result<PruneReport, PruneError> {
     if !yes {
-        let writer = RepoLock::holder(&spec.paths.locks(), &spec.repository.url);
+        let writer = RepoLock::holder(&spec.paths.locks(), &spec.repository).await;
         let plan = plan(spec, writer, Utc::now()).await?;
         return Ok(PruneReport {
             plan,
@@ -128,12 +132,22 @@ pub async fn run(
         });
     }
     reporter.phase("prune");
-    let lock = RepoLock::acquire(&spec.paths.locks(), &spec.repository.url, "prune")?;
+    let lock =
+        RepoLock::acquire::<PruneError>(&spec.paths.locks(), &spec.repository, "prune").await?;
+    let mut warnings = lock.warnings();
+    warnings.iter().for_each(|w| tracing::warn!("{w}"));
     let started_at = Utc::now();
-    let plan = plan(spec, None, started_at).await?;
-    let mut outcome = execute(spec, &plan, &lock, reporter, cancel).await?;
-    outcome.aborted_uploads = abort_open_uploads(spec, started_at).await;
-    drop(lock);
+    let result = async {
+        let plan = plan(spec, None, started_at).await?;
+        let mut outcome = execute(spec, &plan, &lock, reporter, cancel).await?;
+        outcome.aborted_uploads = abort_open_uploads(spec, started_at).await;
+        Ok::<_, PruneError>((plan, outcome))
+    }
+    .await;
+    // Released whatever happened: a lock object left behind blocks every host for a lease.
+    warnings.extend(lock.release().await);
+    let (plan, mut outcome) = result?;
+    outcome.warnings = warnings;
     Ok(PruneReport {
         plan,
         outcome: Some(outcome),
@@ -233,7 +247,7 @@ pub async fn plan(
 
 /// The preview and today's candidates from one listing (the console shows both).
 pub async fn preview(spec: &PruneSpec) -> Result<(PrunePlan, Vec<Candidate>), PruneError> {
-    let writer = RepoLock::holder(&spec.paths.locks(), &spec.repository.url);
+    let writer = RepoLock::holder(&spec.paths.locks(), &spec.repository).await;
     let gathered = gather(spec).await?;
     let facts = gathered.facts(writer.as_ref(), Utc::now());
     Ok((

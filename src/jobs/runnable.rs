@@ -145,6 +145,8 @@ impl Job for PrunePreviewJob {
 /// Pins a set with a note, or without one unpins it.
 pub struct PinJob {
     pub repository: RepositorySpec,
+    /// The host's lock directory: a pin takes the repository lock like a prune.
+    pub locks: std::path::PathBuf,
     pub set_id: SetId,
     pub note: Option<String>,
 }
@@ -161,18 +163,21 @@ impl Job for PinJob {
 
     async fn run(self, _reporter: Reporter, _cancel: CancellationToken) -> Self::Output {
         let repo = Repository::open(&self.repository).map_err(|e| e.to_string())?;
-        match &self.note {
-            Some(note) => {
-                let inventory = inventory::scan(&repo).await.map_err(|e| e.to_string())?;
-                pins::pin(&repo, &inventory, &self.set_id, note)
+        let change = async {
+            match &self.note {
+                Some(note) => {
+                    let inventory = inventory::scan(&repo).await?;
+                    pins::pin(&repo, &inventory, &self.set_id, note)
+                        .await
+                        .map(PinChange::Pinned)
+                }
+                None => pins::unpin(&repo, &self.set_id)
                     .await
-                    .map(PinChange::Pinned)
-                    .map_err(|e| e.to_string())
+                    .map(|_| PinChange::Unpinned(self.set_id.clone())),
             }
-            None => pins::unpin(&repo, &self.set_id)
-                .await
-                .map(|_| PinChange::Unpinned(self.set_id))
-                .map_err(|e| e.to_string()),
-        }
+        };
+        pins::locked(&self.locks, &self.repository, change)
+            .await
+            .map_err(|e| e.to_string())
     }
 }

@@ -242,6 +242,9 @@ pub async fn run(spec: &StatusSpec) -> Result<StatusReport, JournalError> {
         Err(e) => Err(e),
     };
     let mut report = evaluate(spec, listed.as_ref(), &journal, spooled, drill);
+    if report.lock_holder.is_none() {
+        report.lock_holder = RepoLock::remote_holder(&spec.repository).await;
+    }
     if let Some(probe) = &spec.wal {
         apply_wal(&mut report, Some(wal::probe(probe).await));
     }
@@ -300,7 +303,7 @@ pub fn evaluate(
     spooled_sets: Vec<String>,
     newest_drill: Option<DrillSummary>,
 ) -> StatusReport {
-    let holder = RepoLock::holder(&spec.paths.locks(), &spec.repository.url);
+    let holder = RepoLock::host_holder(&spec.paths.locks(), &spec.repository.url);
     let listed = listed.map_err(|e| e.to_string());
     evaluate_at(
         spec,

@@ -7,6 +7,7 @@
 //! <prefix>/sets/<set-id>/manifest.json      (written last: its presence makes the set complete)
 //! <prefix>/drills/<drill-id>.json
 //! <prefix>/pins/<set-id>.json              (an operator's pin: prune never deletes the set)
+//! <prefix>/locks/repository.lock           (who writes the repository now, see `lock`)
 //! ```
 
 use super::setid::SetId;
@@ -15,6 +16,8 @@ pub const SETS_DIR: &str = "sets/";
 pub const DRILLS_DIR: &str = "drills/";
 /// Pins live in the repository, not on the host, so a legal hold survives losing the host.
 pub const PINS_DIR: &str = "pins/";
+/// The repository lock object and, in a local repository, its guard file.
+pub const LOCKS_DIR: &str = "locks/";
 pub const MANIFEST_NAME: &str = "manifest.json";
 pub const CHECKSUMS_NAME: &str = "checksums.sha256";
 

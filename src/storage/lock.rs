@@ -1,7 +1,26 @@
-//! One backup at a time per repository. The lock is an `flock` on a file in the local state
-//! directory, keyed by the repository URL; the kernel drops it when the holder dies, so a lock
-//! left by a killed process is detected (the file still names it) and taken over with a warning.
-//! The file records the holder's host, pid and start time so a refused run can name it.
+//! One writer at a time per repository (backup, resume, prune, pin and unpin take the lock),
+//! across hosts. Two layers, taken in this order:
+//!
+//! - The host lock, the fast local path: an `flock` on a file in the local state directory,
+//!   keyed by the repository URL; the kernel drops it when the holder dies, so a lock left by a
+//!   killed process is detected (the file still names it) and taken over with a warning. The
+//!   file records the holder's host, pid and start time so a refused run can name it.
+//! - The repository lock (`remote`): one object, `locks/repository.lock`, in the repository
+//!   itself, created only if absent, with a lease its holder renews. See `lease` for the lease
+//!   times (120 s, renewed every 30 s, `LIFEBOAT_LOCK_LEASE_SECS`) and what clock drift does.
+//!
+//! The host name a lock (and every journal entry and manifest) records is the system's, or
+//! `LIFEBOAT_HOSTNAME` when set: several installations behind one name, or tests that play two
+//! hosts on one machine.
+
+mod lease;
+mod remote;
+mod store;
+
+pub use lease::{LeaseTimes, LEASE, LEASE_ENV};
+pub use store::LOCK_OBJECT;
+
+use crate::storage::repository::{RepoError, RepositorySpec};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -49,17 +68,24 @@ pub enum LockError {
     },
 }
 
-/// Held while the guard lives; dropping it clears the holder record and releases the lock.
+/// The host lock, held while the guard lives; dropping it clears the holder record and
+/// releases the lock.
 #[derive(Debug)]
-pub struct RepoLock {
+pub struct HostLock {
     file: File,
     path: PathBuf,
     /// A dead holder whose lock this one took over, for the caller to warn about.
     pub took_over: Option<LockHolder>,
 }
 
+/// Overrides the host name lifeboat records (see the module comment).
+pub const HOSTNAME_ENV: &str = "LIFEBOAT_HOSTNAME";
+
 pub fn this_host() -> String {
-    gethostname::gethostname().to_string_lossy().into_owned()
+    match std::env::var(HOSTNAME_ENV) {
+        Ok(name) if !name.trim().is_empty() => name.trim().to_string(),
+        _ => gethostname::gethostname().to_string_lossy().into_owned(),
+    }
 }
 
 pub fn process_alive(pid: u32) -> bool {
@@ -124,8 +150,8 @@ fn read_holder(file: &mut File) -> Option<LockHolder> {
     serde_json::from_str(&text).ok()
 }
 
-impl RepoLock {
-    pub fn acquire(dir: &Path, repository: &str, purpose: &str) -> Result<RepoLock, LockError> {
+impl HostLock {
+    pub fn acquire(dir: &Path, repository: &str, purpose: &str) -> Result<HostLock, LockError> {
         let path = lock_path(dir, repository);
         let io = |source| LockError::Io {
             path: path.clone(),
@@ -172,7 +198,7 @@ impl RepoLock {
         file.rewind().map_err(io)?;
         file.write_all(&text).map_err(io)?;
         file.sync_data().map_err(io)?;
-        Ok(RepoLock {
+        Ok(HostLock {
             file,
             path,
             took_over,
@@ -194,11 +220,160 @@ impl RepoLock {
     }
 }
 
-impl Drop for RepoLock {
+impl Drop for HostLock {
     fn drop(&mut self) {
         // Clear the record before the kernel releases the lock, so the next holder does not
         // mistake a clean exit for a dead holder.
         let _ = self.file.set_len(0);
+    }
+}
+
+/// Why taking the lock failed: a lock error, or only the repository's lock object could not
+/// be reached (the host lock is held then).
+enum Failure {
+    Lock(LockError),
+    Unreachable(HostLock, RepoError),
+}
+
+/// The repository lock: the host lock and the repository's own lock object, both held until
+/// `release` (or the guard is dropped, which releases the object in the background).
+pub struct RepoLock {
+    host: HostLock,
+    lease: Option<remote::Lease>,
+    /// A holder whose stale lock this one took over, for the caller to warn about.
+    pub took_over: Option<LockHolder>,
+    /// Set when the repository's server lacks conditional writes: the lock object is written,
+    /// but cannot keep another host out. The caller says so once, as a warning.
+    pub advisory: Option<String>,
+}
+
+impl std::fmt::Debug for RepoLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RepoLock")
+            .field("host", &self.host)
+            .field("took_over", &self.took_over)
+            .field("advisory", &self.advisory)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RepoLock {
+    /// Takes the host lock, then the repository's. `E` is the caller's error: a lock held
+    /// elsewhere comes back as `LockError::Held` (exit 4), a storage failure as `RepoError`.
+    pub async fn acquire<E>(
+        dir: &Path,
+        repository: &RepositorySpec,
+        purpose: &str,
+    ) -> Result<RepoLock, E>
+    where
+        E: From<LockError> + From<RepoError>,
+    {
+        match RepoLock::take(dir, repository, purpose).await {
+            Ok(lock) => Ok(lock),
+            Err(Failure::Lock(e)) => Err(e.into()),
+            Err(Failure::Unreachable(_, e)) => Err(e.into()),
+        }
+    }
+
+    /// As [`RepoLock::acquire`], for a backup: when the repository cannot be reached to take
+    /// its lock object, the backup goes on under the host lock alone (it spools its set, and
+    /// `backup --resume` takes the whole lock to upload it), and says so in a warning.
+    pub async fn acquire_unless_unreachable<E>(
+        dir: &Path,
+        repository: &RepositorySpec,
+        purpose: &str,
+    ) -> Result<RepoLock, E>
+    where
+        E: From<LockError> + From<RepoError>,
+    {
+        match RepoLock::take(dir, repository, purpose).await {
+            Ok(lock) => Ok(lock),
+            Err(Failure::Lock(e)) => Err(e.into()),
+            Err(Failure::Unreachable(host, e)) => Ok(RepoLock {
+                took_over: host.took_over.clone(),
+                advisory: Some(format!(
+                    "only this host's lock is held: the repository's lock object could not be taken ({e})"
+                )),
+                host,
+                lease: None,
+            }),
+        }
+    }
+
+    async fn take(
+        dir: &Path,
+        repository: &RepositorySpec,
+        purpose: &str,
+    ) -> Result<RepoLock, Failure> {
+        let host = HostLock::acquire(dir, &repository.url, purpose).map_err(Failure::Lock)?;
+        let store = match store::Store::open(repository) {
+            Ok(store) => store,
+            Err(e) => return Err(Failure::Unreachable(host, e)),
+        };
+        let lease = match remote::acquire(store, purpose, LeaseTimes::from_env()).await {
+            Ok(lease) => lease,
+            Err(remote::Refusal::Held(holder)) => {
+                return Err(Failure::Lock(LockError::Held {
+                    repository: repository.url.clone(),
+                    holder,
+                }))
+            }
+            Err(remote::Refusal::Storage(e)) => return Err(Failure::Unreachable(host, e)),
+        };
+        let advisory = lease.advisory_reason.as_ref().map(|why| {
+            format!(
+                "the lock on {} is advisory only: its server does not honour conditional writes ({why}), so another host can write the repository at the same time",
+                repository.url
+            )
+        });
+        Ok(RepoLock {
+            took_over: lease.took_over.clone().or_else(|| host.took_over.clone()),
+            advisory,
+            host,
+            lease: Some(lease),
+        })
+    }
+
+    /// Who holds the lock right now, on this host or any other, without taking it.
+    pub async fn holder(dir: &Path, repository: &RepositorySpec) -> Option<LockHolder> {
+        match RepoLock::host_holder(dir, &repository.url) {
+            Some(here) => Some(here),
+            None => RepoLock::remote_holder(repository).await,
+        }
+    }
+
+    /// Who holds the host lock (a run on this host, same state directory), without I/O on the
+    /// repository.
+    pub fn host_holder(dir: &Path, repository: &str) -> Option<LockHolder> {
+        HostLock::holder(dir, repository)
+    }
+
+    /// Who holds the repository's lock object with a lease still running, if anyone.
+    pub async fn remote_holder(repository: &RepositorySpec) -> Option<LockHolder> {
+        let store = store::Store::open(repository).ok()?;
+        remote::holder(&store, LeaseTimes::from_env()).await
+    }
+
+    /// Releases the repository's lock object (if still ours), then the host lock; returns
+    /// warnings for the run to show when the object could not be removed.
+    pub async fn release(mut self) -> Vec<String> {
+        match self.lease.take() {
+            Some(lease) => lease.release().await,
+            None => Vec::new(),
+        }
+    }
+
+    /// The warnings taking the lock gave: a stale lock taken over, an advisory-only lock.
+    pub fn warnings(&self) -> Vec<String> {
+        let took_over = self
+            .took_over
+            .as_ref()
+            .map(|dead| format!("took over a stale lock left by {dead}"));
+        took_over.into_iter().chain(self.advisory.clone()).collect()
+    }
+
+    pub fn path(&self) -> &Path {
+        self.host.path()
     }
 }
 
@@ -209,21 +384,21 @@ mod tests {
     #[test]
     fn second_acquire_names_the_holder_and_release_frees_it() {
         let dir = tempfile::tempdir().unwrap();
-        let first = RepoLock::acquire(dir.path(), "file:///r", "backup").unwrap();
+        let first = HostLock::acquire(dir.path(), "file:///r", "backup").unwrap();
         assert!(first.took_over.is_none());
-        match RepoLock::acquire(dir.path(), "file:///r", "backup") {
+        match HostLock::acquire(dir.path(), "file:///r", "backup") {
             Err(LockError::Held { holder, .. }) => assert_eq!(holder.pid, std::process::id()),
             other => panic!("expected Held, got {other:?}"),
         }
         assert_eq!(
-            RepoLock::holder(dir.path(), "file:///r").unwrap().pid,
+            HostLock::holder(dir.path(), "file:///r").unwrap().pid,
             std::process::id()
         );
         // Another repository is independent.
-        let _other = RepoLock::acquire(dir.path(), "s3://b/p", "backup").unwrap();
+        let _other = HostLock::acquire(dir.path(), "s3://b/p", "backup").unwrap();
         drop(first);
-        assert!(RepoLock::holder(dir.path(), "file:///r").is_none());
-        let again = RepoLock::acquire(dir.path(), "file:///r", "backup").unwrap();
+        assert!(HostLock::holder(dir.path(), "file:///r").is_none());
+        let again = HostLock::acquire(dir.path(), "file:///r", "backup").unwrap();
         assert!(
             again.took_over.is_none(),
             "a clean release is not a stale lock"
@@ -241,7 +416,7 @@ mod tests {
             purpose: "backup".into(),
         };
         std::fs::write(&path, serde_json::to_vec(&dead).unwrap()).unwrap();
-        let lock = RepoLock::acquire(dir.path(), "file:///r", "backup").unwrap();
+        let lock = HostLock::acquire(dir.path(), "file:///r", "backup").unwrap();
         assert_eq!(lock.took_over, Some(dead));
     }
 
@@ -263,7 +438,7 @@ mod tests {
             file.write_all(&record).unwrap();
             file
         });
-        match RepoLock::acquire(dir.path(), "file:///r", "backup") {
+        match HostLock::acquire(dir.path(), "file:///r", "backup") {
             Err(LockError::Held { holder: named, .. }) => assert_eq!(named, holder),
             other => panic!("expected Held, got {other:?}"),
         }
@@ -280,7 +455,7 @@ mod tests {
             std::thread::sleep(Duration::from_millis(100));
             drop(reader);
         });
-        let lock = RepoLock::acquire(dir.path(), "file:///r", "backup").unwrap();
+        let lock = HostLock::acquire(dir.path(), "file:///r", "backup").unwrap();
         assert!(lock.took_over.is_none());
         release.join().unwrap();
     }

@@ -277,6 +277,12 @@ impl Repository {
         matches!(self.location, Location::Local(_))
     }
 
+    /// The OpenDAL operator, for the conditional writes of the repository lock
+    /// (`lock::remote`), which the plain calls here do not offer.
+    pub(crate) fn operator(&self) -> &Operator {
+        &self.op
+    }
+
     /// Counts a call that bypasses OpenDAL (and so the fault layer) as one storage call.
     fn fast_path_call(&self, action: &'static str, path: &str) -> Result<(), RepoError> {
         match &self.faults {

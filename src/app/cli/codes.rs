@@ -48,6 +48,7 @@ pub fn restore(e: &RestoreError) -> i32 {
 pub fn pin(e: &PinError) -> i32 {
     match e {
         PinError::EmptyNote => exit::CONFIG,
+        PinError::Lock(_) => exit::LOCKED,
         _ => exit::FAILED,
     }
 }

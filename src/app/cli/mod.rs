@@ -159,11 +159,11 @@ pub async fn run(cli: Cli, paths: LocalPaths, draw: Draw) -> i32 {
             Err(code) => code,
         },
         Command::Pin { set, note, json } => match load_config(flag) {
-            Ok(config) => pin::run(&config, &set, Some(&note), json).await,
+            Ok(config) => pin::run(&config, &paths, &set, Some(&note), json).await,
             Err(code) => code,
         },
         Command::Unpin { set, json } => match load_config(flag) {
-            Ok(config) => pin::run(&config, &set, None, json).await,
+            Ok(config) => pin::run(&config, &paths, &set, None, json).await,
             Err(code) => code,
         },
         Command::Retention { action } => match load_config(flag) {

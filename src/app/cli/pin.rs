@@ -8,12 +8,19 @@ use crate::app::exit;
 use crate::jobs::inventory;
 use crate::jobs::pins;
 use crate::report;
+use crate::storage::paths::LocalPaths;
 use crate::storage::repository::Repository;
 use crate::storage::setid::SetId;
 use serde_json::json;
 
 /// `pin SET --note NOTE` (with a note) or `unpin SET` (without).
-pub async fn run(config: &Config, set: &str, note: Option<&str>, json: bool) -> i32 {
+pub async fn run(
+    config: &Config,
+    paths: &LocalPaths,
+    set: &str,
+    note: Option<&str>,
+    json: bool,
+) -> i32 {
     let id = match SetId::parse(set) {
         Ok(id) => id,
         Err(e) => {
@@ -21,9 +28,9 @@ pub async fn run(config: &Config, set: &str, note: Option<&str>, json: bool) -> 
             return exit::CONFIG;
         }
     };
-    let repo = match config.data_repository() {
+    let (spec, repo) = match config.data_repository() {
         Ok(spec) => match Repository::open(&spec) {
-            Ok(r) => r,
+            Ok(r) => (spec, r),
             Err(e) => {
                 eprintln!("lifeboat: {e}");
                 return exit::FAILED;
@@ -34,13 +41,16 @@ pub async fn run(config: &Config, set: &str, note: Option<&str>, json: bool) -> 
             return exit::CONFIG;
         }
     };
-    let result = match note {
-        Some(note) => match inventory::scan(&repo).await {
-            Ok(inventory) => pins::pin(&repo, &inventory, &id, note).await.map(Some),
-            Err(e) => Err(e.into()),
-        },
-        None => pins::unpin(&repo, &id).await,
+    let change = async {
+        match note {
+            Some(note) => match inventory::scan(&repo).await {
+                Ok(inventory) => pins::pin(&repo, &inventory, &id, note).await.map(Some),
+                Err(e) => Err(e.into()),
+            },
+            None => pins::unpin(&repo, &id).await,
+        }
     };
+    let result = pins::locked(&paths.locks(), &spec, change).await;
     let pinned = note.is_some();
     match &result {
         Ok(pin) => {

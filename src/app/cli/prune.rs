@@ -21,6 +21,10 @@ pub async fn run(config: &Config, paths: &LocalPaths, yes: bool, json: bool) -> 
         }
     };
     let result = prune::run(&spec, yes, &Reporter::silent(), cancel_on_ctrl_c()).await;
+    let warnings = result
+        .iter()
+        .flat_map(|r| r.outcome.iter().flat_map(|o| &o.warnings));
+    warnings.for_each(|w| eprintln!("warning: {w}"));
     if json {
         print_json(&report::prune::json(&result));
         if let Err(e) = &result {

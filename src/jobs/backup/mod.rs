@@ -163,10 +163,13 @@ pub async fn run(
     cancel: CancellationToken,
 ) -> Result<BackupOutcome, BackupError> {
     let journal = Journal::new(spec.paths.journal());
-    let lock = RepoLock::acquire(&spec.paths.locks(), &spec.repository.url, "backup")?;
-    if let Some(dead) = &lock.took_over {
-        reporter.warn(format!("took over a stale lock left by {dead}"));
-    }
+    let lock = RepoLock::acquire_unless_unreachable::<BackupError>(
+        &spec.paths.locks(),
+        &spec.repository,
+        "backup",
+    )
+    .await?;
+    lock.warnings().into_iter().for_each(|w| reporter.warn(w));
     let started_at = Utc::now();
     let set_id = SetId::new(started_at);
     let mut record = RunRecord {
@@ -238,7 +241,10 @@ pub async fn run(
         }
         journal.append(&JournalEntry::Run(record))?;
     }
-    drop(lock);
+    lock.release()
+        .await
+        .into_iter()
+        .for_each(|w| reporter.warn(w));
     result
 }
 
