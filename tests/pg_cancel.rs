@@ -5,6 +5,8 @@
 //! - `lifeboat restore` and `lifeboat drill`, sent SIGINT (lifeboat alone, not its process
 //!   group), stop pg_restore within 2 s, drop the database pg_restore wrote into, leave the
 //!   target as it was, record the run as cancelled and exit 6.
+//! - `lifeboat backup`, sent SIGINT while its snapshot session or pg_dump waits on a lock,
+//!   stops them within 2 s through the same guard and exits 6 with no complete-looking set.
 //! - In the console, `x` on the running restore job and Ctrl-c during a drill's restore phase
 //!   do the same.
 //!
@@ -359,4 +361,102 @@ fn ctrl_c_in_the_console_stops_a_drill_in_pg_restore() {
     let record = &records.as_array().expect("records")[0];
     assert_eq!(record["cancelled"], true, "{record:#}");
     assert_eq!(record["set_id"], set.as_str());
+}
+
+/// The psql and pg_dump processes of lifeboats started for `app`.
+fn pg_clients(app: &TestApp) -> Vec<(u32, String)> {
+    common::procs::tagged("LIFEBOAT_DATA_DIR", &app.data_dir().display().to_string())
+        .into_iter()
+        .filter(|p| p.comm == "pg_dump" || p.comm == "psql")
+        .map(|p| (p.pid, p.comm))
+        .collect()
+}
+
+/// A backup cancelled while it waits on the database: another session holds an ACCESS
+/// EXCLUSIVE lock on a table, so the backup's snapshot session (psql) or pg_dump blocks on it
+/// for as long as the test wants. SIGINT stops every psql and pg_dump of the run within the
+/// bound through the adapter's guard (no pid is signalled by hand), the backup exits 6, and
+/// no set looks complete.
+#[test]
+fn sigint_stops_a_headless_backup_waiting_on_the_database() {
+    let app = TestApp::new(AppOptions {
+        secrets: false,
+        ..AppOptions::default()
+    });
+    app.psql("CREATE TABLE public.held (id int); INSERT INTO public.held VALUES (1);");
+    let (_, before) = app.lifeboat_json(&["list"]);
+    let mut holder = std::process::Command::new(app.pg_program("psql"))
+        .arg(app.url())
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("psql holding the lock");
+    {
+        use std::io::Write as _;
+        let stdin = holder.stdin.as_mut().expect("psql stdin");
+        writeln!(
+            stdin,
+            "BEGIN; LOCK TABLE public.held IN ACCESS EXCLUSIVE MODE; SELECT 1;"
+        )
+        .expect("lock statement");
+        stdin.flush().expect("flush");
+    }
+    let mut child = app.spawn_lifeboat(&["backup", "--json"]);
+    let pid = child.id();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let waiting = app.psql_db(
+            "postgres",
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
+             AND datname <> 'postgres'",
+        );
+        if waiting != "0" && !pg_clients(&app).is_empty() {
+            break;
+        }
+        assert!(
+            child.try_wait().expect("poll").is_none(),
+            "the backup ended before pg_dump waited for the lock: {}",
+            describe(&child.wait_with_output().expect("output"))
+        );
+        assert!(
+            Instant::now() < deadline,
+            "the backup never waited for the lock"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let sent = Instant::now();
+    sigint(pid);
+    loop {
+        if pg_clients(&app).is_empty() {
+            break;
+        }
+        assert!(
+            sent.elapsed() < WAIT,
+            "{:?} still run {:?} after the cancel",
+            pg_clients(&app),
+            sent.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let gone_after = sent.elapsed();
+    let _ = holder.kill();
+    let _ = holder.wait();
+    let out = child.wait_with_output().expect("lifeboat output");
+    assert!(
+        gone_after < STOP_BOUND,
+        "the backup's psql/pg_dump outlived SIGINT by {gone_after:?}"
+    );
+    assert_eq!(out.status.code(), Some(6), "{}", describe(&out));
+    let (_, after) = app.lifeboat_json(&["list"]);
+    assert_eq!(
+        after["sets"], before["sets"],
+        "a cancelled backup leaves no set that looks complete"
+    );
+    let run = journal_runs(&app)
+        .into_iter()
+        .rev()
+        .find(|r| r["kind"] == "backup")
+        .expect("the backup's run in the journal");
+    assert_eq!(run["status"], "cancelled", "{run:#}");
 }

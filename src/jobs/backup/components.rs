@@ -15,7 +15,7 @@ use crate::storage::layout;
 use crate::storage::manifest::{ComponentKind, RepositoryRole};
 use crate::storage::postgres::{PgConn, PgTools};
 use crate::storage::setid::SetId;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::task::{JoinError, JoinHandle};
 use tokio_util::sync::CancellationToken;
@@ -136,26 +136,20 @@ impl Streams<'_> {
         // What the sources could not back up meaningfully: shown as it happens, and kept in
         // the run's warnings (the summary, `--json`).
         let noted = Arc::new(Mutex::new(Vec::new()));
-        let dump_pid = Arc::new(AtomicU32::new(0));
         let mut started = Started {
             meter: Meter::default(),
             planned: Vec::new(),
             tasks: Vec::new(),
         };
         {
-            let (t, c, snap, pid) = (
-                tools.clone(),
-                conn.clone(),
-                snapshot.to_string(),
-                dump_pid.clone(),
-            );
+            let (t, c, snap) = (tools.clone(), conn.clone(), snapshot.to_string());
             self.spawn(
                 &mut started,
                 ComponentKind::Db,
                 "db.dump",
                 self.spec.codec,
                 RepositoryRole::Data,
-                Box::new(move |out| dump_database(&t, &c, &snap, out, &pid)),
+                Box::new(move |out| dump_database(&t, &c, &snap, out)),
             );
         }
         let tars = [
@@ -196,15 +190,12 @@ impl Streams<'_> {
         }
         let sampler = Sampler::start(self.reporter.clone(), "backup", started.meter, Some(total));
         let killer = {
-            let (cancel, stop, pid) = (self.cancel.clone(), stop.clone(), dump_pid.clone());
+            // pg_dump itself is stopped by the adapter's guard (the tools carry the token);
+            // the file and secret streams look at `stop`.
+            let (cancel, stop) = (self.cancel.clone(), stop.clone());
             tokio::spawn(async move {
                 cancel.cancelled().await;
                 stop.store(true, Ordering::SeqCst);
-                let pid = pid.load(Ordering::SeqCst);
-                if pid != 0 {
-                    // SAFETY: signalling our own child by pid.
-                    unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
-                }
             })
         };
         let results = futures::future::join_all(started.tasks).await;

@@ -20,7 +20,6 @@ use crate::storage::passphrase_file;
 use crate::storage::postgres::{self, PgConn, PgTools, PsqlSession};
 use crate::storage::setid::SetId;
 use chrono::{DateTime, Utc};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
@@ -60,7 +59,10 @@ pub(super) async fn run_locked(
             .map_err(|e| BackupError::Config(e.to_string()))?;
     }
     let crypto = Arc::new(Crypto::prepare(&spec.encryption)?);
-    let tools = PgTools::locate(spec.source.pg_bin_dir.as_deref(), None);
+    // Every psql and pg_dump of this run is stopped by the adapter's child guard when the job
+    // is cancelled (their whole process group), so nothing here signals a pid by hand.
+    let tools =
+        PgTools::locate(spec.source.pg_bin_dir.as_deref(), None).cancelled_by(cancel.clone());
     let conn = PgConn::new(spec.source.database_url.as_deref());
     let snapshot = preflight(spec, &tools, &conn, reporter, &cancel).await?;
     let file_size = measure_files(spec).await?;
@@ -283,21 +285,12 @@ async fn snapshot_or_cancel(
 ) -> Result<Snapshot, BackupError> {
     let key_tables = spec.source.key_tables.clone();
     let session = PsqlSession::open(tools, conn)?;
-    let psql_pid = Arc::new(AtomicU32::new(session.pid()));
-    let slot = psql_pid.clone();
-    let mut preflight = tokio::task::spawn_blocking(move || {
-        let snapshot = open_snapshot(session, &key_tables);
-        slot.store(0, Ordering::SeqCst);
-        snapshot
-    });
+    let mut preflight = tokio::task::spawn_blocking(move || open_snapshot(session, &key_tables));
     let joined = tokio::select! {
         joined = &mut preflight => joined,
         _ = cancel.cancelled() => {
-            let pid = psql_pid.load(Ordering::SeqCst);
-            if pid != 0 {
-                // SAFETY: signalling our own child by pid.
-                unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
-            }
+            // The session's psql is killed by the adapter's guard (the tools carry the token),
+            // so the blocked read returns at once.
             let _ = preflight.await;
             return Err(BackupError::Cancelled);
         }

@@ -5,7 +5,6 @@ use super::BackupError;
 use crate::storage::manifest::{RoleFacts, SourceFacts, TableCount};
 use crate::storage::postgres::{self, PgConn, PgError, PgTools, PsqlSession};
 use chrono::{DateTime, Utc};
-use std::sync::atomic::{AtomicU32, Ordering};
 
 /// The open snapshot: its session (held until pg_dump is done), the exported id pg_dump
 /// joins, its time (the set's RPO reference) and what it saw of the source.
@@ -120,14 +119,12 @@ pub(super) fn dump_database(
     conn: &PgConn,
     snapshot: &str,
     out: &mut dyn std::io::Write,
-    pid_slot: &AtomicU32,
 ) -> std::io::Result<()> {
     let mut cmd = tools.command("pg_dump");
     cmd.args(["--format=custom", "--compress=0", "--no-password"])
         .arg(format!("--snapshot={snapshot}"))
         .conn(conn);
     let mut child = cmd.spawn()?;
-    pid_slot.store(child.id(), Ordering::SeqCst);
     let copied = match child.stdout.take() {
         Some(mut stdout) => std::io::copy(&mut stdout, out).map(|_| ()),
         None => Err(std::io::Error::other("pg_dump has no stdout")),
@@ -136,7 +133,6 @@ pub(super) fn dump_database(
         child.kill();
     }
     let finished = child.finish();
-    pid_slot.store(0, Ordering::SeqCst);
     copied?;
     Ok(finished?)
 }
