@@ -1024,7 +1024,7 @@ fn jobs_cursor_is_bounded() {
 fn question_mark_toggles_help() {
     let mut c = Console::on(Screen::History, fx::state());
     c.keys("?");
-    assert_eq!(c.state.modal, Some(Modal::Help));
+    assert_eq!(c.state.modal, Some(Modal::Help { scroll: 0 }));
     // Keys under the help do not act on the screen.
     c.keys("j2");
     assert_eq!(c.state.history.selected, 0);

@@ -134,7 +134,7 @@ fn drills() {
 
 #[test]
 fn help() {
-    both_sizes("help", &with_modal(Modal::Help, fx::state()));
+    both_sizes("help", &with_modal(Modal::Help { scroll: 0 }, fx::state()));
 }
 
 #[test]
@@ -261,6 +261,7 @@ fn confirm_restore_state(typed: &str) -> AppState {
             plan: Box::new(long_restore_plan()),
             database: "app_production".into(),
             typed: typed.into(),
+            scroll: 0,
         },
         on(Screen::History, fx::state()),
     )
@@ -291,15 +292,92 @@ fn confirm_restore_shows_the_whole_target_and_keeps_the_typed_name_at_80x24() {
         screen.contains("Enter restores when the name matches"),
         "{screen}"
     );
-    // What did not fit is counted, never dropped silently.
-    assert!(screen.contains("a taller terminal shows them"), "{screen}");
-    // At 120x40 everything fits: every step, no marker.
+    // What did not fit scrolls, and a row says which rows are in view and which keys move.
+    assert!(
+        screen.contains("rows 1-") && screen.contains("Up/Down ctrl-u/ctrl-d scroll"),
+        "{screen}"
+    );
+    assert!(!screen.contains("11. drop"), "{screen}");
+    // At 120x40 everything fits: every step, no scrolling.
     let tall = render(&confirm_restore_state("app_prod"), LARGE);
     assert!(
         tall.contains("11. drop app_production_old_20261122"),
         "{tall}"
     );
-    assert!(!tall.contains("taller terminal"), "{tall}");
+    assert!(!tall.contains(" scroll"), "{tall}");
+}
+
+/// The list keys scroll the restore dialog to its last step at 80x24, the reducer stops at the
+/// end (Up after too many Downs moves at once), and the typed-name line never scrolls away.
+#[test]
+fn confirm_restore_scrolls_to_the_last_step_with_the_typed_name_in_view() {
+    use lifeboat::app::action::Action;
+    use lifeboat::app::event::AppEvent;
+    use lifeboat::app::update::update;
+    let mut state = confirm_restore_state("app_prod");
+    (state.width, state.height) = SMALL;
+    for _ in 0..3 {
+        update(&mut state, AppEvent::Action(Action::PageDown));
+    }
+    let bottom = render(&state, SMALL);
+    insta::assert_snapshot!("confirm_restore_scrolled_80x24", bottom);
+    assert!(
+        bottom.contains("11. drop app_production_old_20261122"),
+        "{bottom}"
+    );
+    assert!(
+        bottom.contains("Type the database name `app_production` to restore: app_prod▏"),
+        "{bottom}"
+    );
+    let Some(Modal::ConfirmRestore { scroll: max, .. }) = state.modal.clone() else {
+        panic!("the dialog closed");
+    };
+    update(&mut state, AppEvent::Action(Action::Up));
+    let Some(Modal::ConfirmRestore { scroll, .. }) = state.modal.clone() else {
+        panic!("the dialog closed");
+    };
+    assert_eq!(scroll + 1, max, "the scroll stops at the last row");
+    update(&mut state, AppEvent::Action(Action::Top));
+    assert_eq!(
+        render(&state, SMALL),
+        render(&confirm_restore_state("app_prod"), SMALL)
+    );
+}
+
+/// At 60x15 help scrolls: every binding can be brought into view with the list keys, each
+/// once, and the row under them says where the view is.
+#[test]
+fn help_scrolls_at_60x15() {
+    use lifeboat::app::action::Action;
+    use lifeboat::app::event::AppEvent;
+    use lifeboat::app::update::update;
+    let mut state = with_modal(Modal::Help { scroll: 0 }, fx::state());
+    (state.width, state.height) = (60, 15);
+    let first = render(&state, (60, 15));
+    insta::assert_snapshot!("help_60x15", first);
+    assert!(first.contains("rows 1-"), "{first}");
+    let keymap = Keymap::default_keymap();
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..keymap.bindings.len() {
+        // The dialog's rows only: the tab bar behind it names digits too.
+        let screen: String = render(&state, (60, 15))
+            .lines()
+            .skip(1)
+            .take(13)
+            .collect::<Vec<_>>()
+            .join("\n");
+        for b in &keymap.bindings {
+            if screen.contains(&format!(" {} ", b.labels.join(" "))) {
+                seen.insert(b.labels.join(" "));
+            }
+        }
+        update(&mut state, AppEvent::Action(Action::Down));
+    }
+    let all: std::collections::BTreeSet<String> =
+        keymap.bindings.iter().map(|b| b.labels.join(" ")).collect();
+    assert_eq!(seen, all, "bindings never shown at 60x15");
+    let last = render(&state, (60, 15));
+    insta::assert_snapshot!("help_60x15_bottom", last);
 }
 
 /// A database that is down gives a long error; every check's row, the last one included,
@@ -452,7 +530,7 @@ fn every_view() -> Vec<(&'static str, AppState)> {
         ("jobs", on(Screen::Jobs, jobs.clone())),
         ("retention", on(Screen::Retention, fx::state())),
         ("drills", on(Screen::Drills, fx::state())),
-        ("help", with_modal(Modal::Help, fx::state())),
+        ("help", with_modal(Modal::Help { scroll: 0 }, fx::state())),
         (
             "detail",
             with_modal(Modal::Detail { row: 0 }, on(Screen::History, jobs.clone())),

@@ -212,7 +212,7 @@ fn on_action(state: &mut AppState, action: Action) -> Vec<Effect> {
             Vec::new()
         }
         Action::Help => {
-            state.modal = Some(Modal::Help);
+            state.modal = Some(Modal::Help { scroll: 0 });
             Vec::new()
         }
         Action::Refresh => reload::request(state),

@@ -3,6 +3,7 @@
 //! `update` dispatches here; nothing in this folder does I/O or reads the clock.
 
 pub mod drills;
+pub mod finished;
 pub mod history;
 pub mod inventory;
 pub mod jobs;
