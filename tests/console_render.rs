@@ -701,3 +701,68 @@ fn drill_report() {
     );
     assert_ne!(render(&scrolled, SMALL), render(&state, SMALL));
 }
+
+/// A finished drill's panel on the Drills screen shows the record's numbers, not the times the
+/// console saw its phase events arrive: the record's seconds for each phase, its failed phase
+/// marked ✗, and a manual step the operator never ticked as not done (as the record says).
+#[test]
+fn a_finished_drill_panel_shows_the_records_timings_and_unticked_steps() {
+    use lifeboat::app::action::Action;
+    use lifeboat::app::event::{AppEvent, Effect, JobOutcome};
+    use lifeboat::app::update::update;
+    use lifeboat::jobs::drill_record::ManualStep;
+    use lifeboat::jobs::progress::JobEvent;
+    let mut state = on(Screen::Drills, fx::state());
+    state.drill_settings.manual_steps = vec![
+        "log in as admin and open the newest invoice".into(),
+        "send a test e-mail".into(),
+    ];
+    let job = match update(&mut state, AppEvent::Action(Action::StartDrill)).as_slice() {
+        [Effect::StartDrill { job, .. }] => *job,
+        other => panic!("no drill started: {other:?}"),
+    };
+    // The console sees the phases begin on its ticks: times that are not the record's.
+    for (phase, tick) in [("fetch", 1), ("restore", 2), ("files", 3), ("checks", 4)] {
+        update(
+            &mut state,
+            AppEvent::Tick(fx::now() + chrono::Duration::seconds(tick)),
+        );
+        update(
+            &mut state,
+            AppEvent::Job {
+                id: job,
+                event: JobEvent::Phase(phase.into()),
+            },
+        );
+    }
+    let mut record = fx::drill_record();
+    record.phases[3].ok = false;
+    record.passed = false;
+    record.reasons = vec!["check billing.invoices: expected 40211, got 0".into()];
+    record.manual.push(ManualStep {
+        step: "send a test e-mail".into(),
+        done: false,
+        at: None,
+        by: None,
+        note: None,
+    });
+    update(
+        &mut state,
+        AppEvent::JobDone {
+            id: job,
+            outcome: JobOutcome::Drill(Box::new(Ok(record))),
+        },
+    );
+    let screen = render(&state, SMALL);
+    insta::assert_snapshot!("drill_finished_panel_80x24", screen);
+    for line in [
+        "✓ fetch                3m 32s",
+        "✓ restore             11m 24s",
+        "✓ files                2m 11s",
+        "✗ checks               1m 35s",
+        "[x] log in as admin and open the newest invoice",
+        "[ ] send a test e-mail (not done)",
+    ] {
+        assert!(screen.contains(line), "{line:?} not in:\n{screen}");
+    }
+}
