@@ -222,7 +222,10 @@ fn history(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
         .skip(offset)
         .take(height)
         .map(|(i, d)| {
-            let (mark, style) = if d.passed {
+            // A cancelled drill reached no verdict: it is neither a pass nor a failure.
+            let (mark, style) = if d.cancelled {
+                ("– cancel", theme.dim())
+            } else if d.passed {
                 ("✓ pass", theme.good())
             } else {
                 ("✗ FAIL", theme.bad())
@@ -264,7 +267,7 @@ fn history(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
         });
     let widths = [
         Constraint::Length(16),
-        Constraint::Length(6),
+        Constraint::Length(8),
         Constraint::Length(9),
         Constraint::Length(9),
         Constraint::Length(id_width),
