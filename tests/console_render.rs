@@ -766,3 +766,82 @@ fn a_finished_drill_panel_shows_the_records_timings_and_unticked_steps() {
         assert!(screen.contains(line), "{line:?} not in:\n{screen}");
     }
 }
+
+/// A finished restore's log lists the steps it took before its last line, "restored … in N s",
+/// which covers them all (the files and secrets steps included).
+#[test]
+fn a_restores_log_ends_with_its_total_after_the_files_and_secrets_steps() {
+    use lifeboat::app::action::Action;
+    use lifeboat::app::event::{AppEvent, Effect, JobOutcome};
+    use lifeboat::app::update::update;
+    use lifeboat::jobs::restore::RestoreOutcome;
+    let mut state = confirm_restore_state("app_production");
+    let job = match update(&mut state, AppEvent::Action(Action::Open)).as_slice() {
+        [Effect::StartRestore { job, .. }] => *job,
+        other => panic!("no restore started: {other:?}"),
+    };
+    let steps = [
+        "safety backup 20261122T120000Z-77aa",
+        "database restored",
+        "files: 5230 files into /var/lib/app/uploads",
+        "secrets: 2 files into /etc/app",
+        "health: 200 OK",
+    ];
+    let outcome = || RestoreOutcome {
+        plan: long_restore_plan(),
+        safety_backup: Some("20261122T120000Z-77aa".into()),
+        steps_done: steps.iter().map(|s| s.to_string()).collect(),
+        seconds: 12.3,
+    };
+    update(
+        &mut state,
+        AppEvent::JobDone {
+            id: job,
+            outcome: JobOutcome::Restore {
+                set_id: fx::id(fx::SET_NEWEST),
+                result: Box::new(Ok(outcome())),
+            },
+        },
+    );
+    // The headless text says it in the same order.
+    let text = lifeboat::report::restore::outcome_text(&outcome());
+    let total = text.find("✓ restored set").expect("the total");
+    for step in steps {
+        let at = text.find(&format!("  ✓ {step}")).expect("each step");
+        assert!(at < total, "{step:?} after the total:\n{text}");
+    }
+    let log: Vec<String> = state
+        .job(job)
+        .expect("the job")
+        .log
+        .iter()
+        .cloned()
+        .collect();
+    let expected: Vec<String> = steps
+        .iter()
+        .map(|s| format!("✓ {s}"))
+        .chain([format!(
+            "✓ restored set {} in 12.3 s (safety backup 20261122T120000Z-77aa)",
+            fx::SET_NEWEST
+        )])
+        .collect();
+    assert_eq!(log[log.len() - expected.len()..], expected[..], "{log:#?}");
+}
+
+/// A drill the operator cancelled reached no verdict: the history lists it as cancelled, never
+/// as a failure.
+#[test]
+fn a_cancelled_drill_is_listed_as_cancelled_not_failed() {
+    let mut state = on(Screen::Drills, fx::state());
+    let snapshot = state.snapshot.as_mut().expect("a snapshot");
+    let mut cancelled = fx::drill_record();
+    cancelled.drill_id = "20261122T100000Z-cc01".into();
+    cancelled.started_at = fx::at("2026-11-22T10:00:00Z");
+    cancelled.passed = false;
+    cancelled.cancelled = true;
+    cancelled.reasons = vec!["cancelled by the operator".into()];
+    snapshot.drills.insert(0, cancelled);
+    let screen = render(&state, SMALL);
+    assert!(screen.contains("2026-11-22 10:00 – cancel"), "{screen}");
+    assert!(!screen.contains("FAIL"), "{screen}");
+}
