@@ -62,6 +62,14 @@ fn on(screen: Screen, mut state: AppState) -> AppState {
     state
 }
 
+/// The detail pane of history row `row` of `state`.
+fn detail_of(state: &AppState, row: usize) -> Modal {
+    Modal::Detail {
+        row,
+        started_at: state.snapshot.as_ref().expect("a snapshot").history[row].started_at,
+    }
+}
+
 fn with_modal(modal: Modal, mut state: AppState) -> AppState {
     state.modal = Some(modal);
     state
@@ -147,7 +155,7 @@ fn detail_of_the_newest_set() {
             .as_deref(),
         Some(fx::SET_NEWEST)
     );
-    both_sizes("detail", &with_modal(Modal::Detail { row }, state));
+    both_sizes("detail", &with_modal(detail_of(&state, row), state));
 }
 
 #[test]
@@ -163,7 +171,7 @@ fn detail_of_a_failed_run() {
         .unwrap();
     insta::assert_snapshot!(
         "detail_failed_80x24",
-        render(&with_modal(Modal::Detail { row }, state), SMALL)
+        render(&with_modal(detail_of(&state, row), state), SMALL)
     );
 }
 
@@ -533,7 +541,7 @@ fn every_view() -> Vec<(&'static str, AppState)> {
         ("help", with_modal(Modal::Help { scroll: 0 }, fx::state())),
         (
             "detail",
-            with_modal(Modal::Detail { row: 0 }, on(Screen::History, jobs.clone())),
+            with_modal(detail_of(&jobs, 0), on(Screen::History, jobs.clone())),
         ),
         ("confirm quit", with_modal(Modal::ConfirmQuit, jobs.clone())),
         (

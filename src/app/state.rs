@@ -188,9 +188,11 @@ pub enum Modal {
     Help {
         scroll: usize,
     },
-    /// The detail pane of one history row (by index into the unfiltered history).
+    /// The detail pane of one history row (by index into the unfiltered history), and when
+    /// that run started: a reload that adds rows above it finds the same run again by it.
     Detail {
         row: usize,
+        started_at: DateTime<Utc>,
     },
     ConfirmQuit,
     ConfirmCancel {

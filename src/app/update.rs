@@ -72,6 +72,7 @@ pub fn update(state: &mut AppState, event: AppEvent) -> Vec<Effect> {
                     state.snapshot = Some(*snapshot);
                     state.load_error = None;
                     screens::clamp_selections(state);
+                    history::follow_detail(state);
                 }
                 Err(e) => state.load_error = Some(e),
             }

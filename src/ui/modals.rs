@@ -267,7 +267,7 @@ pub fn render(
             );
         }
         Modal::Wizard(step) => wizard(frame, area, step, keymap, theme),
-        Modal::Detail { row } => detail(frame, area, state, *row, theme),
+        Modal::Detail { row, .. } => detail(frame, area, state, *row, theme),
         Modal::ObjectDetail(row) => super::details::object(frame, area, state, row, theme),
         Modal::DrillReport { index, scroll } => {
             super::details::drill_report(frame, area, state, *index, *scroll, theme)
