@@ -182,3 +182,26 @@ pub fn help(keymap: &Keymap, width: u16, height: u16) -> HelpLayout {
             .min(if columns == 1 { 100 } else { 160 }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn help_takes_two_columns_only_where_the_short_texts_fit_and_scrolls_past_that() {
+        let keymap = Keymap::default_keymap();
+        let n = keymap.bindings.len();
+        // 80x24: two columns, every row in view.
+        let at_80 = help(&keymap, 80, 24);
+        assert_eq!((at_80.columns, at_80.rows), (2, n.div_ceil(2)));
+        assert!(!at_80.scrolls());
+        // 60x15: two columns would cut the texts to stumps; one column scrolls, a row kept
+        // for the position.
+        let at_60 = help(&keymap, 60, 15);
+        assert_eq!((at_60.columns, at_60.rows, at_60.visible), (1, n, 10));
+        assert_eq!(at_60.max_scroll(), n - 10);
+        // Tall enough: one column, no scrolling.
+        let tall = help(&keymap, 120, 60);
+        assert_eq!((tall.columns, tall.scrolls()), (1, false));
+    }
+}

@@ -39,14 +39,12 @@ fn from_record(job: &mut JobState, record: &DrillRecord) {
             ok: p.ok,
         })
         .collect();
-    if !record.manual.is_empty() || !job.checklist.is_empty() {
-        job.checklist = record
-            .manual
-            .iter()
-            .map(|m| ChecklistItem {
-                step: m.step.clone(),
-                done: m.done,
-            })
-            .collect();
-    }
+    job.checklist = record
+        .manual
+        .iter()
+        .map(|m| ChecklistItem {
+            step: m.step.clone(),
+            done: m.done,
+        })
+        .collect();
 }
