@@ -319,7 +319,13 @@ fn enter_opens_the_detail_of_the_selected_row_and_esc_closes_it() {
     let mut c = Console::on(Screen::History, fx::state());
     c.keys("j");
     c.press(KeyCode::Enter);
-    assert_eq!(c.state.modal, Some(Modal::Detail { row: 1 }));
+    assert_eq!(
+        c.state.modal,
+        Some(Modal::Detail {
+            row: 1,
+            started_at: c.snapshot_history()[1].started_at
+        })
+    );
     assert_eq!(
         c.snapshot_history()[1].set_id.as_deref(),
         Some(fx::SET_NIGHTLY)
@@ -331,13 +337,38 @@ fn enter_opens_the_detail_of_the_selected_row_and_esc_closes_it() {
     assert_eq!(c.state.modal, None);
 }
 
+/// A reload that brings a newer run in above the open detail keeps the pane on its run (the
+/// periodic reload, or a scheduled backup finishing, must not swap the set under the reader);
+/// a run gone from the reloaded history closes it.
+#[test]
+fn the_detail_pane_follows_its_run_across_a_reload() {
+    let mut c = Console::on(Screen::History, fx::state());
+    c.keys("j");
+    c.press(KeyCode::Enter);
+    let shown = c.history_set(1);
+    let mut reloaded = c.state.snapshot.clone().expect("a snapshot");
+    let mut newer = reloaded.history[0].clone();
+    newer.started_at += chrono::Duration::hours(1);
+    newer.set_id = Some("20261122T124500Z-9e9e".into());
+    reloaded.history.insert(0, newer);
+    c.send(AppEvent::Loaded(Ok(Box::new(reloaded.clone()))));
+    let Some(Modal::Detail { row, .. }) = c.state.modal.clone() else {
+        panic!("the detail closed: {:?}", c.state.modal)
+    };
+    assert_eq!(row, 2);
+    assert_eq!(c.history_set(row), shown);
+    reloaded.history.remove(2);
+    c.send(AppEvent::Loaded(Ok(Box::new(reloaded))));
+    assert_eq!(c.state.modal, None);
+}
+
 #[test]
 fn detail_row_is_an_index_into_the_unfiltered_history() {
     let mut c = Console::on(Screen::History, fx::state());
     c.keys("/failed");
     c.press(KeyCode::Enter);
     c.press(KeyCode::Enter);
-    let Some(Modal::Detail { row }) = c.state.modal.clone() else {
+    let Some(Modal::Detail { row, .. }) = c.state.modal.clone() else {
         panic!("no detail: {:?}", c.state.modal)
     };
     assert_eq!(c.snapshot_history()[row].status, "failed");
@@ -1024,7 +1055,7 @@ fn jobs_cursor_is_bounded() {
 fn question_mark_toggles_help() {
     let mut c = Console::on(Screen::History, fx::state());
     c.keys("?");
-    assert_eq!(c.state.modal, Some(Modal::Help));
+    assert_eq!(c.state.modal, Some(Modal::Help { scroll: 0 }));
     // Keys under the help do not act on the screen.
     c.keys("j2");
     assert_eq!(c.state.history.selected, 0);

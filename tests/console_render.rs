@@ -62,6 +62,14 @@ fn on(screen: Screen, mut state: AppState) -> AppState {
     state
 }
 
+/// The detail pane of history row `row` of `state`.
+fn detail_of(state: &AppState, row: usize) -> Modal {
+    Modal::Detail {
+        row,
+        started_at: state.snapshot.as_ref().expect("a snapshot").history[row].started_at,
+    }
+}
+
 fn with_modal(modal: Modal, mut state: AppState) -> AppState {
     state.modal = Some(modal);
     state
@@ -134,7 +142,7 @@ fn drills() {
 
 #[test]
 fn help() {
-    both_sizes("help", &with_modal(Modal::Help, fx::state()));
+    both_sizes("help", &with_modal(Modal::Help { scroll: 0 }, fx::state()));
 }
 
 #[test]
@@ -147,7 +155,7 @@ fn detail_of_the_newest_set() {
             .as_deref(),
         Some(fx::SET_NEWEST)
     );
-    both_sizes("detail", &with_modal(Modal::Detail { row }, state));
+    both_sizes("detail", &with_modal(detail_of(&state, row), state));
 }
 
 #[test]
@@ -163,7 +171,7 @@ fn detail_of_a_failed_run() {
         .unwrap();
     insta::assert_snapshot!(
         "detail_failed_80x24",
-        render(&with_modal(Modal::Detail { row }, state), SMALL)
+        render(&with_modal(detail_of(&state, row), state), SMALL)
     );
 }
 
@@ -261,6 +269,7 @@ fn confirm_restore_state(typed: &str) -> AppState {
             plan: Box::new(long_restore_plan()),
             database: "app_production".into(),
             typed: typed.into(),
+            scroll: 0,
         },
         on(Screen::History, fx::state()),
     )
@@ -291,15 +300,92 @@ fn confirm_restore_shows_the_whole_target_and_keeps_the_typed_name_at_80x24() {
         screen.contains("Enter restores when the name matches"),
         "{screen}"
     );
-    // What did not fit is counted, never dropped silently.
-    assert!(screen.contains("a taller terminal shows them"), "{screen}");
-    // At 120x40 everything fits: every step, no marker.
+    // What did not fit scrolls, and a row says which rows are in view and which keys move.
+    assert!(
+        screen.contains("rows 1-") && screen.contains("Up/Down ctrl-u/ctrl-d scroll"),
+        "{screen}"
+    );
+    assert!(!screen.contains("11. drop"), "{screen}");
+    // At 120x40 everything fits: every step, no scrolling.
     let tall = render(&confirm_restore_state("app_prod"), LARGE);
     assert!(
         tall.contains("11. drop app_production_old_20261122"),
         "{tall}"
     );
-    assert!(!tall.contains("taller terminal"), "{tall}");
+    assert!(!tall.contains(" scroll"), "{tall}");
+}
+
+/// The list keys scroll the restore dialog to its last step at 80x24, the reducer stops at the
+/// end (Up after too many Downs moves at once), and the typed-name line never scrolls away.
+#[test]
+fn confirm_restore_scrolls_to_the_last_step_with_the_typed_name_in_view() {
+    use lifeboat::app::action::Action;
+    use lifeboat::app::event::AppEvent;
+    use lifeboat::app::update::update;
+    let mut state = confirm_restore_state("app_prod");
+    (state.width, state.height) = SMALL;
+    for _ in 0..3 {
+        update(&mut state, AppEvent::Action(Action::PageDown));
+    }
+    let bottom = render(&state, SMALL);
+    insta::assert_snapshot!("confirm_restore_scrolled_80x24", bottom);
+    assert!(
+        bottom.contains("11. drop app_production_old_20261122"),
+        "{bottom}"
+    );
+    assert!(
+        bottom.contains("Type the database name `app_production` to restore: app_prod▏"),
+        "{bottom}"
+    );
+    let Some(Modal::ConfirmRestore { scroll: max, .. }) = state.modal.clone() else {
+        panic!("the dialog closed");
+    };
+    update(&mut state, AppEvent::Action(Action::Up));
+    let Some(Modal::ConfirmRestore { scroll, .. }) = state.modal.clone() else {
+        panic!("the dialog closed");
+    };
+    assert_eq!(scroll + 1, max, "the scroll stops at the last row");
+    update(&mut state, AppEvent::Action(Action::Top));
+    assert_eq!(
+        render(&state, SMALL),
+        render(&confirm_restore_state("app_prod"), SMALL)
+    );
+}
+
+/// At 60x15 help scrolls: every binding can be brought into view with the list keys, each
+/// once, and the row under them says where the view is.
+#[test]
+fn help_scrolls_at_60x15() {
+    use lifeboat::app::action::Action;
+    use lifeboat::app::event::AppEvent;
+    use lifeboat::app::update::update;
+    let mut state = with_modal(Modal::Help { scroll: 0 }, fx::state());
+    (state.width, state.height) = (60, 15);
+    let first = render(&state, (60, 15));
+    insta::assert_snapshot!("help_60x15", first);
+    assert!(first.contains("rows 1-"), "{first}");
+    let keymap = Keymap::default_keymap();
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..keymap.bindings.len() {
+        // The dialog's rows only: the tab bar behind it names digits too.
+        let screen: String = render(&state, (60, 15))
+            .lines()
+            .skip(1)
+            .take(13)
+            .collect::<Vec<_>>()
+            .join("\n");
+        for b in &keymap.bindings {
+            if screen.contains(&format!(" {} ", b.labels.join(" "))) {
+                seen.insert(b.labels.join(" "));
+            }
+        }
+        update(&mut state, AppEvent::Action(Action::Down));
+    }
+    let all: std::collections::BTreeSet<String> =
+        keymap.bindings.iter().map(|b| b.labels.join(" ")).collect();
+    assert_eq!(seen, all, "bindings never shown at 60x15");
+    let last = render(&state, (60, 15));
+    insta::assert_snapshot!("help_60x15_bottom", last);
 }
 
 /// A database that is down gives a long error; every check's row, the last one included,
@@ -452,10 +538,10 @@ fn every_view() -> Vec<(&'static str, AppState)> {
         ("jobs", on(Screen::Jobs, jobs.clone())),
         ("retention", on(Screen::Retention, fx::state())),
         ("drills", on(Screen::Drills, fx::state())),
-        ("help", with_modal(Modal::Help, fx::state())),
+        ("help", with_modal(Modal::Help { scroll: 0 }, fx::state())),
         (
             "detail",
-            with_modal(Modal::Detail { row: 0 }, on(Screen::History, jobs.clone())),
+            with_modal(detail_of(&jobs, 0), on(Screen::History, jobs.clone())),
         ),
         ("confirm quit", with_modal(Modal::ConfirmQuit, jobs.clone())),
         (
@@ -622,4 +708,148 @@ fn drill_report() {
         state.clone(),
     );
     assert_ne!(render(&scrolled, SMALL), render(&state, SMALL));
+}
+
+/// A finished drill's panel on the Drills screen shows the record's numbers, not the times the
+/// console saw its phase events arrive: the record's seconds for each phase, its failed phase
+/// marked ✗, and a manual step the operator never ticked as not done (as the record says).
+#[test]
+fn a_finished_drill_panel_shows_the_records_timings_and_unticked_steps() {
+    use lifeboat::app::action::Action;
+    use lifeboat::app::event::{AppEvent, Effect, JobOutcome};
+    use lifeboat::app::update::update;
+    use lifeboat::jobs::drill_record::ManualStep;
+    use lifeboat::jobs::progress::JobEvent;
+    let mut state = on(Screen::Drills, fx::state());
+    state.drill_settings.manual_steps = vec![
+        "log in as admin and open the newest invoice".into(),
+        "send a test e-mail".into(),
+    ];
+    let job = match update(&mut state, AppEvent::Action(Action::StartDrill)).as_slice() {
+        [Effect::StartDrill { job, .. }] => *job,
+        other => panic!("no drill started: {other:?}"),
+    };
+    // The console sees the phases begin on its ticks: times that are not the record's.
+    for (phase, tick) in [("fetch", 1), ("restore", 2), ("files", 3), ("checks", 4)] {
+        update(
+            &mut state,
+            AppEvent::Tick(fx::now() + chrono::Duration::seconds(tick)),
+        );
+        update(
+            &mut state,
+            AppEvent::Job {
+                id: job,
+                event: JobEvent::Phase(phase.into()),
+            },
+        );
+    }
+    let mut record = fx::drill_record();
+    record.phases[3].ok = false;
+    record.passed = false;
+    record.reasons = vec!["check billing.invoices: expected 40211, got 0".into()];
+    record.manual.push(ManualStep {
+        step: "send a test e-mail".into(),
+        done: false,
+        at: None,
+        by: None,
+        note: None,
+    });
+    update(
+        &mut state,
+        AppEvent::JobDone {
+            id: job,
+            outcome: JobOutcome::Drill(Box::new(Ok(record))),
+        },
+    );
+    let screen = render(&state, SMALL);
+    insta::assert_snapshot!("drill_finished_panel_80x24", screen);
+    for line in [
+        "✓ fetch                3m 32s",
+        "✓ restore             11m 24s",
+        "✓ files                2m 11s",
+        "✗ checks               1m 35s",
+        "[x] log in as admin and open the newest invoice",
+        "[ ] send a test e-mail (not done)",
+    ] {
+        assert!(screen.contains(line), "{line:?} not in:\n{screen}");
+    }
+}
+
+/// A finished restore's log lists the steps it took before its last line, "restored … in N s",
+/// which covers them all (the files and secrets steps included).
+#[test]
+fn a_restores_log_ends_with_its_total_after_the_files_and_secrets_steps() {
+    use lifeboat::app::action::Action;
+    use lifeboat::app::event::{AppEvent, Effect, JobOutcome};
+    use lifeboat::app::update::update;
+    use lifeboat::jobs::restore::RestoreOutcome;
+    let mut state = confirm_restore_state("app_production");
+    let job = match update(&mut state, AppEvent::Action(Action::Open)).as_slice() {
+        [Effect::StartRestore { job, .. }] => *job,
+        other => panic!("no restore started: {other:?}"),
+    };
+    let steps = [
+        "safety backup 20261122T120000Z-77aa",
+        "database restored",
+        "files: 5230 files into /var/lib/app/uploads",
+        "secrets: 2 files into /etc/app",
+        "health: 200 OK",
+    ];
+    let outcome = || RestoreOutcome {
+        plan: long_restore_plan(),
+        safety_backup: Some("20261122T120000Z-77aa".into()),
+        steps_done: steps.iter().map(|s| s.to_string()).collect(),
+        seconds: 12.3,
+    };
+    update(
+        &mut state,
+        AppEvent::JobDone {
+            id: job,
+            outcome: JobOutcome::Restore {
+                set_id: fx::id(fx::SET_NEWEST),
+                result: Box::new(Ok(outcome())),
+            },
+        },
+    );
+    // The headless text says it in the same order.
+    let text = lifeboat::report::restore::outcome_text(&outcome());
+    let total = text.find("✓ restored set").expect("the total");
+    for step in steps {
+        let at = text.find(&format!("  ✓ {step}")).expect("each step");
+        assert!(at < total, "{step:?} after the total:\n{text}");
+    }
+    let log: Vec<String> = state
+        .job(job)
+        .expect("the job")
+        .log
+        .iter()
+        .cloned()
+        .collect();
+    let expected: Vec<String> = steps
+        .iter()
+        .map(|s| format!("✓ {s}"))
+        .chain([format!(
+            "✓ restored set {} in 12.3 s (safety backup 20261122T120000Z-77aa)",
+            fx::SET_NEWEST
+        )])
+        .collect();
+    assert_eq!(log[log.len() - expected.len()..], expected[..], "{log:#?}");
+}
+
+/// A drill the operator cancelled reached no verdict: the history lists it as cancelled, never
+/// as a failure.
+#[test]
+fn a_cancelled_drill_is_listed_as_cancelled_not_failed() {
+    let mut state = on(Screen::Drills, fx::state());
+    let snapshot = state.snapshot.as_mut().expect("a snapshot");
+    let mut cancelled = fx::drill_record();
+    cancelled.drill_id = "20261122T100000Z-cc01".into();
+    cancelled.started_at = fx::at("2026-11-22T10:00:00Z");
+    cancelled.passed = false;
+    cancelled.cancelled = true;
+    cancelled.reasons = vec!["cancelled by the operator".into()];
+    snapshot.drills.insert(0, cancelled);
+    let screen = render(&state, SMALL);
+    assert!(screen.contains("2026-11-22 10:00 – cancel"), "{screen}");
+    assert!(!screen.contains("FAIL"), "{screen}");
 }

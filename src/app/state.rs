@@ -90,6 +90,11 @@ pub struct PhaseTiming {
     pub name: String,
     pub started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// The job's own measure once it finished (a drill's record); until then the console
+    /// times the phase from its events.
+    pub seconds: Option<f64>,
+    /// False for a phase the job's record marks failed.
+    pub ok: bool,
 }
 
 /// A manual drill step as the operator sees it while the drill runs.
@@ -179,10 +184,15 @@ pub enum WizardStep {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Modal {
-    Help,
-    /// The detail pane of one history row (by index into the unfiltered history).
+    /// The keys, scrolled by `scroll` rows where the terminal is too short for all of them.
+    Help {
+        scroll: usize,
+    },
+    /// The detail pane of one history row (by index into the unfiltered history), and when
+    /// that run started: a reload that adds rows above it finds the same run again by it.
     Detail {
         row: usize,
+        started_at: DateTime<Utc>,
     },
     ConfirmQuit,
     ConfirmCancel {
@@ -208,6 +218,8 @@ pub enum Modal {
         plan: Box<RestorePlan>,
         database: String,
         typed: String,
+        /// Rows of the plan scrolled out of view above (the typed-name line never scrolls).
+        scroll: usize,
     },
     /// The detail of one inventory object (an object of a set, a pin, a stray, a spooled set).
     ObjectDetail(Box<TreeRow>),

@@ -72,6 +72,7 @@ pub fn update(state: &mut AppState, event: AppEvent) -> Vec<Effect> {
                     state.snapshot = Some(*snapshot);
                     state.load_error = None;
                     screens::clamp_selections(state);
+                    history::follow_detail(state);
                 }
                 Err(e) => state.load_error = Some(e),
             }
@@ -212,7 +213,7 @@ fn on_action(state: &mut AppState, action: Action) -> Vec<Effect> {
             Vec::new()
         }
         Action::Help => {
-            state.modal = Some(Modal::Help);
+            state.modal = Some(Modal::Help { scroll: 0 });
             Vec::new()
         }
         Action::Refresh => reload::request(state),

@@ -9,6 +9,9 @@ pub use crate::jobs::restore::RestorePlan;
 pub use crate::jobs::status::Health;
 pub use crate::jobs::wal::WalState;
 
+pub use super::dialog_layout;
+pub use super::set_log::lines as set_log;
+
 /// A drill record's report, as the auditor reads it (`lifeboat drill report` prints the same).
 pub fn drill_report(record: &DrillRecord) -> String {
     crate::report::drill::markdown(record)

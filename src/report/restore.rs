@@ -84,16 +84,17 @@ pub fn plan_text(plan: &RestorePlan) -> String {
     out
 }
 
-/// A finished restore: the plan it followed, then each step it took.
+/// A finished restore: the plan it followed, each step it took, then the total time (last,
+/// as the console's job log says it: it covers the files and secrets steps too).
 pub fn outcome_text(outcome: &RestoreOutcome) -> String {
     let mut out = plan_text(&outcome.plan);
+    for step in &outcome.steps_done {
+        let _ = writeln!(out, "  ✓ {step}");
+    }
     let _ = writeln!(
         out,
         "✓ restored set {} in {:.1} s",
         outcome.plan.set_id, outcome.seconds
     );
-    for step in &outcome.steps_done {
-        let _ = writeln!(out, "  ✓ {step}");
-    }
     out
 }

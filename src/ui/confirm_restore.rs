@@ -1,14 +1,14 @@
 //! The restore confirmation: the whole truth of what a real restore will touch (the set, the
 //! target URL with its password masked by the plan, every step in order), wrapped and never
 //! cut sideways, with the typed-name line pinned above the answer keys so it is always in view.
-//! When even wrapped text is taller than the screen, `fold` gives way row by row and says how
-//! many rows a taller terminal would show.
+//! When the body is taller than the screen it scrolls (the list keys), and a row says which
+//! rows are in view; `app::dialog_layout` decides the rows, so the reducer bounds the scroll
+//! by the same numbers.
 
-use super::fold::{fold, Block as Rows};
-use super::format;
 use super::theme::Theme;
 use crate::app::action::Action;
-use crate::app::keymap::Keymap;
+use crate::app::keymap::{display_label, Keymap};
+use crate::app::view::dialog_layout::{self, Row, Tone};
 use crate::app::view::RestorePlan;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
@@ -16,93 +16,75 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 use ratatui::Frame;
 
-/// The dialog's widest inner text, in columns (a wide terminal still reads in one glance).
-const MAX_WIDTH: u16 = 110;
-
-/// `lead` then `text` wrapped to `width` columns, continuation rows indented under the text.
-fn hanging(lead: &str, text: &str, width: usize, style: Style) -> Vec<Line<'static>> {
-    let indent = lead.chars().count();
-    format::wrap(text, width.saturating_sub(indent).max(1))
-        .into_iter()
-        .enumerate()
-        .map(|(i, chunk)| {
-            let lead = if i == 0 {
-                lead.to_string()
-            } else {
-                " ".repeat(indent)
-            };
-            Line::from(Span::styled(format!("{lead}{chunk}"), style))
-        })
-        .collect()
+fn styled(row: &Row, theme: &Theme) -> Line<'static> {
+    let style = match row.tone {
+        Tone::Good => theme.good(),
+        Tone::Heading => theme.heading(),
+        Tone::Plain => Style::default(),
+    };
+    Line::from(Span::styled(row.text.clone(), style))
 }
 
+/// The first key bound to `action` that still acts while the name is typed: a named key or a
+/// ctrl chord, not a letter (letters type) nor a sequence.
+fn key_while_typing(keymap: &Keymap, action: Action) -> String {
+    keymap
+        .bindings
+        .iter()
+        .filter(|b| b.action == action)
+        .flat_map(|b| b.labels.iter())
+        .find(|l| l.chars().count() > 1 && !l.contains(' '))
+        .map(|l| display_label(l))
+        .unwrap_or_else(|| "?".into())
+}
+
+#[allow(clippy::too_many_arguments)]
 pub fn render(
     frame: &mut Frame,
     area: Rect,
     plan: &RestorePlan,
     database: &str,
     typed: &str,
+    scroll: usize,
     keymap: &Keymap,
     theme: &Theme,
 ) {
-    let outer_width = MAX_WIDTH.min(area.width.saturating_sub(2));
-    let width = usize::from(outer_width.saturating_sub(2));
-    let plain = Style::default();
-    // The set and the target are what the operator must not misread: they give way last.
-    let mut blocks: Vec<Rows> = vec![
-        Rows::new(
-            3,
-            hanging(
-                " ✓ Dry run passed for set ",
-                plan.set_id.as_str(),
-                width,
-                theme.good(),
+    let layout = dialog_layout::restore(plan, database, area.width, area.height);
+    let scroll = scroll.min(layout.max_scroll());
+    let mut lines: Vec<Line> = layout
+        .body
+        .iter()
+        .skip(scroll)
+        .take(layout.visible)
+        .map(|r| styled(r, theme))
+        .collect();
+    if layout.scrolls() {
+        let last = scroll + layout.visible;
+        lines.push(Line::from(Span::styled(
+            format!(
+                " rows {}-{last} of {} · {}/{} {}/{} scroll",
+                scroll + 1,
+                layout.body.len(),
+                key_while_typing(keymap, Action::Up),
+                key_while_typing(keymap, Action::Down),
+                key_while_typing(keymap, Action::PageUp),
+                key_while_typing(keymap, Action::PageDown),
             ),
-        ),
-        Rows::new(3, hanging("   into ", &plan.target, width, theme.good())),
-        Rows::new(
-            2,
-            vec![Line::from(Span::styled(
-                " These steps will run, in order:",
-                theme.heading(),
-            ))],
-        ),
-    ];
-    for (i, s) in plan.steps.iter().enumerate() {
-        blocks.push(Rows::new(
-            1,
-            hanging(&format!("  {}. ", i + 1), &s.step, width, plain),
-        ));
+            theme.dim(),
+        )));
     }
-    if let Some(files) = &plan.files {
-        blocks.push(Rows::new(
-            2,
-            hanging(
-                " ",
-                &format!(
-                    "{} existing file(s) will be overwritten.",
-                    files.existing.len()
-                ),
-                width,
-                plain,
-            ),
-        ));
-    }
+    lines.push(Line::raw(""));
     let typed_style = if typed == database {
         theme.good()
     } else {
         theme.warn()
     };
-    let mut pinned = hanging(
-        " Type the database name ",
-        &format!("`{database}` to restore:"),
-        width,
-        theme.heading(),
-    );
+    let mut pinned: Vec<Line> = layout.pinned.iter().map(|r| styled(r, theme)).collect();
     if let Some(last) = pinned.last_mut() {
         last.spans
             .push(Span::styled(format!(" {typed}▏"), typed_style));
     }
+    lines.extend(pinned);
     let footer = Line::from(Span::styled(
         format!(
             " {} restores when the name matches · {} cancels",
@@ -111,13 +93,9 @@ pub fn render(
         ),
         theme.dim(),
     ));
-    // Rows: the border (2), a blank row and the pinned rows, the footer.
-    let max_height = area.height.saturating_sub(2);
-    let fixed = 2 + 1 + pinned.len() + 1;
-    let room = usize::from(max_height).saturating_sub(fixed);
-    let body = fold(blocks, room, width, "", theme);
-    let height = (body.len() + fixed) as u16;
-    let height = height.min(max_height);
+    // The border (2) and the footer.
+    let height = (lines.len() + 3).min(usize::from(area.height.saturating_sub(2))) as u16;
+    let outer_width = layout.outer_width;
     let rect = Rect {
         x: area.x + (area.width - outer_width) / 2,
         y: area.y + (area.height - height) / 2,
@@ -131,13 +109,6 @@ pub fn render(
     ));
     let inner = block.inner(rect);
     frame.render_widget(block, rect);
-    let mut lines = body;
-    lines.push(Line::raw(""));
-    let body_rows = usize::from(inner.height).saturating_sub(1);
-    // The typed-name rows are the last of the body: whatever else gives way, they stay.
-    let keep_body = body_rows.saturating_sub(pinned.len());
-    lines.truncate(keep_body);
-    lines.extend(pinned);
     frame.render_widget(
         Paragraph::new(lines),
         Rect {

@@ -115,29 +115,40 @@ fn walkthrough(frame: &mut Frame, area: Rect, state: &AppState, job: &JobState, 
         let running = p.finished_at.is_none() && job.status.is_running();
         let (mark, style) = if running {
             ("⟳", theme.accent())
-        } else {
+        } else if p.ok {
             ("✓", theme.good())
+        } else {
+            ("✗", theme.bad())
         };
+        // A finished drill's phases carry the record's own seconds: the panel and the report
+        // show the same numbers.
+        let seconds = p
+            .seconds
+            .unwrap_or((end - p.started_at).num_milliseconds() as f64 / 1000.0);
         lines.push(Line::from(vec![
             Span::styled(format!(" {mark} "), style),
-            Span::raw(format!(
-                "{:<18} {:>8}",
-                p.name,
-                secs((end - p.started_at).num_milliseconds() as f64 / 1000.0)
-            )),
+            Span::raw(format!("{:<18} {:>8}", p.name, secs(seconds))),
         ]));
     }
     if !job.checklist.is_empty() {
-        lines.push(Line::from(Span::styled(
+        let finished = !job.status.is_running();
+        let heading = if finished {
+            " Manual steps".to_string()
+        } else {
             format!(
                 " Manual steps ({} ticks, {} finishes; the clock keeps running)",
                 state.keymap.key(Action::TickStep),
                 state.keymap.key(Action::FinishSteps)
-            ),
-            theme.heading(),
-        )));
+            )
+        };
+        lines.push(Line::from(Span::styled(heading, theme.heading())));
         for (i, item) in job.checklist.iter().enumerate() {
-            let text = format!(" [{}] {}", if item.done { "x" } else { " " }, item.step);
+            // Once the drill is over an unticked step is what the record says: not done.
+            let text = match (item.done, finished) {
+                (true, _) => format!(" [x] {}", item.step),
+                (false, false) => format!(" [ ] {}", item.step),
+                (false, true) => format!(" [ ] {} (not done)", item.step),
+            };
             let style = if i == job.checklist_cursor && job.status.is_running() {
                 theme.selected()
             } else if item.done {
@@ -211,7 +222,10 @@ fn history(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
         .skip(offset)
         .take(height)
         .map(|(i, d)| {
-            let (mark, style) = if d.passed {
+            // A cancelled drill reached no verdict: it is neither a pass nor a failure.
+            let (mark, style) = if d.cancelled {
+                ("– cancel", theme.dim())
+            } else if d.passed {
                 ("✓ pass", theme.good())
             } else {
                 ("✗ FAIL", theme.bad())
@@ -253,7 +267,7 @@ fn history(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
         });
     let widths = [
         Constraint::Length(16),
-        Constraint::Length(6),
+        Constraint::Length(8),
         Constraint::Length(9),
         Constraint::Length(9),
         Constraint::Length(id_width),

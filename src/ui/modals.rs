@@ -7,6 +7,7 @@ use super::theme::Theme;
 use crate::app::action::Action;
 use crate::app::keymap::Keymap;
 use crate::app::state::{AppState, JobKind, Modal, WizardStep};
+use crate::app::view;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
@@ -180,8 +181,11 @@ pub fn render(
             plan,
             database,
             typed,
-        } => super::confirm_restore::render(frame, area, plan, database, typed, keymap, theme),
-        Modal::Help => help(frame, area, keymap, theme),
+            scroll,
+        } => super::confirm_restore::render(
+            frame, area, plan, database, typed, *scroll, keymap, theme,
+        ),
+        Modal::Help { scroll } => help(frame, area, *scroll, keymap, theme),
         Modal::ConfirmQuit => {
             let running: Vec<String> = state
                 .jobs
@@ -263,7 +267,7 @@ pub fn render(
             );
         }
         Modal::Wizard(step) => wizard(frame, area, step, keymap, theme),
-        Modal::Detail { row } => detail(frame, area, state, *row, theme),
+        Modal::Detail { row, .. } => detail(frame, area, state, *row, theme),
         Modal::ObjectDetail(row) => super::details::object(frame, area, state, row, theme),
         Modal::DrillReport { index, scroll } => {
             super::details::drill_report(frame, area, state, *index, *scroll, theme)
@@ -281,24 +285,16 @@ fn no(keymap: &Keymap) -> String {
 }
 
 /// The keys, generated from the keymap: one column where the screen is tall enough, two
-/// (help text cut to fit) where it is not.
-fn help(frame: &mut Frame, area: Rect, keymap: &Keymap, theme: &Theme) {
+/// (help text shortened to fit) where it is not, scrolled with the list keys where even two
+/// columns do not fit (`app::dialog_layout` decides, the reducer bounds the scroll by it).
+fn help(frame: &mut Frame, area: Rect, scroll: usize, keymap: &Keymap, theme: &Theme) {
     let entries: Vec<(String, &str, &str)> = keymap
         .bindings
         .iter()
         .map(|b| (b.labels.join(" "), b.help.as_str(), b.short.as_str()))
         .collect();
-    let rows_available = usize::from(area.height.saturating_sub(4));
-    let columns = if entries.len() <= rows_available {
-        1
-    } else {
-        2
-    };
-    let per_column = entries.len().div_ceil(columns);
-    let width = area
-        .width
-        .saturating_sub(2)
-        .min(if columns == 1 { 100 } else { 160 });
+    let layout = view::dialog_layout::help(keymap, area.width, area.height);
+    let (columns, per_column, width) = (layout.columns, layout.rows, layout.width);
     let column_width = usize::from(width.saturating_sub(2)) / columns;
     let key_widths: Vec<usize> = (0..columns)
         .map(|column| {
@@ -313,7 +309,9 @@ fn help(frame: &mut Frame, area: Rect, keymap: &Keymap, theme: &Theme) {
                 + 1
         })
         .collect();
-    let lines: Vec<Line> = (0..per_column)
+    let scroll = scroll.min(layout.max_scroll());
+    let mut lines: Vec<Line> = (scroll..per_column)
+        .take(layout.visible)
         .map(|row| {
             let mut spans = Vec::new();
             for (column, &key_width) in key_widths.iter().enumerate() {
@@ -327,6 +325,21 @@ fn help(frame: &mut Frame, area: Rect, keymap: &Keymap, theme: &Theme) {
             Line::from(spans)
         })
         .collect();
+    if layout.scrolls() {
+        lines.push(Line::from(Span::styled(
+            format!(
+                " rows {}-{} of {} · {}/{} {}/{} scroll",
+                scroll + 1,
+                scroll + layout.visible,
+                per_column,
+                keymap.key(Action::Up),
+                keymap.key(Action::Down),
+                keymap.key(Action::PageUp),
+                keymap.key(Action::PageDown),
+            ),
+            theme.dim(),
+        )));
+    }
     let h = lines.len() as u16 + 2;
     dialog(
         frame,
@@ -590,15 +603,25 @@ fn detail(frame: &mut Frame, area: Rect, state: &AppState, row: usize, theme: &T
             lines.push(Line::raw(format!("  rows {:<24} {}", t.table, t.rows)));
         }
     }
-    let log: Vec<&String> = state
-        .jobs
+    // The set's log: what the journal and the drill records remember of it (so it is there
+    // after a reload or a restart), then this session's backup log of it.
+    let remembered = match (state.snapshot.as_ref(), r.set_id.as_deref()) {
+        (Some(s), Some(id)) => view::set_log(&s.journal, &s.drills, id),
+        _ => Vec::new(),
+    };
+    let log: Vec<&String> = remembered
         .iter()
-        .filter(|j| {
-            j.kind == JobKind::Backup
-                && j.set_id.is_some()
-                && j.set_id.as_ref().map(|id| id.as_str()) == r.set_id.as_deref()
-        })
-        .flat_map(|j| j.log.iter())
+        .chain(
+            state
+                .jobs
+                .iter()
+                .filter(|j| {
+                    j.kind == JobKind::Backup
+                        && j.set_id.is_some()
+                        && j.set_id.as_ref().map(|id| id.as_str()) == r.set_id.as_deref()
+                })
+                .flat_map(|j| j.log.iter()),
+        )
         .collect();
     // The log's tail, as much of it as the screen leaves room for: its last line (the result)
     // is the one to keep.

@@ -38,7 +38,26 @@ pub fn set_of_row(state: &AppState, row: usize) -> Option<SetId> {
 
 /// Enter: the detail pane of the selected run.
 pub fn open(state: &mut AppState) {
-    if let Some(row) = selected_row(state) {
-        state.modal = Some(Modal::Detail { row });
+    let Some(row) = selected_row(state) else {
+        return;
+    };
+    if let Some(r) = state.snapshot.as_ref().and_then(|s| s.history.get(row)) {
+        state.modal = Some(Modal::Detail {
+            row,
+            started_at: r.started_at,
+        });
     }
+}
+
+/// After a reload the open detail pane follows its run to its new row (newer runs may have
+/// come in above it), or closes if the run is gone.
+pub fn follow_detail(state: &mut AppState) {
+    let Some(Modal::Detail { started_at, .. }) = state.modal else {
+        return;
+    };
+    let row = state
+        .snapshot
+        .as_ref()
+        .and_then(|s| s.history.iter().position(|r| r.started_at == started_at));
+    state.modal = row.map(|row| Modal::Detail { row, started_at });
 }

@@ -68,6 +68,8 @@ pub fn on_event(state: &mut AppState, id: u64, event: JobEvent) {
                 name: p.clone(),
                 started_at: now,
                 finished_at: None,
+                seconds: None,
+                ok: true,
             });
             job.phase = p;
         }
@@ -88,6 +90,7 @@ pub fn on_done(state: &mut AppState, id: u64, outcome: JobOutcome) -> Vec<Effect
     if let Some(last) = job.phases.last_mut() {
         last.finished_at.get_or_insert(now);
     }
+    super::finished::fold(job, &outcome);
     let mut offer = None;
     let said = match crate::report::outcome::verdict(&outcome) {
         Verdict::Succeeded { summary, set_id } => {
@@ -156,6 +159,7 @@ pub fn on_restore_planned(state: &mut AppState, id: u64, plan: Box<RestorePlan>,
             plan,
             database,
             typed: String::new(),
+            scroll: 0,
         });
     } else if !ok {
         notice::say_for_job(

@@ -3,6 +3,7 @@
 //! `update` dispatches here; nothing in this folder does I/O or reads the clock.
 
 pub mod drills;
+pub mod finished;
 pub mod history;
 pub mod inventory;
 pub mod jobs;
@@ -75,7 +76,7 @@ pub fn move_cursor(state: &mut AppState, action: Action) {
 /// The set under the cursor on History or Inventory (only complete sets can be verified).
 pub fn selected_set(state: &AppState) -> Option<SetId> {
     match (&state.modal, state.screen) {
-        (Some(Modal::Detail { row }), _) => history::set_of_row(state, *row),
+        (Some(Modal::Detail { row, .. }), _) => history::set_of_row(state, *row),
         (_, Screen::History) => history::set_of_row(state, history::selected_row(state)?),
         (_, Screen::Inventory) => inventory::selected_complete_set(state),
         _ => None,

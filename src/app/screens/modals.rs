@@ -4,6 +4,7 @@
 
 use super::{jobs, notice};
 use crate::app::action::Action;
+use crate::app::dialog_layout;
 use crate::app::event::Effect;
 use crate::app::state::{AppState, JobKind, Modal, Screen, WizardStep};
 
@@ -11,10 +12,14 @@ pub fn on_action(state: &mut AppState, modal: Modal, action: Action) -> Vec<Effe
     let yes = matches!(action, Action::Confirm | Action::Open);
     let no = matches!(action, Action::Deny | Action::Back);
     match modal {
-        Modal::Help => {
+        Modal::Help { scroll } => {
             if matches!(action, Action::Help | Action::Back | Action::Quit) {
                 state.modal = None;
+                return Vec::new();
             }
+            let layout = dialog_layout::help(&state.keymap, state.width, state.height);
+            let scroll = scrolled(scroll, action, layout.visible, layout.max_scroll());
+            state.modal = Some(Modal::Help { scroll });
             Vec::new()
         }
         Modal::ConfirmQuit => {
@@ -105,7 +110,20 @@ pub fn on_action(state: &mut AppState, modal: Modal, action: Action) -> Vec<Effe
             plan,
             database,
             typed,
+            scroll,
         } => {
+            if is_scroll(action) {
+                // Letters type the name: only the named keys (arrows, pages) arrive as actions.
+                let layout = dialog_layout::restore(&plan, &database, state.width, state.height);
+                let scroll = scrolled(scroll, action, layout.visible, layout.max_scroll());
+                state.modal = Some(Modal::ConfirmRestore {
+                    plan,
+                    database,
+                    typed,
+                    scroll,
+                });
+                return Vec::new();
+            }
             if action == Action::Back {
                 state.modal = None;
                 return Vec::new();
@@ -173,6 +191,33 @@ pub fn on_action(state: &mut AppState, modal: Modal, action: Action) -> Vec<Effe
             Vec::new()
         }
     }
+}
+
+fn is_scroll(action: Action) -> bool {
+    matches!(
+        action,
+        Action::Up
+            | Action::Down
+            | Action::PageUp
+            | Action::PageDown
+            | Action::Top
+            | Action::Bottom
+    )
+}
+
+/// `scroll` moved by a list key over a dialog showing `page` rows, within `0..=max`.
+fn scrolled(scroll: usize, action: Action, page: usize, max: usize) -> usize {
+    let scroll = scroll.min(max);
+    match action {
+        Action::Up => scroll.saturating_sub(1),
+        Action::Down => scroll + 1,
+        Action::PageUp => scroll.saturating_sub(page.max(1)),
+        Action::PageDown => scroll + page.max(1),
+        Action::Top => 0,
+        Action::Bottom => max,
+        _ => scroll,
+    }
+    .min(max)
 }
 
 fn on_wizard(state: &mut AppState, step: WizardStep, yes: bool, no: bool) -> Vec<Effect> {
