@@ -81,7 +81,8 @@ impl<T> ReadBack<T> {
 }
 
 /// Without `crypto` only the stored hash is computed (no keys needed) and `consume` is not run.
-pub fn read_back<R, T, F>(
+/// A failure of `consume` becomes the object's problem, in its own words.
+pub fn read_back<R, T, E, F>(
     reader: R,
     component: &Component,
     crypto: Option<&Crypto>,
@@ -91,7 +92,8 @@ pub fn read_back<R, T, F>(
 where
     R: Read + Send,
     T: Send,
-    F: FnOnce(Box<dyn Read + '_>) -> Result<T, String> + Send,
+    E: std::fmt::Display,
+    F: FnOnce(Box<dyn Read + '_>) -> Result<T, E> + Send,
 {
     let mut stored = HashingReader::new(CountingReader::new(reader, counter));
     let Some(crypto) = crypto else {
@@ -119,7 +121,7 @@ where
             let mut hashed = HashingReader::new(plain_r);
             let result = match Codec::decoder(codec, &mut hashed) {
                 Ok(mut decoded) => {
-                    let r = consume(Box::new(&mut decoded));
+                    let r = consume(Box::new(&mut decoded)).map_err(|e| e.to_string());
                     let rest = io::copy(&mut decoded, &mut io::sink())
                         .map_err(|e| format!("decompression failed: {e}"));
                     r.and_then(|v| rest.map(|_| v))

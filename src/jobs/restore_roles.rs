@@ -4,7 +4,7 @@
 //! `restore_db` asks [`RolePlan::decide`] and carries the answer into the plan, the real
 //! restore and the drill alike.
 
-use super::restore_db::{query, session, ServerFacts};
+use super::restore_db::{session, DbError, ServerFacts};
 use crate::storage::manifest::RoleFacts;
 use crate::storage::pg::{quote_identifier, PgConn, PgTools};
 use serde::Serialize;
@@ -19,7 +19,7 @@ pub struct DumpRoles {
 
 /// Reads owners from `pg_restore --list` and grantees from the SQL of the dump's ACL entries
 /// (`pg_restore -L <only the ACL entries> -f -`): the list shows only an ACL's owner.
-pub fn dump_roles(tools: &PgTools, dump: &Path, scratch: &Path) -> Result<DumpRoles, String> {
+pub fn dump_roles(tools: &PgTools, dump: &Path, scratch: &Path) -> Result<DumpRoles, DbError> {
     let list = super::restore::list_dump(tools, dump)?;
     roles_in_list(tools, &list, dump, scratch)
 }
@@ -30,7 +30,7 @@ pub fn roles_in_list(
     list: &str,
     dump: &Path,
     scratch: &Path,
-) -> Result<DumpRoles, String> {
+) -> Result<DumpRoles, DbError> {
     let mut roles = DumpRoles::default();
     let mut acl_lines = String::new();
     for line in list.lines() {
@@ -66,21 +66,21 @@ pub fn roles_in_list(
     }
     if !acl_lines.is_empty() {
         let list_file = scratch.join("acl.list");
-        std::fs::write(&list_file, acl_lines)
-            .map_err(|e| format!("{}: {e}", list_file.display()))?;
+        std::fs::write(&list_file, acl_lines).map_err(|source| DbError::Scratch {
+            path: list_file.clone(),
+            source,
+        })?;
         let out = tools
             .command("pg_restore")
             .arg("-L")
             .arg(&list_file)
             .args(["-f", "-"])
             .arg(dump)
-            .output()
-            .map_err(|e| e.to_string())?;
+            .output()?;
         let _ = std::fs::remove_file(&list_file);
         if !out.status.success() {
-            return Err(format!(
-                "pg_restore of the ACL entries failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
+            return Err(DbError::AclEntries(
+                String::from_utf8_lossy(&out.stderr).trim().to_string(),
             ));
         }
         for role in acl_roles(&String::from_utf8_lossy(&out.stdout)) {
@@ -297,13 +297,15 @@ impl RoleFacts {
 }
 
 /// Creates the roles of `plan.create` on the server.
-pub fn create_roles(tools: &PgTools, server: &PgConn, plan: &RolePlan) -> Result<(), String> {
+pub fn create_roles(tools: &PgTools, server: &PgConn, plan: &RolePlan) -> Result<(), DbError> {
     if plan.create.is_empty() {
         return Ok(());
     }
     let mut s = session(tools, server)?;
     for role in &plan.create {
-        query(&mut s, &role.create_sql()).map_err(|e| format!("{}: {e}", role.create_sql()))?;
+        let sql = role.create_sql();
+        s.query(&sql)
+            .map_err(|source| DbError::Statement { sql, source })?;
     }
     let _ = s.close();
     Ok(())

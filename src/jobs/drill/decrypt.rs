@@ -42,7 +42,7 @@ pub(super) fn decrypt_all(
                     }
                 })?;
                 let l = restore::decrypt_with(f, crypto, counter, |decoded| {
-                    archive::list(decoded, &placement, false).map_err(|e| e.to_string())
+                    archive::list(decoded, &placement, false)
                 })
                 .map_err(|e| DrillFailure::ReadBack(Box::new(e)))?;
                 parts.push(format!(

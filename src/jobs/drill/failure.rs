@@ -5,7 +5,9 @@
 use super::target::TargetError;
 use crate::jobs::fetch::FetchError;
 use crate::jobs::restore::RestoreError;
+use crate::jobs::restore_db::DbError;
 use crate::storage::gpg::GpgError;
+use crate::storage::pg::PgError;
 use crate::storage::roots::RootsError;
 use crate::storage::setid::SetId;
 
@@ -15,7 +17,7 @@ pub enum SetupError {
     #[error("cannot read the manifest of set {set}: {source}")]
     Manifest { set: SetId, source: Box<FetchError> },
     #[error("cannot reach the drill server {server}: {reason} (check [drill].server_url)")]
-    Server { server: String, reason: String },
+    Server { server: String, reason: PgError },
     #[error(transparent)]
     Task(#[from] tokio::task::JoinError),
 }
@@ -39,8 +41,9 @@ pub enum DrillFailure {
     /// The throwaway cluster or scratch database could not be made.
     #[error(transparent)]
     Target(#[from] TargetError),
-    #[error("{0}")]
-    Restore(String),
+    /// pg_restore, or the role decisions before it, failed on the throwaway target.
+    #[error(transparent)]
+    Restore(#[from] DbError),
     #[error(transparent)]
     Task(#[from] tokio::task::JoinError),
     #[error("cancelled")]

@@ -203,7 +203,7 @@ impl Drill<'_> {
             restore_db::restore_for_drill(&t2, &c2, &dump, &work, &roles, throwaway, jobs)
         })
         .await
-        .unwrap_or_else(|e| Err(e.to_string()));
+        .unwrap_or_else(|e| Err(e.into()));
         match restored {
             Ok(roles) => {
                 self.clock.end(
@@ -219,7 +219,7 @@ impl Drill<'_> {
                 Ok(conn)
             }
             Err(e) => {
-                self.clock.end("restore", t, false, e.clone());
+                self.clock.end("restore", t, false, e.to_string());
                 Err(DrillFailure::Restore(e))
             }
         }

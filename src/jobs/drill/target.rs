@@ -2,7 +2,7 @@
 //! database on a configured server; created, described and torn down here.
 
 use crate::storage::pg_cluster::{ClusterError, ClusterOptions, EphemeralCluster};
-use crate::storage::postgres::{self, PgConn, PgTools};
+use crate::storage::postgres::{self, PgConn, PgError, PgTools};
 
 /// Why the throwaway target could not be made or removed.
 #[derive(Debug, thiserror::Error)]
@@ -11,7 +11,7 @@ pub enum TargetError {
     Cluster(#[from] ClusterError),
     /// The drill server refused the CREATE or DROP DATABASE.
     #[error("{0}")]
-    Server(String),
+    Server(PgError),
     #[error(transparent)]
     Task(#[from] tokio::task::JoinError),
 }

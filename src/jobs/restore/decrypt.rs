@@ -6,18 +6,20 @@ use crate::jobs::fetch::Fetched;
 use crate::jobs::readback;
 use crate::jobs::verify::ObjectStatus;
 use crate::storage::gpg::Crypto;
-use std::path::Path;
+use std::fmt::Display;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 /// Decrypts a fetched component and hands its decompressed stream to `consume`, hashing the
 /// stored bytes and the plaintext on the way: whatever `consume` made (a dump in scratch) may be
-/// used only if this returns Ok. A local object is verified here and nowhere before.
-pub fn decrypt_with<T: Send>(
+/// used only if this returns Ok. A local object is verified here and nowhere before. A failure
+/// of `consume` is told as the object's problem, in its own words.
+pub fn decrypt_with<T: Send, E: Display>(
     fetched: &Fetched,
     crypto: &Crypto,
     counter: Arc<AtomicU64>,
-    consume: impl FnOnce(Box<dyn std::io::Read + '_>) -> Result<T, String> + Send,
+    consume: impl FnOnce(Box<dyn std::io::Read + '_>) -> Result<T, E> + Send,
 ) -> Result<T, RestoreError> {
     let object = fetched.component.object.clone();
     let file = std::fs::File::open(&fetched.path).map_err(|e| RestoreError::Unreadable {
@@ -40,15 +42,32 @@ pub fn decrypt_with<T: Send>(
     })
 }
 
+/// Why the decrypted dump could not be written to scratch.
+#[derive(Debug, thiserror::Error)]
+pub enum DumpError {
+    /// The scratch file could not be created or written.
+    #[error("{}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The decompressed stream broke off (its error says why).
+    #[error("{0}")]
+    Read(std::io::Error),
+}
+
 /// Bytes handed to the dump writer at a time.
 const DUMP_CHUNK: usize = 1 << 20;
 
 /// Writes the decompressed dump to `path`. A writer thread takes the chunks, so decompression
 /// never waits for the write calls: on the drill's critical path that was ~0.3 s per GiB.
 /// At most four chunks are in flight.
-pub fn write_dump(mut from: impl std::io::Read, path: &Path) -> Result<u64, String> {
+pub fn write_dump(mut from: impl std::io::Read, path: &Path) -> Result<u64, DumpError> {
     use std::io::{Read, Write};
-    let named = |e: std::io::Error| format!("{}: {e}", path.display());
+    let named = |source: std::io::Error| DumpError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
     let mut file = std::fs::File::create(path).map_err(named)?;
     let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
     let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Vec<u8>>();
@@ -75,7 +94,7 @@ pub fn write_dump(mut from: impl std::io::Read, path: &Path) -> Result<u64, Stri
                         break Ok(());
                     }
                 }
-                Err(e) => break Err(e.to_string()),
+                Err(e) => break Err(DumpError::Read(e)),
             }
         };
         drop(full_tx);
@@ -99,14 +118,19 @@ mod tests {
         let data: Vec<u8> = (0..3 * DUMP_CHUNK + 12_345)
             .map(|i| (i % 253) as u8)
             .collect();
-        assert_eq!(write_dump(&data[..], &path), Ok(data.len() as u64));
+        assert_eq!(write_dump(&data[..], &path).unwrap(), data.len() as u64);
         assert_eq!(std::fs::read(&path).unwrap(), data);
-        assert_eq!(write_dump(&b""[..], &path), Ok(0));
+        assert_eq!(write_dump(&b""[..], &path).unwrap(), 0);
         assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
 
         let missing = dir.path().join("no such folder").join("db.dump");
         let err = write_dump(&data[..], &missing).unwrap_err();
-        assert!(err.contains("no such folder"), "{err}");
+        assert!(matches!(err, DumpError::Write { .. }), "{err:?}");
+        assert!(
+            err.to_string()
+                .starts_with(&format!("{}: ", missing.display())),
+            "{err}"
+        );
 
         struct Broken(usize);
         impl std::io::Read for Broken {
@@ -120,6 +144,6 @@ mod tests {
             }
         }
         let err = write_dump(Broken(2 * DUMP_CHUNK + 7), &path).unwrap_err();
-        assert!(err.contains("corrupt block"), "{err}");
+        assert_eq!(err.to_string(), "decompression failed: corrupt block");
     }
 }

@@ -13,7 +13,7 @@ mod run;
 mod toc;
 
 pub use super::scratch::Scratch;
-pub use decrypt::{decrypt_with, write_dump};
+pub use decrypt::{decrypt_with, write_dump, DumpError};
 pub use hooks::{health_check, run_hook, HealthError, HookFailure};
 pub use pg_restore::{pg_restore_into, target_database_name};
 pub use plan::{dry_run, Prepared};

@@ -1,6 +1,7 @@
 //! pg_restore into a target database, creating it first when asked.
 
 use super::TargetDb;
+use crate::jobs::restore_db::DbError;
 use crate::storage::postgres::{self, PgConn, PgTools};
 use std::path::Path;
 
@@ -15,10 +16,9 @@ pub fn pg_restore_into(
     jobs: u32,
     into: TargetDb,
     keep_owners: bool,
-) -> Result<(), String> {
+) -> Result<(), DbError> {
     if into == TargetDb::Create {
-        let name = target_database_name(target)
-            .ok_or("cannot tell the target database's name from its URL")?;
+        let name = target_database_name(target).ok_or(DbError::NoDatabaseName)?;
         postgres::on_maintenance_db(
             tools,
             target,
@@ -36,7 +36,7 @@ pub fn pg_restore_into(
         .arg(format!("--jobs={jobs}"));
     target.apply(&mut cmd);
     cmd.arg(dump);
-    let out = cmd.output().map_err(|e| e.to_string())?;
+    let out = cmd.output()?;
     if out.status.success() {
         return Ok(());
     }
@@ -44,11 +44,10 @@ pub fn pg_restore_into(
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ");
-    // Killed by a signal (a Ctrl-C reaches the whole process group), pg_restore says nothing.
     Err(if said.is_empty() {
-        format!("pg_restore ended without a message ({})", out.status)
+        DbError::PgRestoreSilent(out.status)
     } else {
-        said
+        DbError::PgRestore(said)
     })
 }
 

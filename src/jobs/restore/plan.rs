@@ -279,7 +279,7 @@ fn read_components(
                     Ok(placement.describe()),
                 ));
                 let listing = decrypt_with(f, crypto, counter, |decoded| {
-                    archive::list(decoded, &placement, true).map_err(|e| e.to_string())
+                    archive::list(decoded, &placement, true)
                 });
                 placed.push((kind, placement));
                 match listing {

@@ -10,7 +10,7 @@ use super::{
 use crate::jobs::backup;
 use crate::jobs::fetch::Fetched;
 use crate::jobs::progress::Reporter;
-use crate::jobs::restore_db;
+use crate::jobs::restore_db::{self, DbError};
 use crate::jobs::restore_journal::{RestoreJournal, UNTOUCHED};
 use crate::storage::archive;
 use crate::storage::gpg::Crypto;
@@ -216,7 +216,7 @@ impl Steps<'_> {
             restore_db::restore_and_swap(&t, &target, &db2, &dump, jobs)
         })
         .await
-        .unwrap_or_else(|e| Err(e.to_string()));
+        .unwrap_or_else(|e| Err(e.into()));
         let cancelled = tools.cancel_token().is_some_and(|c| c.is_cancelled());
         if let (Err(reason), true) = (&restored, cancelled) {
             return Err(RestoreError::Cancelled(format!(
@@ -227,7 +227,7 @@ impl Steps<'_> {
         if let Err(reason) = restored {
             return Err(RestoreError::Step {
                 step: "pg_restore".into(),
-                reason,
+                reason: reason.to_string(),
                 state: format!(
                     "the database {} was not touched; {back_out}",
                     db.target_name
@@ -267,7 +267,7 @@ impl Steps<'_> {
             let owners = self.spec.restore_owners;
             let extracted = placement.map_err(|e| e.to_string()).and_then(|placement| {
                 decrypt_with(f, &crypto, counter, |decoded| {
-                    archive::extract(decoded, &placement, owners).map_err(|e| e.to_string())
+                    archive::extract(decoded, &placement, owners)
                 })
                 .map_err(|e| e.to_string())
             });
@@ -325,7 +325,8 @@ impl Steps<'_> {
         let (t, target, old) = (tools.clone(), self.spec.target.clone(), db.old_name.clone());
         match tokio::task::spawn_blocking(move || restore_db::drop_old(&t, &target, &old))
             .await
-            .unwrap_or_else(|e| Err(e.to_string()))
+            .map_err(DbError::from)
+            .and_then(|dropped| dropped.map_err(DbError::from))
         {
             Ok(()) => self
                 .done

@@ -1,22 +1,21 @@
 //! The dump's table of contents: `pg_restore --list` and its summary for the plan.
 
 use super::TocSummary;
+use crate::jobs::restore_db::DbError;
 use crate::storage::postgres::PgTools;
 use std::path::Path;
 
 /// The dump's table of contents as `pg_restore --list` prints it (read once per plan: the
 /// summary and the roles both come from it).
-pub fn list_dump(tools: &PgTools, dump: &Path) -> Result<String, String> {
+pub fn list_dump(tools: &PgTools, dump: &Path) -> Result<String, DbError> {
     let out = tools
         .command("pg_restore")
         .arg("--list")
         .arg(dump)
-        .output()
-        .map_err(|e| e.to_string())?;
+        .output()?;
     if !out.status.success() {
-        return Err(format!(
-            "pg_restore --list failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
+        return Err(DbError::List(
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
         ));
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())

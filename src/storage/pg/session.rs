@@ -25,9 +25,9 @@ const PSQL_ARGS: [&str; 9] = [
 
 /// Runs one statement in a short session on `server`'s maintenance database: CREATE and DROP
 /// DATABASE cannot run inside the database they name.
-pub fn on_maintenance_db(tools: &PgTools, server: &PgConn, sql: &str) -> Result<(), String> {
-    let mut s = PsqlSession::open(tools, &server.maintenance()).map_err(|e| e.to_string())?;
-    s.query(sql).map_err(|e| e.to_string())?;
+pub fn on_maintenance_db(tools: &PgTools, server: &PgConn, sql: &str) -> Result<(), PgError> {
+    let mut s = PsqlSession::open(tools, &server.maintenance())?;
+    s.query(sql)?;
     let _ = s.close();
     Ok(())
 }
