@@ -2,6 +2,7 @@
 //! `drills/<drill-id>.json` (so it survives the host). `report::drill` renders it for an auditor.
 
 use crate::storage::repository::Repository;
+use crate::storage::setid::SetId;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -40,7 +41,8 @@ pub struct ManualStep {
 pub struct DrillRecord {
     pub format: u32,
     pub drill_id: String,
-    pub set_id: String,
+    /// Serialised as the id's text, as before it was typed: stored records read unchanged.
+    pub set_id: SetId,
     pub set_snapshot_time: DateTime<Utc>,
     pub started_at: DateTime<Utc>,
     pub finished_at: DateTime<Utc>,
@@ -127,4 +129,72 @@ pub async fn load_listed(
     }
     records.sort_by_key(|r| std::cmp::Reverse(r.started_at));
     (records, problems)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A record as the first drills stored it: the set id as plain text in the older form (no
+    /// milliseconds), and none of the fields added since.
+    const FIRST_RECORD: &str = r#"{
+  "format": 1,
+  "drill_id": "20261122T030000Z-0a1b",
+  "set_id": "20261122T020000Z-3f9a",
+  "set_snapshot_time": "2026-11-22T02:00:00Z",
+  "started_at": "2026-11-22T03:00:00Z",
+  "finished_at": "2026-11-22T03:04:10Z",
+  "host": "db1",
+  "initiator": "cli",
+  "lifeboat_version": "0.1.0",
+  "pg_restore_version": "pg_restore (PostgreSQL) 15.18",
+  "target": "ephemeral local cluster",
+  "phases": [
+    {
+      "name": "restore",
+      "started_at": "2026-11-22T03:01:00Z",
+      "finished_at": "2026-11-22T03:03:00Z",
+      "seconds": 120.0,
+      "ok": true,
+      "detail": "pg_restore -j 2"
+    }
+  ],
+  "checks": [],
+  "manual": [],
+  "rto_seconds": 245.5,
+  "rpo_data_seconds": null,
+  "newest_data": null,
+  "rpo_snapshot_seconds": 3600.0,
+  "rto_target_seconds": 3600.0,
+  "rpo_target_seconds": 86400.0,
+  "passed": true,
+  "reasons": []
+}
+"#;
+
+    #[test]
+    fn a_stored_record_reads_with_its_set_id_typed_and_writes_back_the_same_text() {
+        let record = DrillRecord::parse(FIRST_RECORD.as_bytes()).expect("an old record parses");
+        assert_eq!(
+            record.set_id,
+            SetId::parse("20261122T020000Z-3f9a").unwrap()
+        );
+        assert_eq!(record.set_id.as_str(), "20261122T020000Z-3f9a");
+        assert_eq!(record.restored_bytes, 0);
+        assert!(!record.cancelled);
+        let written: serde_json::Value = serde_json::from_slice(&record.to_json()).unwrap();
+        assert_eq!(written["set_id"], "20261122T020000Z-3f9a");
+
+        let newer = FIRST_RECORD.replace("20261122T020000Z-3f9a", "20261122T020000.250Z-3f9a");
+        let record = DrillRecord::parse(newer.as_bytes()).expect("a newer id parses");
+        assert_eq!(record.set_id.as_str(), "20261122T020000.250Z-3f9a");
+
+        // Only a set id is one: a record naming something else is reported, not guessed at.
+        let bad = FIRST_RECORD.replace("20261122T020000Z-3f9a", "latest");
+        let err = DrillRecord::parse(bad.as_bytes()).unwrap_err();
+        assert!(
+            err.contains("not a drill record") && err.contains("`latest`"),
+            "{err}"
+        );
+    }
 }

@@ -275,7 +275,7 @@ async fn last_passing_drill(
     let from_repo = records
         .iter()
         .filter(|r| r.passed)
-        .map(|r| (r.started_at, r.set_id.clone()));
+        .map(|r| (r.started_at, r.set_id.to_string()));
     let from_journal = journal
         .drills
         .iter()

@@ -218,7 +218,7 @@ pub async fn newest_drill(
     Some(DrillSummary {
         rpo_seconds: Some(r.rpo_seconds()),
         drill_id: r.drill_id,
-        set_id: r.set_id,
+        set_id: r.set_id.to_string(),
         at: r.started_at,
         passed: r.passed,
         rto_seconds: r.rto_seconds,

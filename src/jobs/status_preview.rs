@@ -317,7 +317,7 @@ mod tests {
         DrillRecord {
             format: crate::jobs::drill_record::DRILL_FORMAT,
             drill_id: drill_id.into(),
-            set_id: set_id.into(),
+            set_id: set_id.parse().unwrap(),
             set_snapshot_time: at - Span::hours(5),
             started_at: at,
             finished_at: at + Span::minutes(20),

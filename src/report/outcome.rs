@@ -64,7 +64,7 @@ fn drilled(result: &Result<DrillRecord, DrillError>) -> Verdict {
                     .unwrap_or_else(|| "-".into()),
                 super::format::age_secs(r.rpo_seconds() as i64)
             ),
-            set_id: SetId::parse(&r.set_id).ok(),
+            set_id: Some(r.set_id.clone()),
         },
         Ok(r) if r.cancelled => Verdict::Cancelled(
             "drill cancelled (no verdict: the last completed drill counts)".into(),

@@ -212,7 +212,7 @@ fn history(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
     // Old set ids are 21 characters, ids to the millisecond 25: as wide as the longest.
     let id_width = drills
         .iter()
-        .map(|d| d.set_id.chars().count())
+        .map(|d| d.set_id.as_str().chars().count())
         .max()
         .unwrap_or(0)
         .clamp(21, 32) as u16;
@@ -256,7 +256,7 @@ fn history(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
                         " ✗"
                     }
                 )),
-                Cell::from(d.set_id.clone()),
+                Cell::from(d.set_id.to_string()),
                 Cell::from(d.reasons.first().cloned().unwrap_or_default()),
             ]);
             if i == selected {

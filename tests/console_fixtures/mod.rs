@@ -419,7 +419,7 @@ pub fn drill_record() -> DrillRecord {
     DrillRecord {
         format: DRILL_FORMAT,
         drill_id: DRILL_ID.into(),
-        set_id: SET_VERIFIED_DECRYPT.into(),
+        set_id: SET_VERIFIED_DECRYPT.parse().expect("a set id"),
         set_snapshot_time: snapshot,
         started_at,
         finished_at: at("2026-11-21T10:19:02Z"),
@@ -473,7 +473,7 @@ fn drill_summary(repository: &str) -> DrillSummary {
     DrillSummary {
         rpo_seconds: Some(r.rpo_seconds()),
         drill_id: r.drill_id,
-        set_id: r.set_id,
+        set_id: r.set_id.to_string(),
         at: r.started_at,
         passed: r.passed,
         rto_seconds: r.rto_seconds,

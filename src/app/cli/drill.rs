@@ -153,7 +153,7 @@ async fn notify_drill(config: &Config, result: &Result<DrillRecord, drill::Drill
     let mut event = notify::Event::new("drill", &config.repository.url);
     match result {
         Ok(r) => {
-            event.set_id = Some(r.set_id.clone());
+            event.set_id = Some(r.set_id.to_string());
             event.drill_id = Some(r.drill_id.clone());
             event.passed = Some(r.passed);
             event.rto_seconds = r.rto_seconds;

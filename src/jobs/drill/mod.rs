@@ -246,7 +246,7 @@ fn record(
     DrillRecord {
         format: DRILL_FORMAT,
         drill_id,
-        set_id: set.to_string(),
+        set_id: set.clone(),
         set_snapshot_time: manifest_snapshot,
         started_at: started,
         finished_at: Utc::now(),
@@ -298,7 +298,7 @@ async fn store(
     if let Err(e) = journal.append(&JournalEntry::Drill(
         crate::storage::journal::DrillSummary {
             drill_id: record.drill_id.clone(),
-            set_id: record.set_id.clone(),
+            set_id: record.set_id.to_string(),
             at: record.started_at,
             passed: record.passed,
             rto_seconds: record.rto_seconds,
