@@ -1,12 +1,22 @@
 //! The drill record: what a restore drill did and measured, stored in the repository under
 //! `drills/<drill-id>.json` (so it survives the host). `report::drill` renders it for an auditor.
 
-use crate::storage::repository::Repository;
+use crate::storage::repository::{RepoError, Repository};
 use crate::storage::setid::SetId;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub const DRILL_FORMAT: u32 = 1;
+
+/// Why a stored drill record cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("not a drill record: {0}")]
+    NotARecord(#[from] serde_json::Error),
+    /// Written by a newer lifeboat.
+    #[error("drill record format {0} is not {DRILL_FORMAT}; upgrade lifeboat")]
+    Format(u32),
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Phase {
@@ -84,14 +94,10 @@ impl DrillRecord {
         self.rpo_data_seconds.unwrap_or(self.rpo_snapshot_seconds)
     }
 
-    pub fn parse(bytes: &[u8]) -> Result<DrillRecord, String> {
-        let record: DrillRecord =
-            serde_json::from_slice(bytes).map_err(|e| format!("not a drill record: {e}"))?;
+    pub fn parse(bytes: &[u8]) -> Result<DrillRecord, RecordError> {
+        let record: DrillRecord = serde_json::from_slice(bytes)?;
         if record.format != DRILL_FORMAT {
-            return Err(format!(
-                "drill record format {} is not {DRILL_FORMAT}; upgrade lifeboat",
-                record.format
-            ));
+            return Err(RecordError::Format(record.format));
         }
         Ok(record)
     }
@@ -104,10 +110,8 @@ impl DrillRecord {
 }
 
 /// Every drill record in the repository, newest first. Unreadable records are reported, not fatal.
-pub async fn load_all(repo: &Repository) -> Result<(Vec<DrillRecord>, Vec<String>), String> {
-    let inventory = super::inventory::scan(repo)
-        .await
-        .map_err(|e| e.to_string())?;
+pub async fn load_all(repo: &Repository) -> Result<(Vec<DrillRecord>, Vec<String>), RepoError> {
+    let inventory = super::inventory::scan(repo).await?;
     Ok(load_listed(repo, &inventory).await)
 }
 
@@ -189,9 +193,16 @@ mod tests {
         let record = DrillRecord::parse(newer.as_bytes()).expect("a newer id parses");
         assert_eq!(record.set_id.as_str(), "20261122T020000.250Z-3f9a");
 
+        let newer_format = FIRST_RECORD.replace("\"format\": 1", "\"format\": 2");
+        let err = DrillRecord::parse(newer_format.as_bytes()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "drill record format 2 is not 1; upgrade lifeboat"
+        );
+
         // Only a set id is one: a record naming something else is reported, not guessed at.
         let bad = FIRST_RECORD.replace("20261122T020000Z-3f9a", "latest");
-        let err = DrillRecord::parse(bad.as_bytes()).unwrap_err();
+        let err = DrillRecord::parse(bad.as_bytes()).unwrap_err().to_string();
         assert!(
             err.contains("not a drill record") && err.contains("`latest`"),
             "{err}"

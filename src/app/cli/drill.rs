@@ -74,7 +74,7 @@ pub async fn run(
                 .get_small(&path, 4 * 1024 * 1024)
                 .await
                 .map_err(|e| e.to_string())
-                .and_then(|b| DrillRecord::parse(&b))
+                .and_then(|b| DrillRecord::parse(&b).map_err(|e| e.to_string()))
             {
                 Ok(r) => r,
                 Err(e) => {

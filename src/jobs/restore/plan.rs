@@ -22,18 +22,19 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
-fn check(name: &str, result: Result<String, String>) -> Check {
-    match result {
-        Ok(detail) => Check {
-            name: name.into(),
-            ok: true,
-            detail,
-        },
-        Err(detail) => Check {
-            name: name.into(),
-            ok: false,
-            detail,
-        },
+fn passed(name: &str, detail: String) -> Check {
+    Check {
+        name: name.into(),
+        ok: true,
+        detail,
+    }
+}
+
+fn failed(name: &str, why: impl std::fmt::Display) -> Check {
+    Check {
+        name: name.into(),
+        ok: false,
+        detail: why.to_string(),
     }
 }
 
@@ -181,18 +182,18 @@ fn plan_blocking(
         dump_bytes: 0,
         files: None,
         secrets: None,
-        checks: vec![check(
+        checks: vec![passed(
             "stored hashes",
-            Ok(format!("{} objects match the manifest", fetched.len())),
+            format!("{} objects match the manifest", fetched.len()),
         )],
         steps: Vec::new(),
         problems: Vec::new(),
         database: None,
     };
     let placed = read_components(spec, manifest, fetched, crypto, dump, &mut plan)?;
-    plan.checks.push(check(
+    plan.checks.push(passed(
         "decryption",
-        Ok("every component decrypted and its plaintext hash matches".into()),
+        "every component decrypted and its plaintext hash matches".into(),
     ));
     let listing = list_dump(tools, dump);
     match &listing {
@@ -210,15 +211,15 @@ fn plan_blocking(
         &mut plan,
     );
     if let Some(files) = &plan.files {
-        plan.checks.push(check(
+        plan.checks.push(passed(
             "file archive",
-            Ok(format!(
+            format!(
                 "{} entries, {} files, {} MiB; {} existing paths would be overwritten",
                 files.entries,
                 files.files,
                 files.bytes / (1024 * 1024),
                 files.existing.len()
-            )),
+            ),
         ));
         if let Some(root) = placed_for(&placed, ComponentKind::Files).and_then(|p| p.roots.first())
         {
@@ -267,16 +268,14 @@ fn read_components(
                 let placement = match roots::place(kind, manifest, &spec.roots) {
                     Ok(p) => p,
                     Err(e) => {
-                        plan.checks.push(check(
-                            &format!("{} roots", kind.as_str()),
-                            Err(e.to_string()),
-                        ));
+                        plan.checks
+                            .push(failed(&format!("{} roots", kind.as_str()), e));
                         continue;
                     }
                 };
-                plan.checks.push(check(
+                plan.checks.push(passed(
                     &format!("{} roots", kind.as_str()),
-                    Ok(placement.describe()),
+                    placement.describe(),
                 ));
                 let listing = decrypt_with(f, crypto, counter, |decoded| {
                     archive::list(decoded, &placement, true)
@@ -304,22 +303,26 @@ fn read_components(
 /// pg_restore must be at least as new as the pg_dump that wrote the dump.
 fn version_check(tools: &PgTools, toc: &TocSummary) -> Check {
     let restore_version = tools.version("pg_restore").unwrap_or_default();
-    check(
-        "pg_restore version",
-        match (
-            postgres::major_of(&restore_version),
-            postgres::major_of(&toc.dumped_by),
-        ) {
-            (Some(r), Some(d)) if r < d => Err(format!(
+    let name = "pg_restore version";
+    match (
+        postgres::major_of(&restore_version),
+        postgres::major_of(&toc.dumped_by),
+    ) {
+        (Some(r), Some(d)) if r < d => failed(
+            name,
+            format!(
                 "pg_restore {restore_version} is older than the pg_dump {} that wrote the dump",
                 toc.dumped_by
-            )),
-            _ => Ok(format!(
+            ),
+        ),
+        _ => passed(
+            name,
+            format!(
                 "pg_restore {restore_version} reads a dump by pg_dump {}",
                 toc.dumped_by
-            )),
-        },
-    )
+            ),
+        ),
+    }
 }
 
 /// The steps the real restore would take, in its order (`run`).
@@ -398,17 +401,15 @@ fn placed_for(placed: &[(ComponentKind, Placement)], kind: ComponentKind) -> Opt
 fn free_space_check(dir: &Path, needed: u64) -> Check {
     let name = format!("free space at {}", dir.display());
     match crate::jobs::preflight::free_bytes(dir) {
-        Some(free) if free >= needed => {
-            check(&name, Ok(format!("{} MiB free", free / (1024 * 1024))))
-        }
-        Some(free) => check(
+        Some(free) if free >= needed => passed(&name, format!("{} MiB free", free / (1024 * 1024))),
+        Some(free) => failed(
             &name,
-            Err(format!(
+            format!(
                 "{} MiB free, {} MiB needed",
                 free / (1024 * 1024),
                 needed / (1024 * 1024)
-            )),
+            ),
         ),
-        None => check(&name, Err("cannot measure".into())),
+        None => failed(&name, "cannot measure"),
     }
 }

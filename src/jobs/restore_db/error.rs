@@ -71,3 +71,66 @@ pub enum DbError {
     #[error(transparent)]
     Task(#[from] tokio::task::JoinError),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused() -> PgError {
+        PgError::Failed {
+            program: "psql".into(),
+            target: "postgresql://h/postgres".into(),
+            stderr: "ERROR: permission denied".into(),
+        }
+    }
+
+    /// The nested failures read as the strings they replaced did, word for word.
+    #[test]
+    fn nested_failures_keep_their_wording() {
+        let pg = "psql failed on postgresql://h/postgres: ERROR: permission denied";
+        let undone = DbError::SwapUndone {
+            source: Box::new(DbError::Rename {
+                from: "app".into(),
+                to: "app_lifeboat_old_t".into(),
+                source: refused(),
+            }),
+            target: "app".into(),
+            new_name: "app_lifeboat_new_t".into(),
+        };
+        assert_eq!(
+            undone.to_string(),
+            format!(
+                "renaming app to app_lifeboat_old_t failed: {pg}; the database app was left as \
+                 it was and app_lifeboat_new_t was dropped"
+            )
+        );
+        let carried = DbError::Statement {
+            sql: "COMMENT ON DATABASE \"n\" IS 'x'".into(),
+            source: refused(),
+        };
+        let left = DbError::NewLeft {
+            source: Box::new(carried),
+            new_name: "n".into(),
+            drop: refused(),
+        };
+        assert_eq!(
+            left.to_string(),
+            format!(
+                "COMMENT ON DATABASE \"n\" IS 'x': {pg} (the new database n could not be \
+                 dropped ({pg}): drop it by hand)"
+            )
+        );
+        let dropped = DbError::NewDropped {
+            source: Box::new(DbError::PgRestore("pg_restore: error: boom".into())),
+            new_name: "n".into(),
+        };
+        assert_eq!(
+            dropped.to_string(),
+            "pg_restore: error: boom (the new database n was dropped)"
+        );
+        assert_eq!(
+            DbError::List("bad archive".into()).to_string(),
+            "pg_restore --list failed: bad archive"
+        );
+    }
+}

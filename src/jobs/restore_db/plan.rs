@@ -15,23 +15,26 @@ use std::path::Path;
 
 /// A check of the plan: passed with its detail, or failed with why.
 fn push(checks: &mut Vec<Check>, name: &str, result: Result<String, impl Display>) {
-    let (ok, detail) = match result {
-        Ok(d) => (true, d),
-        Err(d) => (false, d.to_string()),
-    };
+    match result {
+        Ok(detail) => passed(checks, name, detail),
+        Err(why) => failed(checks, name, why),
+    }
+}
+
+fn passed(checks: &mut Vec<Check>, name: &str, detail: String) {
     checks.push(Check {
         name: name.into(),
-        ok,
+        ok: true,
         detail,
     });
 }
 
-fn passed(checks: &mut Vec<Check>, name: &str, detail: String) {
-    push(checks, name, Ok::<_, &str>(detail));
-}
-
 fn failed(checks: &mut Vec<Check>, name: &str, why: impl Display) {
-    push(checks, name, Err(why));
+    checks.push(Check {
+        name: name.into(),
+        ok: false,
+        detail: why.to_string(),
+    });
 }
 
 /// The dry run's database part: the dump's roles, the server's privileges, the target's state
