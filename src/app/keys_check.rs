@@ -29,6 +29,7 @@ pub enum KeysAction {
     /// Check key custody: keys present, usable and not expiring soon, passphrase file private,
     /// a test envelope that encrypts and decrypts, secrets kept apart; prints the recovery kit.
     Check {
+        /// Print one JSON document on stdout instead of the text summary.
         #[arg(long)]
         json: bool,
     },

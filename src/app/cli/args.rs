@@ -42,6 +42,7 @@ pub enum Command {
         /// After a successful backup, apply the [retention] policy (as `prune --yes`).
         #[arg(long, conflicts_with = "resume")]
         prune: bool,
+        /// Print one JSON document on stdout instead of the text summary.
         #[arg(long)]
         json: bool,
     },
@@ -49,8 +50,10 @@ pub enum Command {
     Verify {
         /// A set id, or `latest` (default: the newest complete set).
         set: Option<String>,
+        /// Verify the newest complete set (the default; the same as the set `latest`).
         #[arg(long, conflicts_with_all = ["set", "all"])]
         latest: bool,
+        /// Verify every complete set, oldest first.
         #[arg(long, conflicts_with = "set")]
         all: bool,
         /// Also decrypt, check plaintext hashes, and run pg_restore --list (needs the keys).
@@ -59,6 +62,7 @@ pub enum Command {
         /// Who started this verification, as recorded in the journal.
         #[arg(long, value_enum, default_value = "cli")]
         initiator: InitiatorArg,
+        /// Print one JSON document on stdout instead of the text summary.
         #[arg(long)]
         json: bool,
     },
@@ -67,6 +71,8 @@ pub enum Command {
     Restore {
         /// A set id, or `latest`.
         set: String,
+        /// Verify, decrypt to scratch, check the archives and the target, print the plan;
+        /// change nothing.
         #[arg(long)]
         dry_run: bool,
         /// The database to restore into (default: [source].database_url).
@@ -100,6 +106,7 @@ pub enum Command {
         /// Confirm a real restore without the typed confirmation.
         #[arg(long)]
         yes: bool,
+        /// Print one JSON document on stdout instead of the text summary.
         #[arg(long)]
         json: bool,
     },
@@ -114,16 +121,19 @@ pub enum Command {
         /// Who started this drill, as recorded in the drill record.
         #[arg(long, value_enum, default_value = "cli")]
         initiator: InitiatorArg,
+        /// Print one JSON document on stdout instead of the text summary.
         #[arg(long)]
         json: bool,
     },
     /// Complete sets, newest first.
     List {
+        /// Print one JSON document on stdout instead of the text summary.
         #[arg(long)]
         json: bool,
     },
     /// Every object in the repository, grouped by set; incomplete sets and strays called out.
     Inventory {
+        /// Print one JSON document on stdout instead of the text summary.
         #[arg(long)]
         json: bool,
     },
@@ -133,21 +143,26 @@ pub enum Command {
         /// Delete what the preview shows (under the repository lock, manifests first).
         #[arg(long)]
         yes: bool,
+        /// Print one JSON document on stdout instead of the text summary.
         #[arg(long)]
         json: bool,
     },
     /// Pin a set so prune never deletes it (stored in the repository as pins/<set-id>.json).
     Pin {
+        /// The set id.
         set: String,
         /// Why it is pinned; shown as the reason it is kept ("pinned: legal hold").
         #[arg(long)]
         note: String,
+        /// Print one JSON document on stdout instead of the text summary.
         #[arg(long)]
         json: bool,
     },
     /// Remove a set's pin.
     Unpin {
+        /// The set id.
         set: String,
+        /// Print one JSON document on stdout instead of the text summary.
         #[arg(long)]
         json: bool,
     },
@@ -194,18 +209,29 @@ pub enum Command {
         #[command(subcommand)]
         action: ConfigAction,
     },
+    /// Print a shell completion script on stdout (see the README for where to install it).
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) on stdout: `lifeboat man | man -l -`.
+    Man,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum DrillAction {
     /// Render a drill record (`latest` for the newest).
     Report {
+        /// A drill id, or `latest`.
         drill: String,
+        /// markdown (for an auditor) or json (the record as stored).
         #[arg(long, value_enum, default_value = "markdown")]
         format: ReportFormat,
     },
     /// Drill history, newest first.
     List {
+        /// Print one JSON document on stdout instead of the text summary.
         #[arg(long)]
         json: bool,
     },

@@ -10,6 +10,7 @@ mod backup;
 mod codes;
 mod common;
 mod config_cmd;
+mod docs;
 mod drill;
 mod list;
 mod orphans;
@@ -41,7 +42,13 @@ pub async fn run(cli: Cli, paths: LocalPaths, draw: Draw) -> i32 {
     let no_color = cli.no_color || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let opens_state = !matches!(
         cli.command,
-        Some(Command::Demo { .. } | Command::Config { .. } | Command::Keys { action: None })
+        Some(
+            Command::Demo { .. }
+                | Command::Config { .. }
+                | Command::Keys { action: None }
+                | Command::Completions { .. }
+                | Command::Man
+        )
     );
     if opens_state {
         orphans::sweep(cli.config.as_ref(), &paths);
@@ -70,6 +77,8 @@ pub async fn run(cli: Cli, paths: LocalPaths, draw: Draw) -> i32 {
             exit::OK
         }
         Command::Config { action } => config_cmd::run(action, flag),
+        Command::Completions { shell } => docs::run_completions(shell),
+        Command::Man => docs::run_man(),
         Command::Backup {
             resume,
             initiator,

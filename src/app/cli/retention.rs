@@ -29,6 +29,7 @@ pub enum RetentionAction {
         /// Use the [retention] table of this TOML file instead of the configuration's.
         #[arg(long, value_name = "FILE")]
         policy: Option<PathBuf>,
+        /// Print one JSON document on stdout instead of the text summary.
         #[arg(long)]
         json: bool,
     },

@@ -101,6 +101,7 @@ pub enum ScheduleAction {
     Status {
         #[command(flatten)]
         place: Place,
+        /// Print one JSON document on stdout instead of the text summary.
         #[arg(long)]
         json: bool,
     },
