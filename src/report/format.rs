@@ -94,6 +94,58 @@ pub fn fit(text: &str, width: usize) -> String {
     out
 }
 
+/// Which side of its column a value sits on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Align {
+    Left,
+    Right,
+}
+
+/// A text table: each column as wide as its widest cell (the header's label included), two
+/// spaces between columns, the last column unpadded. One width computation for the header and
+/// every row, so a long set id or size never pushes a value out from under its label.
+pub fn table(header: &[(&str, Align)], rows: &[Vec<String>]) -> String {
+    let columns = header.len();
+    let mut widths: Vec<usize> = header.iter().map(|(l, _)| l.chars().count()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate().take(columns) {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut out = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            let pad = widths[i].saturating_sub(cell.chars().count());
+            let last = i + 1 == columns;
+            if i > 0 {
+                out.push_str("  ");
+            }
+            match header[i].1 {
+                Align::Right => {
+                    out.push_str(&" ".repeat(pad));
+                    out.push_str(cell);
+                }
+                Align::Left if last => out.push_str(cell),
+                Align::Left => {
+                    out.push_str(cell);
+                    out.push_str(&" ".repeat(pad));
+                }
+            }
+        }
+        out.push('\n');
+        out
+    };
+    let mut out = line(header.iter().map(|(l, _)| *l).collect());
+    for row in rows {
+        out.push_str(&line(
+            (0..columns)
+                .map(|i| row.get(i).map_or("", String::as_str))
+                .collect(),
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,5 +173,31 @@ mod tests {
         assert_eq!(fit("abcdef", 6), "abcdef");
         assert_eq!(fit("abcdefg", 6), "abcde…");
         assert_eq!(fit("abcd efg", 6), "abcd…");
+    }
+
+    #[test]
+    fn a_table_lines_every_value_up_under_its_label() {
+        let rows = vec![
+            vec!["a".into(), "1.0 KiB".into(), "✓ ok".into()],
+            vec![
+                "a-much-longer-set-id".into(),
+                "1023.9 GiB".into(),
+                "x".into(),
+            ],
+        ];
+        let text = table(
+            &[
+                ("set", Align::Left),
+                ("size", Align::Right),
+                ("status", Align::Left),
+            ],
+            &rows,
+        );
+        assert_eq!(
+            text,
+            "set                         size  status\n\
+             a                        1.0 KiB  ✓ ok\n\
+             a-much-longer-set-id  1023.9 GiB  x\n"
+        );
     }
 }

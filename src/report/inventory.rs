@@ -2,7 +2,7 @@
 //! verification; every object grouped by set, incomplete sets, strays and open multipart
 //! uploads. Text, and the JSON documents of `--json`.
 
-use super::format;
+use super::format::{self, Align};
 use crate::jobs::inventory::{Inventory, SetEntry};
 use crate::jobs::open_uploads;
 use crate::storage::journal::JournalView;
@@ -48,12 +48,7 @@ pub fn list_json(inventory: &Inventory, journal: &JournalView) -> Value {
 
 pub fn list_text(inventory: &Inventory, journal: &JournalView) -> String {
     let now = Utc::now();
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{:<26} {:>9} {:>10}  {:<18} {:<10} verified",
-        "set", "age", "size", "components", "encryption"
-    );
+    let mut rows = Vec::new();
     for s in inventory.complete() {
         let Some(m) = &s.manifest else { continue };
         let verified = match journal.latest_verification(s.id.as_str()) {
@@ -65,28 +60,35 @@ pub fn list_text(inventory: &Inventory, journal: &JournalView) -> String {
             None => "never".into(),
         };
         let components: Vec<&str> = m.components.iter().map(|c| c.kind.as_str()).collect();
-        let _ = writeln!(
-            out,
-            "{:<26} {:>9} {:>10}  {:<18} {:<10} {}{}{}",
-            s.id,
+        let missing = if s.missing.is_empty() {
+            String::new()
+        } else {
+            format!("  ✗ missing {}", s.missing.join(", "))
+        };
+        rows.push(vec![
+            s.id.to_string(),
             format::age_secs((now - m.finished_at).num_seconds()),
             format::bytes(s.stored_bytes()),
             components.join("+"),
             m.encryption_summary(),
-            verified,
-            if s.missing.is_empty() {
-                String::new()
-            } else {
-                format!("  ✗ missing {}", s.missing.join(", "))
-            },
-            list_marks(s, now)
-        );
+            format!("{verified}{missing}{}", list_marks(s, now)),
+        ]);
     }
-    if inventory.complete().next().is_none() {
-        let _ = writeln!(out, "(no complete sets in {})", inventory.repository);
+    if rows.is_empty() {
+        return format!("(no complete sets in {})\n", inventory.repository);
     }
-    out
+    format::table(LIST_HEADER, &rows)
 }
+
+/// `lifeboat list`'s columns.
+pub const LIST_HEADER: &[(&str, Align)] = &[
+    ("set", Align::Left),
+    ("age", Align::Right),
+    ("size", Align::Right),
+    ("components", Align::Left),
+    ("encryption", Align::Left),
+    ("verified", Align::Left),
+];
 
 /// What sets a set apart from the ordinary backups, in words: a restore's safety backup, a
 /// set dated in the future. Neither is ever `latest`.
