@@ -4,6 +4,7 @@
 //! reload or a restart of the console; the session's own job log is added by the detail pane.
 
 use crate::jobs::drill_record::DrillRecord;
+use crate::report::format;
 use crate::storage::journal::{JournalView, RunKind, RunRecord, VerifyLevel};
 use chrono::{DateTime, Utc};
 
@@ -37,7 +38,7 @@ pub fn lines(journal: &JournalView, drills: &[DrillRecord], set_id: &str) -> Vec
             format!(
                 "✓ passed, RTO {}",
                 d.rto_seconds
-                    .map(|s| format!("{s:.1} s"))
+                    .map(format::elapsed)
                     .unwrap_or_else(|| "-".into())
             )
         } else {

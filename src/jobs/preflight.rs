@@ -11,6 +11,7 @@ use crate::storage::lock::RepoLock;
 use crate::storage::passphrase_file;
 use crate::storage::pg::{self, PgConn, PgTools, PsqlSession};
 use crate::storage::repository::Repository;
+use crate::storage::units;
 use serde::Serialize;
 use std::path::Path;
 
@@ -54,7 +55,7 @@ impl PreflightReport {
 }
 
 fn mib(bytes: u64) -> String {
-    format!("{} MiB", bytes / (1024 * 1024))
+    units::bytes(bytes)
 }
 
 /// Free bytes for an unprivileged writer on the filesystem holding `dir` (or its nearest

@@ -7,6 +7,7 @@ use crate::jobs::inventory::SetEntry;
 use crate::storage::layout::SETS_DIR;
 use crate::storage::repository::ObjectInfo;
 use crate::storage::setid::SetId;
+use crate::storage::units;
 use chrono::{DateTime, TimeDelta, Utc};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -51,7 +52,7 @@ pub(super) fn find_garbage(
             Some(t) if now.signed_duration_since(t) < grace_delta => Some(format!(
                 "last written {} ago, within the {} grace period (a backup may still be writing it)",
                 // Whole seconds: "3h 2m 1s", not nanoseconds.
-                humantime::format_duration(Duration::from_secs(
+                units::age(Duration::from_secs(
                     now.signed_duration_since(t).num_seconds().max(0) as u64
                 )),
                 humantime::format_duration(grace)

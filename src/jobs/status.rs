@@ -22,6 +22,7 @@ use crate::storage::manifest::{ComponentKind, RepositoryRole};
 use crate::storage::paths::LocalPaths;
 use crate::storage::repository::{RepoError, Repository, RepositorySpec};
 use crate::storage::setid::SetId;
+use crate::storage::units;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -488,7 +489,7 @@ pub fn evaluate_at(
             "✗ set {} is dated in the future ({}, {} from now): a wrong clock or a forged set; it is never taken as the newest set, and retention never deletes it (check the clocks of the hosts that write this repository; if the set is not yours, remove its folder sets/{} from the repository)",
             f.set_id,
             f.dated.format("%Y-%m-%d %H:%M UTC"),
-            humantime::format_duration(Duration::from_secs(f.ahead_seconds.max(0) as u64)),
+            units::age(Duration::from_secs(f.ahead_seconds.max(0) as u64)),
             f.set_id
         ));
     }
@@ -547,7 +548,7 @@ pub fn evaluate_at(
                 "✗ no successful backup in the last {} (newest: {}, {} ago)",
                 humantime::format_duration(spec.stale_after),
                 n.set_id,
-                humantime::format_duration(Duration::from_secs(n.age_seconds.max(0) as u64))
+                units::age(Duration::from_secs(n.age_seconds.max(0) as u64))
             ));
         }
         Some(_) => {}

@@ -10,6 +10,7 @@
 //! (`storage::pg::command`), like every other query lifeboat makes.
 
 use crate::storage::pg::{PgConn, PgError, PgTools};
+use crate::storage::units;
 use chrono::{DateTime, TimeZone, Utc};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -119,7 +120,7 @@ impl WalStatus {
     pub fn describe(&self) -> String {
         let ago = |t: DateTime<Utc>| {
             let secs = (self.checked_at - t).num_seconds().max(0) as u64;
-            humantime::format_duration(Duration::from_secs(secs)).to_string()
+            units::age(Duration::from_secs(secs))
         };
         let wal = |w: &Option<String>| w.clone().unwrap_or_else(|| "?".into());
         match self.state {
@@ -127,7 +128,7 @@ impl WalStatus {
                 "✓ WAL archiving: {} archived {} ago; effective RPO {}",
                 wal(&self.last_archived_wal),
                 self.last_archived_time.map(ago).unwrap_or_default(),
-                humantime::format_duration(Duration::from_secs(
+                units::age(Duration::from_secs(
                     self.effective_rpo_seconds.unwrap_or(0).max(0) as u64
                 ))
             ),

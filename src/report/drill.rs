@@ -1,19 +1,12 @@
 //! Drill records for people: the auditor's Markdown report (`drill report`, and what a headless
 //! drill prints) and the `drill list` table.
 
-use super::format;
+use super::format::{self, Align};
 use crate::jobs::drill_record::DrillRecord;
 use std::fmt::Write;
 
 fn duration(seconds: f64) -> String {
-    let s = seconds.max(0.0);
-    if s < 120.0 {
-        format!("{s:.1} s")
-    } else if s < 7200.0 {
-        format!("{:.1} min", s / 60.0)
-    } else {
-        format!("{:.1} h", s / 3600.0)
-    }
+    format::elapsed(seconds)
 }
 
 /// The auditor's report.
@@ -164,30 +157,35 @@ pub fn markdown(r: &DrillRecord) -> String {
 
 /// `drill list`: one line per drill, newest first, RTO and RPO as ages.
 pub fn list_text(records: &[DrillRecord]) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{:<25} {:<25} {:<9} {:>10} {:>10}",
-        "drill", "set", "result", "RTO", "RPO"
-    );
-    for r in records {
-        let _ = writeln!(
-            out,
-            "{:<25} {:<25} {:<9} {:>10} {:>10}",
-            r.drill_id,
-            r.set_id,
-            if r.passed {
-                "✓ pass"
-            } else if r.cancelled {
-                "cancelled"
-            } else {
-                "✗ FAIL"
-            },
-            r.rto_seconds
-                .map(|s| format::age_secs(s as i64))
-                .unwrap_or_else(|| "-".into()),
-            format::age_secs(r.rpo_seconds() as i64)
-        );
-    }
-    out
+    let rows: Vec<Vec<String>> = records
+        .iter()
+        .map(|r| {
+            vec![
+                r.drill_id.to_string(),
+                r.set_id.to_string(),
+                if r.passed {
+                    "✓ pass"
+                } else if r.cancelled {
+                    "cancelled"
+                } else {
+                    "✗ FAIL"
+                }
+                .to_string(),
+                r.rto_seconds
+                    .map(|s| format::age_secs(s as i64))
+                    .unwrap_or_else(|| "-".into()),
+                format::age_secs(r.rpo_seconds() as i64),
+            ]
+        })
+        .collect();
+    format::table(
+        &[
+            ("drill", Align::Left),
+            ("set", Align::Left),
+            ("result", Align::Left),
+            ("RTO", Align::Right),
+            ("RPO", Align::Right),
+        ],
+        &rows,
+    )
 }

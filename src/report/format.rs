@@ -1,38 +1,8 @@
-//! Small formatting helpers shared by the reports and the console: sizes, ages, rates.
+//! Small formatting helpers shared by the reports and the console: sizes, ages and elapsed
+//! times (from `storage::units`), rates, hashes, wrapping and text tables.
 
-use std::time::Duration;
-
-/// 1536 -> "1.5 KiB".
-pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut value = n as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
-
-/// The two largest units: "3d 4h", "12m 5s", "40s".
-pub fn age(d: Duration) -> String {
-    let s = d.as_secs();
-    let (days, hours, minutes, seconds) = (s / 86_400, s / 3600 % 24, s / 60 % 60, s % 60);
-    match (days, hours, minutes) {
-        (0, 0, 0) => format!("{seconds}s"),
-        (0, 0, _) => format!("{minutes}m {seconds}s"),
-        (0, _, _) => format!("{hours}h {minutes}m"),
-        _ => format!("{days}d {hours}h"),
-    }
-}
-
-pub fn age_secs(seconds: i64) -> String {
-    age(Duration::from_secs(seconds.max(0) as u64))
-}
+// Sizes and times come from the one formatter in the leaf layer, which job messages share.
+pub use crate::storage::units::{age, age_secs, bytes, elapsed};
 
 pub fn rate(bytes_per_second: f64) -> String {
     format!("{}/s", bytes(bytes_per_second.max(0.0) as u64))
@@ -152,12 +122,7 @@ mod tests {
 
     #[test]
     fn formats() {
-        assert_eq!(bytes(512), "512 B");
-        assert_eq!(bytes(1536), "1.5 KiB");
-        assert_eq!(bytes(5 * 1024 * 1024 * 1024), "5.0 GiB");
-        assert_eq!(age(Duration::from_secs(40)), "40s");
-        assert_eq!(age(Duration::from_secs(725)), "12m 5s");
-        assert_eq!(age(Duration::from_secs(3 * 86_400 + 4 * 3600 + 5)), "3d 4h");
+        assert_eq!(rate(1536.0), "1.5 KiB/s");
         assert_eq!(short_hash("abcdef0123456789"), "abcdef012345");
     }
 

@@ -32,8 +32,8 @@ pub fn verdict(outcome: &JobOutcome) -> Verdict {
         JobOutcome::NotStarted(e) => Verdict::Failed(e.clone()),
         JobOutcome::Crashed(e) => Verdict::Failed(format!("the job stopped unexpectedly: {e}")),
         JobOutcome::Abandoned => Verdict::Cancelled(format!(
-            "cancelled; the job did not stop within {} s and was dropped unfinished",
-            CANCEL_GRACE.as_secs()
+            "cancelled; the job did not stop within {} and was dropped unfinished",
+            super::format::age(CANCEL_GRACE)
         )),
     }
 }
@@ -60,7 +60,7 @@ fn drilled(result: &Result<DrillRecord, DrillError>) -> Verdict {
             summary: format!(
                 "drill passed: RTO {}, RPO {}",
                 r.rto_seconds
-                    .map(|s| format!("{s:.1} s"))
+                    .map(super::format::elapsed)
                     .unwrap_or_else(|| "-".into()),
                 super::format::age_secs(r.rpo_seconds() as i64)
             ),
@@ -78,8 +78,8 @@ fn restored(set_id: &SetId, result: &Result<RestoreOutcome, RestoreError>) -> Ve
     match result {
         Ok(o) => Verdict::Succeeded {
             summary: format!(
-                "restored set {set_id} in {:.1} s{}",
-                o.seconds,
+                "restored set {set_id} in {}{}",
+                super::format::elapsed(o.seconds),
                 o.safety_backup
                     .as_ref()
                     .map(|s| format!(" (safety backup {s})"))
@@ -147,7 +147,7 @@ mod tests {
         );
         assert!(matches!(
             verdict(&JobOutcome::Abandoned),
-            Verdict::Cancelled(text) if text.contains("did not stop within 30 s")
+            Verdict::Cancelled(text) if text.contains("did not stop within 30s and")
         ));
     }
 

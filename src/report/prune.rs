@@ -3,7 +3,7 @@
 //! deleted, pins, and the retention simulation, as text; and the prune's `--json` document.
 //! Meaning rides on words and symbols, never colour.
 
-use super::format;
+use super::format::{self, Align};
 use crate::jobs::pins::Pin;
 use crate::jobs::prune::{PruneError, PruneOutcome, PruneReport};
 use crate::jobs::prune_plan::{GarbageKind, PrunePlan};
@@ -38,25 +38,31 @@ pub fn plan_text(plan: &PrunePlan, now: DateTime<Utc>) -> String {
     if plan.sets.is_empty() {
         let _ = writeln!(out, "(no complete sets)");
     } else {
-        let _ = writeln!(
-            out,
-            "{:<25} {:<16} {:>10}  verdict",
-            "set", "snapshot (UTC)", "size"
-        );
-    }
-    for s in &plan.sets {
-        let verdict = if s.keep {
-            format!("✓ keep: {}", s.reasons.join(", "))
-        } else {
-            "✗ expired".to_string()
-        };
-        let _ = writeln!(
-            out,
-            "{:<25} {:<16} {:>10}  {verdict}",
-            s.set_id,
-            when(s.snapshot_time),
-            format::bytes(s.data_bytes + s.secrets_bytes)
-        );
+        let rows: Vec<Vec<String>> = plan
+            .sets
+            .iter()
+            .map(|s| {
+                vec![
+                    s.set_id.to_string(),
+                    when(s.snapshot_time),
+                    format::bytes(s.data_bytes + s.secrets_bytes),
+                    if s.keep {
+                        format!("✓ keep: {}", s.reasons.join(", "))
+                    } else {
+                        "✗ expired".to_string()
+                    },
+                ]
+            })
+            .collect();
+        out.push_str(&format::table(
+            &[
+                ("set", Align::Left),
+                ("snapshot (UTC)", Align::Left),
+                ("size", Align::Right),
+                ("verdict", Align::Left),
+            ],
+            &rows,
+        ));
     }
     if !plan.garbage.is_empty() {
         let _ = writeln!(
@@ -189,7 +195,7 @@ pub fn simulation_text(policy: &Policy, now: DateTime<Utc>, p: &Projection) -> S
         p.days.len(),
         when(now)
     );
-    let every = humantime::format_duration(Duration::from_secs(p.interval_seconds.max(0) as u64));
+    let every = format::age(Duration::from_secs(p.interval_seconds.max(0) as u64));
     let source = match (p.interval_observed, p.interval_raised) {
         (true, false) => "the median interval of the newest sets",
         (true, true) => {

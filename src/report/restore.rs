@@ -93,8 +93,9 @@ pub fn outcome_text(outcome: &RestoreOutcome) -> String {
     }
     let _ = writeln!(
         out,
-        "✓ restored set {} in {:.1} s",
-        outcome.plan.set_id, outcome.seconds
+        "✓ restored set {} in {}",
+        outcome.plan.set_id,
+        format::elapsed(outcome.seconds)
     );
     out
 }

@@ -31,6 +31,7 @@ pub mod roots;
 pub mod s3_uploads;
 pub mod setid;
 pub mod targets;
+pub mod units;
 pub mod unpack;
 
 // The adapter's former paths: call sites written against them (and code merged from other

@@ -10,6 +10,7 @@
 //! symlink, or a tag another user wrote: left alone.
 
 use super::pg_cluster;
+use super::units;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -153,7 +154,7 @@ pub fn sweep_scratch(scratch_parents: &[&Path]) -> Vec<Removed> {
             let (files, bytes) = sizes(&dir);
             let detail = match files.saturating_sub(1) {
                 0 => String::new(),
-                n => format!("{n} downloaded objects, {} KiB", bytes / 1024),
+                n => format!("{n} downloaded objects, {}", units::bytes(bytes)),
             };
             if std::fs::remove_dir_all(&dir).is_ok() {
                 removed.push(Removed {
@@ -298,7 +299,7 @@ mod tests {
         assert_eq!(paths, vec![dead.as_path(), reused.as_path()], "{removed:?}");
         assert!(removed
             .iter()
-            .any(|r| r.owner_pid == DEAD_PID && r.detail == "1 downloaded objects, 4 KiB"));
+            .any(|r| r.owner_pid == DEAD_PID && r.detail == "1 downloaded objects, 4.0 KiB"));
         let said = removed
             .iter()
             .find(|r| r.owner_pid == DEAD_PID)

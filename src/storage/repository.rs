@@ -5,6 +5,7 @@
 //! the local fast paths included, is counted and one can be made to fail (see `fault`).
 
 use super::fault::{FaultLayer, Faults};
+use super::units;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
@@ -567,12 +568,12 @@ struct LogRetry {
 impl opendal::layers::RetryInterceptor for LogRetry {
     fn intercept(&self, event: opendal::layers::RetryEvent<'_>) {
         tracing::warn!(
-            "repository {}: {} failed (attempt {} of {}), retrying in {:.1}s: {}",
+            "repository {}: {} failed (attempt {} of {}), retrying in {}: {}",
             self.url,
             event.op,
             event.attempt,
             RETRIES + 1,
-            event.retry_after.as_secs_f64(),
+            units::elapsed(event.retry_after.as_secs_f64()),
             event.err
         );
     }

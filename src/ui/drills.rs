@@ -12,11 +12,7 @@ use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Sparkline, Table};
 use ratatui::Frame;
 
 fn secs(s: f64) -> String {
-    if s < 60.0 {
-        format!("{s:.1}s")
-    } else {
-        format::age_secs(s.round() as i64)
-    }
+    format::elapsed(s)
 }
 
 /// A chart's title carries its numbers with units (the bars alone have no scale): the newest
@@ -337,11 +333,11 @@ mod tests {
     fn chart_titles_carry_values_and_units() {
         assert_eq!(
             chart_title("RPO", &[3_600.0, 45.0], 86_400.0, 80),
-            " RPO newest 45.0s, max 1h 0m, target 1d 0h "
+            " RPO newest 45.0 s, max 1h 0m, target 1d 0h "
         );
         assert_eq!(
             chart_title("RPO", &[3_600.0, 45.0], 86_400.0, 38),
-            " RPO newest 45.0s, target 1d 0h "
+            " RPO newest 45.0 s, target 1d 0h "
         );
     }
 }

@@ -8,6 +8,7 @@ use crate::storage::archive;
 use crate::storage::gpg::Crypto;
 use crate::storage::manifest::{ComponentKind, Manifest};
 use crate::storage::roots::{place, RootsSpec};
+use crate::storage::units;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
@@ -32,7 +33,7 @@ pub(super) fn decrypt_all(
                 })
                 .map_err(|e| DrillFailure::ReadBack(Box::new(e)))?;
                 dump_bytes = n;
-                parts.push(format!("dump {} MiB", n / (1024 * 1024)));
+                parts.push(format!("dump {}", units::bytes(n)));
             }
             ComponentKind::Files | ComponentKind::Secrets => {
                 let placement = place(f.component.kind, manifest, roots).map_err(|source| {

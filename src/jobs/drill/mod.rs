@@ -33,6 +33,7 @@ use crate::storage::postgres::{self, PgConn, PgTools};
 use crate::storage::repository::{Repository, RepositorySpec};
 use crate::storage::roots::RootsSpec;
 use crate::storage::setid::SetId;
+use crate::storage::units;
 use chrono::Utc;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -231,16 +232,18 @@ fn record(
     let rpo = rpo_data.unwrap_or(rpo_snapshot);
     match drill.rto {
         Some(r) if r > spec.rto_target.as_secs_f64() => reasons.push(format!(
-            "RTO {r:.1} s is over the target {} s",
-            spec.rto_target.as_secs()
+            "RTO {} is over the target {}",
+            units::elapsed(r),
+            units::age(spec.rto_target)
         )),
         None if reasons.is_empty() => reasons.push("the checks never went green".into()),
         _ => {}
     }
     if rpo > spec.rpo_target.as_secs_f64() {
         reasons.push(format!(
-            "RPO {rpo:.0} s is over the target {} s",
-            spec.rpo_target.as_secs()
+            "RPO {} is over the target {}",
+            units::age_secs(rpo.round() as i64),
+            units::age(spec.rpo_target)
         ));
     }
     DrillRecord {

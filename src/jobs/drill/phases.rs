@@ -17,6 +17,7 @@ use crate::storage::gpg::Crypto;
 use crate::storage::manifest::Manifest;
 use crate::storage::postgres::{PgConn, PgTools};
 use crate::storage::repository::Repository;
+use crate::storage::units;
 use chrono::{DateTime, Utc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -109,9 +110,9 @@ impl Drill<'_> {
             t,
             true,
             format!(
-                "{} objects, {} MiB, sizes match the manifest (stored SHA-256 checked while decrypting)",
+                "{} objects, {}, sizes match the manifest (stored SHA-256 checked while decrypting)",
                 fetched.len(),
-                bytes / (1024 * 1024)
+                units::bytes(bytes)
             ),
         );
         Ok(fetched)

@@ -17,6 +17,7 @@ use crate::storage::paths::LocalPaths;
 use crate::storage::postgres::{self, PgTools};
 use crate::storage::repository::Repository;
 use crate::storage::roots::{self, Placement};
+use crate::storage::units;
 use std::path::Path;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -214,10 +215,10 @@ fn plan_blocking(
         plan.checks.push(passed(
             "file archive",
             format!(
-                "{} entries, {} files, {} MiB; {} existing paths would be overwritten",
+                "{} entries, {} files, {}; {} existing paths would be overwritten",
                 files.entries,
                 files.files,
-                files.bytes / (1024 * 1024),
+                units::bytes(files.bytes),
                 files.existing.len()
             ),
         ));
@@ -401,13 +402,13 @@ fn placed_for(placed: &[(ComponentKind, Placement)], kind: ComponentKind) -> Opt
 fn free_space_check(dir: &Path, needed: u64) -> Check {
     let name = format!("free space at {}", dir.display());
     match crate::jobs::preflight::free_bytes(dir) {
-        Some(free) if free >= needed => passed(&name, format!("{} MiB free", free / (1024 * 1024))),
+        Some(free) if free >= needed => passed(&name, format!("{} free", units::bytes(free))),
         Some(free) => failed(
             &name,
             format!(
-                "{} MiB free, {} MiB needed",
-                free / (1024 * 1024),
-                needed / (1024 * 1024)
+                "{} free, {} needed",
+                units::bytes(free),
+                units::bytes(needed)
             ),
         ),
         None => failed(&name, "cannot measure"),

@@ -10,6 +10,7 @@ use crate::jobs::restore::{target_database_name, DbPlan, RestorePlan, RestoreSpe
 use crate::jobs::restore_roles::{roles_in_list, DumpRoles, RolePlan};
 use crate::storage::manifest::{Manifest, RoleFacts};
 use crate::storage::pg::{self, PgTools};
+use crate::storage::units;
 use std::fmt::Display;
 use std::path::Path;
 
@@ -93,10 +94,10 @@ pub(in crate::jobs) fn plan_database(
             checks,
             "target database",
             format!(
-                "exists with {} tables ({} MiB), owner {}: it is replaced whole by a new database \
+                "exists with {} tables ({}), owner {}: it is replaced whole by a new database \
                  restored beside it, and kept under another name until the restore has passed",
                 t.tables,
-                t.bytes / (1024 * 1024),
+                units::bytes(t.bytes),
                 t.owner
             ),
         ),
@@ -174,10 +175,10 @@ pub(in crate::jobs) fn steps(
         None => steps.push(format!("create the database {}", db.new_name)),
     }
     steps.push(format!(
-        "pg_restore {}-j {jobs} into {} ({} KiB dump, {tables} tables); {}; if it fails, {} is dropped and {} is not touched",
+        "pg_restore {}-j {jobs} into {} ({} dump, {tables} tables); {}; if it fails, {} is dropped and {} is not touched",
         if Owners::of(&db.roles) == Owners::Drop { "--no-owner " } else { "" },
         db.new_name,
-        dump_bytes / 1024,
+        units::bytes(dump_bytes),
         db.roles.summary(),
         db.new_name,
         db.target_name,

@@ -28,6 +28,7 @@ pub use session::{on_maintenance_db, PsqlSession};
 pub use sql::{quote_identifier, table_sql};
 pub use tools::{major_of, PgTools};
 
+use crate::storage::units;
 use std::time::Duration;
 
 /// What went wrong running a PostgreSQL program. Never quotes a password: connection strings
@@ -45,7 +46,7 @@ pub enum PgError {
     /// The job's cancellation token fired: the program (and its process group) was killed.
     #[error("{program} was stopped: the job was cancelled")]
     Cancelled { program: String },
-    #[error("{program} was stopped after {}: it took longer than lifeboat allows", humantime::format_duration(*after))]
+    #[error("{program} was stopped after {}: it took longer than lifeboat allows", units::age(*after))]
     TimedOut { program: String, after: Duration },
     #[error("unexpected answer from PostgreSQL to `{query}`: {answer}")]
     Unexpected { query: String, answer: String },
