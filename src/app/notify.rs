@@ -4,6 +4,7 @@
 //! cannot start is logged and printed as a warning: it never changes the outcome or the exit
 //! code of the command that ran it, because monitoring must not turn a backup into a failure.
 
+use crate::report::format;
 use crate::storage::lock::this_host;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -142,7 +143,7 @@ async fn run_hook(hook: &str, event: &str, payload: &[u8]) -> Result<(), String>
     }
     let output = tokio::time::timeout(HOOK_TIMEOUT, child.wait_with_output())
         .await
-        .map_err(|_| format!("still running after {}s; killed", HOOK_TIMEOUT.as_secs()))?
+        .map_err(|_| format!("still running after {}; killed", format::age(HOOK_TIMEOUT)))?
         .map_err(|e| format!("cannot wait for it: {e}"))?;
     let said = |bytes: &[u8]| {
         String::from_utf8_lossy(bytes)

@@ -233,7 +233,7 @@ pub async fn probe(spec: &WalProbeSpec) -> WalStatus {
         Ok(Err(PgError::TimedOut { .. })) => {
             return WalStatus::unreachable(
                 source,
-                format!("no answer within {}s", PROBE_TIMEOUT.as_secs()),
+                format!("no answer within {}", units::age(PROBE_TIMEOUT)),
             )
         }
         Ok(Err(PgError::Failed { stderr, .. })) => return WalStatus::unreachable(source, stderr),

@@ -382,8 +382,8 @@ impl EphemeralCluster {
             if Instant::now() > deadline {
                 let _ = shut_down(postmaster, libc::SIGKILL);
                 return Err(format!(
-                    "not accepting connections after {} s",
-                    START_TIMEOUT.as_secs()
+                    "not accepting connections after {}",
+                    super::units::age(START_TIMEOUT)
                 ));
             }
             std::thread::sleep(POLL_INTERVAL);
@@ -469,8 +469,8 @@ fn shut_down(mut postmaster: Child, signal: libc::c_int) -> Result<(), String> {
                 let _ = postmaster.kill();
                 let _ = postmaster.wait();
                 return Err(format!(
-                    "still running {} s after signal {signal}; killed",
-                    STOP_TIMEOUT.as_secs()
+                    "still running {} after signal {signal}; killed",
+                    super::units::age(STOP_TIMEOUT)
                 ));
             }
             Err(e) => return Err(format!("cannot wait for the server: {e}")),

@@ -201,9 +201,9 @@ async fn renew_loop(
                 return;
             }
             Err(e) => tracing::warn!(
-                "could not renew the repository lock {} (retried in {}s): {e}",
+                "could not renew the repository lock {} (retried in {}): {e}",
                 store.describe(),
-                times.renew.as_secs()
+                crate::storage::units::age(times.renew)
             ),
         }
     }
