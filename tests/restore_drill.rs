@@ -1480,6 +1480,22 @@ fn a_drill_that_did_not_run_records_nothing() {
         })
         .collect();
         assert!(said[0].contains(missing), "{said:?}");
+        // Said once, as what it is: not "failed", not "error: error".
+        let (head, tail) = if missing == "nosuchid" {
+            (
+                "lifeboat: `nosuchid` is not a set id or `latest` (".to_string(),
+                "; see `lifeboat list`)",
+            )
+        } else {
+            (
+                format!("lifeboat: no set `{missing}` in "),
+                " (see `lifeboat list` for the sets there)",
+            )
+        };
+        assert!(
+            said[0].starts_with(&head) && said[0].ends_with(tail),
+            "{said:?}"
+        );
         assert!(
             said.iter().all(|s| *s == said[0]),
             "verify, restore and drill disagree about `{missing}`: {said:#?}"

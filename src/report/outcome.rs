@@ -87,6 +87,7 @@ fn restored(set_id: &SetId, result: &Result<RestoreOutcome, RestoreError>) -> Ve
             ),
             set_id: None,
         },
+        Err(e @ RestoreError::Cancelled(_)) => Verdict::Cancelled(format!("restore {e}")),
         Err(e) => Verdict::Failed(e.to_string()),
     }
 }
@@ -102,8 +103,36 @@ fn pruned(result: &Result<PruneOutcome, PruneError>) -> Verdict {
             ),
             set_id: None,
         },
+        Err(e @ PruneError::Cancelled { .. }) => Verdict::Cancelled(format!("prune {e}")),
         Err(e) => Verdict::Failed(e.to_string()),
     }
+}
+
+/// The headless line for a job that ended in `e`: "restore failed: …", or "restore
+/// cancelled; …" when the operator stopped it (the error's own text starts with "cancelled",
+/// so it is not said twice, nor called a failure).
+pub fn error_line(job: &str, e: &dyn std::fmt::Display, cancelled: bool) -> String {
+    if cancelled {
+        format!("{job} {e}")
+    } else {
+        format!("{job} failed: {e}")
+    }
+}
+
+pub fn backup_error_line(e: &BackupError) -> String {
+    error_line("backup", e, matches!(e, BackupError::Cancelled))
+}
+
+pub fn restore_error_line(e: &RestoreError) -> String {
+    error_line("restore", e, matches!(e, RestoreError::Cancelled(_)))
+}
+
+pub fn verify_error_line(e: &VerifyError) -> String {
+    error_line("verify", e, matches!(e, VerifyError::Cancelled))
+}
+
+pub fn prune_error_line(e: &PruneError) -> String {
+    error_line("prune", e, matches!(e, PruneError::Cancelled { .. }))
 }
 
 fn verified(set_id: &SetId, result: &Result<VerifyReport, VerifyError>) -> Verdict {
@@ -163,5 +192,41 @@ mod tests {
             ))))),
             Verdict::Failed(text) if text == "bad"
         ));
+    }
+
+    #[test]
+    fn a_cancelled_job_is_said_cancelled_once_and_not_failed() {
+        assert_eq!(
+            backup_error_line(&BackupError::Cancelled),
+            "backup cancelled; nothing was marked complete"
+        );
+        assert_eq!(
+            verify_error_line(&VerifyError::Cancelled),
+            "verify cancelled"
+        );
+        let restore = RestoreError::Cancelled(
+            "pg_restore was stopped before it finished; the database app was not touched".into(),
+        );
+        assert_eq!(
+            restore_error_line(&restore),
+            "restore cancelled; pg_restore was stopped before it finished; the database app was not touched"
+        );
+        assert_eq!(
+            verdict(&JobOutcome::Restore {
+                set_id: SetId::parse("20261122T114500Z-3f9a").unwrap(),
+                result: Box::new(Err(restore)),
+            }),
+            Verdict::Cancelled(
+                "restore cancelled; pg_restore was stopped before it finished; the database app was not touched".into()
+            )
+        );
+        assert_eq!(
+            prune_error_line(&PruneError::Cancelled { deleted: 2 }),
+            "prune cancelled after deleting 2 set(s) or garbage item(s); run `lifeboat prune --yes` again to finish"
+        );
+        assert_eq!(
+            verify_error_line(&VerifyError::NothingToVerify("file:///r".into())),
+            "verify failed: no complete set in file:///r to verify"
+        );
     }
 }

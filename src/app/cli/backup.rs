@@ -39,7 +39,7 @@ pub async fn run(
     } else {
         match &result {
             Ok(outcome) => print!("{}", report::backup::text(outcome)),
-            Err(e) => eprintln!("lifeboat: backup failed: {e}"),
+            Err(e) => eprintln!("lifeboat: {}", report::outcome::backup_error_line(e)),
         }
     }
     if let Err(e) = &result {
@@ -84,11 +84,14 @@ pub async fn run_then_prune(
     } else {
         match &backed_up {
             Ok(outcome) => print!("{}", report::backup::text(outcome)),
-            Err(e) => eprintln!("lifeboat: backup failed: {e}; nothing was pruned"),
+            Err(e) => eprintln!(
+                "lifeboat: {}; nothing was pruned",
+                report::outcome::backup_error_line(e)
+            ),
         }
         match &pruned {
             Some(Ok(r)) => print!("{}", report::prune::report_text(r, Utc::now())),
-            Some(Err(e)) => eprintln!("lifeboat: prune failed: {e}"),
+            Some(Err(e)) => eprintln!("lifeboat: {}", report::outcome::prune_error_line(e)),
             None => {}
         }
     }
@@ -98,7 +101,7 @@ pub async fn run_then_prune(
     match pruned {
         Some(Err(e)) => {
             if json {
-                eprintln!("lifeboat: prune failed: {e}");
+                eprintln!("lifeboat: {}", report::outcome::prune_error_line(&e));
             }
             codes::prune(&e)
         }

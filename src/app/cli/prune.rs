@@ -28,12 +28,12 @@ pub async fn run(config: &Config, paths: &LocalPaths, yes: bool, json: bool) -> 
     if json {
         print_json(&report::prune::json(&result));
         if let Err(e) = &result {
-            eprintln!("lifeboat: prune failed: {e}");
+            eprintln!("lifeboat: {}", report::outcome::prune_error_line(e));
         }
     } else {
         match &result {
             Ok(r) => print!("{}", report::prune::report_text(r, Utc::now())),
-            Err(e) => eprintln!("lifeboat: prune failed: {e}"),
+            Err(e) => eprintln!("lifeboat: {}", report::outcome::prune_error_line(e)),
         }
     }
     result.as_ref().map_or_else(codes::prune, |_| exit::OK)

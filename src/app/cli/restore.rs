@@ -101,7 +101,7 @@ pub async fn run(
                     serde_json::json!({ "ok": false, "error": e.to_string() })
                 );
             }
-            eprintln!("lifeboat: restore failed: {e}");
+            eprintln!("lifeboat: {}", report::outcome::restore_error_line(&e));
             codes::restore(&e)
         }
     }

@@ -48,7 +48,7 @@ pub async fn run(
             if json {
                 print_json(&serde_json::json!({ "ok": false, "error": e.to_string() }));
             }
-            eprintln!("lifeboat: verify failed: {e}");
+            eprintln!("lifeboat: {}", report::outcome::verify_error_line(&e));
             exit::FAILED
         }
     }

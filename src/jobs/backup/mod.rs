@@ -133,7 +133,7 @@ pub enum BackupError {
         expected: u64,
         found: u64,
     },
-    #[error("the backup did not finish within {0:?} (raise [backup].timeout); nothing was marked complete")]
+    #[error("did not finish within {} (raise [backup].timeout); nothing was marked complete", crate::storage::units::age(*.0))]
     TimedOut(Duration),
     #[error("cancelled; nothing was marked complete")]
     Cancelled,

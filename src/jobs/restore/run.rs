@@ -218,9 +218,10 @@ impl Steps<'_> {
         .await
         .unwrap_or_else(|e| Err(e.into()));
         let cancelled = tools.cancel_token().is_some_and(|c| c.is_cancelled());
-        if let (Err(reason), true) = (&restored, cancelled) {
+        // pg_restore's own error only says the job was cancelled, which the variant says.
+        if let (Err(_), true) = (&restored, cancelled) {
             return Err(RestoreError::Cancelled(format!(
-                "{reason}; the database {} was not touched",
+                "pg_restore was stopped before it finished; the database {} was not touched",
                 db.target_name
             )));
         }
