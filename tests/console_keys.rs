@@ -680,9 +680,10 @@ fn a_failing_preflight_keeps_enter_from_starting() {
     c.send(AppEvent::Preflight(Box::new(fx::preflight_failing())));
     assert_eq!(
         c.state.modal,
-        Some(Modal::Wizard(WizardStep::Ready(Box::new(
-            fx::preflight_failing()
-        ))))
+        Some(Modal::Wizard(WizardStep::Ready {
+            report: Box::new(fx::preflight_failing()),
+            scroll: 0,
+        }))
     );
     assert!(c.press(KeyCode::Enter).is_empty());
     assert!(c.keys("y").is_empty());

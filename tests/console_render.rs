@@ -207,7 +207,10 @@ fn wizard_ready_ok() {
     both_sizes(
         "wizard_ready_ok",
         &with_modal(
-            Modal::Wizard(WizardStep::Ready(Box::new(fx::preflight_ok()))),
+            Modal::Wizard(WizardStep::Ready {
+                report: Box::new(fx::preflight_ok()),
+                scroll: 0,
+            }),
             fx::state(),
         ),
     );
@@ -218,7 +221,10 @@ fn wizard_ready_failing() {
     both_sizes(
         "wizard_ready_failing",
         &with_modal(
-            Modal::Wizard(WizardStep::Ready(Box::new(fx::preflight_failing()))),
+            Modal::Wizard(WizardStep::Ready {
+                report: Box::new(fx::preflight_failing()),
+                scroll: 0,
+            }),
             fx::state(),
         ),
     );
@@ -388,29 +394,64 @@ fn help_scrolls_at_60x15() {
     insta::assert_snapshot!("help_60x15_bottom", last);
 }
 
-/// A database that is down gives a long error; every check's row, the last one included,
-/// stays on screen at 80x24 (what and where give way first).
+/// A database that is down gives a long error, and a host may have more checks than the
+/// screen has rows: at 80x24 the preflight dialog scrolls (never cuts), says which rows are in
+/// view, keeps its footer, and the list keys reach every check, the last one included.
 #[test]
-fn wizard_with_a_long_database_error_keeps_every_check_at_80x24() {
+fn wizard_with_a_long_database_error_scrolls_to_every_check_at_80x24() {
+    use lifeboat::app::action::Action;
+    use lifeboat::app::event::AppEvent;
+    use lifeboat::app::update::update;
     let mut report = fx::preflight_failing();
     report.checks[0].detail = "connection to server on socket \"/var/run/postgresql/.s.PGSQL.5432\" failed: No such file or directory. Is the server running locally and accepting connections on that socket? (libpq: could not connect to server)".into();
-    let state = with_modal(
-        Modal::Wizard(WizardStep::Ready(Box::new(report))),
+    // More checks than fit: the last is the one lost before (the secrets repository).
+    let last = report.checks.pop().unwrap();
+    assert_eq!(last.name, "secrets repository reachable");
+    for i in 1..=4 {
+        let mut extra = report.checks[1].clone();
+        extra.name = format!("file root {i} readable");
+        extra.detail = format!("/srv/app/root{i} (12 files)");
+        report.checks.push(extra);
+    }
+    report.checks.push(last);
+    let names: Vec<String> = report.checks.iter().map(|c| c.name.clone()).collect();
+    let mut state = with_modal(
+        Modal::Wizard(WizardStep::Ready {
+            report: Box::new(report),
+            scroll: 0,
+        }),
         fx::state(),
     );
-    let screen = render(&state, SMALL);
-    insta::assert_snapshot!("wizard_long_error_80x24", screen);
-    for check in [
-        "database reachable",
-        "no other backup running",
-        "repository reachable",
-        "secrets repository reachable",
-    ] {
-        assert!(screen.contains(check), "{check} lost:\n{screen}");
+    (state.width, state.height) = SMALL;
+    let first = render(&state, SMALL);
+    insta::assert_snapshot!("wizard_long_error_80x24", first);
+    assert!(first.contains(" rows 1-"), "{first}");
+    assert!(!first.contains("secrets repository reachable"), "{first}");
+    let mut seen = first.clone();
+    let mut screen = first;
+    for _ in 0..40 {
+        update(&mut state, AppEvent::Action(Action::Down));
+        screen = render(&state, SMALL);
+        assert!(screen.contains("Fix the items marked"), "{screen}");
+        seen.push_str(&screen);
+    }
+    insta::assert_snapshot!("wizard_long_error_80x24_bottom", screen);
+    // The bottom is the last check; Down past it stays there, so one Up moves at once.
+    assert!(screen.contains("secrets repository reachable"), "{screen}");
+    let Some(Modal::Wizard(WizardStep::Ready { scroll, .. })) = state.modal.clone() else {
+        panic!("the wizard closed");
+    };
+    update(&mut state, AppEvent::Action(Action::Up));
+    assert!(
+        matches!(&state.modal, Some(Modal::Wizard(WizardStep::Ready { scroll: s, .. })) if *s + 1 == scroll),
+        "{:?}",
+        state.modal
+    );
+    for name in &names {
+        assert!(seen.contains(name.as_str()), "{name} never in view");
     }
     // The failing check keeps its whole detail, to its last word.
-    assert!(screen.contains("to server)"), "{screen}");
-    assert!(screen.contains("Fix the items marked"), "{screen}");
+    assert!(seen.contains("to server)"), "{seen}");
 }
 
 #[test]
@@ -555,14 +596,20 @@ fn every_view() -> Vec<(&'static str, AppState)> {
         (
             "wizard ok",
             with_modal(
-                Modal::Wizard(WizardStep::Ready(Box::new(fx::preflight_ok()))),
+                Modal::Wizard(WizardStep::Ready {
+                    report: Box::new(fx::preflight_ok()),
+                    scroll: 0,
+                }),
                 fx::state(),
             ),
         ),
         (
             "wizard failing",
             with_modal(
-                Modal::Wizard(WizardStep::Ready(Box::new(fx::preflight_failing()))),
+                Modal::Wizard(WizardStep::Ready {
+                    report: Box::new(fx::preflight_failing()),
+                    scroll: 0,
+                }),
                 fx::state(),
             ),
         ),

@@ -1,10 +1,12 @@
-//! The rows of the two dialogs that scroll (the restore confirmation and help) and how many of
+//! The rows of the dialogs that scroll (the restore confirmation, the guided backup's preflight
+//! and help) and how many of
 //! them a terminal shows. Both sides need the same numbers: the reducer bounds the scroll by
 //! them (so a key past the end is not swallowed) and ui draws exactly these rows. Plain text
 //! with a tone; ui styles it.
 
 use crate::app::keymap::Keymap;
 use crate::app::view::RestorePlan;
+use crate::jobs::preflight::PreflightReport;
 use crate::report::format;
 
 /// The restore dialog's widest inner text, in columns (a wide terminal still reads in one glance).
@@ -13,6 +15,7 @@ const RESTORE_MAX_WIDTH: u16 = 110;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tone {
     Good,
+    Bad,
     Heading,
     Plain,
 }
@@ -119,6 +122,134 @@ pub fn restore(plan: &RestorePlan, database: &str, width: u16, height: u16) -> R
         text_width,
         body,
         pinned,
+        visible,
+    }
+}
+
+/// The preflight dialog's widest inner text, in columns.
+const PREFLIGHT_MAX_WIDTH: u16 = 110;
+
+/// One row of the preflight dialog: `lead` in its tone (a heading, a check's mark and name),
+/// then `text` plain (a check's detail, wrapped beside it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeadRow {
+    pub lead: String,
+    pub tone: Tone,
+    pub text: String,
+}
+
+/// Where the guided backup's preflight dialog sits and what it holds: what is backed up, where
+/// to, and every check, each wrapped, never cut. Taller than the screen, it scrolls; a row says
+/// which rows are in view.
+pub struct PreflightLayout {
+    pub outer_width: u16,
+    pub rows: Vec<LeadRow>,
+    /// How many rows are in view (one fewer than the room when it scrolls).
+    pub visible: usize,
+}
+
+impl PreflightLayout {
+    pub fn scrolls(&self) -> bool {
+        self.visible < self.rows.len()
+    }
+
+    pub fn max_scroll(&self) -> usize {
+        self.rows.len().saturating_sub(self.visible)
+    }
+}
+
+/// `lead` in `tone` and `text` wrapped beside it, continuation rows indented and plain.
+fn beside(rows: &mut Vec<LeadRow>, lead: &str, tone: Tone, text: &str, width: usize) {
+    let indent = lead.chars().count();
+    for (i, chunk) in format::wrap(text, width.saturating_sub(indent))
+        .into_iter()
+        .enumerate()
+    {
+        rows.push(LeadRow {
+            lead: if i == 0 {
+                lead.to_string()
+            } else {
+                " ".repeat(indent)
+            },
+            tone: if i == 0 { tone } else { Tone::Plain },
+            text: chunk,
+        });
+    }
+}
+
+pub fn preflight(report: &PreflightReport, width: u16, height: u16) -> PreflightLayout {
+    let outer_width = PREFLIGHT_MAX_WIDTH.min(width.saturating_sub(2));
+    let w = usize::from(outer_width.saturating_sub(2));
+    let mut rows = Vec::new();
+    let heading = |rows: &mut Vec<LeadRow>, text: &str| {
+        rows.push(LeadRow {
+            lead: text.into(),
+            tone: Tone::Heading,
+            text: String::new(),
+        })
+    };
+    heading(&mut rows, " What");
+    if report.database.is_empty() {
+        beside(
+            &mut rows,
+            "  database ",
+            Tone::Plain,
+            "(unreachable: see below)",
+            w,
+        );
+    } else {
+        let text = format!(
+            "{} ({}, PostgreSQL {})",
+            report.database,
+            format::bytes(report.database_bytes),
+            report.server_version
+        );
+        beside(&mut rows, "  database ", Tone::Plain, &text, w);
+    }
+    for (root, size) in &report.file_roots {
+        let text = format!(
+            "{root} ({} files, {})",
+            size.files,
+            format::bytes(size.bytes)
+        );
+        beside(&mut rows, "  files    ", Tone::Plain, &text, w);
+    }
+    if !report.secrets.is_empty() {
+        let text = format!(
+            "{} file(s) -> {}",
+            report.secrets.len(),
+            report.secrets_repository.clone().unwrap_or_default()
+        );
+        beside(&mut rows, "  secrets  ", Tone::Plain, &text, w);
+    }
+    heading(&mut rows, " Where and how");
+    let to = format!("{}, encryption: {}", report.repository, report.encryption);
+    beside(&mut rows, "  to ", Tone::Plain, &to, w);
+    heading(&mut rows, " Preflight");
+    for c in &report.checks {
+        let (mark, tone) = if c.ok {
+            ("✓", Tone::Good)
+        } else {
+            ("✗", Tone::Bad)
+        };
+        beside(
+            &mut rows,
+            &format!("  {mark} {:<29}", c.name),
+            tone,
+            &c.detail,
+            w,
+        );
+    }
+    // The screen's margin (2), the border (2) and the footer.
+    let room = usize::from(height).saturating_sub(2 + 2 + 1);
+    let visible = if rows.len() <= room {
+        rows.len()
+    } else {
+        room.saturating_sub(1)
+    };
+    PreflightLayout {
+        outer_width,
+        rows,
         visible,
     }
 }

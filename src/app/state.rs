@@ -179,7 +179,11 @@ impl JobState {
 #[derive(Debug, Clone, PartialEq)]
 pub enum WizardStep {
     Checking,
-    Ready(Box<PreflightReport>),
+    /// The report, scrolled by `scroll` rows where the terminal is too short for all of it.
+    Ready {
+        report: Box<PreflightReport>,
+        scroll: usize,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -80,7 +80,7 @@ pub fn update(state: &mut AppState, event: AppEvent) -> Vec<Effect> {
         }
         AppEvent::Preflight(report) => {
             if matches!(state.modal, Some(Modal::Wizard(WizardStep::Checking))) {
-                state.modal = Some(Modal::Wizard(WizardStep::Ready(report)));
+                state.modal = Some(Modal::Wizard(WizardStep::Ready { report, scroll: 0 }));
             }
             Vec::new()
         }

@@ -19,6 +19,7 @@ use ratatui::Frame;
 fn styled(row: &Row, theme: &Theme) -> Line<'static> {
     let style = match row.tone {
         Tone::Good => theme.good(),
+        Tone::Bad => theme.bad(),
         Tone::Heading => theme.heading(),
         Tone::Plain => Style::default(),
     };

@@ -1,13 +1,13 @@
 //! Dialogs drawn over the screen: help (generated from the keymap), a set's detail pane, the
 //! guided backup, and confirmations that say exactly what will happen.
 
-use super::fold::{fold, Block as Rows};
 use super::format;
 use super::theme::Theme;
 use crate::app::action::Action;
 use crate::app::keymap::Keymap;
 use crate::app::state::{AppState, JobKind, Modal, WizardStep};
 use crate::app::view;
+use crate::app::view::dialog_layout::{self, Tone};
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
@@ -43,19 +43,6 @@ fn hanging(lead: &str, text: &str, width: usize, style: Style) -> Vec<Line<'stat
                 " ".repeat(indent)
             };
             Line::from(Span::styled(format!("{lead}{chunk}"), style))
-        })
-        .collect()
-}
-
-/// A styled lead (a mark and a name) and plain text wrapped beside it.
-fn labelled(lead: String, style: Style, text: &str, width: usize) -> Vec<Line<'static>> {
-    let indent = lead.chars().count();
-    let mut lead = Some(lead);
-    format::wrap(text, width.saturating_sub(indent))
-        .into_iter()
-        .map(|chunk| match lead.take() {
-            Some(lead) => Line::from(vec![Span::styled(lead, style), Span::raw(chunk)]),
-            None => Line::raw(format!("{:indent$}{chunk}", "")),
         })
         .collect()
 }
@@ -355,7 +342,7 @@ fn help(frame: &mut Frame, area: Rect, scroll: usize, keymap: &Keymap, theme: &T
 }
 
 fn wizard(frame: &mut Frame, area: Rect, step: &WizardStep, keymap: &Keymap, theme: &Theme) {
-    let report = match step {
+    let (report, scroll) = match step {
         WizardStep::Checking => {
             let lines = vec![
                 Line::raw(" Checking the database, files, secrets, repositories and keys…"),
@@ -374,90 +361,45 @@ fn wizard(frame: &mut Frame, area: Rect, step: &WizardStep, keymap: &Keymap, the
             );
             return;
         }
-        WizardStep::Ready(report) => report,
+        WizardStep::Ready { report, scroll } => (report, *scroll),
     };
     // Every line is wrapped, not cut: a failed check's detail is what says how to fix it. On a
-    // short screen the checks win over what and where (priorities for `fold`): a failed check
-    // and every check's row stay in view.
-    let width = inner_width(area, 110);
-    let plain = Style::default();
-    let heading = |text: &str| vec![Line::from(Span::styled(text.to_string(), theme.heading()))];
-    let mut blocks = vec![Rows::new(0, heading(" What"))];
-    if report.database.is_empty() {
-        blocks.push(Rows::new(
-            0,
-            vec![Line::raw("  database (unreachable: see below)")],
-        ));
-    } else {
-        blocks.push(Rows::new(
-            0,
-            hanging(
-                "  database ",
-                &format!(
-                    "{} ({}, PostgreSQL {})",
-                    report.database,
-                    format::bytes(report.database_bytes),
-                    report.server_version
-                ),
-                width,
-                plain,
+    // short screen the dialog scrolls (the list keys), so every check stays reachable.
+    let layout = dialog_layout::preflight(report, area.width, area.height);
+    let scroll = scroll.min(layout.max_scroll());
+    let mut lines: Vec<Line> = layout
+        .rows
+        .iter()
+        .skip(scroll)
+        .take(layout.visible)
+        .map(|r| {
+            let style = match r.tone {
+                Tone::Good => theme.good(),
+                Tone::Bad => theme.bad(),
+                Tone::Heading => theme.heading(),
+                Tone::Plain => Style::default(),
+            };
+            Line::from(vec![
+                Span::styled(r.lead.clone(), style),
+                Span::raw(r.text.clone()),
+            ])
+        })
+        .collect();
+    if layout.scrolls() {
+        lines.push(Line::from(Span::styled(
+            format!(
+                " rows {}-{} of {} · {}/{} {}/{} scroll",
+                scroll + 1,
+                scroll + layout.visible,
+                layout.rows.len(),
+                keymap.key(Action::Up),
+                keymap.key(Action::Down),
+                keymap.key(Action::PageUp),
+                keymap.key(Action::PageDown),
             ),
-        ));
+            theme.dim(),
+        )));
     }
-    for (root, size) in &report.file_roots {
-        blocks.push(Rows::new(
-            0,
-            hanging(
-                "  files    ",
-                &format!(
-                    "{root} ({} files, {})",
-                    size.files,
-                    format::bytes(size.bytes)
-                ),
-                width,
-                plain,
-            ),
-        ));
-    }
-    if !report.secrets.is_empty() {
-        blocks.push(Rows::new(
-            0,
-            hanging(
-                "  secrets  ",
-                &format!(
-                    "{} file(s) -> {}",
-                    report.secrets.len(),
-                    report.secrets_repository.clone().unwrap_or_default()
-                ),
-                width,
-                plain,
-            ),
-        ));
-    }
-    blocks.push(Rows::new(0, heading(" Where and how")));
-    blocks.push(Rows::new(
-        0,
-        hanging(
-            "  to ",
-            &format!("{}, encryption: {}", report.repository, report.encryption),
-            width,
-            plain,
-        ),
-    ));
-    blocks.push(Rows::new(3, heading(" Preflight")));
-    for c in &report.checks {
-        let (mark, style, priority) = if c.ok {
-            ("✓", theme.good(), 1)
-        } else {
-            ("✗", theme.bad(), 2)
-        };
-        blocks.push(Rows::new(
-            priority,
-            labelled(format!("  {mark} {:<29}", c.name), style, &c.detail, width),
-        ));
-    }
-    let room = usize::from(area.height.saturating_sub(2 + 3));
-    let lines = fold(blocks, room, width, "", theme);
     let footer = if report.ok() {
         Line::from(Span::styled(
             format!(
@@ -480,7 +422,7 @@ fn wizard(frame: &mut Frame, area: Rect, step: &WizardStep, keymap: &Keymap, the
     let h = lines.len() as u16 + 3;
     dialog_with_footer(
         frame,
-        centered(area, 110, h),
+        centered(area, layout.outer_width, h),
         "Guided backup",
         lines,
         footer,

@@ -53,6 +53,12 @@ pub fn on_action(state: &mut AppState, modal: Modal, action: Action) -> Vec<Effe
             }
             Vec::new()
         }
+        Modal::Wizard(WizardStep::Ready { report, scroll }) if is_scroll(action) => {
+            let layout = dialog_layout::preflight(&report, state.width, state.height);
+            let scroll = scrolled(scroll, action, layout.visible, layout.max_scroll());
+            state.modal = Some(Modal::Wizard(WizardStep::Ready { report, scroll }));
+            Vec::new()
+        }
         Modal::Wizard(step) => on_wizard(state, step, yes, no),
         Modal::OfferVerify { set_id } => {
             if yes {
@@ -226,7 +232,7 @@ fn on_wizard(state: &mut AppState, step: WizardStep, yes: bool, no: bool) -> Vec
         return Vec::new();
     }
     match step {
-        WizardStep::Ready(report) if yes => {
+        WizardStep::Ready { report, .. } if yes => {
             if !report.ok() {
                 notice::say(state, "preflight failed: fix the ✗ items first".into());
                 return Vec::new();
