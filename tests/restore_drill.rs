@@ -1483,8 +1483,11 @@ fn a_drill_that_did_not_run_records_nothing() {
         // Said once, as what it is: not "failed", not "error: error".
         let (head, tail) = if missing == "nosuchid" {
             (
-                "lifeboat: `nosuchid` is not a set id or `latest` (".to_string(),
-                "; see `lifeboat list`)",
+                format!(
+                    "lifeboat: `nosuchid` is not a set id or `latest` (expected {}; see `lifeboat list`)",
+                    lifeboat::storage::setid::SET_ID_FORMAT
+                ),
+                "",
             )
         } else {
             (

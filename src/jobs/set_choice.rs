@@ -8,6 +8,7 @@ use crate::storage::setid::SetId;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SetChoiceError {
+    /// `reason` says what a set id looks like (the text is named once, not twice).
     #[error("`{text}` is not a set id or `latest` ({reason}; see `lifeboat list`)")]
     NotAnId { text: String, reason: String },
     #[error("no set `{id}` in {repository} (see `lifeboat list` for the sets there)")]
@@ -36,9 +37,9 @@ pub fn choose(inventory: &Inventory, url: &str, text: &str) -> Result<SetId, Set
             .map(|s| s.id.clone())
             .ok_or_else(|| SetChoiceError::NoLatest(url.to_string()));
     }
-    let id = SetId::parse(text).map_err(|e| SetChoiceError::NotAnId {
+    let id = SetId::parse(text).map_err(|_| SetChoiceError::NotAnId {
         text: text.to_string(),
-        reason: e.to_string(),
+        reason: format!("expected {}", crate::storage::setid::SET_ID_FORMAT),
     })?;
     match inventory.find(&id) {
         Some(_) => Ok(id),

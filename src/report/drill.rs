@@ -155,7 +155,7 @@ pub fn markdown(r: &DrillRecord) -> String {
     out
 }
 
-/// `drill list`: one line per drill, newest first, RTO and RPO as ages.
+/// `drill list`: one line per drill, newest first, RTO and RPO as measured times.
 pub fn list_text(records: &[DrillRecord]) -> String {
     let rows: Vec<Vec<String>> = records
         .iter()
@@ -172,9 +172,9 @@ pub fn list_text(records: &[DrillRecord]) -> String {
                 }
                 .to_string(),
                 r.rto_seconds
-                    .map(|s| format::age_secs(s as i64))
+                    .map(format::elapsed)
                     .unwrap_or_else(|| "-".into()),
-                format::age_secs(r.rpo_seconds() as i64),
+                format::elapsed(r.rpo_seconds()),
             ]
         })
         .collect();

@@ -62,7 +62,7 @@ fn drilled(result: &Result<DrillRecord, DrillError>) -> Verdict {
                 r.rto_seconds
                     .map(super::format::elapsed)
                     .unwrap_or_else(|| "-".into()),
-                super::format::age_secs(r.rpo_seconds() as i64)
+                super::format::elapsed(r.rpo_seconds())
             ),
             set_id: Some(r.set_id.clone()),
         },

@@ -50,11 +50,11 @@ pub fn text(report: &StatusReport) -> String {
         Some(v) => {
             let _ = writeln!(
                 out,
-                "verified     {} {} at {} ({:?})",
+                "verified     {} {} at {} ({})",
                 if v.ok { "✓" } else { "✗" },
                 v.set_id,
                 v.at.format("%Y-%m-%d %H:%M UTC"),
-                v.level
+                v.level.as_str()
             );
         }
         None => {
@@ -91,10 +91,7 @@ fn drill_line(report: &StatusReport) -> Option<String> {
         .drill_due
         .map(|d| format!("; next due {}", d.format("%Y-%m-%d")))
         .unwrap_or_default();
-    let secs = |s: Option<f64>| {
-        s.map(|s| format::age_secs(s as i64))
-            .unwrap_or_else(|| "-".into())
-    };
+    let secs = |s: Option<f64>| s.map(format::elapsed).unwrap_or_else(|| "-".into());
     match &report.newest_drill {
         Some(d) => Some(format!(
             "last drill   {} {} at {} (RTO {}, RPO {}){due}\n",

@@ -10,9 +10,9 @@ pub fn text(report: &VerifyReport) -> String {
         let mark = if set.ok { "✓" } else { "✗" };
         let _ = writeln!(
             out,
-            "{mark} set {} ({:?}): {}",
+            "{mark} set {} ({}): {}",
             set.set_id,
-            set.level,
+            set.level.as_str(),
             if set.ok {
                 "all objects match"
             } else {

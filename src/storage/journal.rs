@@ -121,6 +121,16 @@ pub enum VerifyLevel {
     Decrypt,
 }
 
+impl VerifyLevel {
+    /// As the journal and `--json` spell it: "stored", "decrypt".
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VerifyLevel::Stored => "stored",
+            VerifyLevel::Decrypt => "decrypt",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct VerificationRecord {
     pub set_id: String,

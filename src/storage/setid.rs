@@ -64,10 +64,11 @@ pub fn dated_in_future(at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error(
-    "`{0}` is not a set id (expected YYYYMMDDTHHMMSS.mmmZ-xxxx, for example 20261122T020000.250Z-3f9a, or the older YYYYMMDDTHHMMSSZ-xxxx)"
-)]
+#[error("`{0}` is not a set id (expected {SET_ID_FORMAT})")]
 pub struct BadSetId(pub String);
+
+/// What a set id looks like, for the messages that refuse one.
+pub const SET_ID_FORMAT: &str = "YYYYMMDDTHHMMSS.mmmZ-xxxx, for example 20261122T020000.250Z-3f9a, or the older YYYYMMDDTHHMMSSZ-xxxx";
 
 impl SetId {
     /// The id of a set started at `at` (kept to the millisecond).

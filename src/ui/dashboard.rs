@@ -249,11 +249,11 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
             };
             let rto = d
                 .rto_seconds
-                .map(|r| format::age_secs(r.round() as i64))
+                .map(format::elapsed)
                 .unwrap_or_else(|| "-".into());
             let rpo = d
                 .rpo_seconds
-                .map(|r| format::age_secs(r.round() as i64))
+                .map(format::elapsed)
                 .unwrap_or_else(|| "-".into());
             lines.extend(row(
                 "Last drill",
