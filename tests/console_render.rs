@@ -239,7 +239,7 @@ fn long_restore_plan() -> lifeboat::jobs::restore::RestorePlan {
         format!("safety backup of {target} (and the file roots) into the repository"),
         "pre-restore hook: systemctl stop app-web app-worker app-scheduler".into(),
         "create the database app_production_restore_20261122 like app_production (encoding, locale, tablespace, owner app_owner)".into(),
-        "pg_restore --no-owner -j 4 into app_production_restore_20261122 (220258 KiB dump, 42 tables); owners dropped (--restore-owners keeps them); if it fails, app_production_restore_20261122 is dropped and app_production is not touched".into(),
+        "pg_restore --no-owner -j 4 into app_production_restore_20261122 (215.1 MiB dump, 42 tables); owners dropped (--restore-owners keeps them); if it fails, app_production_restore_20261122 is dropped and app_production is not touched".into(),
         "carry 3 database-level setting(s), comment and grants of app_production over to app_production_restore_20261122 (pg_dump leaves them out)".into(),
         "swap: refuse new connections to app_production, disconnect its 2 other session(s), rename app_production to app_production_old_20261122, rename app_production_restore_20261122 to app_production".into(),
         "extract 5230 files into /var/lib/app/uploads with their modes (owners and set-id bits not restored: --restore-owners)".into(),
