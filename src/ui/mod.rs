@@ -7,7 +7,6 @@ pub mod confirm_restore;
 pub mod dashboard;
 pub mod details;
 pub mod drills;
-pub mod fold;
 pub mod history;
 pub mod inventory;
 pub mod jobs;
