@@ -208,6 +208,20 @@ fn sigint_stops_a_headless_restore_in_pg_restore() {
     assert!(stderr.contains("cancelled"), "{stderr}");
     assert!(stderr.contains("was dropped"), "{stderr}");
     assert!(!stderr.contains("cannot run"), "{stderr}");
+    // Said once, as a cancel: not "restore failed: cancelled; … the job was cancelled".
+    let said = stderr
+        .lines()
+        .find(|l| l.starts_with("lifeboat: "))
+        .unwrap_or_default();
+    let (head, tail) = said
+        .split_once(" was dropped)")
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert_eq!(
+        head.rsplit_once("app_lifeboat_new_").map(|(h, _)| h),
+        Some("lifeboat: restore cancelled; pg_restore was stopped before it finished (the new database "),
+        "{stderr}"
+    );
+    assert_eq!(tail, "; the database app was not touched", "{stderr}");
     assert_eq!(
         databases_like(&app, "app\\_lifeboat\\_%"),
         "",

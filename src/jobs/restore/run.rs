@@ -218,10 +218,9 @@ impl Steps<'_> {
         .await
         .unwrap_or_else(|e| Err(e.into()));
         let cancelled = tools.cancel_token().is_some_and(|c| c.is_cancelled());
-        // pg_restore's own error only says the job was cancelled, which the variant says.
-        if let (Err(_), true) = (&restored, cancelled) {
+        if let (Err(reason), true) = (&restored, cancelled) {
             return Err(RestoreError::Cancelled(format!(
-                "pg_restore was stopped before it finished; the database {} was not touched",
+                "{reason}; the database {} was not touched",
                 db.target_name
             )));
         }

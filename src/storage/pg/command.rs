@@ -519,7 +519,7 @@ mod tests {
             gone(grandchild),
             "the worker {grandchild} outlived the cancel"
         );
-        assert_eq!(err.to_string(), "sh was stopped: the job was cancelled");
+        assert_eq!(err.to_string(), "sh was stopped before it finished");
     }
 
     #[test]

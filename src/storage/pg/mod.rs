@@ -44,7 +44,7 @@ pub enum PgError {
         stderr: String,
     },
     /// The job's cancellation token fired: the program (and its process group) was killed.
-    #[error("{program} was stopped: the job was cancelled")]
+    #[error("{program} was stopped before it finished")]
     Cancelled { program: String },
     #[error("{program} was stopped after {}: it took longer than lifeboat allows", units::age(*after))]
     TimedOut { program: String, after: Duration },
