@@ -1200,6 +1200,13 @@ fn a_cancelled_drill_does_not_leave_the_last_drills_pass_in_the_status_bar() {
         "{notice}"
     );
     assert!(!notice.contains("passed"), "{notice}");
+    // Said once each, by the exact words: the footer names the job, its log says why.
+    let job = c.state.jobs.iter().find(|j| j.id == second).unwrap();
+    assert_eq!(notice, format!("✗ {} cancelled", job.title()));
+    assert_eq!(
+        job.log.back().map(String::as_str),
+        Some("✗ drill cancelled (no verdict: the last completed drill counts)")
+    );
 }
 
 #[test]
