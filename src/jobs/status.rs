@@ -677,6 +677,7 @@ mod tests {
             paths: LocalPaths {
                 data_dir: "/nonexistent/data".into(),
                 state_dir: "/nonexistent/state".into(),
+                cache_dir: "/nonexistent/cache".into(),
             },
             spool_dir: None,
             stale_after: DEFAULT_STALE_AFTER,
