@@ -240,28 +240,32 @@ async fn read_drills(
     listed: &[ObjectInfo],
 ) -> Vec<CachedRecord> {
     let old: HashMap<&CachedObject, &CachedRecord> = old.iter().map(|r| (&r.object, r)).collect();
-    let reads = listed.iter().map(|o| {
-        let object = CachedObject::of(o);
-        let kept = old.get(&object).map(|r| (*r).clone());
-        async move {
-            if let Some(kept) = kept {
-                return kept;
-            }
-            match repo
-                .get_small_once(&object.path, DRILL_RECORD_MAX_BYTES)
-                .await
-            {
-                Ok(bytes) => CachedRecord {
-                    body: Some(String::from_utf8_lossy(&bytes).into_owned()),
-                    error: None,
-                    object,
-                },
-                Err(e) => CachedRecord {
-                    body: None,
-                    error: Some(e.to_string()),
-                    object,
-                },
-            }
+    let pending: Vec<(CachedObject, Option<CachedRecord>)> = listed
+        .iter()
+        .map(|o| {
+            let object = CachedObject::of(o);
+            let kept = old.get(&object).map(|r| (*r).clone());
+            (object, kept)
+        })
+        .collect();
+    let reads = pending.into_iter().map(|(object, kept)| async move {
+        if let Some(kept) = kept {
+            return kept;
+        }
+        match repo
+            .get_small_once(&object.path, DRILL_RECORD_MAX_BYTES)
+            .await
+        {
+            Ok(bytes) => CachedRecord {
+                body: Some(String::from_utf8_lossy(&bytes).into_owned()),
+                error: None,
+                object,
+            },
+            Err(e) => CachedRecord {
+                body: None,
+                error: Some(e.to_string()),
+                object,
+            },
         }
     });
     futures::stream::iter(reads)
@@ -335,7 +339,8 @@ async fn read_folders(
     repo: &Repository,
     ids: &[SetId],
 ) -> Result<Vec<Option<CachedSet>>, RepoError> {
-    let reads = ids.iter().map(|id| async move {
+    let reads = ids.to_vec().into_iter().map(|id| async move {
+        let id = &id;
         let objects = repo.list_flat(&layout::set_dir(id)).await?;
         if objects.is_empty() {
             return Ok(None);
