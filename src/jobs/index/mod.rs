@@ -223,3 +223,6 @@ pub(crate) fn to_entry(set: &CachedSet) -> Option<SetEntry> {
         missing,
     })
 }
+
+#[cfg(test)]
+mod tests;
