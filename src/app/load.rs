@@ -145,12 +145,17 @@ async fn load_indexed(
             let _ = tx.send(AppEvent::Partial(Box::new(snapshot), progress));
         }
     };
-    if previews.is_some() {
+    if let Some(tx) = previews {
         if let Some(cached) = index::cached(repo, &spec.paths) {
             show(cached, None);
             if let Ok(newer) = index::load(repo, &spec.paths, Freshness::Newest, None).await {
                 show(newer, None);
             }
+        } else if let Ok(Some(p)) =
+            status_preview::preview(spec, repo, &journal, spooled.clone()).await
+        {
+            // No index yet: the dashboard's verdict from a few reads, while the sets stream in.
+            let _ = tx.send(AppEvent::Previewed(Box::new(p)));
         }
     }
     let on_progress = |so_far: &Inventory, progress: LoadProgress| {

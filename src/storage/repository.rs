@@ -594,30 +594,39 @@ impl Repository {
         Ok(out)
     }
 
-    /// [`Repository::get_small`] in one request on S3 (a ranged GET of at most `max` + 1
-    /// bytes, no stat first): what a cold load of 10,000 manifests pays per set.
-    pub async fn get_small_once(&self, path: &str, max: u64) -> Result<Vec<u8>, RepoError> {
-        if self.is_local() {
+    /// [`Repository::get_small`] of an object whose size a listing gave: one request on S3
+    /// (a ranged GET of exactly `size` bytes, no stat first), what a cold load of 10,000
+    /// manifests pays per set. An object that changed size since is read the two-request way.
+    pub async fn get_small_sized(
+        &self,
+        path: &str,
+        size: u64,
+        max: u64,
+    ) -> Result<Vec<u8>, RepoError> {
+        if self.is_local() || size == 0 {
             return self.get_small(path, max).await;
         }
-        let read = self.op.read_with(path).range(0..max + 1).await;
-        let bytes = match read {
-            Ok(buffer) => buffer.to_vec(),
-            // An empty object has no byte 0 to range from (416): the two-request path.
-            Err(e) if e.kind() == opendal::ErrorKind::RangeNotSatisfied => {
-                return self.get_small(path, max).await
-            }
-            Err(e) => return Err(self.err("read", path)(e)),
-        };
-        if bytes.len() as u64 > max {
+        if size > max {
             return Err(RepoError::TooLarge {
                 url: self.url.clone(),
                 path: path.to_string(),
-                size: bytes.len() as u64,
+                size,
                 max,
             });
         }
-        Ok(bytes)
+        match self.op.read_with(path).range(0..size).await {
+            Ok(buffer) => Ok(buffer.to_vec()),
+            // Not the size listed (rewritten since, or a short answer): read it afresh.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    opendal::ErrorKind::Unexpected | opendal::ErrorKind::RangeNotSatisfied
+                ) =>
+            {
+                self.get_small(path, max).await
+            }
+            Err(e) => Err(self.err("read", path)(e)),
+        }
     }
 
     pub async fn delete(&self, path: &str) -> Result<(), RepoError> {

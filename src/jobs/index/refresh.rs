@@ -1,7 +1,7 @@
 //! The passes that bring an index file up to date with its repository (see `Freshness`):
 //! `full` lists every object and reads only new or changed manifests and drill records (with
-//! no cache, it also lists the set folders first and streams their manifests, newest first,
-//! while the object listing runs); `newest` lists only what sorts after the newest cached set.
+//! no cache: every manifest, newest first, the sets shown as they arrive); `newest` lists only
+//! what sorts after the newest cached set.
 
 use super::cache::{CachedObject, CachedRecord, CachedSet, IndexFile, FORMAT};
 use super::{to_entry, LoadProgress, OnProgress, READS_IN_FLIGHT};
@@ -30,9 +30,16 @@ enum ManifestRead {
 
 /// Reads and parses the manifest of `id` in one request. As `inventory::scan`: an oversized or
 /// unparsable manifest is that set's problem; any other failure fails the load.
-async fn read_manifest(repo: &Repository, id: &SetId) -> Result<ManifestRead, RepoError> {
+async fn read_manifest(
+    repo: &Repository,
+    id: &SetId,
+    size: u64,
+) -> Result<ManifestRead, RepoError> {
     let path = layout::manifest_path(id);
-    match repo.get_small_once(&path, MANIFEST_MAX_BYTES as u64).await {
+    match repo
+        .get_small_sized(&path, size, MANIFEST_MAX_BYTES as u64)
+        .await
+    {
         Ok(bytes) => Ok(match Manifest::parse(id.as_str(), &bytes) {
             Ok(m) => ManifestRead::Parsed(m),
             Err(e) => ManifestRead::Unusable(e.to_string()),
@@ -109,43 +116,31 @@ fn group(objects: Vec<ObjectInfo>) -> Listed {
     listed
 }
 
-/// Every object listed; manifests read only for sets that are new or whose manifest changed.
-/// With no cache (`old` None), the set folders are listed first and their manifests read,
-/// newest first, while the object listing runs, so the first sets are known within a few
-/// requests (`on_progress`).
+/// Every object listed; manifests read only for sets that are new or whose manifest changed,
+/// newest first, [`READS_IN_FLIGHT`] at a time, telling `on_progress` what is known so far.
 pub(super) async fn full(
     repo: &Repository,
     old: Option<IndexFile>,
     on_progress: Option<OnProgress<'_>>,
 ) -> Result<IndexFile, RepoError> {
     let old = old.unwrap_or_default();
-    let cold = old.sets.is_empty();
-    let (listed, early) = if cold {
-        let (listed, early) = tokio::join!(repo.list(""), stream_folders(repo, on_progress));
-        (listed?, early?)
-    } else {
-        (repo.list("").await?, HashMap::new())
-    };
-    let listed = group(listed);
+    let listed = group(repo.list("").await?);
     let old_sets: HashMap<&str, &CachedSet> = old.sets.iter().map(|s| (s.id.as_str(), s)).collect();
-    let mut known: HashMap<SetId, ManifestRead> = early;
+    let mut known: HashMap<SetId, ManifestRead> = HashMap::new();
     let mut to_read = Vec::new();
-    for (id, objects) in &listed.sets {
-        let early_found = known
-            .get(id)
-            .is_some_and(|r| !matches!(r, ManifestRead::Absent));
-        if !objects.iter().any(|o| is_manifest(&o.path)) || early_found {
+    for (id, objects) in listed.sets.iter().rev() {
+        let Some(manifest) = objects.iter().find(|o| is_manifest(&o.path)) else {
             continue;
-        }
+        };
         match reusable(old_sets.get(id.as_str()).copied(), objects) {
             Some(read) => {
                 known.insert(id.clone(), read);
             }
-            None => to_read.push(id.clone()),
+            None => to_read.push((id.clone(), manifest.size)),
         }
     }
-    to_read.reverse();
-    known.extend(read_manifests(repo, to_read).await?);
+    let reads = read_manifests(repo, to_read, &listed, on_progress).await?;
+    known.extend(reads);
     let sets = listed
         .sets
         .iter()
@@ -162,40 +157,17 @@ pub(super) async fn full(
     })
 }
 
-/// Reads the manifests of `ids` in order, [`READS_IN_FLIGHT`] at a time.
+/// Reads the manifests of `ids` (with their listed sizes) in order, [`READS_IN_FLIGHT`] at a
+/// time; `on_progress` hears about the sets read so far about 4 times a second.
 async fn read_manifests(
     repo: &Repository,
-    ids: Vec<SetId>,
-) -> Result<HashMap<SetId, ManifestRead>, RepoError> {
-    let reads = ids.into_iter().map(|id| async move {
-        let read = read_manifest(repo, &id).await?;
-        Ok::<_, RepoError>((id, read))
-    });
-    let mut stream = futures::stream::iter(reads).buffered(READS_IN_FLIGHT);
-    let mut out = HashMap::new();
-    while let Some(read) = stream.next().await {
-        let (id, read) = read?;
-        out.insert(id, read);
-    }
-    Ok(out)
-}
-
-/// A cold load's first part: the set folders (one delimited listing), then their manifests
-/// newest first, telling `on_progress` what is known so far.
-async fn stream_folders(
-    repo: &Repository,
+    ids: Vec<(SetId, u64)>,
+    listed: &Listed,
     on_progress: Option<OnProgress<'_>>,
 ) -> Result<HashMap<SetId, ManifestRead>, RepoError> {
-    let ids: Vec<SetId> = repo
-        .list_dirs(SETS_DIR)
-        .await?
-        .iter()
-        .rev()
-        .filter_map(|name| SetId::parse(name).ok())
-        .collect();
     let total = ids.len();
-    let reads = ids.into_iter().map(|id| async move {
-        let read = read_manifest(repo, &id).await?;
+    let reads = ids.into_iter().map(|(id, size)| async move {
+        let read = read_manifest(repo, &id, size).await?;
         Ok::<_, RepoError>((id, read))
     });
     let mut stream = futures::stream::iter(reads).buffered(READS_IN_FLIGHT);
@@ -207,22 +179,12 @@ async fn stream_folders(
     let mut last_told: Option<Instant> = None;
     while let Some(read) = stream.next().await {
         let (id, read) = read?;
-        if let (Some(tell), ManifestRead::Parsed(m)) = (on_progress, &read) {
-            // The objects are not listed yet: the set stands for itself until they are.
-            let manifest = layout::manifest_path(&id);
-            let set = CachedSet {
-                id: id.to_string(),
-                objects: vec![CachedObject {
-                    path: manifest,
-                    size: 0,
-                    modified: None,
-                }],
-                manifest: Some(m.clone()),
-                manifest_error: None,
-            };
-            so_far.sets.extend(to_entry(&set));
-            let due = last_told.is_none_or(|t| t.elapsed() >= PROGRESS_INTERVAL);
-            if due {
+        if let Some(tell) = on_progress {
+            let objects = listed.sets.get(&id).map(Vec::as_slice).unwrap_or_default();
+            so_far
+                .sets
+                .extend(to_entry(&cached_set(&id, objects, Some(read.clone()))));
+            if last_told.is_none_or(|t| t.elapsed() >= PROGRESS_INTERVAL) {
                 last_told = Some(Instant::now());
                 let loaded = out.len() + 1;
                 tell(&so_far, LoadProgress { loaded, total });
@@ -253,7 +215,7 @@ async fn read_drills(
             return kept;
         }
         match repo
-            .get_small_once(&object.path, DRILL_RECORD_MAX_BYTES)
+            .get_small_sized(&object.path, object.size, DRILL_RECORD_MAX_BYTES)
             .await
         {
             Ok(bytes) => CachedRecord {
@@ -345,9 +307,9 @@ async fn read_folders(
         if objects.is_empty() {
             return Ok(None);
         }
-        let read = match objects.iter().any(|o| is_manifest(&o.path)) {
-            true => Some(read_manifest(repo, id).await?),
-            false => None,
+        let read = match objects.iter().find(|o| is_manifest(&o.path)) {
+            Some(m) => Some(read_manifest(repo, id, m.size).await?),
+            None => None,
         };
         Ok::<_, RepoError>(Some(cached_set(id, &objects, read)))
     });
