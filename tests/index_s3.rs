@@ -89,7 +89,9 @@ fn spec(s3: &S3Server) -> RepositorySpec {
 }
 
 /// What a caller sees of an inventory: each set's id, completeness, manifest and objects.
-fn seen(i: &Inventory) -> Vec<(String, bool, Option<Manifest>, Vec<(String, u64)>)> {
+type Seen = (String, bool, Option<Manifest>, Vec<(String, u64)>);
+
+fn seen(i: &Inventory) -> Vec<Seen> {
     i.sets
         .iter()
         .map(|s| {

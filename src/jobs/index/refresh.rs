@@ -23,7 +23,7 @@ const DRILL_RECORD_MAX_BYTES: u64 = 4 * 1024 * 1024;
 /// What reading one manifest gave: the manifest, or why the set is incomplete.
 #[derive(Debug, Clone)]
 enum ManifestRead {
-    Parsed(Manifest),
+    Parsed(Box<Manifest>),
     Unusable(String),
     Absent,
 }
@@ -41,7 +41,7 @@ async fn read_manifest(
         .await
     {
         Ok(bytes) => Ok(match Manifest::parse(id.as_str(), &bytes) {
-            Ok(m) => ManifestRead::Parsed(m),
+            Ok(m) => ManifestRead::Parsed(Box::new(m)),
             Err(e) => ManifestRead::Unusable(e.to_string()),
         }),
         Err(e) if e.is_not_found() => Ok(ManifestRead::Absent),
@@ -54,7 +54,7 @@ fn cached_set(id: &SetId, objects: &[ObjectInfo], read: Option<ManifestRead>) ->
     let has_manifest = objects.iter().any(|o| is_manifest(&o.path));
     let (manifest, manifest_error) = match (has_manifest, read) {
         (false, _) | (true, None) => (None, None),
-        (true, Some(ManifestRead::Parsed(m))) => (Some(m), None),
+        (true, Some(ManifestRead::Parsed(m))) => (Some(*m), None),
         (true, Some(ManifestRead::Unusable(e))) => (None, Some(e)),
         (true, Some(ManifestRead::Absent)) => {
             (None, Some("manifest.json vanished while listing".into()))
@@ -85,7 +85,7 @@ fn reusable(old: Option<&CachedSet>, objects: &[ObjectInfo]) -> Option<ManifestR
         return None;
     }
     match (&old.manifest, &old.manifest_error) {
-        (Some(m), _) => Some(ManifestRead::Parsed(m.clone())),
+        (Some(m), _) => Some(ManifestRead::Parsed(Box::new(m.clone()))),
         (None, Some(e)) => Some(ManifestRead::Unusable(e.clone())),
         (None, None) => None,
     }
@@ -301,7 +301,7 @@ async fn read_folders(
     repo: &Repository,
     ids: &[SetId],
 ) -> Result<Vec<Option<CachedSet>>, RepoError> {
-    let reads = ids.to_vec().into_iter().map(|id| async move {
+    let reads = ids.iter().cloned().map(|id| async move {
         let id = &id;
         let objects = repo.list_flat(&layout::set_dir(id)).await?;
         if objects.is_empty() {
