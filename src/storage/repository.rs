@@ -527,6 +527,28 @@ impl Repository {
         dir: &str,
         after: Option<&str>,
     ) -> Result<Vec<String>, RepoError> {
+        self.list_dirs_between(dir, after, None).await
+    }
+
+    /// [`Repository::list_dirs_after`], only up to `upto` (inclusive): every name between two
+    /// others starts with what they have in common, so the listing asks for that prefix alone
+    /// (with time-sorted set ids and `upto` = now, the folders of the last hour or day, not
+    /// all of them: s3s-fs reads every folder under the prefix for each listing).
+    pub async fn list_dirs_between(
+        &self,
+        dir: &str,
+        after: Option<&str>,
+        upto: Option<&str>,
+    ) -> Result<Vec<String>, RepoError> {
+        let common = match (after, upto) {
+            (Some(a), Some(b)) => a
+                .chars()
+                .zip(b.chars())
+                .take_while(|(x, y)| x == y)
+                .map(|(x, _)| x)
+                .collect::<String>(),
+            _ => String::new(),
+        };
         let mut names = if let Location::Local(root) = &self.location {
             let folder = root.join(dir.trim_start_matches('/'));
             let read = tokio::task::spawn_blocking(move || list_local_dirs(&folder))
@@ -534,7 +556,8 @@ impl Repository {
                 .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
             read.map_err(|e| self.err("list", dir)(io_to_opendal(&e)))?
         } else {
-            let mut listing = self.op.lister_with(dir).limit(LIST_PAGE_KEYS);
+            let under = format!("{dir}{common}");
+            let mut listing = self.op.lister_with(&under).limit(LIST_PAGE_KEYS);
             if let Some(after) = after {
                 listing = listing.start_after(&format!("{dir}{after}/"));
             }
@@ -552,6 +575,9 @@ impl Repository {
         };
         if let Some(after) = after {
             names.retain(|n| n.as_str() > after);
+        }
+        if let Some(upto) = upto {
+            names.retain(|n| n.as_str() <= upto && n.starts_with(&common));
         }
         names.sort();
         Ok(names)

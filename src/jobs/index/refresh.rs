@@ -9,7 +9,7 @@ use crate::jobs::inventory::Inventory;
 use crate::storage::layout::{self, DRILLS_DIR, MANIFEST_NAME, PINS_DIR, SETS_DIR};
 use crate::storage::manifest::{Manifest, MANIFEST_MAX_BYTES};
 use crate::storage::repository::{ObjectInfo, RepoError, Repository};
-use crate::storage::setid::{dated_in_future, SetId};
+use crate::storage::setid::{dated_in_future, SetId, FUTURE_TOLERANCE};
 use chrono::Utc;
 use futures::StreamExt;
 use std::collections::{BTreeMap, HashMap};
@@ -250,6 +250,11 @@ pub(super) async fn newest(repo: &Repository, old: IndexFile) -> Result<IndexFil
         .iter()
         .find(|(id, _)| !dated_in_future(id.time(), now))
         .map(|(id, _)| id.to_string());
+    // Newer sets dated up to now (and the tolerance): a new far-future set waits for a full
+    // pass, as it can never be the newest set.
+    let upto = (now + FUTURE_TOLERANCE)
+        .format("%Y%m%dT%H%M%SZ~")
+        .to_string();
     let mut again: Vec<SetId> = parsed
         .iter()
         .filter(|(id, s)| s.manifest.is_none() || dated_in_future(id.time(), now))
@@ -266,7 +271,7 @@ pub(super) async fn newest(repo: &Repository, old: IndexFile) -> Result<IndexFil
         }
     };
     let (new, drills, pins, still_there) = tokio::join!(
-        repo.list_dirs_after(SETS_DIR, after.as_deref()),
+        repo.list_dirs_between(SETS_DIR, after.as_deref(), Some(&upto)),
         repo.list_flat(DRILLS_DIR),
         repo.list_flat(PINS_DIR),
         still_there
