@@ -840,6 +840,7 @@ timeout = "30m"
         let paths = LocalPaths {
             data_dir: "/tmp/d".into(),
             state_dir: "/tmp/s".into(),
+            cache_dir: "/tmp/c".into(),
         };
         let set = crate::storage::setid::SetId::parse("20261122T020000Z-3f9a").unwrap();
         let spec = |c: &Config, o: RestoreOptions| c.restore_spec(&paths, set.clone(), o).unwrap();

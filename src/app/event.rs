@@ -4,6 +4,7 @@
 use super::action::Action;
 use super::reload::ConsoleSettings;
 use super::state::Snapshot;
+use crate::jobs::index::LoadProgress;
 use crate::jobs::preflight::PreflightReport;
 use crate::jobs::progress::JobEvent;
 use crate::jobs::prune_plan::PrunePlan;
@@ -26,6 +27,9 @@ pub enum AppEvent {
     Scroll(i16),
     /// The dashboard's preliminary verdict, read before the full listing (first load only).
     Previewed(Box<StatusPreview>),
+    /// What a load knows so far (a remote repository's cached index, or a cold load's sets
+    /// read so far with their count); the load goes on.
+    Partial(Box<Snapshot>, Option<LoadProgress>),
     Loaded(Result<Box<Snapshot>, String>),
     Preflight(Box<PreflightReport>),
     Job {

@@ -1,16 +1,21 @@
 //! The console's load: what the dashboard, history, inventory and drills show, read in one
-//! listing, as a job the runtime spawns like any other (`LoadJob`).
+//! listing (a remote repository through the manifest index, `jobs::index`), as a job the
+//! runtime spawns like any other (`LoadJob`).
 
 use super::config::Config;
 use super::event::AppEvent;
 use super::history;
 use super::state::Snapshot;
+use crate::jobs::drill_record::DrillRecord;
+use crate::jobs::index::{self, Freshness, Indexed, LoadProgress};
+use crate::jobs::inventory::Inventory;
 use crate::jobs::job::Job;
 use crate::jobs::progress::Reporter;
+use crate::jobs::status::StatusSpec;
 use crate::jobs::{inventory, status, status_preview, CancellationToken};
-use crate::storage::journal::Journal;
+use crate::storage::journal::{DrillSummary, Journal, JournalView};
 use crate::storage::paths::LocalPaths;
-use crate::storage::repository::Repository;
+use crate::storage::repository::{RepoError, Repository};
 use chrono::Utc;
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -49,7 +54,11 @@ pub async fn load_staged(
     let journal = Journal::new(paths.journal())
         .read()
         .map_err(|e| e.to_string())?;
-    let (listed, spooled, drill, drills) = match Repository::open(&spec.repository) {
+    let opened = Repository::open(&spec.repository);
+    if let Some(repo) = opened.as_ref().ok().filter(|r| !r.is_local()) {
+        return load_indexed(&spec, repo, journal, previews).await;
+    }
+    let (listed, spooled, drill, drills) = match opened {
         Ok(repo) => {
             let spooled = status::spooled_sets(&spec, &repo).await;
             if let Some(tx) = previews {
@@ -73,20 +82,98 @@ pub async fn load_staged(
         }
         Err(e) => (Err(e), Vec::new(), None, Vec::new()),
     };
-    let mut report = status::evaluate(&spec, listed.as_ref(), &journal, spooled, drill);
-    // The archiver's state when the source archives WAL (bounded: a dead source costs at most
-    // the probe's timeout, and this runs off the render path).
+    let mut snapshot = snapshot_of(&spec, listed, journal, spooled, drill, drills);
+    probe_wal(&spec, &mut snapshot).await;
+    Ok(snapshot)
+}
+
+/// The archiver's state when the source archives WAL (bounded: a dead source costs at most
+/// the probe's timeout, and this runs off the render path).
+async fn probe_wal(spec: &StatusSpec, snapshot: &mut Snapshot) {
     if let Some(probe) = &spec.wal {
-        status::apply_wal(&mut report, Some(crate::jobs::wal::probe(probe).await));
+        status::apply_wal(
+            &mut snapshot.status,
+            Some(crate::jobs::wal::probe(probe).await),
+        );
     }
+}
+
+/// What the screens show from a listing (or its failure), before the WAL probe.
+fn snapshot_of(
+    spec: &StatusSpec,
+    listed: Result<Inventory, RepoError>,
+    journal: JournalView,
+    spooled: Vec<String>,
+    drill: Option<DrillSummary>,
+    drills: Vec<DrillRecord>,
+) -> Snapshot {
+    let report = status::evaluate(spec, listed.as_ref(), &journal, spooled, drill);
     let inventory = listed.ok();
     let history = history::rows(inventory.as_ref(), &journal, &spec.repository.url);
-    Ok(Snapshot {
+    Snapshot {
         status: report,
         inventory,
         journal,
         history,
         drills,
         loaded_at: Utc::now(),
-    })
+    }
+}
+
+/// The console's load of a remote repository, through the manifest index. With `previews`
+/// (the first load), what is known is shown at each step: the cached index at once (no
+/// request), then with the sets newer than it (a request or two), or on a cold load the sets
+/// as their manifests arrive with the count so far; the full pass (every object listed) ends
+/// the load.
+async fn load_indexed(
+    spec: &StatusSpec,
+    repo: &Repository,
+    journal: JournalView,
+    previews: Option<&UnboundedSender<AppEvent>>,
+) -> Result<Snapshot, String> {
+    let spooled = status::spooled_sets(spec, repo).await;
+    let show = |indexed: Indexed, progress: Option<LoadProgress>| {
+        if let Some(tx) = previews {
+            let snapshot = snapshot_of(
+                spec,
+                Ok(indexed.inventory),
+                journal.clone(),
+                spooled.clone(),
+                indexed.newest_drill,
+                indexed.drills,
+            );
+            let _ = tx.send(AppEvent::Partial(Box::new(snapshot), progress));
+        }
+    };
+    if let Some(tx) = previews {
+        if let Some(cached) = index::cached(repo, &spec.paths) {
+            show(cached, None);
+            if let Ok(newer) = index::load(repo, &spec.paths, Freshness::Newest, None).await {
+                show(newer, None);
+            }
+        } else if let Ok(Some(p)) =
+            status_preview::preview(spec, repo, &journal, spooled.clone()).await
+        {
+            // No index yet: the dashboard's verdict from a few reads, while the sets stream in.
+            let _ = tx.send(AppEvent::Previewed(Box::new(p)));
+        }
+    }
+    let on_progress = |so_far: &Inventory, progress: LoadProgress| {
+        let indexed = Indexed {
+            inventory: so_far.clone(),
+            drills: Vec::new(),
+            drill_problems: Vec::new(),
+            newest_drill: None,
+        };
+        show(indexed, Some(progress));
+    };
+    let tell: Option<index::OnProgress> = previews.map(|_| &on_progress as index::OnProgress);
+    let (listed, drill, drills) = match index::load(repo, &spec.paths, Freshness::Full, tell).await
+    {
+        Ok(i) => (Ok(i.inventory), i.newest_drill, i.drills),
+        Err(e) => (Err(e), None, Vec::new()),
+    };
+    let mut snapshot = snapshot_of(spec, listed, journal, spooled, drill, drills);
+    probe_wal(spec, &mut snapshot).await;
+    Ok(snapshot)
 }

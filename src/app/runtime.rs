@@ -340,6 +340,7 @@ pub fn handle(state: &mut AppState, event: AppEvent) -> Vec<Effect> {
     // `update` does not look at the snapshot it replaces; a failed load keeps it.
     let replaced = match &event {
         AppEvent::Loaded(Ok(_)) => state.snapshot.take(),
+        AppEvent::Partial(..) if state.loading => state.snapshot.take(),
         _ => None,
     };
     let effects = update(state, event);

@@ -249,6 +249,8 @@ pub struct AppState {
     /// snapshot).
     pub preview: Option<StatusPreview>,
     pub loading: bool,
+    /// A cold load of a remote repository: manifests read, of set folders found.
+    pub load_progress: Option<(usize, usize)>,
     pub load_error: Option<String>,
     pub history: ListCursor,
     pub inventory: ListCursor,
@@ -289,6 +291,7 @@ impl AppState {
             snapshot: None,
             preview: None,
             loading: false,
+            load_progress: None,
             load_error: None,
             history: ListCursor::default(),
             inventory: ListCursor::default(),

@@ -63,8 +63,20 @@ pub fn update(state: &mut AppState, event: AppEvent) -> Vec<Effect> {
             }
             Vec::new()
         }
+        AppEvent::Partial(snapshot, progress) => {
+            // A partial view arriving after the load ended must not replace the full one.
+            if state.loading {
+                state.snapshot = Some(*snapshot);
+                state.preview = None;
+                state.load_progress = progress.map(|p| (p.loaded, p.total));
+                screens::clamp_selections(state);
+                history::follow_detail(state);
+            }
+            Vec::new()
+        }
         AppEvent::Loaded(result) => {
             state.loading = false;
+            state.load_progress = None;
             // The full load replaces the preview; a failed one must not leave it on screen.
             state.preview = None;
             match result {

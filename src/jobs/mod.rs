@@ -9,6 +9,7 @@ pub mod drill;
 pub mod drill_record;
 pub mod exit_code;
 pub mod fetch;
+pub mod index;
 pub mod inventory;
 pub mod job;
 pub mod leftovers;

@@ -9,7 +9,8 @@
 //! `RunRecord`s of kind `prune` (see [`execute`]).
 
 use super::drill_record;
-use super::inventory::{self, Inventory};
+use super::index;
+use super::inventory::Inventory;
 use super::open_uploads;
 use super::pins::{self, PinError};
 use super::progress::Reporter;
@@ -209,9 +210,15 @@ impl Gathered {
 
 async fn gather(spec: &PruneSpec) -> Result<Gathered, PruneError> {
     let repos = open(spec)?;
-    let data = inventory::scan(&repos.data).await?;
+    // The planning reads through the index's full pass: every object listed now, so a stale
+    // cache can neither hide a newer set nor keep a deleted one; `execute` re-reads each set's
+    // pin under the lock before deleting it.
+    let full = index::Freshness::Full;
+    let data = index::load(&repos.data, &spec.paths, full, None)
+        .await?
+        .inventory;
     let secrets = match &repos.secrets {
-        Some(r) => Some(inventory::scan(r).await?),
+        Some(r) => Some(index::load(r, &spec.paths, full, None).await?.inventory),
         None => None,
     };
     let pins = pins::load(&repos.data, &data).await?;

@@ -234,11 +234,17 @@ pub async fn run(spec: &StatusSpec) -> Result<StatusReport, JournalError> {
     let listed = match Repository::open(&spec.repository) {
         Ok(repo) => {
             spooled = spooled_sets(spec, &repo).await;
-            let listed = inventory::scan(&repo).await;
-            if let Ok(inventory) = &listed {
-                drill = newest_drill(&repo, inventory).await;
+            // The index's newest pass: the sets newer than the cached ones, the drill records
+            // and pins; an older set another host deleted since is still counted until the
+            // next full pass (`list`, the console, prune), which the verdict never rests on.
+            let freshness = super::index::Freshness::Newest;
+            match super::index::load(&repo, &spec.paths, freshness, None).await {
+                Ok(indexed) => {
+                    drill = indexed.newest_drill;
+                    Ok(indexed.inventory)
+                }
+                Err(e) => Err(e),
             }
-            listed
         }
         Err(e) => Err(e),
     };
@@ -678,6 +684,7 @@ mod tests {
             paths: LocalPaths {
                 data_dir: "/nonexistent/data".into(),
                 state_dir: "/nonexistent/state".into(),
+                cache_dir: "/nonexistent/cache".into(),
             },
             spool_dir: None,
             stale_after: DEFAULT_STALE_AFTER,

@@ -1,6 +1,7 @@
 //! The host-local places lifeboat keeps things outside any repository: the run journal and the
-//! upload spool (XDG data directory), locks and logs (XDG state directory). `LIFEBOAT_DATA_DIR`
-//! and `LIFEBOAT_STATE_DIR` relocate them (tests, benchmarks, several installations on one host).
+//! upload spool (XDG data directory), locks and logs (XDG state directory), the manifest index
+//! (XDG cache directory). `LIFEBOAT_DATA_DIR`, `LIFEBOAT_STATE_DIR` and `LIFEBOAT_CACHE_DIR`
+//! relocate them (tests, benchmarks, several installations on one host).
 
 use std::path::{Path, PathBuf};
 
@@ -8,6 +9,8 @@ use std::path::{Path, PathBuf};
 pub struct LocalPaths {
     pub data_dir: PathBuf,
     pub state_dir: PathBuf,
+    /// What can be rebuilt from the repositories (the manifest index): losing it costs time only.
+    pub cache_dir: PathBuf,
 }
 
 impl LocalPaths {
@@ -25,9 +28,14 @@ impl LocalPaths {
                     .and_then(|d| d.state_dir().map(Path::to_path_buf))
             })
             .unwrap_or_else(|| data_dir.join("state"));
+        let cache_dir = std::env::var_os("LIFEBOAT_CACHE_DIR")
+            .map(PathBuf::from)
+            .or_else(|| dirs.as_ref().map(|d| d.cache_dir().to_path_buf()))
+            .unwrap_or_else(|| data_dir.join("cache"));
         LocalPaths {
             data_dir,
             state_dir,
+            cache_dir,
         }
     }
 
@@ -35,6 +43,7 @@ impl LocalPaths {
         LocalPaths {
             data_dir: root.join("data"),
             state_dir: root.join("state"),
+            cache_dir: root.join("cache"),
         }
     }
 
@@ -48,6 +57,11 @@ impl LocalPaths {
 
     pub fn locks(&self) -> PathBuf {
         self.state_dir.join("locks")
+    }
+
+    /// One file per repository: parsed manifests, pins and drill records (`jobs::index`).
+    pub fn index(&self) -> PathBuf {
+        self.cache_dir.join("index")
     }
 
     pub fn logs(&self) -> PathBuf {

@@ -65,6 +65,11 @@ pub fn status_bar(frame: &mut Frame, area: Rect, state: &AppState, keymap: &Keym
                 theme.accent()
             },
         ));
+    } else if let (true, Some((loaded, total))) = (state.loading, state.load_progress) {
+        spans.push(Span::styled(
+            format!("loading {loaded} of {total}…  "),
+            theme.dim(),
+        ));
     } else if state.loading {
         spans.push(Span::styled("loading…  ", theme.dim()));
     }

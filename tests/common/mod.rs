@@ -175,6 +175,12 @@ impl S3Server {
                 S3_SECRET_KEY.to_string(),
             ),
             ("AWS_REGION".to_string(), S3_REGION.to_string()),
+            // The manifest index of this server's repositories stays with it: a later test on
+            // the same port and bucket must not start from this one's index.
+            (
+                "LIFEBOAT_CACHE_DIR".to_string(),
+                self.base.path().join("cache").display().to_string(),
+            ),
         ]
     }
 

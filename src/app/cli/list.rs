@@ -5,7 +5,7 @@
 use super::common::print_json;
 use crate::app::config::Config;
 use crate::app::exit;
-use crate::jobs::{inventory, open_uploads};
+use crate::jobs::{index, open_uploads};
 use crate::report;
 use crate::storage::journal::Journal;
 use crate::storage::paths::LocalPaths;
@@ -19,8 +19,11 @@ pub async fn run(config: &Config, paths: &LocalPaths, json: bool, everything: bo
             return exit::CONFIG;
         }
     };
+    // Every object listed, manifests read only when new or changed (`jobs::index`).
     let scanned = match Repository::open(&spec) {
-        Ok(repo) => inventory::scan(&repo).await,
+        Ok(repo) => index::load(&repo, paths, index::Freshness::Full, None)
+            .await
+            .map(|indexed| indexed.inventory),
         Err(e) => Err(e),
     };
     let inventory = match scanned {
