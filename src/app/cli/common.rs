@@ -2,7 +2,8 @@
 //! events, Ctrl-c as cancellation, JSON printing, opening the data repository and resolving a
 //! set named on the command line. Command files import this, never each other.
 
-use crate::app::config::{self, Config};
+use crate::app::apps;
+use crate::app::config::Config;
 use crate::app::exit;
 use crate::app::runtime::Draw;
 use crate::jobs::progress::{JobEvent, Reporter};
@@ -15,14 +16,38 @@ use crate::storage::setid::SetId;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-/// The configuration at `--config` (or the default path); a problem is printed and becomes
-/// the configuration exit code.
-pub fn load_config(flag: Option<&PathBuf>) -> Result<Config, i32> {
-    let path = config::resolve_path(flag.map(PathBuf::as_path));
-    Config::load(&path).map_err(|e| {
-        eprintln!("lifeboat: {e}");
-        exit::CONFIG
-    })
+/// What the command line names: `--config`, `--app`, and the host's directories.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub config: Option<PathBuf>,
+    pub app: Option<String>,
+    pub base: LocalPaths,
+}
+
+impl Target {
+    /// The applications the command line selects (`app::apps` has the precedence); a
+    /// problem is printed and becomes the configuration exit code.
+    pub fn select(&self) -> Result<apps::Selection, i32> {
+        apps::select(self.config.as_deref(), self.app.as_deref(), &self.base).map_err(|e| {
+            eprintln!("lifeboat: {e}");
+            exit::CONFIG
+        })
+    }
+
+    /// The one application a command acts on, loaded, with its own directories. Several
+    /// configured and none named is a configuration error listing them.
+    pub fn load(&self) -> Result<(Config, LocalPaths), i32> {
+        let entry = self.select()?.one().map_err(|e| {
+            eprintln!("lifeboat: {e}");
+            exit::CONFIG
+        })?;
+        Config::load(&entry.config_path)
+            .map(|c| (c, entry.paths))
+            .map_err(|e| {
+                eprintln!("lifeboat: {e}");
+                exit::CONFIG
+            })
+    }
 }
 
 pub fn print_json<T: serde::Serialize>(value: &T) {
@@ -109,4 +134,22 @@ pub async fn open_console(config: Config, paths: LocalPaths, no_color: bool, dra
             exit::FAILED
         }
     }
+}
+
+/// Several applications and no `--app`: the console opens on the fleet screen.
+pub async fn open_fleet(
+    apps: Vec<apps::AppEntry>,
+    _base: LocalPaths,
+    _no_color: bool,
+    _draw: Draw,
+) -> i32 {
+    eprintln!(
+        "lifeboat: {}",
+        apps::Selection::Several(apps)
+            .one()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    );
+    exit::CONFIG
 }
