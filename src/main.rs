@@ -31,7 +31,12 @@ fn main() {
             std::process::exit(lifeboat::app::exit::FAILED);
         }
     };
-    let code = runtime.block_on(cli::run(args, paths, lifeboat::ui::render));
+    let code = runtime.block_on(cli::run(
+        args,
+        paths,
+        lifeboat::ui::render,
+        lifeboat::ui::fleet::render,
+    ));
     drop(runtime);
     std::process::exit(code);
 }

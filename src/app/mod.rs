@@ -12,6 +12,7 @@ pub mod dialog_layout;
 pub mod event;
 pub mod exit;
 pub mod fleet;
+pub mod fleet_console;
 pub mod history;
 pub mod inventory_tree;
 pub mod keymap;

@@ -259,6 +259,10 @@ pub struct AppState {
     pub height: u16,
     pub no_color: bool,
     pub should_quit: bool,
+    /// Opened from the fleet screen: the back key on the dashboard returns there.
+    pub from_fleet: bool,
+    /// Set with `should_quit` when the operator goes back to the fleet.
+    pub back_to_fleet: bool,
     pub next_job_id: u64,
     pub repository: String,
     pub config_path: String,
@@ -297,6 +301,8 @@ impl AppState {
             height: 24,
             no_color: false,
             should_quit: false,
+            from_fleet: false,
+            back_to_fleet: false,
             next_job_id: 1,
             repository,
             config_path,

@@ -137,6 +137,24 @@ fn request_quit(state: &mut AppState) -> Vec<Effect> {
     }
 }
 
+/// Leaves this application's console for the fleet screen; a running job would be cut off,
+/// so it must finish (or be cancelled) first.
+fn back_to_fleet(state: &mut AppState) -> Vec<Effect> {
+    if state.running_jobs() > 0 {
+        let key = notice::key_for(state, Action::ShowJobs);
+        notice::say(
+            state,
+            format!(
+                "a job is running: wait for it or cancel it ({key}) before going back to the fleet"
+            ),
+        );
+        return Vec::new();
+    }
+    state.back_to_fleet = true;
+    state.should_quit = true;
+    vec![Effect::Quit]
+}
+
 /// The filter prompt is open: Enter keeps the filter, Esc clears it, other actions wait.
 fn on_filter_prompt(state: &mut AppState, action: Action) {
     match action {
@@ -198,6 +216,9 @@ fn on_action(state: &mut AppState, action: Action) -> Vec<Effect> {
         Action::Back => {
             if state.screen == Screen::Inventory {
                 inventory::back(state);
+            }
+            if state.screen == Screen::Dashboard && state.from_fleet {
+                return back_to_fleet(state);
             }
             Vec::new()
         }

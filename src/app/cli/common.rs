@@ -5,6 +5,7 @@
 use crate::app::apps;
 use crate::app::config::Config;
 use crate::app::exit;
+use crate::app::fleet_console::DrawFleet;
 use crate::app::runtime::Draw;
 use crate::jobs::progress::{JobEvent, Reporter};
 use crate::jobs::set_choice;
@@ -139,17 +140,23 @@ pub async fn open_console(config: Config, paths: LocalPaths, no_color: bool, dra
 /// Several applications and no `--app`: the console opens on the fleet screen.
 pub async fn open_fleet(
     apps: Vec<apps::AppEntry>,
-    _base: LocalPaths,
-    _no_color: bool,
-    _draw: Draw,
+    no_color: bool,
+    draw: Draw,
+    draw_fleet: DrawFleet,
 ) -> i32 {
-    eprintln!(
-        "lifeboat: {}",
-        apps::Selection::Several(apps)
-            .one()
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default()
-    );
-    exit::CONFIG
+    if !std::io::stdout().is_terminal() {
+        eprintln!("lifeboat: the console needs a terminal; use a subcommand (see --help), e.g. `lifeboat status --all`");
+        return exit::CONFIG;
+    }
+    let dir = apps::config_dir()
+        .join(apps::APPS_DIR)
+        .display()
+        .to_string();
+    match crate::app::fleet_console::run_fleet(apps, dir, no_color, draw, draw_fleet).await {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            eprintln!("lifeboat: the console failed: {e}");
+            exit::FAILED
+        }
+    }
 }

@@ -28,6 +28,7 @@ pub use retention::RetentionAction;
 pub use status::StatusFormat;
 
 use crate::app::config::RestoreOptions;
+use crate::app::fleet_console::DrawFleet;
 use crate::app::runtime::Draw;
 use crate::app::{apps, demo, exit, keymap, keys_check, schedule};
 use crate::jobs::verify::VerifyTarget;
@@ -37,8 +38,8 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 /// Runs one command line. `draw` is how the console draws a frame (`ui::render`, passed in by
-/// the binary).
-pub async fn run(cli: Cli, paths: LocalPaths, draw: Draw) -> i32 {
+/// the binary), `draw_fleet` the fleet screen (`ui::fleet::render`).
+pub async fn run(cli: Cli, paths: LocalPaths, draw: Draw, draw_fleet: DrawFleet) -> i32 {
     let no_color = cli.no_color || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let opens_state = !matches!(
         cli.command,
@@ -66,7 +67,7 @@ pub async fn run(cli: Cli, paths: LocalPaths, draw: Draw) -> i32 {
     let Some(command) = cli.command else {
         return match target.select() {
             Ok(apps::Selection::Several(apps)) => {
-                open_fleet(apps, target.base.clone(), no_color, draw).await
+                open_fleet(apps, no_color, draw, draw_fleet).await
             }
             Ok(_) => match target.load() {
                 Ok((config, paths)) => open_console(config, paths, no_color, draw).await,
