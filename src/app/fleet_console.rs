@@ -88,7 +88,7 @@ pub async fn run_fleet(
                     no_color,
                     draw,
                     keymap: keymap.clone(),
-                    from_fleet: true,
+                    from_fleet: Some(app.name.clone()),
                 };
                 console.run(&mut tui).await?
             }
@@ -98,7 +98,9 @@ pub async fn run_fleet(
         if end == ConsoleEnd::Quit {
             return Ok(());
         }
-        tui.terminal.clear()?;
+        // No `terminal.clear()`: it asks the terminal for the cursor position, which races the
+        // input reader; the next frame is diffed against the console's last one, which is
+        // what the screen shows.
         state.now = Utc::now();
         if loading.is_none() {
             state.loading = true;

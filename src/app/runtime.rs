@@ -398,7 +398,7 @@ pub async fn run_console(
         no_color,
         draw,
         keymap,
-        from_fleet: false,
+        from_fleet: None,
     };
     console.run(&mut tui).await.map(|_| ())
 }
@@ -419,8 +419,9 @@ pub struct Console {
     pub no_color: bool,
     pub draw: Draw,
     pub keymap: Keymap,
-    /// Opened from the fleet screen: the back key on the dashboard returns there.
-    pub from_fleet: bool,
+    /// Opened from the fleet screen (this application's name): the back key on the
+    /// dashboard returns there.
+    pub from_fleet: Option<String>,
 }
 
 impl Console {
@@ -441,7 +442,7 @@ impl Console {
             Utc::now(),
         );
         state.no_color = no_color;
-        state.from_fleet = from_fleet;
+        state.fleet_app = from_fleet;
         state.keymap = keymap.clone();
         state.retention.policy = config.retention_policy().map_err(|e| e.to_string());
         if let Ok((rto, rpo, every)) = config.drill_targets() {

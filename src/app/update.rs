@@ -217,7 +217,7 @@ fn on_action(state: &mut AppState, action: Action) -> Vec<Effect> {
             if state.screen == Screen::Inventory {
                 inventory::back(state);
             }
-            if state.screen == Screen::Dashboard && state.from_fleet {
+            if state.screen == Screen::Dashboard && state.fleet_app.is_some() {
                 return back_to_fleet(state);
             }
             Vec::new()
@@ -272,5 +272,51 @@ fn on_action(state: &mut AppState, action: Action) -> Vec<Effect> {
             Vec::new()
         }
         Action::Confirm | Action::Deny => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::state::JobKind;
+    use chrono::Utc;
+
+    fn from_fleet() -> AppState {
+        let mut state = AppState::new("file:///r".into(), "/c/apps/shop.toml".into(), Utc::now());
+        state.fleet_app = Some("shop".into());
+        state
+    }
+
+    #[test]
+    fn back_on_the_dashboard_returns_to_the_fleet_only_when_opened_from_it() {
+        let mut state = from_fleet();
+        update(&mut state, AppEvent::Action(Action::Back));
+        assert!(state.should_quit && state.back_to_fleet);
+
+        let mut alone = AppState::new("file:///r".into(), "/c/config.toml".into(), Utc::now());
+        update(&mut alone, AppEvent::Action(Action::Back));
+        assert!(!alone.should_quit && !alone.back_to_fleet);
+
+        // Elsewhere than the dashboard, back keeps its screen's meaning.
+        let mut state = from_fleet();
+        state.screen = Screen::History;
+        update(&mut state, AppEvent::Action(Action::Back));
+        assert!(!state.should_quit);
+    }
+
+    #[test]
+    fn a_running_job_keeps_the_operator_in_the_application() {
+        let mut state = from_fleet();
+        screens::jobs::new_job(&mut state, JobKind::Backup);
+        update(&mut state, AppEvent::Action(Action::Back));
+        assert!(!state.should_quit && !state.back_to_fleet);
+        assert!(
+            state
+                .notice
+                .as_deref()
+                .is_some_and(|n| n.contains("a job is running")),
+            "{:?}",
+            state.notice
+        );
     }
 }
