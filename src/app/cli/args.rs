@@ -187,7 +187,7 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         output: Option<PathBuf>,
         /// Every configured application (apps/*.toml): one row each, and the worst exit code.
-        #[arg(long, conflicts_with = "app")]
+        #[arg(long)]
         all: bool,
     },
     /// Scheduled backups, verifications and drills: systemd timers or a crontab block.

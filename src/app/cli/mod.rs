@@ -207,6 +207,10 @@ pub async fn run(cli: Cli, paths: LocalPaths, draw: Draw, draw_fleet: DrawFleet)
                 (true, _) => StatusFormat::Json,
                 (false, f) => f.unwrap_or_default(),
             };
+            if all && (target.app.is_some() || target.config.is_some()) {
+                eprintln!("lifeboat: status --all reads every application; drop --app and --config (or drop --all)");
+                return exit::CONFIG;
+            }
             if all {
                 return match target.select() {
                     Ok(selection) => status::run_all(selection.all(), format, output).await,
