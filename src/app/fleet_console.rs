@@ -80,23 +80,24 @@ pub async fn run_fleet(
         let Some(app) = apps.get(opened) else {
             continue;
         };
-        let end = match app.load() {
-            Ok(config) => {
-                let console = Console {
-                    config,
-                    paths: app.paths.clone(),
-                    no_color,
-                    draw,
-                    keymap: keymap.clone(),
-                    from_fleet: Some(app.name.clone()),
-                };
-                console.run(&mut tui).await?
+        // A broken file stays on the fleet screen, where its row shows the error.
+        if let Ok(config) = app.load() {
+            let console = Console {
+                config,
+                paths: app.paths.clone(),
+                no_color,
+                draw,
+                keymap: keymap.clone(),
+                from_fleet: Some(app.name.clone()),
+            };
+            let (end, pending) = console.run(&mut tui).await?;
+            if end == ConsoleEnd::Quit {
+                drop(tui);
+                pending.finish().await;
+                return Ok(());
             }
-            // A broken file stays on the fleet screen, where its row shows the error.
-            Err(_) => ConsoleEnd::BackToFleet,
-        };
-        if end == ConsoleEnd::Quit {
-            return Ok(());
+            // Back to the fleet is refused while a job runs: nothing is left to wait for.
+            pending.finish().await;
         }
         // No `terminal.clear()`: it asks the terminal for the cursor position, which races the
         // input reader; the next frame is diffed against the console's last one, which is

@@ -400,7 +400,22 @@ pub async fn run_console(
         keymap,
         from_fleet: None,
     };
-    console.run(&mut tui).await.map(|_| ())
+    let (_, pending) = console.run(&mut tui).await?;
+    drop(tui);
+    pending.finish().await;
+    Ok(())
+}
+
+/// Jobs a console cancelled when it closed, still cleaning up.
+pub struct Pending(Vec<tokio::task::JoinHandle<()>>);
+
+impl Pending {
+    /// Cancelled jobs clean up (abort uploads, kill children) before the process leaves;
+    /// called after the terminal is restored, so the operator is not left looking at a frozen
+    /// screen meanwhile.
+    pub async fn finish(self) {
+        let _ = tokio::time::timeout(QUIT_GRACE, futures::future::join_all(self.0)).await;
+    }
 }
 
 /// How an application's console ended.
@@ -425,7 +440,7 @@ pub struct Console {
 }
 
 impl Console {
-    pub async fn run(self, tui: &mut Tui) -> std::io::Result<ConsoleEnd> {
+    pub async fn run(self, tui: &mut Tui) -> std::io::Result<(ConsoleEnd, Pending)> {
         let Console {
             config,
             paths,
@@ -502,14 +517,12 @@ impl Console {
                 break;
             }
         }
-        // Cancelled jobs clean up (abort uploads, kill children) before the process leaves.
-        let pending = std::mem::take(&mut executor.tasks);
-        let _ = tokio::time::timeout(QUIT_GRACE, futures::future::join_all(pending)).await;
-        Ok(if state.back_to_fleet {
+        let end = if state.back_to_fleet {
             ConsoleEnd::BackToFleet
         } else {
             ConsoleEnd::Quit
-        })
+        };
+        Ok((end, Pending(std::mem::take(&mut executor.tasks))))
     }
 }
 
