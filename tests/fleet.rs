@@ -82,6 +82,11 @@ fn status_all_over_three_real_applications() {
         .join("data/apps/healthy/journal.jsonl")
         .is_file());
     assert!(fleet.root().join("data/apps/stale/journal.jsonl").is_file());
+    assert!(fleet
+        .root()
+        .join("state/apps/healthy/logs/lifeboat.log")
+        .is_file());
+    assert!(!fleet.root().join("data/journal.jsonl").exists());
 
     // The fleet: stale (10) is worse than a failed drill (14), which is worse than ok.
     let out = fleet.lifeboat(&["status", "--all", "--json"]);

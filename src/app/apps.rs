@@ -251,6 +251,15 @@ pub fn select(
     }
 }
 
+/// Where the log goes: the selected application's directories when one is selected, else
+/// the host's (the fleet, or a configuration problem the command will report).
+pub fn log_paths(config_flag: Option<&Path>, app: Option<&str>, base: &LocalPaths) -> LocalPaths {
+    match select(config_flag, app, base) {
+        Ok(Selection::One(entry)) => entry.paths,
+        _ => base.clone(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

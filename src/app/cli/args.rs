@@ -12,7 +12,8 @@ use std::path::PathBuf;
     about = "Backups of a PostgreSQL application you can prove you can restore"
 )]
 pub struct Cli {
-    /// Configuration file (default: $XDG_CONFIG_HOME/lifeboat/config.toml, or LIFEBOAT_CONFIG).
+    /// Configuration file (default: $XDG_CONFIG_HOME/lifeboat/config.toml, or LIFEBOAT_CONFIG;
+    /// with several applications, apps/NAME.toml chosen by --app).
     #[arg(long, global = true, value_name = "PATH")]
     pub config: Option<PathBuf>,
     /// The application to act on: the file apps/NAME.toml in the config directory (needed when
