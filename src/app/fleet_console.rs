@@ -59,7 +59,11 @@ pub async fn run_fleet(
                 },
                 rows = async { loading.as_mut().expect("guarded by the select condition").await }, if loading.is_some() => {
                     loading = None;
-                    on_loaded(&mut state, rows.unwrap_or_default());
+                    match rows {
+                        Ok(rows) => on_loaded(&mut state, rows),
+                        // A panicking evaluation keeps the rows already shown; R tries again.
+                        Err(_) => state.loading = false,
+                    }
                     None
                 }
                 _ = tick.tick() => {
