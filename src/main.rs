@@ -7,7 +7,7 @@
 //! hook, which `app::tui` chains after restoring the terminal.
 
 use clap::Parser;
-use lifeboat::app::{cli, logging};
+use lifeboat::app::{apps, cli, logging};
 use lifeboat::storage::paths::LocalPaths;
 
 fn main() {
@@ -17,9 +17,14 @@ fn main() {
     let args = cli::Cli::parse();
     let paths = LocalPaths::from_env();
     // The demo logs into its own directory (`app::demo`), not the operator's state directory.
+    // One application's runs log into its own state directory (`app::apps`).
     let _log = match &args.command {
         Some(cli::Command::Demo { .. }) => None,
-        _ => logging::init(&paths),
+        _ => logging::init(&apps::log_paths(
+            args.config.as_deref(),
+            args.app.as_deref(),
+            &paths,
+        )),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -31,7 +36,12 @@ fn main() {
             std::process::exit(lifeboat::app::exit::FAILED);
         }
     };
-    let code = runtime.block_on(cli::run(args, paths, lifeboat::ui::render));
+    let code = runtime.block_on(cli::run(
+        args,
+        paths,
+        lifeboat::ui::render,
+        lifeboat::ui::fleet::render,
+    ));
     drop(runtime);
     std::process::exit(code);
 }

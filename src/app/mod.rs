@@ -3,6 +3,7 @@
 //! jobs; headless output is rendered by `report`, and `ui` is only used to draw the console.
 
 pub mod action;
+pub mod apps;
 pub mod cli;
 pub mod config;
 pub mod config_check;
@@ -10,6 +11,8 @@ pub mod demo;
 pub mod dialog_layout;
 pub mod event;
 pub mod exit;
+pub mod fleet;
+pub mod fleet_console;
 pub mod history;
 pub mod inventory_tree;
 pub mod keymap;

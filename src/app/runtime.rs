@@ -392,79 +392,139 @@ pub async fn run_console(
 ) -> std::io::Result<()> {
     let keymap = super::keymap_overrides::load(super::keymap_overrides::default_path().as_deref())
         .map_err(|e| std::io::Error::other(e.to_string()))?;
-    let mut resolver = KeyResolver::default();
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let mut state = AppState::new(
-        config.repository.url.clone(),
-        config.path.display().to_string(),
-        Utc::now(),
-    );
-    state.no_color = no_color;
-    state.keymap = keymap.clone();
-    state.retention.policy = config.retention_policy().map_err(|e| e.to_string());
-    if let Ok((rto, rpo, every)) = config.drill_targets() {
-        state.drill_settings = super::state::DrillSettings {
-            rto_target_seconds: rto.as_secs_f64(),
-            rpo_target_seconds: rpo.as_secs_f64(),
-            every_seconds: every.as_secs(),
-            manual_steps: config.drill.manual.iter().map(|m| m.step.clone()).collect(),
-        };
-    }
-    let mut executor = Executor {
+    let mut tui = Tui::enter()?;
+    let console = Console {
         config,
         paths,
-        tx,
-        cancels: HashMap::new(),
-        manual: HashMap::new(),
-        tasks: Vec::new(),
-        loaded_once: false,
+        no_color,
+        draw,
+        keymap,
+        from_fleet: None,
     };
-    let mut tui = Tui::enter()?;
-    let size = tui.terminal.size()?;
-    state.width = size.width;
-    state.height = size.height;
-    state.loading = true;
-    executor.run(Effect::Load);
-
-    let mut input = EventStream::new();
-    let mut tick = tokio::time::interval(TICK_INTERVAL);
-    let mut reload = tokio::time::interval(RELOAD_INTERVAL);
-    reload.tick().await;
-    let mut dirty = true;
-    let mut last_frame = Instant::now() - FRAME_INTERVAL;
-    loop {
-        if dirty && last_frame.elapsed() >= FRAME_INTERVAL {
-            tui.terminal.draw(|frame| draw(frame, &state, &keymap))?;
-            last_frame = Instant::now();
-            dirty = false;
-        }
-        let wait = FRAME_INTERVAL.saturating_sub(last_frame.elapsed());
-        let event = tokio::select! {
-            maybe = input.next() => match maybe {
-                Some(Ok(e)) => translate(&state, &keymap, &mut resolver, e),
-                Some(Err(e)) => return Err(e),
-                None => break,
-            },
-            Some(e) = rx.recv() => Some(e),
-            _ = tick.tick() => Some(AppEvent::Tick(Utc::now())),
-            _ = reload.tick() => Some(AppEvent::ReloadDue),
-            _ = tokio::time::sleep(wait), if dirty => None,
-        };
-        if let Some(event) = event {
-            for effect in handle(&mut state, event) {
-                executor.run(effect);
-            }
-            dirty = true;
-        }
-        if state.should_quit {
-            break;
-        }
-    }
+    let (_, pending) = console.run(&mut tui).await?;
     drop(tui);
-    // Cancelled jobs clean up (abort uploads, kill children) before the process leaves.
-    let pending = std::mem::take(&mut executor.tasks);
-    let _ = tokio::time::timeout(QUIT_GRACE, futures::future::join_all(pending)).await;
+    pending.finish().await;
     Ok(())
+}
+
+/// Jobs a console cancelled when it closed, still cleaning up.
+pub struct Pending(Vec<tokio::task::JoinHandle<()>>);
+
+impl Pending {
+    /// Cancelled jobs clean up (abort uploads, kill children) before the process leaves;
+    /// called after the terminal is restored, so the operator is not left looking at a frozen
+    /// screen meanwhile.
+    pub async fn finish(self) {
+        let _ = tokio::time::timeout(QUIT_GRACE, futures::future::join_all(self.0)).await;
+    }
+}
+
+/// How an application's console ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsoleEnd {
+    Quit,
+    /// The back key on the dashboard of a console opened from the fleet screen.
+    BackToFleet,
+}
+
+/// One application's console, on a terminal someone else entered (the fleet's loop keeps
+/// one terminal for the fleet and the consoles it opens).
+pub struct Console {
+    pub config: Config,
+    pub paths: LocalPaths,
+    pub no_color: bool,
+    pub draw: Draw,
+    pub keymap: Keymap,
+    /// Opened from the fleet screen (this application's name): the back key on the
+    /// dashboard returns there.
+    pub from_fleet: Option<String>,
+}
+
+impl Console {
+    pub async fn run(self, tui: &mut Tui) -> std::io::Result<(ConsoleEnd, Pending)> {
+        let Console {
+            config,
+            paths,
+            no_color,
+            draw,
+            keymap,
+            from_fleet,
+        } = self;
+        let mut resolver = KeyResolver::default();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut state = AppState::new(
+            config.repository.url.clone(),
+            config.path.display().to_string(),
+            Utc::now(),
+        );
+        state.no_color = no_color;
+        state.fleet_app = from_fleet;
+        state.keymap = keymap.clone();
+        state.retention.policy = config.retention_policy().map_err(|e| e.to_string());
+        if let Ok((rto, rpo, every)) = config.drill_targets() {
+            state.drill_settings = super::state::DrillSettings {
+                rto_target_seconds: rto.as_secs_f64(),
+                rpo_target_seconds: rpo.as_secs_f64(),
+                every_seconds: every.as_secs(),
+                manual_steps: config.drill.manual.iter().map(|m| m.step.clone()).collect(),
+            };
+        }
+        let mut executor = Executor {
+            config,
+            paths,
+            tx,
+            cancels: HashMap::new(),
+            manual: HashMap::new(),
+            tasks: Vec::new(),
+            loaded_once: false,
+        };
+        let size = tui.terminal.size()?;
+        state.width = size.width;
+        state.height = size.height;
+        state.loading = true;
+        executor.run(Effect::Load);
+
+        let mut input = EventStream::new();
+        let mut tick = tokio::time::interval(TICK_INTERVAL);
+        let mut reload = tokio::time::interval(RELOAD_INTERVAL);
+        reload.tick().await;
+        let mut dirty = true;
+        let mut last_frame = Instant::now() - FRAME_INTERVAL;
+        loop {
+            if dirty && last_frame.elapsed() >= FRAME_INTERVAL {
+                tui.terminal.draw(|frame| draw(frame, &state, &keymap))?;
+                last_frame = Instant::now();
+                dirty = false;
+            }
+            let wait = FRAME_INTERVAL.saturating_sub(last_frame.elapsed());
+            let event = tokio::select! {
+                maybe = input.next() => match maybe {
+                    Some(Ok(e)) => translate(&state, &keymap, &mut resolver, e),
+                    Some(Err(e)) => return Err(e),
+                    None => break,
+                },
+                Some(e) = rx.recv() => Some(e),
+                _ = tick.tick() => Some(AppEvent::Tick(Utc::now())),
+                _ = reload.tick() => Some(AppEvent::ReloadDue),
+                _ = tokio::time::sleep(wait), if dirty => None,
+            };
+            if let Some(event) = event {
+                for effect in handle(&mut state, event) {
+                    executor.run(effect);
+                }
+                dirty = true;
+            }
+            if state.should_quit {
+                break;
+            }
+        }
+        let end = if state.back_to_fleet {
+            ConsoleEnd::BackToFleet
+        } else {
+            ConsoleEnd::Quit
+        };
+        Ok((end, Pending(std::mem::take(&mut executor.tasks))))
+    }
 }
 
 #[cfg(test)]

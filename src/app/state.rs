@@ -265,6 +265,11 @@ pub struct AppState {
     pub height: u16,
     pub no_color: bool,
     pub should_quit: bool,
+    /// Opened from the fleet screen (this application's name): the back key on the dashboard
+    /// returns there.
+    pub fleet_app: Option<String>,
+    /// Set with `should_quit` when the operator goes back to the fleet.
+    pub back_to_fleet: bool,
     pub next_job_id: u64,
     pub repository: String,
     pub config_path: String,
@@ -304,6 +309,8 @@ impl AppState {
             height: 24,
             no_color: false,
             should_quit: false,
+            fleet_app: None,
+            back_to_fleet: false,
             next_job_id: 1,
             repository,
             config_path,

@@ -149,6 +149,24 @@ fn request_quit(state: &mut AppState) -> Vec<Effect> {
     }
 }
 
+/// Leaves this application's console for the fleet screen; a running job would be cut off,
+/// so it must finish (or be cancelled) first.
+fn back_to_fleet(state: &mut AppState) -> Vec<Effect> {
+    if state.running_jobs() > 0 {
+        let key = notice::key_for(state, Action::ShowJobs);
+        notice::say(
+            state,
+            format!(
+                "a job is running: wait for it or cancel it ({key}) before going back to the fleet"
+            ),
+        );
+        return Vec::new();
+    }
+    state.back_to_fleet = true;
+    state.should_quit = true;
+    vec![Effect::Quit]
+}
+
 /// The filter prompt is open: Enter keeps the filter, Esc clears it, other actions wait.
 fn on_filter_prompt(state: &mut AppState, action: Action) {
     match action {
@@ -211,6 +229,9 @@ fn on_action(state: &mut AppState, action: Action) -> Vec<Effect> {
             if state.screen == Screen::Inventory {
                 inventory::back(state);
             }
+            if state.screen == Screen::Dashboard && state.fleet_app.is_some() {
+                return back_to_fleet(state);
+            }
             Vec::new()
         }
         Action::Filter => {
@@ -263,5 +284,51 @@ fn on_action(state: &mut AppState, action: Action) -> Vec<Effect> {
             Vec::new()
         }
         Action::Confirm | Action::Deny => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::state::JobKind;
+    use chrono::Utc;
+
+    fn from_fleet() -> AppState {
+        let mut state = AppState::new("file:///r".into(), "/c/apps/shop.toml".into(), Utc::now());
+        state.fleet_app = Some("shop".into());
+        state
+    }
+
+    #[test]
+    fn back_on_the_dashboard_returns_to_the_fleet_only_when_opened_from_it() {
+        let mut state = from_fleet();
+        update(&mut state, AppEvent::Action(Action::Back));
+        assert!(state.should_quit && state.back_to_fleet);
+
+        let mut alone = AppState::new("file:///r".into(), "/c/config.toml".into(), Utc::now());
+        update(&mut alone, AppEvent::Action(Action::Back));
+        assert!(!alone.should_quit && !alone.back_to_fleet);
+
+        // Elsewhere than the dashboard, back keeps its screen's meaning.
+        let mut state = from_fleet();
+        state.screen = Screen::History;
+        update(&mut state, AppEvent::Action(Action::Back));
+        assert!(!state.should_quit);
+    }
+
+    #[test]
+    fn a_running_job_keeps_the_operator_in_the_application() {
+        let mut state = from_fleet();
+        screens::jobs::new_job(&mut state, JobKind::Backup);
+        update(&mut state, AppEvent::Action(Action::Back));
+        assert!(!state.should_quit && !state.back_to_fleet);
+        assert!(
+            state
+                .notice
+                .as_deref()
+                .is_some_and(|n| n.contains("a job is running")),
+            "{:?}",
+            state.notice
+        );
     }
 }

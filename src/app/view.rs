@@ -8,8 +8,11 @@ pub use crate::jobs::progress::Progress;
 pub use crate::jobs::restore::RestorePlan;
 pub use crate::jobs::status::Health;
 pub use crate::jobs::wal::WalState;
+pub use crate::storage::journal::DrillSummary;
 
 pub use super::dialog_layout;
+pub use super::fleet::{FleetRow, RowError};
+pub use super::screens::fleet::{verdict as fleet_verdict, FleetState, Severity};
 pub use super::set_log::lines as set_log;
 
 /// A drill record's report, as the auditor reads it (`lifeboat drill report` prints the same).

@@ -71,6 +71,43 @@ pub const TABLE: [ExitCode; 17] = [
     row(FUTURE_SET, "`status`: a complete set is dated more than 5 minutes in the future (a wrong clock or a forged set); it is never taken as the newest"),
 ];
 
+/// `status --all`'s order of severity, worst first: the fleet exits with the first code in
+/// this list that any application has. A restore killed mid-write comes first (a database may
+/// be half restored right now); then the applications whose state cannot be read at all (a
+/// broken configuration, a failed status run, an unreachable repository), because any of the
+/// other verdicts may hide behind them; then `status`'s own verdicts in its precedence
+/// (`jobs::status::Health::ALL`); healthy last. A code not listed ranks with `LOCKED`, just
+/// before healthy.
+pub const FLEET_SEVERITY: [i32; 14] = [
+    RESTORE_INTERRUPTED,
+    CONFIG,
+    FAILED,
+    UNREACHABLE,
+    STALE,
+    LAST_RUN_FAILED,
+    FUTURE_SET,
+    DRILL_FAILING,
+    WAL_ARCHIVING_FAILING,
+    OFFSITE_LAG,
+    VERIFICATION_STALE,
+    DRILL_OVERDUE,
+    LOCKED,
+    OK,
+];
+
+/// Position in [`FLEET_SEVERITY`]: lower is worse.
+pub fn severity(code: i32) -> usize {
+    FLEET_SEVERITY
+        .iter()
+        .position(|c| *c == code)
+        .unwrap_or(FLEET_SEVERITY.len() - 2)
+}
+
+/// The worst of several applications' codes ([`FLEET_SEVERITY`]); none at all is healthy.
+pub fn worst(codes: impl IntoIterator<Item = i32>) -> i32 {
+    codes.into_iter().min_by_key(|c| severity(*c)).unwrap_or(OK)
+}
+
 /// The README's "Exit codes" table, exactly.
 pub fn markdown_table() -> String {
     let mut out = String::from("| code | meaning |\n|---|---|\n");
@@ -88,6 +125,20 @@ mod tests {
     #[test]
     fn codes_are_unique_and_ascending() {
         assert!(TABLE.windows(2).all(|w| w[0].code < w[1].code));
+    }
+
+    /// The fleet's order agrees with `status`'s own precedence for every verdict.
+    #[test]
+    fn fleet_severity_follows_the_status_precedence() {
+        let ranks: Vec<usize> = Health::ALL
+            .iter()
+            .map(|h| severity(h.exit_code()))
+            .collect();
+        assert!(ranks.windows(2).all(|w| w[0] <= w[1]), "{ranks:?}");
+        assert_eq!(worst([OK, DRILL_FAILING, STALE]), STALE);
+        assert_eq!(worst([STALE, CONFIG]), CONFIG);
+        assert_eq!(worst([OK, OK]), OK);
+        assert_eq!(worst([]), OK);
     }
 
     #[test]

@@ -19,6 +19,8 @@ struct Family {
 
 struct Exposition {
     repository: String,
+    /// `status --all`: the application every sample is about.
+    app: Option<String>,
     families: Vec<Family>,
 }
 
@@ -56,22 +58,93 @@ impl Exposition {
     }
 
     fn render(&self) -> String {
-        let mut out = String::new();
-        for f in self.families.iter().filter(|f| !f.samples.is_empty()) {
-            let _ = writeln!(out, "# HELP {} {}", f.name, escape_help(f.help));
-            let _ = writeln!(out, "# TYPE {} {}", f.name, f.kind);
-            for (labels, value) in &f.samples {
-                let mut all = vec![format!("repository=\"{}\"", escape_label(&self.repository))];
-                all.extend(
-                    labels
-                        .iter()
-                        .map(|(k, v)| format!("{k}=\"{}\"", escape_label(v))),
-                );
-                let _ = writeln!(out, "{}{{{}}} {}", f.name, all.join(","), number(*value));
+        render_all(std::slice::from_ref(self))
+    }
+
+    fn samples(&self, f: &Family, out: &mut String) {
+        for (labels, value) in &f.samples {
+            let mut all = Vec::new();
+            if let Some(app) = &self.app {
+                all.push(format!("app=\"{}\"", escape_label(app)));
+            }
+            all.push(format!("repository=\"{}\"", escape_label(&self.repository)));
+            all.extend(
+                labels
+                    .iter()
+                    .map(|(k, v)| format!("{k}=\"{}\"", escape_label(v))),
+            );
+            let _ = writeln!(out, "{}{{{}}} {}", f.name, all.join(","), number(*value));
+        }
+    }
+}
+
+/// Several expositions as one: each family's HELP and TYPE once (a repeated family is
+/// invalid exposition), then every exposition's samples of it.
+fn render_all(expositions: &[Exposition]) -> String {
+    let mut names: Vec<&'static str> = Vec::new();
+    for f in expositions.iter().flat_map(|x| &x.families) {
+        if !f.samples.is_empty() && !names.contains(&f.name) {
+            names.push(f.name);
+        }
+    }
+    let mut out = String::new();
+    for name in names {
+        let mut headed = false;
+        for x in expositions {
+            for f in x.families.iter().filter(|f| f.name == name) {
+                if !headed {
+                    let _ = writeln!(out, "# HELP {} {}", f.name, escape_help(f.help));
+                    let _ = writeln!(out, "# TYPE {} {}", f.name, f.kind);
+                    headed = true;
+                }
+                x.samples(f, &mut out);
             }
         }
-        out
     }
+    out
+}
+
+const EXIT_CODE_HELP: &str =
+    "The exit code `lifeboat status` returned (0 healthy; the README lists the others).";
+const TIMESTAMP_HELP: &str = "When this status was taken (Unix time).";
+
+/// `status --all --format prometheus`: every application's exposition with an `app` label
+/// on every sample; an application without a report (a broken configuration) still has its
+/// exit code, so an alert can fire on it.
+pub fn prometheus_fleet(
+    apps: &[(&str, crate::report::status::AppStatus<'_>)],
+    now: DateTime<Utc>,
+) -> String {
+    use crate::report::status::AppStatus;
+    let expositions: Vec<Exposition> = apps
+        .iter()
+        .map(|(app, status)| {
+            let mut x = match status {
+                AppStatus::Report(report) => exposition(report, now),
+                AppStatus::Error { exit_code, .. } => {
+                    let mut x = Exposition {
+                        repository: String::new(),
+                        app: None,
+                        families: Vec::new(),
+                    };
+                    x.gauge(
+                        "lifeboat_status_exit_code",
+                        EXIT_CODE_HELP,
+                        Some(f64::from(*exit_code)),
+                    );
+                    x.gauge(
+                        "lifeboat_status_timestamp_seconds",
+                        TIMESTAMP_HELP,
+                        Some(seconds(now)),
+                    );
+                    x
+                }
+            };
+            x.app = Some(app.to_string());
+            x
+        })
+        .collect();
+    render_all(&expositions)
 }
 
 fn escape_help(text: &str) -> String {
@@ -109,8 +182,13 @@ fn flag(b: bool) -> f64 {
 
 /// The whole exposition for one report, as of `now`.
 pub fn prometheus(report: &StatusReport, now: DateTime<Utc>) -> String {
+    exposition(report, now).render()
+}
+
+fn exposition(report: &StatusReport, now: DateTime<Utc>) -> Exposition {
     let mut x = Exposition {
         repository: report.repository.clone(),
+        app: None,
         families: Vec::new(),
     };
     let health = x.family(
@@ -137,12 +215,12 @@ pub fn prometheus(report: &StatusReport, now: DateTime<Utc>) -> String {
     }
     x.gauge(
         "lifeboat_status_exit_code",
-        "The exit code `lifeboat status` returned (0 healthy; the README lists the others).",
+        EXIT_CODE_HELP,
         Some(f64::from(report.health.exit_code())),
     );
     x.gauge(
         "lifeboat_status_timestamp_seconds",
-        "When this status was taken (Unix time).",
+        TIMESTAMP_HELP,
         Some(seconds(now)),
     );
     let newest = report.newest_set.as_ref();
@@ -305,7 +383,7 @@ pub fn prometheus(report: &StatusReport, now: DateTime<Utc>) -> String {
             w.failed_count.map(|c| c as f64),
         );
     }
-    x.render()
+    x
 }
 
 #[cfg(test)]

@@ -122,3 +122,112 @@ pub fn json(report: &StatusReport, now: DateTime<Utc>) -> String {
         Err(e) => format!("{{\"error\": \"cannot render JSON: {e}\"}}\n"),
     }
 }
+
+/// One application's row in `status --all`: its report, or why there is none (a broken
+/// configuration is exit 2, a status run that failed exit 1).
+#[derive(Debug, Clone, Copy)]
+pub enum AppStatus<'a> {
+    Report(&'a StatusReport),
+    Error { exit_code: i32, error: &'a str },
+}
+
+impl AppStatus<'_> {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            AppStatus::Report(r) => r.health.exit_code(),
+            AppStatus::Error { exit_code, .. } => *exit_code,
+        }
+    }
+}
+
+/// The fleet's exit code: the worst of its applications' (`jobs::exit_code::FLEET_SEVERITY`).
+pub fn fleet_exit_code(apps: &[(&str, AppStatus<'_>)]) -> i32 {
+    crate::jobs::exit_code::worst(apps.iter().map(|(_, s)| s.exit_code()))
+}
+
+#[derive(Debug, Serialize)]
+struct FleetDocument<'a> {
+    schema_version: u32,
+    generated_at: DateTime<Utc>,
+    exit_code: i32,
+    apps: Vec<FleetRowDocument<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum FleetRowDocument<'a> {
+    Report {
+        app: &'a str,
+        #[serde(flatten)]
+        status: StatusDocument<'a>,
+    },
+    Error {
+        app: &'a str,
+        exit_code: i32,
+        error: &'a str,
+    },
+}
+
+/// `status --all --json`: `{ "apps": [ {"app": NAME, ...one status document...} ] }` plus the
+/// fleet's own version, time and worst exit code (the `fleet` definition in the schema).
+pub fn fleet_json(apps: &[(&str, AppStatus<'_>)], now: DateTime<Utc>) -> String {
+    let doc = FleetDocument {
+        schema_version: SCHEMA_VERSION,
+        generated_at: now,
+        exit_code: fleet_exit_code(apps),
+        apps: apps
+            .iter()
+            .map(|(app, status)| match status {
+                AppStatus::Report(report) => FleetRowDocument::Report {
+                    app,
+                    status: StatusDocument {
+                        schema_version: SCHEMA_VERSION,
+                        generated_at: now,
+                        exit_code: report.health.exit_code(),
+                        report,
+                    },
+                },
+                AppStatus::Error { exit_code, error } => FleetRowDocument::Error {
+                    app,
+                    exit_code: *exit_code,
+                    error,
+                },
+            })
+            .collect(),
+    };
+    match serde_json::to_string_pretty(&doc) {
+        Ok(mut text) => {
+            text.push('\n');
+            text
+        }
+        Err(e) => format!("{{\"error\": \"cannot render JSON: {e}\"}}\n"),
+    }
+}
+
+/// `status --all`: one line per application (verdict, exit code, newest set), then the fleet's.
+pub fn fleet_text(apps: &[(&str, AppStatus<'_>)]) -> String {
+    let width = apps.iter().map(|(a, _)| a.len()).max().unwrap_or(0);
+    let mut out = String::new();
+    for (app, status) in apps {
+        let detail = match status {
+            AppStatus::Report(r) => match &r.newest_set {
+                Some(n) => format!(
+                    "{} (exit {}), newest set {} ({} ago)",
+                    r.health.as_str(),
+                    r.health.exit_code(),
+                    n.set_id,
+                    format::age_secs(n.age_seconds)
+                ),
+                None => format!(
+                    "{} (exit {}), no set",
+                    r.health.as_str(),
+                    r.health.exit_code()
+                ),
+            },
+            AppStatus::Error { exit_code, error } => format!("error (exit {exit_code}): {error}"),
+        };
+        let _ = writeln!(out, "{app:width$}  {detail}");
+    }
+    let _ = writeln!(out, "fleet  exit {}", fleet_exit_code(apps));
+    out
+}

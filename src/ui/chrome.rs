@@ -73,6 +73,15 @@ pub fn status_bar(frame: &mut Frame, area: Rect, state: &AppState, keymap: &Keym
     } else if state.loading {
         spans.push(Span::styled("loading…  ", theme.dim()));
     }
+    if let Some(app) = &state.fleet_app {
+        spans.push(Span::styled(format!("{app}  "), theme.heading()));
+        if state.screen == Screen::Dashboard {
+            spans.push(Span::styled(
+                format!("{} fleet  ", keymap.key(Action::Back)),
+                theme.dim(),
+            ));
+        }
+    }
     let hints: Vec<String> = keymap
         .bindings
         .iter()

@@ -7,6 +7,7 @@ pub mod confirm_restore;
 pub mod dashboard;
 pub mod details;
 pub mod drills;
+pub mod fleet;
 pub mod history;
 pub mod inventory;
 pub mod jobs;

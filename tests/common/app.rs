@@ -35,7 +35,7 @@ pub const KEY_TABLE_ROWS: [u64; 3] = [2000, 6000, 3000];
 pub const BIG_FILE_BYTES: usize = 2 * 1024 * 1024;
 
 /// Environment variables that could point the child at something other than this app.
-const SCRUBBED_ENV: &[&str] = &[
+pub const SCRUBBED_ENV: &[&str] = &[
     "LIFEBOAT_CONFIG",
     "LIFEBOAT_LOG",
     "LIFEBOAT_DATA_DIR",

@@ -9,6 +9,7 @@
 #![allow(dead_code)]
 
 pub mod app;
+pub mod fleet;
 pub mod forge;
 pub mod procs;
 

@@ -65,6 +65,21 @@ impl Console {
 
     /// `start`, with `extra` variables (such as `XDG_CONFIG_HOME`) added to the environment.
     pub fn start_with_env(app: &TestApp, name: &str, extra: &[(&str, &str)]) -> Console {
+        let config = format!(
+            "--config {}",
+            sh_quote(&app.config_path().display().to_string())
+        );
+        Console::start_with_args(app, name, extra, &config)
+    }
+
+    /// `start_with_env` with `args` (already shell-quoted) instead of `--config <app's file>`:
+    /// the fleet tests start lifeboat with no `--config` at all.
+    pub fn start_with_args(
+        app: &TestApp,
+        name: &str,
+        extra: &[(&str, &str)],
+        args: &str,
+    ) -> Console {
         let out = tempfile::Builder::new()
             .prefix("lifeboat-tmux-")
             .tempdir()
@@ -86,11 +101,10 @@ impl Console {
         env.extend(extra.iter().map(|(k, v)| format!("{k}={}", sh_quote(v))));
         // The inner shell's pid becomes the console's: `exec` keeps it through env and lifeboat.
         let inner = format!(
-            "echo $$ > {pid}; exec env -i {env} {bin} --config {config}",
+            "echo $$ > {pid}; exec env -i {env} {bin} {args}",
             pid = o("pid"),
             env = env.join(" "),
             bin = sh_quote(env!("CARGO_BIN_EXE_lifeboat")),
-            config = sh_quote(&app.config_path().display().to_string()),
         );
         let script = format!(
             "#!/bin/sh\nsh -c {inner}\necho $? > {exit}.tmp && mv {exit}.tmp {exit}\n\

@@ -12,9 +12,14 @@ use std::path::PathBuf;
     about = "Backups of a PostgreSQL application you can prove you can restore"
 )]
 pub struct Cli {
-    /// Configuration file (default: $XDG_CONFIG_HOME/lifeboat/config.toml, or LIFEBOAT_CONFIG).
+    /// Configuration file (default: $XDG_CONFIG_HOME/lifeboat/config.toml, or LIFEBOAT_CONFIG;
+    /// with several applications, apps/NAME.toml chosen by --app).
     #[arg(long, global = true, value_name = "PATH")]
     pub config: Option<PathBuf>,
+    /// The application to act on: the file apps/NAME.toml in the config directory (needed when
+    /// several are configured; `--config` and LIFEBOAT_CONFIG take precedence).
+    #[arg(long, global = true, value_name = "NAME", conflicts_with = "config")]
+    pub app: Option<String>,
     /// No colour (also honoured: the NO_COLOR environment variable).
     #[arg(long, global = true)]
     pub no_color: bool,
@@ -182,6 +187,9 @@ pub enum Command {
         /// Write to FILE (atomically, mode 0644) instead of stdout.
         #[arg(long, value_name = "FILE")]
         output: Option<PathBuf>,
+        /// Every configured application (apps/*.toml): one row each, and the worst exit code.
+        #[arg(long)]
+        all: bool,
     },
     /// Scheduled backups, verifications and drills: systemd timers or a crontab block.
     Schedule {

@@ -2,8 +2,10 @@
 //! events, Ctrl-c as cancellation, JSON printing, opening the data repository and resolving a
 //! set named on the command line. Command files import this, never each other.
 
-use crate::app::config::{self, Config};
+use crate::app::apps;
+use crate::app::config::Config;
 use crate::app::exit;
+use crate::app::fleet_console::DrawFleet;
 use crate::app::runtime::Draw;
 use crate::jobs::progress::{JobEvent, Reporter};
 use crate::jobs::set_choice;
@@ -15,14 +17,38 @@ use crate::storage::setid::SetId;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-/// The configuration at `--config` (or the default path); a problem is printed and becomes
-/// the configuration exit code.
-pub fn load_config(flag: Option<&PathBuf>) -> Result<Config, i32> {
-    let path = config::resolve_path(flag.map(PathBuf::as_path));
-    Config::load(&path).map_err(|e| {
-        eprintln!("lifeboat: {e}");
-        exit::CONFIG
-    })
+/// What the command line names: `--config`, `--app`, and the host's directories.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub config: Option<PathBuf>,
+    pub app: Option<String>,
+    pub base: LocalPaths,
+}
+
+impl Target {
+    /// The applications the command line selects (`app::apps` has the precedence); a
+    /// problem is printed and becomes the configuration exit code.
+    pub fn select(&self) -> Result<apps::Selection, i32> {
+        apps::select(self.config.as_deref(), self.app.as_deref(), &self.base).map_err(|e| {
+            eprintln!("lifeboat: {e}");
+            exit::CONFIG
+        })
+    }
+
+    /// The one application a command acts on, loaded, with its own directories. Several
+    /// configured and none named is a configuration error listing them.
+    pub fn load(&self) -> Result<(Config, LocalPaths), i32> {
+        let entry = self.select()?.one().map_err(|e| {
+            eprintln!("lifeboat: {e}");
+            exit::CONFIG
+        })?;
+        Config::load(&entry.config_path)
+            .map(|c| (c, entry.paths))
+            .map_err(|e| {
+                eprintln!("lifeboat: {e}");
+                exit::CONFIG
+            })
+    }
 }
 
 pub fn print_json<T: serde::Serialize>(value: &T) {
@@ -103,6 +129,30 @@ pub async fn open_console(config: Config, paths: LocalPaths, no_color: bool, dra
         return exit::CONFIG;
     }
     match crate::app::runtime::run_console(config, paths, no_color, draw).await {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            eprintln!("lifeboat: the console failed: {e}");
+            exit::FAILED
+        }
+    }
+}
+
+/// Several applications and no `--app`: the console opens on the fleet screen.
+pub async fn open_fleet(
+    apps: Vec<apps::AppEntry>,
+    no_color: bool,
+    draw: Draw,
+    draw_fleet: DrawFleet,
+) -> i32 {
+    if !std::io::stdout().is_terminal() {
+        eprintln!("lifeboat: the console needs a terminal; use a subcommand (see --help), e.g. `lifeboat status --all`");
+        return exit::CONFIG;
+    }
+    let dir = apps::config_dir()
+        .join(apps::APPS_DIR)
+        .display()
+        .to_string();
+    match crate::app::fleet_console::run_fleet(apps, dir, no_color, draw, draw_fleet).await {
         Ok(()) => exit::OK,
         Err(e) => {
             eprintln!("lifeboat: the console failed: {e}");

@@ -2,19 +2,17 @@
 //! check` (the file, then what it names on this host).
 
 use super::args::ConfigAction;
-use super::common::load_config;
 use crate::app::config;
 use crate::app::config_check;
 use crate::app::exit;
-use std::path::PathBuf;
 
-pub fn run(action: ConfigAction, flag: Option<&PathBuf>) -> i32 {
+pub fn run(action: ConfigAction, config: impl FnOnce() -> Result<config::Config, i32>) -> i32 {
     match action {
         ConfigAction::Example => {
             print!("{}", config::EXAMPLE_CONFIG);
             exit::OK
         }
-        ConfigAction::Check => match load_config(flag) {
+        ConfigAction::Check => match config() {
             Ok(c) => {
                 let findings = config_check::findings(&c);
                 for f in &findings {

@@ -28,17 +28,18 @@ pub use retention::RetentionAction;
 pub use status::StatusFormat;
 
 use crate::app::config::RestoreOptions;
+use crate::app::fleet_console::DrawFleet;
 use crate::app::runtime::Draw;
-use crate::app::{demo, exit, keymap, keys_check, schedule};
+use crate::app::{apps, demo, exit, keymap, keys_check, schedule};
 use crate::jobs::verify::VerifyTarget;
 use crate::storage::paths::LocalPaths;
-use common::{load_config, open_console};
+use common::{open_console, open_fleet, Target};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
 /// Runs one command line. `draw` is how the console draws a frame (`ui::render`, passed in by
-/// the binary).
-pub async fn run(cli: Cli, paths: LocalPaths, draw: Draw) -> i32 {
+/// the binary), `draw_fleet` the fleet screen (`ui::fleet::render`).
+pub async fn run(cli: Cli, paths: LocalPaths, draw: Draw, draw_fleet: DrawFleet) -> i32 {
     let no_color = cli.no_color || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let opens_state = !matches!(
         cli.command,
@@ -50,25 +51,40 @@ pub async fn run(cli: Cli, paths: LocalPaths, draw: Draw) -> i32 {
                 | Command::Man
         )
     );
+    let target = Target {
+        config: cli.config.clone(),
+        app: cli.app.clone(),
+        base: paths,
+    };
     if opens_state {
-        orphans::sweep(cli.config.as_ref(), &paths);
+        if let Ok(selection) = apps::select(cli.config.as_deref(), cli.app.as_deref(), &target.base)
+        {
+            for app in selection.all() {
+                orphans::sweep(Some(&app.config_path), &app.paths);
+            }
+        }
     }
     let Some(command) = cli.command else {
-        return match load_config(cli.config.as_ref()) {
-            Ok(config) => open_console(config, paths, no_color, draw).await,
+        return match target.select() {
+            Ok(apps::Selection::Several(apps)) => {
+                open_fleet(apps, no_color, draw, draw_fleet).await
+            }
+            Ok(_) => match target.load() {
+                Ok((config, paths)) => open_console(config, paths, no_color, draw).await,
+                Err(code) => code,
+            },
             Err(code) => code,
         };
     };
-    let flag = cli.config.as_ref();
     match command {
         Command::Demo { dir, no_console } => run_demo(dir, no_console, no_color, draw).await,
         Command::Keys {
             action: Some(action),
-        } => match load_config(flag) {
-            Ok(config) => keys_check::run(&config, action),
+        } => match target.load() {
+            Ok((config, _)) => keys_check::run(&config, action),
             Err(code) => code,
         },
-        Command::Schedule { action } => schedule::run(action, load_config(flag)),
+        Command::Schedule { action } => schedule::run(action, target.load().map(|(c, _)| c)),
         Command::Keys { action: None } => {
             print!(
                 "{}",
@@ -76,7 +92,7 @@ pub async fn run(cli: Cli, paths: LocalPaths, draw: Draw) -> i32 {
             );
             exit::OK
         }
-        Command::Config { action } => config_cmd::run(action, flag),
+        Command::Config { action } => config_cmd::run(action, || target.load().map(|(c, _)| c)),
         Command::Completions { shell } => docs::run_completions(shell),
         Command::Man => docs::run_man(),
         Command::Backup {
@@ -85,7 +101,7 @@ pub async fn run(cli: Cli, paths: LocalPaths, draw: Draw) -> i32 {
             prune,
             json,
         } => {
-            let config = match load_config(flag) {
+            let (config, paths) = match target.load() {
                 Ok(c) => c,
                 Err(code) => return code,
             };
@@ -102,7 +118,7 @@ pub async fn run(cli: Cli, paths: LocalPaths, draw: Draw) -> i32 {
             initiator,
             json,
         } => {
-            let config = match load_config(flag) {
+            let (config, paths) = match target.load() {
                 Ok(c) => c,
                 Err(code) => return code,
             };
@@ -130,7 +146,7 @@ pub async fn run(cli: Cli, paths: LocalPaths, draw: Draw) -> i32 {
             yes,
             json,
         } => {
-            let config = match load_config(flag) {
+            let (config, paths) = match target.load() {
                 Ok(c) => c,
                 Err(code) => return code,
             };
@@ -151,48 +167,61 @@ pub async fn run(cli: Cli, paths: LocalPaths, draw: Draw) -> i32 {
             set,
             initiator,
             json,
-        } => match load_config(flag) {
-            Ok(config) => drill::run(&config, &paths, action, set, initiator.into(), json).await,
+        } => match target.load() {
+            Ok((config, paths)) => {
+                drill::run(&config, &paths, action, set, initiator.into(), json).await
+            }
             Err(code) => code,
         },
-        Command::List { json } => match load_config(flag) {
-            Ok(config) => list::run(&config, &paths, json, false).await,
+        Command::List { json } => match target.load() {
+            Ok((config, paths)) => list::run(&config, &paths, json, false).await,
             Err(code) => code,
         },
-        Command::Inventory { json } => match load_config(flag) {
-            Ok(config) => list::run(&config, &paths, json, true).await,
+        Command::Inventory { json } => match target.load() {
+            Ok((config, paths)) => list::run(&config, &paths, json, true).await,
             Err(code) => code,
         },
-        Command::Prune { yes, json } => match load_config(flag) {
-            Ok(config) => prune::run(&config, &paths, yes, json).await,
+        Command::Prune { yes, json } => match target.load() {
+            Ok((config, paths)) => prune::run(&config, &paths, yes, json).await,
             Err(code) => code,
         },
-        Command::Pin { set, note, json } => match load_config(flag) {
-            Ok(config) => pin::run(&config, &paths, &set, Some(&note), json).await,
+        Command::Pin { set, note, json } => match target.load() {
+            Ok((config, paths)) => pin::run(&config, &paths, &set, Some(&note), json).await,
             Err(code) => code,
         },
-        Command::Unpin { set, json } => match load_config(flag) {
-            Ok(config) => pin::run(&config, &paths, &set, None, json).await,
+        Command::Unpin { set, json } => match target.load() {
+            Ok((config, paths)) => pin::run(&config, &paths, &set, None, json).await,
             Err(code) => code,
         },
-        Command::Retention { action } => match load_config(flag) {
-            Ok(config) => retention::run(&config, &paths, action).await,
+        Command::Retention { action } => match target.load() {
+            Ok((config, paths)) => retention::run(&config, &paths, action).await,
             Err(code) => code,
         },
         Command::Status {
             json,
             format,
             output,
-        } => match load_config(flag) {
-            Ok(config) => {
-                let format = match (json, format) {
-                    (true, _) => StatusFormat::Json,
-                    (false, f) => f.unwrap_or_default(),
-                };
-                status::run(&config, &paths, format, output).await
+            all,
+        } => {
+            let format = match (json, format) {
+                (true, _) => StatusFormat::Json,
+                (false, f) => f.unwrap_or_default(),
+            };
+            if all && (target.app.is_some() || target.config.is_some()) {
+                eprintln!("lifeboat: status --all reads every application; drop --app and --config (or drop --all)");
+                return exit::CONFIG;
             }
-            Err(code) => code,
-        },
+            if all {
+                return match target.select() {
+                    Ok(selection) => status::run_all(selection.all(), format, output).await,
+                    Err(code) => code,
+                };
+            }
+            match target.load() {
+                Ok((config, paths)) => status::run(&config, &paths, format, output).await,
+                Err(code) => code,
+            }
+        }
     }
 }
 

@@ -4,8 +4,10 @@
 //! world-readable, because the collector runs as another user and must never read half a file.
 //! A stale backup runs the `[notify].on_stale` hooks. The exit code is the verdict's.
 
+use crate::app::apps::AppEntry;
 use crate::app::config::Config;
 use crate::app::exit;
+use crate::app::fleet;
 use crate::app::notify;
 use crate::jobs::status::{self, Health, StatusReport};
 use crate::report;
@@ -70,26 +72,37 @@ pub async fn run(
         }
     };
     let text = render(&report, format, Utc::now());
-    match &output {
-        Some(path) => {
-            if let Err(e) = write_atomically(path, &text) {
-                eprintln!(
-                    "lifeboat: cannot write the status to {}: {e} (check the directory exists and is writable)",
-                    path.display()
-                );
-                return exit::FAILED;
-            }
-        }
-        None => print!("{text}"),
+    if let Err(code) = emit(output.as_deref(), &text) {
+        return code;
     }
-    if report
-        .alerts
-        .iter()
-        .any(|h| matches!(h, Health::Stale | Health::NoBackup))
-    {
+    if is_stale(&report) {
         notify::send(&config.notify.on_stale, &stale_event(&report)).await;
     }
     report.health.exit_code()
+}
+
+/// To `--output FILE` (atomically) or stdout; a file that cannot be written is exit 1.
+fn emit(output: Option<&Path>, text: &str) -> Result<(), i32> {
+    match output {
+        Some(path) => write_atomically(path, text).map_err(|e| {
+            eprintln!(
+                "lifeboat: cannot write the status to {}: {e} (check the directory exists and is writable)",
+                path.display()
+            );
+            exit::FAILED
+        }),
+        None => {
+            print!("{text}");
+            Ok(())
+        }
+    }
+}
+
+fn is_stale(report: &StatusReport) -> bool {
+    report
+        .alerts
+        .iter()
+        .any(|h| matches!(h, Health::Stale | Health::NoBackup))
 }
 
 fn stale_event(report: &StatusReport) -> notify::Event {
@@ -100,4 +113,28 @@ fn stale_event(report: &StatusReport) -> notify::Event {
     event.health = Some(report.health.as_str().to_string());
     event.exit_code = Some(report.health.exit_code());
     event
+}
+
+/// `status --all`: every application's row (a broken one is a row with its error), in one
+/// document, and the worst exit code (`jobs::exit_code::FLEET_SEVERITY`).
+pub async fn run_all(apps: Vec<AppEntry>, format: StatusFormat, output: Option<PathBuf>) -> i32 {
+    let rows = fleet::evaluate(&apps).await;
+    let statuses: Vec<_> = rows.iter().map(|(row, _)| row.as_status()).collect();
+    let now = Utc::now();
+    let text = match format {
+        StatusFormat::Text => report::status::fleet_text(&statuses),
+        StatusFormat::Json => report::status::fleet_json(&statuses, now),
+        StatusFormat::Prometheus => report::metrics::prometheus_fleet(&statuses, now),
+    };
+    if let Err(code) = emit(output.as_deref(), &text) {
+        return code;
+    }
+    for (row, config) in &rows {
+        if let (Ok(report), Some(config)) = (&row.outcome, config) {
+            if is_stale(report) {
+                notify::send(&config.notify.on_stale, &stale_event(report)).await;
+            }
+        }
+    }
+    report::status::fleet_exit_code(&statuses)
 }

@@ -4,6 +4,7 @@
 
 pub mod drills;
 pub mod finished;
+pub mod fleet;
 pub mod history;
 pub mod inventory;
 pub mod jobs;
