@@ -13,6 +13,7 @@
 //! - Kill sweep: SIGKILL at step boundaries and in the middle of pg_restore, then `recover
 //!   --resume` reaches the same end state; a cut-off pg_restore into a target holding data
 //!   is not redone without the confirmation.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
