@@ -521,3 +521,46 @@ fn a_pg_restore_cut_off_into_a_target_holding_data_is_not_redone_without_the_con
     assert_recovered(&app, &datadir, &prefix);
     assert_eq!(attempts(&runbook(&bare), "pg_restore"), 2);
 }
+
+#[path = "console_fixtures/mod.rs"]
+mod console_fixtures;
+
+/// The dashboard names the last recovery on a line of its own, and the last drill stays the
+/// last drill (a recovery's record is not taken for one). Rendered at 80x24.
+#[test]
+fn the_dashboard_shows_the_last_recovery_beside_the_last_drill() {
+    use lifeboat::jobs::drill_record::RecordKind;
+    use ratatui::backend::TestBackend;
+    let mut state = console_fixtures::state();
+    let mut r = console_fixtures::drill_record();
+    r.kind = RecordKind::Recovery;
+    r.drill_id = "20261204T050000Z-beef".into();
+    r.rto_seconds = Some(754.0);
+    let snapshot = state.snapshot.as_mut().unwrap();
+    snapshot.drills.insert(0, r);
+    state.width = 80;
+    state.height = 24;
+    let keymap = lifeboat::app::keymap::Keymap::default_keymap();
+    let mut terminal = ratatui::Terminal::new(TestBackend::new(80, 24)).unwrap();
+    terminal
+        .draw(|f| lifeboat::ui::render(f, &state, &keymap))
+        .unwrap();
+    let buffer = terminal.backend().buffer().clone();
+    let shown: String = (0..buffer.area.height)
+        .map(|y| {
+            (0..buffer.area.width)
+                .map(|x| buffer[(x, y)].symbol().to_string())
+                .collect::<String>()
+                + "\n"
+        })
+        .collect();
+    let line = shown
+        .lines()
+        .find(|l| l.contains("Recovered"))
+        .unwrap_or_else(|| panic!("no recovery line:\n{shown}"));
+    assert!(
+        line.contains("20261204T050000Z-beef") && line.contains("RTO"),
+        "{line}"
+    );
+    assert!(shown.contains("Last drill"), "{shown}");
+}
