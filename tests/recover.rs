@@ -229,6 +229,20 @@ fn a_bare_host_recovers_into_a_new_cluster_and_backs_up_into_the_same_repository
     assert!(!config.contains(common::S3_SECRET_KEY), "{config}");
     let check = bare.run(&["config", "check"]);
     assert_eq!(check.status.code(), Some(0), "{}", describe(&check));
+    // `keys check` prints the command that recovers this repository, and nothing secret.
+    let keys = bare.run(&["keys", "check"]);
+    let kit = text(&keys.stdout);
+    let s3 = app.s3().unwrap();
+    assert!(
+        kit.contains(&format!(
+            "lifeboat recover --repository s3://{}/{S3_PREFIX} --endpoint {}",
+            s3.bucket(),
+            s3.endpoint()
+        )) && kit.contains("--passphrase-file"),
+        "{}",
+        describe(&keys)
+    );
+    assert!(!kit.contains(pass.trim()) && !kit.contains(common::S3_SECRET_KEY));
     let backup = bare.run(&["backup", "--json"]);
     assert_eq!(backup.status.code(), Some(0), "{}", describe(&backup));
     let doc: serde_json::Value = serde_json::from_slice(&backup.stdout).unwrap();
