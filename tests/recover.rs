@@ -578,3 +578,47 @@ fn the_dashboard_shows_the_last_recovery_beside_the_last_drill() {
     );
     assert!(shown.contains("Last drill"), "{shown}");
 }
+
+#[test]
+fn a_rehearsal_runs_the_whole_runbook_into_a_throwaway_target_and_tears_it_down() {
+    let app = s3_app();
+    app.backup();
+    let bare = Bare::new(&app);
+    let s3 = app.s3().unwrap();
+    let out = bare.run(&[
+        "recover",
+        "--rehearse",
+        "--repository",
+        &format!("s3://{}/{S3_PREFIX}", s3.bucket()),
+        "--endpoint",
+        &s3.endpoint(),
+        "--secrets-repository",
+        &format!("file://{}", app.secrets_repo_dir().display()),
+        "--passphrase-file",
+        app.passphrase_file().unwrap().to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let book = &doc["runbook"];
+    assert_eq!(book["record"]["kind"], "recovery", "{doc:#}");
+    assert_eq!(book["record"]["rehearsal"], true, "{doc:#}");
+    assert!(book["record"]["rto_seconds"].as_f64().is_some());
+    let data = PathBuf::from(book["spec"]["target"]["new_cluster"].as_str().unwrap());
+    let _stop = StopCluster(data.clone(), app.cluster().bin_dir().to_path_buf());
+    assert!(
+        !data.parent().unwrap().exists(),
+        "the rehearsal's cluster and files were left in {}",
+        data.display()
+    );
+    assert!(
+        !bare.config_path().exists(),
+        "a rehearsal wrote a configuration"
+    );
+    let keys = s3.list_keys();
+    assert!(
+        keys.iter()
+            .any(|k| k.starts_with(&format!("{S3_PREFIX}/drills/"))),
+        "{keys:?}"
+    );
+}

@@ -78,6 +78,10 @@ pub struct RecoverArgs {
     /// Print the plan and change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Rehearse: the whole runbook into a throwaway cluster and file tree under /tmp, torn
+    /// down at the end; recorded as a recovery rehearsal; no configuration written.
+    #[arg(long, conflicts_with_all = ["target", "new_cluster", "files_prefix", "resume"])]
+    pub rehearse: bool,
     /// Continue the newest recovery that did not finish (or --recovery ID).
     #[arg(long)]
     pub resume: bool,
@@ -100,9 +104,15 @@ fn spec(args: &RecoverArgs) -> Result<RecoverSpec, String> {
         .repository
         .clone()
         .ok_or("--repository URL is required")?;
+    let mut files_prefix = args.files_prefix.clone();
     let target = match (&args.target, &args.new_cluster) {
         (Some(url), None) => TargetChoice::Url(url.clone()),
         (None, Some(dir)) => TargetChoice::NewCluster(dir.clone()),
+        _ if args.rehearse => {
+            let dir = recover::rehearsal_dir().map_err(|e| e.to_string())?;
+            files_prefix = Some(dir.join("files"));
+            TargetChoice::NewCluster(dir.join("pgdata"))
+        }
         _ => return Err("name the target: --target URL, or --new-cluster DATADIR".into()),
     };
     let repo = |url: &str| RepoArgs {
@@ -120,7 +130,7 @@ fn spec(args: &RecoverArgs) -> Result<RecoverSpec, String> {
         },
         set: args.set.clone(),
         target,
-        files_prefix: args.files_prefix.clone(),
+        files_prefix,
         config_out: args.config_out.clone().unwrap_or_else(config::default_path),
         pg_bin_dir: args.pg_bin_dir.clone(),
         jobs: args.jobs.unwrap_or_else(|| {
@@ -133,7 +143,7 @@ fn spec(args: &RecoverArgs) -> Result<RecoverSpec, String> {
         health: args.health.clone(),
         freshness_query: args.freshness_query.clone(),
         manual: args.manual.clone(),
-        rehearse: false,
+        rehearse: args.rehearse,
     })
 }
 
@@ -215,7 +225,9 @@ async fn start(
         return exit::OK;
     }
     let name = plan.database().to_string();
+    // A rehearsal touches nothing but its own throwaway cluster and tree.
     if !args.yes
+        && !spec.rehearse
         && !typed(
             "This restores the database, files and secrets above.",
             &name,

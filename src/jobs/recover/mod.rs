@@ -138,6 +138,17 @@ pub fn recoveries_dir(paths: &LocalPaths) -> PathBuf {
     paths.state_dir.join("recoveries")
 }
 
+/// A new directory for a rehearsal's throwaway cluster and files: under /tmp, open to the
+/// server's OS user (the cluster's own directory is 0700), removed by the rehearsal's end.
+pub fn rehearsal_dir() -> std::io::Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::Builder::new()
+        .prefix("lifeboat-rehearsal-")
+        .tempdir_in("/tmp")?;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))?;
+    Ok(dir.keep())
+}
+
 /// How long the health command may take.
 pub const HEALTH_TIMEOUT: Duration = Duration::from_secs(120);
 

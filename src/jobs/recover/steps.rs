@@ -99,6 +99,9 @@ pub async fn run(
             Runbook::path_in(&r.dir, &r.book.id).display()
         ));
     }
+    if r.book.spec.rehearse {
+        teardown(&r.book.spec, &r.tools, &r.reporter);
+    }
     if let Err(e) = std::fs::remove_dir_all(&r.work) {
         if e.kind() != std::io::ErrorKind::NotFound {
             r.reporter
@@ -106,6 +109,35 @@ pub async fn run(
         }
     }
     Ok(r.book)
+}
+
+/// A rehearsal's end: its cluster stopped, its cluster and files removed (they live in one
+/// directory made for it, `rehearsal_dir`).
+fn teardown(spec: &RecoverSpec, tools: &PgTools, reporter: &Reporter) {
+    let super::TargetChoice::NewCluster(data) = &spec.target else {
+        return;
+    };
+    let bin = tools
+        .program("pg_ctl")
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let cluster = crate::storage::local_cluster::LocalCluster {
+        data_dir: data.clone(),
+        bin_dir: bin,
+    };
+    if let Err(e) = cluster.stop() {
+        reporter.warn(format!(
+            "the rehearsal's cluster in {} did not stop: {e}",
+            data.display()
+        ));
+    }
+    if let Some(dir) = data.parent() {
+        match std::fs::remove_dir_all(dir) {
+            Ok(()) => reporter.log(format!("rehearsal torn down: {} removed", dir.display())),
+            Err(e) => reporter.warn(format!("{}: {e}; remove it by hand", dir.display())),
+        }
+    }
 }
 
 struct Recovery {
