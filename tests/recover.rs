@@ -622,3 +622,52 @@ fn a_rehearsal_runs_the_whole_runbook_into_a_throwaway_target_and_tears_it_down(
         "{keys:?}"
     );
 }
+
+#[test]
+fn a_recovery_killed_in_the_middle_of_the_files_step_resumes_to_the_same_end() {
+    let app = s3_app();
+    app.add_bulk_files(64, 1 << 20);
+    app.backup();
+    let bare = Bare::new(&app);
+    let datadir = bare.path("pgdata");
+    let prefix = bare.path("restored");
+    let _stop = StopCluster(datadir.clone(), app.cluster().bin_dir().to_path_buf());
+    let mut args = recover_args(&app, &datadir, &prefix);
+    args.push("--yes".into());
+    let mut child = bare
+        .command(&strs(&args))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let bulk = under(&prefix, &app.files_dir()).join("bulk");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    // Kill once the files step runs and has written part of the tree.
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "the files step never seen running"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the recovery finished before the kill"
+        );
+        let running = try_runbook(&bare).is_some_and(|b| b["steps"][4]["state"] == "running");
+        if running && std::fs::read_dir(&bulk).is_ok_and(|d| d.count() > 0) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let before = runbook(&bare);
+    assert_eq!(before["steps"][4]["state"], "running", "{before:#}");
+    let resumed = bare.run(&["recover", "--resume"]);
+    assert_eq!(resumed.status.code(), Some(0), "{}", describe(&resumed));
+    assert_recovered(&app, &datadir, &prefix);
+    let after = runbook(&bare);
+    assert_eq!(attempts(&after, "files"), 2);
+    for done in ["fetch", "create target", "pg_restore"] {
+        assert_eq!(attempts(&after, done), 1, "{done} was redone");
+    }
+}
