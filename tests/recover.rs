@@ -603,7 +603,11 @@ fn a_rehearsal_runs_the_whole_runbook_into_a_throwaway_target_and_tears_it_down(
     let book = &doc["runbook"];
     assert_eq!(book["record"]["kind"], "recovery", "{doc:#}");
     assert_eq!(book["record"]["rehearsal"], true, "{doc:#}");
-    assert!(book["record"]["rto_seconds"].as_f64().is_some());
+    let rto = book["record"]["rto_seconds"].as_f64().unwrap();
+    eprintln!("rehearsal RTO {rto:.1} s; steps:");
+    for s in book["steps"].as_array().unwrap() {
+        eprintln!("  {} {} s", s["name"], s["seconds"]);
+    }
     let data = PathBuf::from(book["spec"]["target"]["new_cluster"].as_str().unwrap());
     let _stop = StopCluster(data.clone(), app.cluster().bin_dir().to_path_buf());
     assert!(
