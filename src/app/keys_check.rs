@@ -311,6 +311,10 @@ fn recovery_kit(config: &Config, spec: &EncryptionSpec, keys: &[RecipientKey]) -
         ));
     }
     kit.push(format!("this configuration: {}", config.path.display()));
+    kit.push(format!(
+        "recovering onto a new host with nothing but the kit (README, \"Disaster recovery\"); AWS credentials in the environment:\n      {}",
+        recover_command(config, spec)
+    ));
     // The command `keys check` runs itself (`by_hand_check`), so the kit cannot drift from it.
     let gpg = gpg_by_hand::arguments(spec)
         .map(|args| format!("gpg {}", args.join(" ")))
@@ -319,6 +323,39 @@ fn recovery_kit(config: &Config, spec: &EncryptionSpec, keys: &[RecipientKey]) -
         "restoring without lifeboat (README, \"Restoring a set by hand\"), in a downloaded set folder:\n      sha256sum -c checksums.sha256\n      {gpg} db.dump.zst.gpg | zstd -d > db.dump\n      createdb app_restored && pg_restore --no-owner -d app_restored db.dump\n      {gpg} files.tar.zst.gpg | zstd -d | tar -xpf - -C /\n      {gpg} secrets.tar.gpg | tar -xpf - -C /     (from the secrets repository)"
     ));
     kit
+}
+
+/// The `lifeboat recover` command for this repository: URLs, S3 options and the key source,
+/// never a secret (the passphrase stays in its file, the credentials in the environment).
+fn recover_command(config: &Config, spec: &EncryptionSpec) -> String {
+    use crate::jobs::restore_db::shell_word;
+    let mut words = vec![
+        "lifeboat recover --repository".to_string(),
+        shell_word(&config.repository.url),
+    ];
+    let r = &config.repository;
+    let s3 = [config.secrets_repository.as_ref(), Some(r)];
+    let endpoint = s3.iter().flatten().find_map(|r| r.endpoint.clone());
+    if let Some(e) = endpoint {
+        words.extend(["--endpoint".into(), shell_word(&e)]);
+    }
+    if let Some(region) = s3.iter().flatten().find_map(|r| r.region.clone()) {
+        words.extend(["--region".into(), shell_word(&region)]);
+    }
+    if let Some(p) = s3.iter().flatten().find_map(|r| r.path_style) {
+        words.extend(["--path-style".into(), p.to_string()]);
+    }
+    if let Some(secrets) = &config.secrets_repository {
+        words.extend(["--secrets-repository".into(), shell_word(&secrets.url)]);
+    }
+    if let EncryptionSpec::Passphrase { passphrase_file } = spec {
+        words.extend([
+            "--passphrase-file".into(),
+            shell_word(&passphrase_file.display().to_string()),
+        ]);
+    }
+    words.push("--new-cluster /var/lib/postgresql/recovered --dry-run".into());
+    words.join(" ")
 }
 
 pub fn evaluate(config: &Config) -> KeysReport {

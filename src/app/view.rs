@@ -3,7 +3,7 @@
 //! `keymap`, `inventory_tree`) and the report module, so the job layer can change shape
 //! without ui following it.
 
-pub use crate::jobs::drill_record::DrillRecord;
+pub use crate::jobs::drill_record::{DrillRecord, RecordKind};
 pub use crate::jobs::progress::Progress;
 pub use crate::jobs::restore::RestorePlan;
 pub use crate::jobs::status::Health;

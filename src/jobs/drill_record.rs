@@ -47,9 +47,33 @@ pub struct ManualStep {
     pub note: Option<String>,
 }
 
+/// What a record measured: a drill into a throwaway target, or a recovery onto a new host
+/// (`jobs::recover`). Records written before recoveries existed say nothing and are drills.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RecordKind {
+    #[default]
+    Drill,
+    Recovery,
+}
+
+impl RecordKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordKind::Drill => "drill",
+            RecordKind::Recovery => "recovery",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct DrillRecord {
     pub format: u32,
+    #[serde(default)]
+    pub kind: RecordKind,
+    /// A recovery rehearsed into a throwaway target (`recover --rehearse`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rehearsal: bool,
     pub drill_id: String,
     /// Serialised as the id's text, as before it was typed: stored records read unchanged.
     pub set_id: SetId,
@@ -186,8 +210,12 @@ mod tests {
         assert_eq!(record.set_id.as_str(), "20261122T020000Z-3f9a");
         assert_eq!(record.restored_bytes, 0);
         assert!(!record.cancelled);
+        // Records from before recoveries existed are drills.
+        assert_eq!(record.kind, RecordKind::Drill);
+        assert!(!record.rehearsal);
         let written: serde_json::Value = serde_json::from_slice(&record.to_json()).unwrap();
         assert_eq!(written["set_id"], "20261122T020000Z-3f9a");
+        assert_eq!(written["kind"], "drill");
 
         let newer = FIRST_RECORD.replace("20261122T020000Z-3f9a", "20261122T020000.250Z-3f9a");
         let record = DrillRecord::parse(newer.as_bytes()).expect("a newer id parses");
@@ -206,6 +234,24 @@ mod tests {
         assert!(
             err.contains("not a drill record") && err.contains("`latest`"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn a_recovery_record_says_so_and_reads_back() {
+        let mut record = DrillRecord::parse(FIRST_RECORD.as_bytes()).unwrap();
+        record.kind = RecordKind::Recovery;
+        record.rehearsal = true;
+        let back = DrillRecord::parse(&record.to_json()).unwrap();
+        assert_eq!(back.kind, RecordKind::Recovery);
+        assert!(back.rehearsal);
+        let text = FIRST_RECORD.replace(
+            "\"format\": 1,",
+            "\"format\": 1,\n  \"kind\": \"recovery\",",
+        );
+        assert_eq!(
+            DrillRecord::parse(text.as_bytes()).unwrap().kind,
+            RecordKind::Recovery
         );
     }
 }

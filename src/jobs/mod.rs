@@ -21,6 +21,7 @@ pub mod progress;
 pub mod prune;
 pub mod prune_plan;
 pub mod readback;
+pub mod recover;
 pub mod restore;
 pub mod restore_db;
 pub mod restore_journal;

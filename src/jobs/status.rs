@@ -210,7 +210,9 @@ pub async fn newest_drill(
     for path in paths {
         let bytes = repo.get_small(path, 4 * 1024 * 1024).await.ok()?;
         let r = super::drill_record::DrillRecord::parse(&bytes).ok()?;
-        if !r.cancelled {
+        // A recovery's record sits beside the drills but is not a drill: the dashboard
+        // shows it on a line of its own.
+        if !r.cancelled && r.kind == super::drill_record::RecordKind::Drill {
             found = Some(r);
             break;
         }

@@ -316,6 +316,8 @@ mod tests {
     fn drill_record(drill_id: &str, set_id: &str, at: DateTime<Utc>, passed: bool) -> Vec<u8> {
         DrillRecord {
             format: crate::jobs::drill_record::DRILL_FORMAT,
+            kind: Default::default(),
+            rehearsal: false,
             drill_id: drill_id.into(),
             set_id: set_id.parse().unwrap(),
             set_snapshot_time: at - Span::hours(5),

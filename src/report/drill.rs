@@ -19,7 +19,12 @@ pub fn markdown(r: &DrillRecord) -> String {
     } else {
         "FAIL"
     };
-    let _ = writeln!(out, "# Restore drill {}: {verdict}\n", r.drill_id);
+    let what = match (r.kind, r.rehearsal) {
+        (crate::jobs::drill_record::RecordKind::Drill, _) => "Restore drill",
+        (_, true) => "Recovery rehearsal",
+        (_, false) => "Recovery",
+    };
+    let _ = writeln!(out, "# {what} {}: {verdict}\n", r.drill_id);
     let _ = writeln!(out, "| | |\n|---|---|");
     let _ = writeln!(
         out,

@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod outcome;
 pub mod progress;
 pub mod prune;
+pub mod recover;
 pub mod restore;
 pub mod status;
 pub mod verify;

@@ -18,6 +18,7 @@ pub(crate) mod gpg_run;
 pub mod hashing;
 pub mod journal;
 pub mod layout;
+pub mod local_cluster;
 pub mod lock;
 pub mod manifest;
 pub mod orphans;

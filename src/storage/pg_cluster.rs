@@ -496,6 +496,15 @@ pub(crate) fn server_uid_under_root() -> Option<u32> {
         .flatten()
 }
 
+/// The uid and gid the server must run as: `postgres`'s when lifeboat is root (PostgreSQL
+/// refuses root), `None` (lifeboat's own) otherwise. Also for `storage::local_cluster`.
+pub(crate) fn server_ids() -> Result<Option<(u32, u32)>, ClusterError> {
+    if !running_as_root() {
+        return Ok(None);
+    }
+    lookup_user(SERVER_OS_USER).map(|u| Some((u.uid, u.gid)))
+}
+
 /// The newest `/usr/lib/postgresql/<major>/bin` with `initdb`, else `pg_config --bindir`,
 /// else the directory on PATH holding `initdb` (the search itself is `pg::bin_dir`'s).
 fn find_server_bin_dir() -> Result<PathBuf, ClusterError> {

@@ -277,6 +277,29 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
             width,
         )),
     }
+    // The last recovery onto a new host, one line, only once there has been one.
+    if let Some(r) = state.snapshot.as_ref().and_then(|snap| {
+        snap.drills
+            .iter()
+            .find(|r| r.kind == crate::app::view::RecordKind::Recovery)
+    }) {
+        let rto = r
+            .rto_seconds
+            .map(|x| format::age_secs(x.round() as i64))
+            .unwrap_or_else(|| "-".into());
+        lines.extend(row(
+            "Recovered",
+            if r.passed { ok } else { warn },
+            format!(
+                "{}{} {} ago from {}: RTO {rto}",
+                if r.rehearsal { "rehearsal " } else { "" },
+                r.drill_id,
+                format::age_secs((state.now - r.started_at).num_seconds()),
+                r.set_id
+            ),
+            width,
+        ));
+    }
     let offsite = if s.spooled_sets.is_empty() {
         (
             ok,

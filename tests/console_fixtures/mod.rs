@@ -418,6 +418,8 @@ pub fn drill_record() -> DrillRecord {
     let started_at = at("2026-11-21T10:00:00Z");
     DrillRecord {
         format: DRILL_FORMAT,
+        kind: Default::default(),
+        rehearsal: false,
         drill_id: DRILL_ID.into(),
         set_id: SET_VERIFIED_DECRYPT.parse().expect("a set id"),
         set_snapshot_time: snapshot,

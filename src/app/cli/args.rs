@@ -115,6 +115,11 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Disaster recovery on a bare host, with no configuration file: choose a verified set in
+    /// the repository, show the plan, restore the database, files and secrets, check them, and
+    /// write this host's configuration. Journaled: `recover --resume` continues a recovery
+    /// that was cut off.
+    Recover(Box<super::recover::RecoverArgs>),
     /// A timed restore drill into a throwaway target, measuring RTO and RPO; `drill report ID`
     /// renders a record for an auditor, `drill list` shows the history.
     #[command(args_conflicts_with_subcommands = true)]

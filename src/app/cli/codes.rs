@@ -7,6 +7,7 @@ use crate::jobs::backup::BackupError;
 use crate::jobs::fetch::FetchError;
 use crate::jobs::pins::PinError;
 use crate::jobs::prune::PruneError;
+use crate::jobs::recover::RecoverError;
 use crate::jobs::restore::RestoreError;
 
 pub fn backup<T>(result: &Result<T, BackupError>) -> i32 {
@@ -41,6 +42,18 @@ pub fn restore(e: &RestoreError) -> i32 {
         RestoreError::Fetch(FetchError::Damaged { .. }) => exit::DAMAGED,
         RestoreError::Unreadable { .. } | RestoreError::Damaged { .. } => exit::DAMAGED,
         RestoreError::Cancelled(_) => exit::INTERRUPTED,
+        _ => exit::FAILED,
+    }
+}
+
+/// A refusal before anything changed is a usage code; a set that fails verification is
+/// "damaged", as `verify` says it.
+pub fn recover(e: &RecoverError) -> i32 {
+    match e {
+        RecoverError::SetDamaged { .. } => exit::DAMAGED,
+        RecoverError::Cancelled { .. } => exit::INTERRUPTED,
+        RecoverError::NothingToResume(_) => exit::CONFIG,
+        e if e.is_refusal() => exit::CONFIG,
         _ => exit::FAILED,
     }
 }

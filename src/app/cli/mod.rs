@@ -16,6 +16,7 @@ mod list;
 mod orphans;
 mod pin;
 mod prune;
+mod recover;
 mod restore;
 mod retention;
 mod status;
@@ -162,6 +163,7 @@ pub async fn run(cli: Cli, paths: LocalPaths, draw: Draw, draw_fleet: DrawFleet)
             };
             restore::run(&config, &paths, &set, options, dry_run, yes, json).await
         }
+        Command::Recover(args) => recover::run(*args, &paths).await,
         Command::Drill {
             action,
             set,

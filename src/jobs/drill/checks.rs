@@ -23,7 +23,7 @@ fn parse_timestamp(text: &str) -> Option<DateTime<Utc>> {
         .ok()
 }
 
-pub(super) fn run_checks(
+pub fn run_checks(
     tools: &PgTools,
     conn: &PgConn,
     manifest: &Manifest,
@@ -105,8 +105,8 @@ pub(super) fn run_checks(
 
 /// The parts of the spec the checks need, movable to a blocking thread.
 #[derive(Debug, Clone)]
-pub(super) struct DrillChecks {
-    pub(super) checks: Vec<SqlCheck>,
-    pub(super) freshness_query: Option<String>,
-    pub(super) health_command: Option<String>,
+pub struct DrillChecks {
+    pub checks: Vec<SqlCheck>,
+    pub freshness_query: Option<String>,
+    pub health_command: Option<String>,
 }

@@ -12,6 +12,7 @@ mod failure;
 mod phases;
 mod target;
 
+pub use checks::{run_checks, DrillChecks};
 pub use failure::{DrillFailure, SetupError};
 pub use target::TargetError;
 
@@ -248,6 +249,8 @@ fn record(
     }
     DrillRecord {
         format: DRILL_FORMAT,
+        kind: Default::default(),
+        rehearsal: false,
         drill_id,
         set_id: set.clone(),
         set_snapshot_time: manifest_snapshot,

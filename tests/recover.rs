@@ -1,0 +1,677 @@
+//! `lifeboat recover` on a bare host: an empty HOME and XDG directories, no configuration,
+//! only the AWS environment, a passphrase file and the repository on a real S3 server
+//! (s3s-fs). Real PostgreSQL (the source cluster, and the new cluster the recovery makes),
+//! real gpg.
+//!
+//! - The recovery gives an identical sorted data dump, byte-identical file trees (modes,
+//!   links), the secrets with their modes, a configuration `config check` accepts, and a
+//!   `lifeboat backup` with it lands in the same repository. The record (kind `recovery`) is
+//!   in the repository and `drill report` renders it.
+//! - Refusals name the cause and change nothing: a wrong key, a set that fails verification
+//!   (the next verified set is named), a pg_restore older than the dump, a target that holds
+//!   data without the typed confirmation.
+//! - Kill sweep: SIGKILL at step boundaries and in the middle of pg_restore, then `recover
+//!   --resume` reaches the same end state; a cut-off pg_restore into a target holding data
+//!   is not redone without the confirmation.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::app::{AppOptions, RepoKind, TestApp, APP_DB, S3_PREFIX};
+use common::{describe, text};
+use lifeboat::storage::local_cluster::LocalCluster;
+use std::collections::BTreeMap;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A bare host: its own HOME and XDG directories, nothing in them.
+struct Bare {
+    dir: tempfile::TempDir,
+    env: Vec<(String, String)>,
+}
+
+impl Bare {
+    fn new(app: &TestApp) -> Bare {
+        let dir = tempfile::Builder::new()
+            .prefix("lb-bare-")
+            .tempdir_in("/tmp")
+            .unwrap();
+        // The new cluster's server runs as `postgres` when we are root: it must reach its dir.
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut env: Vec<(String, String)> = vec![
+            ("HOME".into(), dir.path().join("home").display().to_string()),
+            (
+                "XDG_CONFIG_HOME".into(),
+                dir.path().join("xdg/config").display().to_string(),
+            ),
+            (
+                "XDG_DATA_HOME".into(),
+                dir.path().join("xdg/data").display().to_string(),
+            ),
+            (
+                "XDG_STATE_HOME".into(),
+                dir.path().join("xdg/state").display().to_string(),
+            ),
+            (
+                "XDG_CACHE_HOME".into(),
+                dir.path().join("xdg/cache").display().to_string(),
+            ),
+            ("NO_COLOR".into(), "1".into()),
+            ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
+        ];
+        env.extend(app.s3().expect("an S3 repository").env());
+        for d in ["home", "xdg/config", "xdg/data", "xdg/state", "xdg/cache"] {
+            std::fs::create_dir_all(dir.path().join(d)).unwrap();
+        }
+        Bare { dir, env }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn config_path(&self) -> PathBuf {
+        self.path("xdg/config/lifeboat/config.toml")
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_lifeboat"));
+        cmd.args(args).env_clear().stdin(Stdio::null());
+        cmd.env("PATH", std::env::var("PATH").unwrap_or_default());
+        cmd.envs(self.env.iter().cloned());
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run lifeboat")
+    }
+}
+
+/// The recover flags for `app`'s repositories and key, into a new cluster at `datadir`.
+fn recover_args(app: &TestApp, datadir: &Path, prefix: &Path) -> Vec<String> {
+    let s3 = app.s3().unwrap();
+    vec![
+        "recover".into(),
+        "--repository".into(),
+        format!("s3://{}/{S3_PREFIX}", s3.bucket()),
+        "--endpoint".into(),
+        s3.endpoint(),
+        "--secrets-repository".into(),
+        format!("file://{}", app.secrets_repo_dir().display()),
+        "--passphrase-file".into(),
+        app.passphrase_file().unwrap().display().to_string(),
+        "--new-cluster".into(),
+        datadir.display().to_string(),
+        "--files-prefix".into(),
+        prefix.display().to_string(),
+        "--freshness-query".into(),
+        "SELECT max(created_at) FROM audit_log".into(),
+        "--jobs".into(),
+        "2".into(),
+    ]
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+/// Stops a cluster the recovery left running, whatever the test did.
+struct StopCluster(PathBuf, PathBuf);
+
+impl Drop for StopCluster {
+    fn drop(&mut self) {
+        let c = LocalCluster {
+            data_dir: self.0.clone(),
+            bin_dir: self.1.clone(),
+        };
+        if c.running() {
+            let _ = c.stop();
+        }
+    }
+}
+
+/// Every entry under `root`: kind, mode, and the content or link text.
+fn tree(root: &Path) -> BTreeMap<String, (String, u32, Vec<u8>)> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            let m = std::fs::symlink_metadata(&p).unwrap();
+            let rel = p.strip_prefix(root).unwrap().display().to_string();
+            let mode = m.mode() & 0o7777;
+            if m.file_type().is_symlink() {
+                let link = std::fs::read_link(&p).unwrap();
+                out.insert(
+                    rel,
+                    ("link".into(), 0, link.display().to_string().into_bytes()),
+                );
+            } else if m.is_dir() {
+                out.insert(rel, ("dir".into(), mode, Vec::new()));
+                stack.push(p);
+            } else {
+                out.insert(rel, ("file".into(), mode, std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out
+}
+
+fn under(prefix: &Path, original: &Path) -> PathBuf {
+    prefix.join(original.strip_prefix("/").unwrap())
+}
+
+fn s3_app() -> TestApp {
+    let app = TestApp::new(AppOptions {
+        repo: RepoKind::S3,
+        ..Default::default()
+    });
+    // Something for pg_restore to chew on, so a kill can land in its middle.
+    app.psql("CREATE TABLE filler AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 200000) g; CREATE INDEX ON filler (v);");
+    app
+}
+
+fn assert_recovered(app: &TestApp, datadir: &Path, prefix: &Path) {
+    let cluster = LocalCluster {
+        data_dir: datadir.to_path_buf(),
+        bin_dir: app.cluster().bin_dir().to_path_buf(),
+    };
+    assert_eq!(
+        app.data_dump_of(&cluster.url(APP_DB)),
+        app.data_dump(),
+        "the recovered database differs from the source"
+    );
+    assert_eq!(
+        tree(&under(prefix, &app.files_dir())),
+        tree(&app.files_dir()),
+        "the recovered file tree differs"
+    );
+    for secret in [app.cert_path(), app.env_file_path()] {
+        let got = under(prefix, &secret);
+        assert_eq!(
+            std::fs::read(&got).unwrap(),
+            std::fs::read(&secret).unwrap()
+        );
+        assert_eq!(
+            std::fs::metadata(&got).unwrap().mode() & 0o7777,
+            std::fs::metadata(&secret).unwrap().mode() & 0o7777,
+            "{} mode",
+            got.display()
+        );
+    }
+}
+
+#[test]
+fn a_bare_host_recovers_into_a_new_cluster_and_backs_up_into_the_same_repository() {
+    let app = s3_app();
+    let set = app.backup();
+    let bare = Bare::new(&app);
+    let datadir = bare.path("pgdata");
+    let prefix = bare.path("restored");
+    let _stop = StopCluster(datadir.clone(), app.cluster().bin_dir().to_path_buf());
+    let mut args = recover_args(&app, &datadir, &prefix);
+    args.push("--yes".into());
+    let out = bare.run(&strs(&args));
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&set) && stderr.contains("old host"),
+        "{stderr}"
+    );
+    assert_recovered(&app, &datadir, &prefix);
+
+    // The configuration: nothing secret, accepted, and backing up into the same repository.
+    let config = std::fs::read_to_string(bare.config_path()).expect("config written");
+    let pass = std::fs::read_to_string(app.passphrase_file().unwrap()).unwrap();
+    assert!(!config.contains(pass.trim()), "{config}");
+    assert!(!config.contains(common::S3_SECRET_KEY), "{config}");
+    let check = bare.run(&["config", "check"]);
+    assert_eq!(check.status.code(), Some(0), "{}", describe(&check));
+    // `keys check` prints the command that recovers this repository, and nothing secret.
+    let keys = bare.run(&["keys", "check"]);
+    let kit = text(&keys.stdout);
+    let s3 = app.s3().unwrap();
+    assert!(
+        kit.contains(&format!(
+            "lifeboat recover --repository s3://{}/{S3_PREFIX} --endpoint {}",
+            s3.bucket(),
+            s3.endpoint()
+        )) && kit.contains("--passphrase-file"),
+        "{}",
+        describe(&keys)
+    );
+    assert!(!kit.contains(pass.trim()) && !kit.contains(common::S3_SECRET_KEY));
+    let backup = bare.run(&["backup", "--json"]);
+    assert_eq!(backup.status.code(), Some(0), "{}", describe(&backup));
+    let doc: serde_json::Value = serde_json::from_slice(&backup.stdout).unwrap();
+    let new_set = doc["set_id"].as_str().unwrap().to_string();
+    let keys = app.s3().unwrap().list_keys();
+    assert!(
+        keys.iter()
+            .any(|k| k == &format!("{S3_PREFIX}/sets/{new_set}/manifest.json")),
+        "{keys:?}"
+    );
+    // The record, beside the drills, of kind recovery; drill report renders it.
+    let recorded: Vec<&String> = keys
+        .iter()
+        .filter(|k| k.starts_with(&format!("{S3_PREFIX}/drills/")))
+        .collect();
+    assert_eq!(recorded.len(), 1, "{keys:?}");
+    let record: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(app.s3().unwrap().root_dir().join(recorded[0])).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(record["kind"], "recovery", "{record:#}");
+    assert!(record["rto_seconds"].as_f64().unwrap() > 0.0);
+    assert!(record["rpo_data_seconds"].as_f64().is_some(), "{record:#}");
+    assert_eq!(record["phases"].as_array().unwrap().len(), 10, "{record:#}");
+    let report = bare.run(&["drill", "report", "latest"]);
+    assert_eq!(report.status.code(), Some(0), "{}", describe(&report));
+    assert!(text(&report.stdout).contains(record["drill_id"].as_str().unwrap()));
+
+    // A second recovery refuses to overwrite that configuration, changing nothing.
+    let again = bare.run(&strs(&args));
+    assert_ne!(again.status.code(), Some(0));
+    assert!(
+        text(&again.stderr).contains("refusing to overwrite"),
+        "{}",
+        describe(&again)
+    );
+}
+
+#[test]
+fn refusals_name_the_cause_and_change_nothing() {
+    let app = s3_app();
+    let older = app.backup();
+    let newest = app.backup();
+    let bare = Bare::new(&app);
+    let datadir = bare.path("pgdata");
+    let prefix = bare.path("restored");
+    let _stop = StopCluster(datadir.clone(), app.cluster().bin_dir().to_path_buf());
+    let untouched = |out: &Output| {
+        assert!(!datadir.exists(), "a cluster was made: {}", describe(out));
+        assert!(!prefix.exists(), "files were written: {}", describe(out));
+        assert!(!bare.config_path().exists(), "a config was written");
+    };
+
+    // A wrong key.
+    let wrong = bare.path("wrong-pass");
+    std::fs::write(&wrong, "not the passphrase\n").unwrap();
+    std::fs::set_permissions(&wrong, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let mut args = recover_args(&app, &datadir, &prefix);
+    let i = args.iter().position(|a| a == "--passphrase-file").unwrap();
+    args[i + 1] = wrong.display().to_string();
+    args.push("--yes".into());
+    let out = bare.run(&strs(&args));
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        text(&out.stderr).contains("key cannot decrypt"),
+        "{}",
+        describe(&out)
+    );
+    untouched(&out);
+
+    // A pg_restore older than the dump.
+    let fake = bare.path("fake-bin");
+    std::fs::create_dir_all(&fake).unwrap();
+    std::fs::write(
+        fake.join("pg_restore"),
+        "#!/bin/sh\necho 'pg_restore (PostgreSQL) 9.6.24'\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        fake.join("pg_restore"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    let mut args = recover_args(&app, &datadir, &prefix);
+    args.extend([
+        "--pg-bin-dir".into(),
+        fake.display().to_string(),
+        "--yes".into(),
+    ]);
+    let out = bare.run(&strs(&args));
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        text(&out.stderr).contains("is older than"),
+        "{}",
+        describe(&out)
+    );
+    untouched(&out);
+
+    // A set that fails verification: the next verified set is named.
+    let object = app
+        .s3()
+        .unwrap()
+        .root_dir()
+        .join(format!("{S3_PREFIX}/sets/{newest}/db.dump.zst.gpg"));
+    let mut bytes = std::fs::read(&object).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&object, bytes).unwrap();
+    let mut args = recover_args(&app, &datadir, &prefix);
+    args.extend(["--set".into(), newest.clone(), "--yes".into()]);
+    let out = bare.run(&strs(&args));
+    assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
+    let said = text(&out.stderr);
+    assert!(
+        said.contains(&newest) && said.contains(&format!("--set {older}")),
+        "{said}"
+    );
+    untouched(&out);
+
+    // A target that holds data, without the typed confirmation: the source database itself.
+    let before = app.data_dump();
+    let mut args = recover_args(&app, &datadir, &prefix);
+    let i = args.iter().position(|a| a == "--new-cluster").unwrap();
+    args[i] = "--target".into();
+    args[i + 1] = app.url();
+    args.extend(["--set".into(), older, "--yes".into()]);
+    let out = bare.run(&strs(&args));
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert!(
+        text(&out.stderr).contains("tables") && text(&out.stderr).contains("--replace-target app"),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(app.data_dump(), before);
+    assert!(!prefix.exists() && !bare.config_path().exists());
+}
+
+/// The runbook of the newest recovery on `bare`.
+fn runbook(bare: &Bare) -> serde_json::Value {
+    try_runbook(bare).expect("a runbook")
+}
+
+fn try_runbook(bare: &Bare) -> Option<serde_json::Value> {
+    let dir = bare.path("xdg/state/lifeboat/recoveries");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .ok()?
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    serde_json::from_slice(&std::fs::read(files.last()?).ok()?).ok()
+}
+
+fn attempts(book: &serde_json::Value, step: &str) -> u64 {
+    book["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == step)
+        .unwrap()["attempts"]
+        .as_u64()
+        .unwrap()
+}
+
+#[test]
+fn a_recovery_killed_at_each_step_boundary_resumes_to_the_same_end() {
+    let app = s3_app();
+    app.backup();
+    let points = [
+        "fetch:end",
+        "decrypt:end",
+        "create target:end",
+        "pg_restore:start",
+        "pg_restore:end",
+        "files:end",
+        "secrets:start",
+        "health check:start",
+        "write config:start",
+    ];
+    for (n, point) in points.iter().enumerate() {
+        let bare = Bare::new(&app);
+        let datadir = bare.path("pgdata");
+        let prefix = bare.path("restored");
+        let _stop = StopCluster(datadir.clone(), app.cluster().bin_dir().to_path_buf());
+        let mut args = recover_args(&app, &datadir, &prefix);
+        args.push("--yes".into());
+        let out = bare
+            .command(&strs(&args))
+            .env("LIFEBOAT_TEST_KILL_AT", point)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            None,
+            "{point}: not killed: {}",
+            describe(&out)
+        );
+        let before = runbook(&bare);
+        let resumed = bare.run(&["recover", "--resume"]);
+        assert_eq!(
+            resumed.status.code(),
+            Some(0),
+            "{point}: {}",
+            describe(&resumed)
+        );
+        assert_recovered(&app, &datadir, &prefix);
+        assert!(bare.config_path().exists(), "{point}");
+        let after = runbook(&bare);
+        // No step that finished before the kill ran again (decrypt's product never outlives
+        // a process, so it is redone, and said, when pg_restore still needs it).
+        for s in before["steps"].as_array().unwrap() {
+            let name = s["name"].as_str().unwrap();
+            if s["state"] == "done" && name != "decrypt" {
+                assert_eq!(attempts(&after, name), 1, "{point}: {name} was redone");
+            }
+        }
+        if n == 0 {
+            assert!(
+                text(&resumed.stderr).contains("still match"),
+                "{}",
+                describe(&resumed)
+            );
+        }
+    }
+}
+
+#[test]
+fn a_pg_restore_cut_off_into_a_target_holding_data_is_not_redone_without_the_confirmation() {
+    let app = s3_app();
+    app.backup();
+    let bare = Bare::new(&app);
+    let datadir = bare.path("pgdata");
+    let prefix = bare.path("restored");
+    let _stop = StopCluster(datadir.clone(), app.cluster().bin_dir().to_path_buf());
+    let mut args = recover_args(&app, &datadir, &prefix);
+    args.push("--yes".into());
+    let mut child = bare
+        .command(&strs(&args))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let cluster = LocalCluster {
+        data_dir: datadir.clone(),
+        bin_dir: app.cluster().bin_dir().to_path_buf(),
+    };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    // Kill once pg_restore is running and the target holds some tables.
+    loop {
+        assert!(Instant::now() < deadline, "pg_restore never seen running");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the recovery finished before the kill"
+        );
+        let running = try_runbook(&bare).is_some_and(|b| b["steps"][3]["state"] == "running");
+        if running {
+            let out = Command::new(app.pg_program("psql"))
+                .args([
+                    "-XAtc",
+                    "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'",
+                ])
+                .arg(cluster.url(APP_DB))
+                .output()
+                .unwrap();
+            if text(&out.stdout).trim().parse::<u32>().unwrap_or(0) > 0 {
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(runbook(&bare)["steps"][3]["state"], "running");
+
+    let refused = bare.run(&["recover", "--resume"]);
+    assert_eq!(refused.status.code(), Some(2), "{}", describe(&refused));
+    assert!(
+        text(&refused.stderr).contains("holds")
+            && text(&refused.stderr).contains("--replace-target app"),
+        "{}",
+        describe(&refused)
+    );
+    assert!(
+        !prefix.exists(),
+        "the files step ran without the confirmation"
+    );
+
+    let resumed = bare.run(&["recover", "--resume", "--replace-target", APP_DB]);
+    assert_eq!(resumed.status.code(), Some(0), "{}", describe(&resumed));
+    assert_recovered(&app, &datadir, &prefix);
+    assert_eq!(attempts(&runbook(&bare), "pg_restore"), 2);
+}
+
+#[path = "console_fixtures/mod.rs"]
+mod console_fixtures;
+
+/// The dashboard names the last recovery on a line of its own, and the last drill stays the
+/// last drill (a recovery's record is not taken for one). Rendered at 80x24.
+#[test]
+fn the_dashboard_shows_the_last_recovery_beside_the_last_drill() {
+    use lifeboat::jobs::drill_record::RecordKind;
+    use ratatui::backend::TestBackend;
+    let mut state = console_fixtures::state();
+    let mut r = console_fixtures::drill_record();
+    r.kind = RecordKind::Recovery;
+    r.drill_id = "20261204T050000Z-beef".into();
+    r.rto_seconds = Some(754.0);
+    let snapshot = state.snapshot.as_mut().unwrap();
+    snapshot.drills.insert(0, r);
+    state.width = 80;
+    state.height = 24;
+    let keymap = lifeboat::app::keymap::Keymap::default_keymap();
+    let mut terminal = ratatui::Terminal::new(TestBackend::new(80, 24)).unwrap();
+    terminal
+        .draw(|f| lifeboat::ui::render(f, &state, &keymap))
+        .unwrap();
+    let buffer = terminal.backend().buffer().clone();
+    let shown: String = (0..buffer.area.height)
+        .map(|y| {
+            (0..buffer.area.width)
+                .map(|x| buffer[(x, y)].symbol().to_string())
+                .collect::<String>()
+                + "\n"
+        })
+        .collect();
+    let line = shown
+        .lines()
+        .find(|l| l.contains("Recovered"))
+        .unwrap_or_else(|| panic!("no recovery line:\n{shown}"));
+    assert!(
+        line.contains("20261204T050000Z-beef") && line.contains("RTO"),
+        "{line}"
+    );
+    assert!(shown.contains("Last drill"), "{shown}");
+}
+
+#[test]
+fn a_rehearsal_runs_the_whole_runbook_into_a_throwaway_target_and_tears_it_down() {
+    let app = s3_app();
+    app.backup();
+    let bare = Bare::new(&app);
+    let s3 = app.s3().unwrap();
+    let out = bare.run(&[
+        "recover",
+        "--rehearse",
+        "--repository",
+        &format!("s3://{}/{S3_PREFIX}", s3.bucket()),
+        "--endpoint",
+        &s3.endpoint(),
+        "--secrets-repository",
+        &format!("file://{}", app.secrets_repo_dir().display()),
+        "--passphrase-file",
+        app.passphrase_file().unwrap().to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let book = &doc["runbook"];
+    assert_eq!(book["record"]["kind"], "recovery", "{doc:#}");
+    assert_eq!(book["record"]["rehearsal"], true, "{doc:#}");
+    let rto = book["record"]["rto_seconds"].as_f64().unwrap();
+    eprintln!("rehearsal RTO {rto:.1} s; steps:");
+    for s in book["steps"].as_array().unwrap() {
+        eprintln!("  {} {} s", s["name"], s["seconds"]);
+    }
+    let data = PathBuf::from(book["spec"]["target"]["new_cluster"].as_str().unwrap());
+    let _stop = StopCluster(data.clone(), app.cluster().bin_dir().to_path_buf());
+    assert!(
+        !data.parent().unwrap().exists(),
+        "the rehearsal's cluster and files were left in {}",
+        data.display()
+    );
+    assert!(
+        !bare.config_path().exists(),
+        "a rehearsal wrote a configuration"
+    );
+    let keys = s3.list_keys();
+    assert!(
+        keys.iter()
+            .any(|k| k.starts_with(&format!("{S3_PREFIX}/drills/"))),
+        "{keys:?}"
+    );
+}
+
+#[test]
+fn a_recovery_killed_in_the_middle_of_the_files_step_resumes_to_the_same_end() {
+    let app = s3_app();
+    app.add_bulk_files(64, 1 << 20);
+    app.backup();
+    let bare = Bare::new(&app);
+    let datadir = bare.path("pgdata");
+    let prefix = bare.path("restored");
+    let _stop = StopCluster(datadir.clone(), app.cluster().bin_dir().to_path_buf());
+    let mut args = recover_args(&app, &datadir, &prefix);
+    args.push("--yes".into());
+    let mut child = bare
+        .command(&strs(&args))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let bulk = under(&prefix, &app.files_dir()).join("bulk");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    // Kill once the files step runs and has written part of the tree.
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "the files step never seen running"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the recovery finished before the kill"
+        );
+        let running = try_runbook(&bare).is_some_and(|b| b["steps"][4]["state"] == "running");
+        if running && std::fs::read_dir(&bulk).is_ok_and(|d| d.count() > 0) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let before = runbook(&bare);
+    assert_eq!(before["steps"][4]["state"], "running", "{before:#}");
+    let resumed = bare.run(&["recover", "--resume"]);
+    assert_eq!(resumed.status.code(), Some(0), "{}", describe(&resumed));
+    assert_recovered(&app, &datadir, &prefix);
+    let after = runbook(&bare);
+    assert_eq!(attempts(&after, "files"), 2);
+    for done in ["fetch", "create target", "pg_restore"] {
+        assert_eq!(attempts(&after, done), 1, "{done} was redone");
+    }
+}
