@@ -113,6 +113,8 @@ pub fn app_paths(base: &LocalPaths, name: &str) -> LocalPaths {
     LocalPaths {
         data_dir: base.data_dir.join(APPS_DIR).join(name),
         state_dir: base.state_dir.join(APPS_DIR).join(name),
+        // The index is keyed by repository, so applications share the host's cache.
+        cache_dir: base.cache_dir.clone(),
     }
 }
 
@@ -268,6 +270,7 @@ mod tests {
         LocalPaths {
             data_dir: "/d".into(),
             state_dir: "/s".into(),
+            cache_dir: "/c".into(),
         }
     }
 
