@@ -96,18 +96,18 @@ pub fn runbook_text(b: &Runbook) -> String {
             StepState::Running => "…",
             StepState::Pending => "·",
         };
-        let secs = s.seconds.map(|x| format!("{x:.1} s")).unwrap_or_default();
+        let secs = s.seconds.map(format::elapsed).unwrap_or_default();
         let _ = writeln!(out, "  {state} {:<20} {:>9}  {}", s.name, secs, s.detail);
     }
     if let Some(r) = &b.record {
         let rto = r
             .rto_seconds
-            .map(|s| format!("{s:.1} s"))
+            .map(format::elapsed)
             .unwrap_or_else(|| "not reached".into());
         let _ = writeln!(
             out,
-            "RTO {rto} (start to health green); RPO {:.0} s{}",
-            r.rpo_seconds(),
+            "RTO {rto} (start to health green); RPO {}{}",
+            format::elapsed(r.rpo_seconds()),
             if r.rpo_data_seconds.is_some() {
                 " from the newest restored data"
             } else {

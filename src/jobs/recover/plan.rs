@@ -15,6 +15,7 @@ use crate::storage::paths::LocalPaths;
 use crate::storage::postgres::{self, PgConn, PgTools};
 use crate::storage::roots::{self, Destination, RootsSpec};
 use crate::storage::setid::SetId;
+use crate::storage::units;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -278,15 +279,22 @@ fn space_checks(spec: &RecoverSpec, paths: &LocalPaths, manifest: &Manifest) -> 
 
 fn free_space(dir: &Path, needed: u64) -> Check {
     let name = format!("free space at {}", dir.display());
-    let mib = |b: u64| b / (1024 * 1024);
     match free_bytes(dir) {
         Some(free) if free >= needed => passed(
             &name,
-            format!("{} MiB free, {} MiB needed", mib(free), mib(needed)),
+            format!(
+                "{} free, {} needed",
+                units::bytes(free),
+                units::bytes(needed)
+            ),
         ),
         Some(free) => failed(
             &name,
-            format!("{} MiB free, {} MiB needed", mib(free), mib(needed)),
+            format!(
+                "{} free, {} needed",
+                units::bytes(free),
+                units::bytes(needed)
+            ),
         ),
         None => failed(&name, "cannot measure"),
     }

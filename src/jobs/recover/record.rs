@@ -11,6 +11,7 @@ use crate::storage::lock::this_host;
 use crate::storage::manifest::{ComponentKind, Manifest};
 use crate::storage::postgres::PgTools;
 use crate::storage::repository::{RepoError, Repository};
+use crate::storage::units;
 use chrono::Utc;
 
 /// The drills' default targets (`[drill].rto_target`, `rpo_target`): a bare host has no
@@ -48,13 +49,17 @@ pub(super) fn build(book: &Runbook, manifest: &Manifest, tools: &PgTools) -> Dri
     let mut reasons = Vec::new();
     if let Some(r) = rto.filter(|r| *r > RTO_TARGET_SECONDS) {
         reasons.push(format!(
-            "RTO {r:.1} s is over the target {RTO_TARGET_SECONDS} s"
+            "RTO {} is over the target {}",
+            units::elapsed(r),
+            units::age_secs(RTO_TARGET_SECONDS as i64)
         ));
     }
     let rpo = rpo_data.unwrap_or(rpo_snapshot);
     if rpo > RPO_TARGET_SECONDS {
         reasons.push(format!(
-            "RPO {rpo:.0} s is over the target {RPO_TARGET_SECONDS} s"
+            "RPO {} is over the target {}",
+            units::elapsed(rpo),
+            units::age_secs(RPO_TARGET_SECONDS as i64)
         ));
     }
     DrillRecord {

@@ -38,7 +38,10 @@ impl TargetState {
             TargetState::Absent => "the database does not exist yet; it will be created".into(),
             TargetState::Empty => "the database exists and holds no tables".into(),
             TargetState::Holds { tables, bytes } => {
-                format!("{tables} tables, {} MiB of data", bytes / (1024 * 1024))
+                format!(
+                    "{tables} tables, {} of data",
+                    crate::storage::units::bytes(*bytes)
+                )
             }
         }
     }
