@@ -47,6 +47,19 @@ pub struct ManualStep {
     pub note: Option<String>,
 }
 
+impl ManualStep {
+    /// A step the operator has yet to tick.
+    pub fn pending(step: &str) -> ManualStep {
+        ManualStep {
+            step: step.to_string(),
+            done: false,
+            at: None,
+            by: None,
+            note: None,
+        }
+    }
+}
+
 /// What a record measured: a drill into a throwaway target, or a recovery onto a new host
 /// (`jobs::recover`). Records written before recoveries existed say nothing and are drills.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]

@@ -22,6 +22,24 @@ pub struct Check {
     pub detail: String,
 }
 
+impl Check {
+    pub fn passed(name: &str, detail: String) -> Check {
+        Check {
+            name: name.into(),
+            ok: true,
+            detail,
+        }
+    }
+
+    pub fn failed(name: &str, why: impl std::fmt::Display) -> Check {
+        Check {
+            name: name.into(),
+            ok: false,
+            detail: why.to_string(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct PreflightReport {
     pub database: String,

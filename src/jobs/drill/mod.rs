@@ -127,17 +127,7 @@ pub async fn run(
     };
     let tools = PgTools::locate(spec.pg_bin_dir.as_deref(), None).cancelled_by(cancel.clone());
     let manifest = setup(&spec, &tools, &data, &set).await?;
-    let manual = spec
-        .manual
-        .iter()
-        .map(|s| ManualStep {
-            step: s.clone(),
-            done: false,
-            at: None,
-            by: None,
-            note: None,
-        })
-        .collect();
+    let manual = spec.manual.iter().map(|s| ManualStep::pending(s)).collect();
     let scratch = Scratch::create(&spec.scratch_dir);
     let mut drill = Drill {
         spec: &mut spec,

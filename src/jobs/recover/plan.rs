@@ -106,7 +106,7 @@ pub async fn prepare(
     let target_state = match state {
         Ok(s) => s,
         Err(e) => {
-            checks.push(failed("target", e));
+            checks.push(Check::failed("target", e));
             TargetState::Absent
         }
     };
@@ -119,13 +119,13 @@ pub async fn prepare(
         .any(|c| c.repository == RepositoryRole::Secrets)
         && spec.secrets_repository.is_none()
     {
-        checks.push(failed(
+        checks.push(Check::failed(
             "secrets repository",
             "the set keeps its secrets in a separate repository: give it with --secrets-repository URL",
         ));
     }
     if !spec.rehearse && spec.config_out.exists() {
-        checks.push(failed(
+        checks.push(Check::failed(
             "config",
             format!(
                 "{} exists; refusing to overwrite a configuration: move it away or pass --config-out PATH",
@@ -142,7 +142,7 @@ pub async fn prepare(
     let mut placed = |kind: ComponentKind| match place(kind) {
         Some(Ok(text)) => Some(text),
         Some(Err(e)) => {
-            checks.push(failed(&format!("{} roots", kind.as_str()), e));
+            checks.push(Check::failed(&format!("{} roots", kind.as_str()), e));
             None
         }
         None => None,
@@ -207,38 +207,22 @@ pub(super) fn roots_spec(spec: &RecoverSpec, manifest: &Manifest) -> RootsSpec {
     }
 }
 
-fn passed(name: &str, detail: String) -> Check {
-    Check {
-        name: name.into(),
-        ok: true,
-        detail,
-    }
-}
-
-fn failed(name: &str, why: impl std::fmt::Display) -> Check {
-    Check {
-        name: name.into(),
-        ok: false,
-        detail: why.to_string(),
-    }
-}
-
 /// pg_restore must be at least as new as the pg_dump that wrote the dump.
 fn version_check(tools: &PgTools, manifest: &Manifest) -> Check {
     let name = "pg_restore version";
     let dumped = &manifest.source.pg_dump_version;
     let restore = match tools.version("pg_restore") {
         Ok(v) => v,
-        Err(e) => return failed(name, format!("cannot run pg_restore: {e}")),
+        Err(e) => return Check::failed(name, format!("cannot run pg_restore: {e}")),
     };
     match (postgres::major_of(&restore), postgres::major_of(dumped)) {
-        (Some(r), Some(d)) if r < d => failed(
+        (Some(r), Some(d)) if r < d => Check::failed(
             name,
             format!(
                 "{restore} is older than the {dumped} that wrote the dump; install postgresql-client-{d} (or newer), or point --pg-bin-dir at it"
             ),
         ),
-        _ => passed(name, format!("{restore} reads a dump by {dumped}")),
+        _ => Check::passed(name, format!("{restore} reads a dump by {dumped}")),
     }
 }
 
@@ -280,7 +264,7 @@ fn space_checks(spec: &RecoverSpec, paths: &LocalPaths, manifest: &Manifest) -> 
 fn free_space(dir: &Path, needed: u64) -> Check {
     let name = format!("free space at {}", dir.display());
     match free_bytes(dir) {
-        Some(free) if free >= needed => passed(
+        Some(free) if free >= needed => Check::passed(
             &name,
             format!(
                 "{} free, {} needed",
@@ -288,7 +272,7 @@ fn free_space(dir: &Path, needed: u64) -> Check {
                 units::bytes(needed)
             ),
         ),
-        Some(free) => failed(
+        Some(free) => Check::failed(
             &name,
             format!(
                 "{} free, {} needed",
@@ -296,7 +280,7 @@ fn free_space(dir: &Path, needed: u64) -> Check {
                 units::bytes(needed)
             ),
         ),
-        None => failed(&name, "cannot measure"),
+        None => Check::failed(&name, "cannot measure"),
     }
 }
 
@@ -309,28 +293,28 @@ fn key_check(spec: &RecoverSpec, manifest: &Manifest) -> Check {
         .map(|c| c.encryption.mode.as_str())
         .collect();
     if modes.iter().all(|m| *m == "none") {
-        return passed(name, "the set is not encrypted".into());
+        return Check::passed(name, "the set is not encrypted".into());
     }
     match &spec.key {
         KeySource::PassphraseFile(path) => {
             if !modes.contains(&"passphrase") {
-                return failed(
+                return Check::failed(
                     name,
                     "the set is encrypted to gpg recipients, not with a passphrase: drop --passphrase-file to use the keyring",
                 );
             }
             match crate::storage::gpg::read_passphrase(path) {
-                Ok(_) => passed(name, format!("passphrase file {}", path.display())),
-                Err(e) => failed(name, e),
+                Ok(_) => Check::passed(name, format!("passphrase file {}", path.display())),
+                Err(e) => Check::failed(name, e),
             }
         }
         KeySource::Keyring => {
             let encryption = spec.encryption(manifest);
             let crate::storage::gpg::EncryptionSpec::Recipients { recipients } = encryption else {
-                return failed(name, "no recipients");
+                return Check::failed(name, "no recipients");
             };
             if recipients.is_empty() {
-                return failed(
+                return Check::failed(
                     name,
                     "the set is encrypted with a passphrase: give it with --passphrase-file PATH",
                 );
@@ -342,7 +326,7 @@ fn key_check(spec: &RecoverSpec, manifest: &Manifest) -> Check {
                 .map(|k| k.fingerprint.unwrap_or(k.recipient))
                 .collect();
             if found.is_empty() {
-                failed(
+                Check::failed(
                     name,
                     format!(
                         "no secret key for the set's recipients ({}) in the gpg keyring; import it (`gpg --import key.asc`) or set GNUPGHOME",
@@ -350,7 +334,7 @@ fn key_check(spec: &RecoverSpec, manifest: &Manifest) -> Check {
                     ),
                 )
             } else {
-                passed(
+                Check::passed(
                     name,
                     format!("secret key {} in the keyring", found.join(", ")),
                 )

@@ -583,16 +583,7 @@ impl Recovery {
         } else {
             self.book.spec.manual.clone()
         };
-        self.book.manual = steps
-            .iter()
-            .map(|s| ManualStep {
-                step: s.clone(),
-                done: false,
-                at: None,
-                by: None,
-                note: None,
-            })
-            .collect();
+        self.book.manual = steps.iter().map(|s| ManualStep::pending(s)).collect();
         format!("for the operator: {}", steps.join("; "))
     }
 

@@ -23,22 +23,6 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
-fn passed(name: &str, detail: String) -> Check {
-    Check {
-        name: name.into(),
-        ok: true,
-        detail,
-    }
-}
-
-fn failed(name: &str, why: impl std::fmt::Display) -> Check {
-    Check {
-        name: name.into(),
-        ok: false,
-        detail: why.to_string(),
-    }
-}
-
 /// The decrypted dump, the verified objects and the manifest the real restore continues from.
 pub struct Prepared {
     pub scratch: Scratch,
@@ -183,7 +167,7 @@ fn plan_blocking(
         dump_bytes: 0,
         files: None,
         secrets: None,
-        checks: vec![passed(
+        checks: vec![Check::passed(
             "stored hashes",
             format!("{} objects match the manifest", fetched.len()),
         )],
@@ -192,7 +176,7 @@ fn plan_blocking(
         database: None,
     };
     let placed = read_components(spec, manifest, fetched, crypto, dump, &mut plan)?;
-    plan.checks.push(passed(
+    plan.checks.push(Check::passed(
         "decryption",
         "every component decrypted and its plaintext hash matches".into(),
     ));
@@ -212,7 +196,7 @@ fn plan_blocking(
         &mut plan,
     );
     if let Some(files) = &plan.files {
-        plan.checks.push(passed(
+        plan.checks.push(Check::passed(
             "file archive",
             format!(
                 "{} entries, {} files, {}; {} existing paths would be overwritten",
@@ -270,11 +254,11 @@ fn read_components(
                     Ok(p) => p,
                     Err(e) => {
                         plan.checks
-                            .push(failed(&format!("{} roots", kind.as_str()), e));
+                            .push(Check::failed(&format!("{} roots", kind.as_str()), e));
                         continue;
                     }
                 };
-                plan.checks.push(passed(
+                plan.checks.push(Check::passed(
                     &format!("{} roots", kind.as_str()),
                     placement.describe(),
                 ));
@@ -309,14 +293,14 @@ fn version_check(tools: &PgTools, toc: &TocSummary) -> Check {
         postgres::major_of(&restore_version),
         postgres::major_of(&toc.dumped_by),
     ) {
-        (Some(r), Some(d)) if r < d => failed(
+        (Some(r), Some(d)) if r < d => Check::failed(
             name,
             format!(
                 "pg_restore {restore_version} is older than the pg_dump {} that wrote the dump",
                 toc.dumped_by
             ),
         ),
-        _ => passed(
+        _ => Check::passed(
             name,
             format!(
                 "pg_restore {restore_version} reads a dump by pg_dump {}",
@@ -402,8 +386,10 @@ fn placed_for(placed: &[(ComponentKind, Placement)], kind: ComponentKind) -> Opt
 fn free_space_check(dir: &Path, needed: u64) -> Check {
     let name = format!("free space at {}", dir.display());
     match crate::jobs::preflight::free_bytes(dir) {
-        Some(free) if free >= needed => passed(&name, format!("{} free", units::bytes(free))),
-        Some(free) => failed(
+        Some(free) if free >= needed => {
+            Check::passed(&name, format!("{} free", units::bytes(free)))
+        }
+        Some(free) => Check::failed(
             &name,
             format!(
                 "{} free, {} needed",
@@ -411,6 +397,6 @@ fn free_space_check(dir: &Path, needed: u64) -> Check {
                 units::bytes(needed)
             ),
         ),
-        None => failed(&name, "cannot measure"),
+        None => Check::failed(&name, "cannot measure"),
     }
 }

@@ -23,19 +23,11 @@ fn push(checks: &mut Vec<Check>, name: &str, result: Result<String, impl Display
 }
 
 fn passed(checks: &mut Vec<Check>, name: &str, detail: String) {
-    checks.push(Check {
-        name: name.into(),
-        ok: true,
-        detail,
-    });
+    checks.push(Check::passed(name, detail));
 }
 
 fn failed(checks: &mut Vec<Check>, name: &str, why: impl Display) {
-    checks.push(Check {
-        name: name.into(),
-        ok: false,
-        detail: why.to_string(),
-    });
+    checks.push(Check::failed(name, why));
 }
 
 /// The dry run's database part: the dump's roles, the server's privileges, the target's state
