@@ -53,6 +53,7 @@ pub fn recover(e: &RecoverError) -> i32 {
         RecoverError::SetDamaged { .. } => exit::DAMAGED,
         RecoverError::Cancelled { .. } => exit::INTERRUPTED,
         RecoverError::NothingToResume(_) => exit::CONFIG,
+        RecoverError::Locked { .. } => exit::LOCKED,
         e if e.is_refusal() => exit::CONFIG,
         _ => exit::FAILED,
     }

@@ -85,8 +85,9 @@ pub struct RecoverArgs {
     /// Continue the newest recovery that did not finish (or --recovery ID).
     #[arg(long)]
     pub resume: bool,
-    /// The recovery to resume (its id, as its runbook is named).
-    #[arg(long, value_name = "ID", requires = "resume")]
+    /// The recovery to resume (its id, as its runbook is named); for a new recovery, the id
+    /// to give it (default: a new time-sorted id), as the console does to know its runbook.
+    #[arg(long, value_name = "ID")]
     pub recovery: Option<String>,
     /// Confirm the plan without typing the database name.
     #[arg(long)]
@@ -147,6 +148,31 @@ fn spec(args: &RecoverArgs) -> Result<RecoverSpec, String> {
     })
 }
 
+/// A new recovery's `--recovery ID` names a file: letters, digits, `-` and `_`, and no
+/// recovery of that id yet.
+fn new_id_free(args: &RecoverArgs, paths: &LocalPaths) -> Result<(), String> {
+    let Some(id) = &args.recovery else {
+        return Ok(());
+    };
+    if id.is_empty()
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(format!(
+            "--recovery {id}: use letters, digits, `-` and `_` only"
+        ));
+    }
+    let path = Runbook::path_in(&recover::recoveries_dir(paths), id);
+    if path.exists() {
+        return Err(format!(
+            "--recovery {id}: {} exists; give a new id, or add --resume to continue it",
+            path.display()
+        ));
+    }
+    Ok(())
+}
+
 /// Asks for `name` typed at the prompt (only on a terminal).
 fn typed(prompt: &str, name: &str) -> bool {
     if !std::io::stdin().is_terminal() || name.is_empty() {
@@ -199,7 +225,7 @@ async fn start(
     rep: Reporter,
     cancel: CancellationToken,
 ) -> i32 {
-    let spec = match spec(args) {
+    let spec = match spec(args).and_then(|s| new_id_free(args, paths).map(|()| s)) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("lifeboat: recover: {e}");
@@ -249,7 +275,10 @@ async fn start(
             return fail(&e, args.json, None);
         }
     }
-    let book = recover::begin(&spec, &prepared);
+    let mut book = recover::begin(&spec, &prepared);
+    if let Some(id) = &args.recovery {
+        book.id = id.clone();
+    }
     let path = Runbook::path_in(&recover::recoveries_dir(paths), &book.id);
     let manifest = prepared.manifest.clone();
     finish(

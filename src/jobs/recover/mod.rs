@@ -16,6 +16,7 @@ mod record;
 mod runbook;
 mod steps;
 mod target;
+pub mod worker;
 
 pub use choose::CandidateSkipped;
 pub use plan::{prepare, OldHost, Prepared, RecoveryPlan};
@@ -186,6 +187,8 @@ pub enum RecoverError {
     Runbook { path: PathBuf, source: RunbookError },
     #[error("no unfinished recovery in {}: start one with `lifeboat recover --repository URL ...`", .0.display())]
     NothingToResume(PathBuf),
+    #[error("recovery {id} is running in another process (pid {pid}); wait for it (its runbook and log are beside its lock in the recoveries directory), or stop it (`kill {pid}`) before resuming")]
+    Locked { id: String, pid: u32 },
     #[error("cancelled during `{step}`; `lifeboat recover --resume` continues from there")]
     Cancelled { step: &'static str },
 }

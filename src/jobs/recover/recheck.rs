@@ -90,6 +90,12 @@ pub async fn resume(
         path: path.clone(),
         source,
     })?;
+    if let super::worker::Worker::Running(pid) = super::worker::status(&dir, &book.id) {
+        return Err(RecoverError::Locked {
+            id: book.id.clone(),
+            pid,
+        });
+    }
     if book.finished() {
         return Err(RecoverError::Usage(format!(
             "recovery {} finished at {}; there is nothing to resume",

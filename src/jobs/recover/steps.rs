@@ -50,6 +50,9 @@ pub async fn run(
     replace_confirmed: bool,
 ) -> Result<Runbook, RecoverError> {
     let dir = super::recoveries_dir(paths);
+    // Held until this function returns: while it is, the recovery is "running" to anyone
+    // asking (`worker::status`), and a second worker for it is refused.
+    let _worker = super::worker::hold(&dir, &book.id)?;
     let (conn, tools) = target::resolve(&book.spec, &manifest)?;
     let mut r = Recovery {
         work: Runbook::work_dir(&dir, &book.id),
