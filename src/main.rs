@@ -41,6 +41,7 @@ fn main() {
         paths,
         lifeboat::ui::render,
         lifeboat::ui::fleet::render,
+        lifeboat::ui::recover::render,
     ));
     drop(runtime);
     std::process::exit(code);

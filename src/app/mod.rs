@@ -21,6 +21,7 @@ pub mod keys_check;
 pub mod load;
 pub mod logging;
 pub mod notify;
+pub mod recover_console;
 pub mod reload;
 pub mod retention_state;
 pub mod runtime;

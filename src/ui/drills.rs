@@ -3,6 +3,7 @@
 //! time; the next due date, or an overdue alert.
 
 use super::format;
+use super::phases::{checklist_line, phase_line, Mark};
 use super::theme::Theme;
 use crate::app::action::Action;
 use crate::app::state::{AppState, JobKind, JobState, JobStatus};
@@ -109,22 +110,19 @@ fn walkthrough(frame: &mut Frame, area: Rect, state: &AppState, job: &JobState, 
     for p in &job.phases {
         let end = p.finished_at.unwrap_or(state.now);
         let running = p.finished_at.is_none() && job.status.is_running();
-        let (mark, style) = if running {
-            ("⟳", theme.accent())
+        let mark = if running {
+            Mark::Running
         } else if p.ok {
-            ("✓", theme.good())
+            Mark::Done
         } else {
-            ("✗", theme.bad())
+            Mark::Failed
         };
         // A finished drill's phases carry the record's own seconds: the panel and the report
         // show the same numbers.
         let seconds = p
             .seconds
             .unwrap_or((end - p.started_at).num_milliseconds() as f64 / 1000.0);
-        lines.push(Line::from(vec![
-            Span::styled(format!(" {mark} "), style),
-            Span::raw(format!("{:<18} {:>8}", p.name, secs(seconds))),
-        ]));
+        lines.push(phase_line(mark, &p.name, Some(seconds), theme));
     }
     if !job.checklist.is_empty() {
         let finished = !job.status.is_running();
@@ -140,19 +138,10 @@ fn walkthrough(frame: &mut Frame, area: Rect, state: &AppState, job: &JobState, 
         lines.push(Line::from(Span::styled(heading, theme.heading())));
         for (i, item) in job.checklist.iter().enumerate() {
             // Once the drill is over an unticked step is what the record says: not done.
-            let text = match (item.done, finished) {
-                (true, _) => format!(" [x] {}", item.step),
-                (false, false) => format!(" [ ] {}", item.step),
-                (false, true) => format!(" [ ] {} (not done)", item.step),
-            };
-            let style = if i == job.checklist_cursor && job.status.is_running() {
-                theme.selected()
-            } else if item.done {
-                theme.good()
-            } else {
-                ratatui::style::Style::default()
-            };
-            lines.push(Line::from(Span::styled(text, style)));
+            let selected = i == job.checklist_cursor && job.status.is_running();
+            lines.push(checklist_line(
+                &item.step, item.done, finished, selected, theme,
+            ));
         }
     }
     let status = match &job.status {

@@ -12,6 +12,8 @@ pub mod history;
 pub mod inventory;
 pub mod jobs;
 pub mod modals;
+pub mod phases;
+pub mod recover;
 pub mod retention;
 pub mod theme;
 

@@ -30,6 +30,7 @@ pub use status::StatusFormat;
 
 use crate::app::config::RestoreOptions;
 use crate::app::fleet_console::DrawFleet;
+use crate::app::recover_console::{self, DrawRecover};
 use crate::app::runtime::Draw;
 use crate::app::{apps, demo, exit, keymap, keys_check, schedule};
 use crate::jobs::verify::VerifyTarget;
@@ -39,8 +40,15 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 /// Runs one command line. `draw` is how the console draws a frame (`ui::render`, passed in by
-/// the binary), `draw_fleet` the fleet screen (`ui::fleet::render`).
-pub async fn run(cli: Cli, paths: LocalPaths, draw: Draw, draw_fleet: DrawFleet) -> i32 {
+/// the binary), `draw_fleet` the fleet screen (`ui::fleet::render`), `draw_recover` the
+/// bare host's "Recover from a repository" screen (`ui::recover::render`).
+pub async fn run(
+    cli: Cli,
+    paths: LocalPaths,
+    draw: Draw,
+    draw_fleet: DrawFleet,
+    draw_recover: DrawRecover,
+) -> i32 {
     let no_color = cli.no_color || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let opens_state = !matches!(
         cli.command,
@@ -66,6 +74,11 @@ pub async fn run(cli: Cli, paths: LocalPaths, draw: Draw, draw_fleet: DrawFleet)
         }
     }
     let Some(command) = cli.command else {
+        // A bare host on a terminal: nothing to open but the recovery. Without a terminal the
+        // missing configuration is reported as before.
+        if recover_console::bare_host(cli.config.as_deref()) && std::io::stdout().is_terminal() {
+            return open_recover(target.base, no_color, draw_recover).await;
+        }
         return match target.select() {
             Ok(apps::Selection::Several(apps)) => {
                 open_fleet(apps, no_color, draw, draw_fleet).await
@@ -223,6 +236,30 @@ pub async fn run(cli: Cli, paths: LocalPaths, draw: Draw, draw_fleet: DrawFleet)
                 Ok((config, paths)) => status::run(&config, &paths, format, output).await,
                 Err(code) => code,
             }
+        }
+    }
+}
+
+/// The spec `lifeboat <argv>` makes for a `recover` line, parsed exactly as the command
+/// parses it: the console plans from the line its worker will run.
+pub fn recover_spec(argv: &[String]) -> Result<crate::jobs::recover::RecoverSpec, String> {
+    use clap::Parser;
+    let line = std::iter::once("lifeboat".to_string()).chain(argv.iter().cloned());
+    match Cli::try_parse_from(line)
+        .map_err(|e| e.to_string())?
+        .command
+    {
+        Some(Command::Recover(args)) => recover::spec(&args),
+        _ => Err("not a `lifeboat recover` line".into()),
+    }
+}
+
+async fn open_recover(paths: LocalPaths, no_color: bool, draw: DrawRecover) -> i32 {
+    match recover_console::run_recover(paths, no_color, draw, recover_spec).await {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            eprintln!("lifeboat: the console failed: {e}");
+            exit::FAILED
         }
     }
 }

@@ -100,7 +100,7 @@ pub struct RecoverArgs {
     pub json: bool,
 }
 
-fn spec(args: &RecoverArgs) -> Result<RecoverSpec, String> {
+pub(super) fn spec(args: &RecoverArgs) -> Result<RecoverSpec, String> {
     let repository = args
         .repository
         .clone()

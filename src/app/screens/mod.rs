@@ -10,6 +10,7 @@ pub mod inventory;
 pub mod jobs;
 pub mod modals;
 pub mod notice;
+pub mod recover;
 
 use super::action::Action;
 use super::inventory_tree;

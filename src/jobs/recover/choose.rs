@@ -221,3 +221,42 @@ async fn verified_sets(
     );
     ok
 }
+
+/// One set of the repository, as the console's remote inventory lists it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RemoteSet {
+    pub id: SetId,
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    /// The bytes stored for it in the data repository.
+    pub stored_bytes: u64,
+    /// Its last verification on record passed (this host's journal, or a passing drill or
+    /// recovery in the repository).
+    pub verified: bool,
+}
+
+/// The sets a recovery could restore, newest first: the same listing and the same notion of
+/// "verified" that `choose` uses. No sets is `NoSets`, naming the repository.
+pub async fn remote_sets(
+    spec: &RecoverSpec,
+    paths: &LocalPaths,
+) -> Result<Vec<RemoteSet>, RecoverError> {
+    let data = Repository::open(&spec.data_repository())?;
+    let listed = inventory::scan(&data).await?;
+    let now = chrono::Utc::now();
+    let verified = verified_sets(&data, &listed, paths).await;
+    let mut sets: Vec<RemoteSet> = listed
+        .complete()
+        .filter(|s| s.can_be_latest(now))
+        .map(|s| RemoteSet {
+            id: s.id.clone(),
+            started_at: s.dated(),
+            stored_bytes: s.objects.iter().map(|o| o.size).sum(),
+            verified: verified.contains(s.id.as_str()),
+        })
+        .collect();
+    if sets.is_empty() {
+        return Err(RecoverError::NoSets(data.url().into()));
+    }
+    sets.sort_by(|a, b| b.id.cmp(&a.id));
+    Ok(sets)
+}

@@ -18,7 +18,7 @@ mod steps;
 mod target;
 pub mod worker;
 
-pub use choose::CandidateSkipped;
+pub use choose::{remote_sets, CandidateSkipped, RemoteSet};
 pub use plan::{prepare, OldHost, Prepared, RecoveryPlan};
 pub use recheck::{resume, Resumption};
 pub use runbook::{Runbook, RunbookError, StepRecord, StepState, STEPS};
