@@ -66,17 +66,14 @@ pub fn render(frame: &mut Frame, state: &RecoverState, keymap: &Keymap) {
 }
 
 fn title(frame: &mut Frame, area: Rect, state: &RecoverState, theme: &Theme) {
-    let mut spans = vec![Span::styled(
-        " lifeboat · Recover from a repository ",
-        theme.heading(),
-    )];
+    let mut spans = vec![Span::styled(" Recover from a repository ", theme.heading())];
     for (i, (stage, name)) in STAGES.iter().enumerate() {
         let style = if *stage == state.stage {
             theme.selected()
         } else {
             theme.dim()
         };
-        spans.push(Span::styled(format!(" {}{name} ", i + 1), style));
+        spans.push(Span::styled(format!(" {} {name} ", i + 1), style));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
@@ -321,23 +318,30 @@ fn plan(frame: &mut Frame, area: Rect, state: &RecoverState, theme: &Theme) {
             lines.push(Line::styled(format!(" {w}"), theme.bad()));
         }
     }
+    // The worker's line and the confirmation stay in view under the scrolling plan.
     let command = state
         .worker_args()
         .map(|a| state.shell_line(&a))
         .unwrap_or_default();
-    lines.push(Line::styled(" The same, headless:", theme.heading()));
+    let mut fixed = vec![Line::styled(
+        " The same, headless (what the console starts):",
+        theme.heading(),
+    )];
     for w in format::wrap(&format!("{command} --yes"), width.saturating_sub(3)) {
-        lines.push(Line::from(format!("   {w}")));
+        fixed.push(Line::from(format!("   {w}")));
     }
-    let prompt = prompt_lines(state, width, theme);
+    fixed.extend(prompt_lines(state, width, theme));
+    let fixed_height = (fixed.len() as u16).min(area.height.saturating_sub(3));
     let [body, ask] =
-        Layout::vertical([Constraint::Min(1), Constraint::Length(prompt.len() as u16)]).areas(area);
+        Layout::vertical([Constraint::Min(3), Constraint::Length(fixed_height)]).areas(area);
     let max = (lines.len() as u16).saturating_sub(body.height);
     frame.render_widget(
         Paragraph::new(lines).scroll((state.plan_scroll.min(max), 0)),
         body,
     );
-    frame.render_widget(Paragraph::new(prompt), ask);
+    // When it cannot all show, the prompt (at its end) is what stays.
+    let skip = (fixed.len() as u16).saturating_sub(fixed_height);
+    frame.render_widget(Paragraph::new(fixed).scroll((skip, 0)), ask);
 }
 
 /// The typed confirmation, when one is asked for.
@@ -381,15 +385,16 @@ fn runbook(frame: &mut Frame, area: Rect, state: &RecoverState, theme: &Theme) {
     let width = area.width as usize;
     let mut lines: Vec<Line> = Vec::new();
     let head = match &run.book {
-        Some(b) => format!(
-            " Recovery {} of set {}: {}",
-            b.id,
-            b.set_id,
-            worker_words(run)
-        ),
-        None => format!(" Recovery {}: {}", run.id, worker_words(run)),
+        Some(b) => format!(" Recovery {} of set {}", b.id, b.set_id),
+        None => format!(" Recovery {}", run.id),
     };
     lines.push(Line::styled(head, theme.heading()));
+    let style = match (run.finished(), run.worker) {
+        (true, _) => theme.good(),
+        (false, Worker::Running(_)) => theme.accent(),
+        _ => theme.warn(),
+    };
+    lines.push(Line::styled(format!(" ▶ {}", worker_words(run)), style));
     if let Some(b) = &run.book {
         for s in &b.steps {
             let mark = match s.state {

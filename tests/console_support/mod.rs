@@ -183,6 +183,16 @@ impl Console {
         }
     }
 
+    /// Types `text` as it is (tmux `send-keys -l`: no key names), as into a text field.
+    pub fn type_text(&self, text: &str) {
+        let out = self.tmux(&["send-keys", "-t", &self.target(), "-l", text]);
+        assert!(
+            out.status.success(),
+            "tmux send-keys -l {text} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// Polls the screen until `found` returns something, or panics after `timeout` with the
     /// last screen and `what` was awaited.
     pub fn wait_for<T>(

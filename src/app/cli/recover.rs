@@ -148,19 +148,20 @@ pub(super) fn spec(args: &RecoverArgs) -> Result<RecoverSpec, String> {
     })
 }
 
-/// A new recovery's `--recovery ID` names a file: letters, digits, `-` and `_`, and no
-/// recovery of that id yet.
+/// A new recovery's `--recovery ID` names a file: letters, digits, `-`, `_` and `.` (not
+/// first), and no recovery of that id yet.
 fn new_id_free(args: &RecoverArgs, paths: &LocalPaths) -> Result<(), String> {
     let Some(id) = &args.recovery else {
         return Ok(());
     };
     if id.is_empty()
+        || id.starts_with('.')
         || !id
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
     {
         return Err(format!(
-            "--recovery {id}: use letters, digits, `-` and `_` only"
+            "--recovery {id}: use letters, digits, `-`, `_` and `.` (not first) only"
         ));
     }
     let path = Runbook::path_in(&recover::recoveries_dir(paths), id);

@@ -184,9 +184,9 @@ impl RecoverState {
     pub fn new(now: DateTime<Utc>, datadir: String) -> RecoverState {
         let form = vec![
             Field::new("Repository URL", "s3://bucket/prefix, or a directory"),
-            Field::new("S3 endpoint", "AWS (MinIO, Ceph, B2, R2: their URL)"),
+            Field::new("S3 endpoint", "AWS; MinIO, Ceph, B2, R2: their URL"),
             Field::new("Region", "AWS_REGION, else us-east-1"),
-            Field::new("Secrets repository", "none (secrets kept in the set)"),
+            Field::new("Secrets repository", "none: the set keeps its secrets"),
             Field::new("Key", ""),
             Field::new("Passphrase file", "the file holding the passphrase"),
         ];
@@ -440,7 +440,12 @@ pub fn on_sets_loaded(state: &mut RecoverState, sets: Result<Vec<RemoteSet>, Str
             state.set_selected = 0;
             state.error = None;
         }
-        Err(e) => state.error = Some(e),
+        Err(e) => {
+            state.error = Some(format!(
+                "{e}. Check the URL, the endpoint and the S3 credentials in the environment \
+                 (Esc: back to the form), then R to list again"
+            ))
+        }
     }
 }
 
@@ -524,10 +529,33 @@ fn on_plan(state: &mut RecoverState, action: Action) -> RecoverEffect {
             state.error = None;
         }
         Action::Up => state.plan_scroll = state.plan_scroll.saturating_sub(1),
-        Action::Down => state.plan_scroll = state.plan_scroll.saturating_add(1),
+        Action::Down => scroll_down(state),
+        Action::Top | Action::Bottom => scroll_to(state, action),
         _ => {}
     }
     RecoverEffect::None
+}
+
+/// Home or End of the plan (the drawing keeps the end on the last screenful).
+fn scroll_to(state: &mut RecoverState, action: Action) {
+    state.plan_scroll = if action == Action::Top {
+        0
+    } else {
+        plan_rows(state)
+    };
+}
+
+/// An upper bound of how far the plan scrolls: its lines before wrapping.
+fn plan_rows(state: &RecoverState) -> u16 {
+    state
+        .plan
+        .as_ref()
+        .map(|p| p.text.lines().count() + p.problems.len())
+        .unwrap_or(0) as u16
+}
+
+fn scroll_down(state: &mut RecoverState) {
+    state.plan_scroll = (state.plan_scroll + 1).min(plan_rows(state));
 }
 
 /// The typed confirmation: Enter with the name typed goes on; Esc gives up (the plan stays).
@@ -547,7 +575,11 @@ fn on_prompt(state: &mut RecoverState, action: Action) -> RecoverEffect {
             RecoverEffect::None
         }
         Action::Down => {
-            state.plan_scroll = state.plan_scroll.saturating_add(1);
+            scroll_down(state);
+            RecoverEffect::None
+        }
+        Action::Top | Action::Bottom => {
+            scroll_to(state, action);
             RecoverEffect::None
         }
         Action::Open => confirm(state),
