@@ -2,7 +2,8 @@
 //! (`jobs::recover::worker`), `lifeboat recover --resume` of that recovery refuses with exit 4
 //! ("locked") naming the holder's pid and changes nothing (the runbook is byte-identical);
 //! once the holder is gone the same command gets past the lock. A new recovery's
-//! `--recovery ID` must be a fresh, file-safe name.
+//! `--recovery ID` must be a fresh, file-safe name. Without a terminal, a bare host's
+//! `lifeboat` keeps the "no configuration file" error (the recovery screen needs one).
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -152,4 +153,23 @@ fn a_new_recoverys_id_must_be_fresh_and_file_safe() {
         describe(&out)
     );
     assert!(text(&out.stderr).contains("--resume"), "{}", describe(&out));
+}
+
+#[test]
+fn without_a_terminal_a_bare_host_still_gets_the_missing_configuration_error() {
+    let state = tempfile::tempdir().unwrap();
+    // stdout is a pipe here: the recovery screen needs a terminal, so the error stays.
+    let out = lifeboat(state.path(), &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(exit_code::CONFIG),
+        "{}",
+        describe(&out)
+    );
+    assert!(
+        text(&out.stderr).contains("no configuration file"),
+        "{}",
+        describe(&out)
+    );
+    assert!(!state.path().join("recoveries").exists());
 }
