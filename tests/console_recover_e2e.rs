@@ -9,7 +9,8 @@
 //!   database name. The steps tick. During pg_restore the terminal is lost (the tmux server is
 //!   killed, the console SIGKILLed): the worker goes on; `recover --resume` refuses it (exit 4,
 //!   naming its pid); a new `lifeboat` opens on it "running headless", then finished with
-//!   its RTO, and the restored database holds the source's data.
+//!   its RTO, and the restored database holds the source's data; the configuration it wrote
+//!   makes the next `lifeboat` the normal console, which shows "Recovered".
 //! - The worker is SIGKILLed during pg_restore: a new `lifeboat` shows "stopped at
 //!   pg_restore: press r"; r asks for the name typed (pg_restore was cut off), and the
 //!   resumed recovery finishes with the same data.
@@ -263,6 +264,18 @@ fn a_recovery_goes_on_headless_when_the_terminal_is_lost_and_the_console_reopens
         "the recovered database differs from the source"
     );
     assert!(bare.path("xdg/config/lifeboat/config.toml").is_file());
+
+    // The configuration is written: the next `lifeboat` is the normal console, which shows
+    // the recovery.
+    again.keys(&["q"]);
+    again.wait_for_exit(WAIT);
+    drop(again);
+    let normal = bare.open(&app, "recover-c");
+    let dashboard = normal.wait_for_text(&["Recovered", &id], WAIT);
+    assert!(
+        !dashboard.contains("Recover from a repository"),
+        "{dashboard}"
+    );
 }
 
 #[test]
