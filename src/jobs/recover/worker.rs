@@ -29,6 +29,9 @@ pub enum Worker {
     Stopped,
 }
 
+/// How long a lock held without a pid is waited for before it counts as a worker's.
+const UNNAMED_HOLDER_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Held while a recovery runs; dropping it (or the process ending) releases the lock.
 #[derive(Debug)]
 pub struct WorkerLock {
@@ -74,11 +77,18 @@ pub fn hold(dir: &Path, id: &str) -> Result<WorkerLock, RecoverError> {
         .truncate(false)
         .open(&path)
         .map_err(io)?;
-    if !try_flock(&file, libc::LOCK_EX).map_err(io)? {
-        return Err(RecoverError::Locked {
-            id: id.to_string(),
-            pid: read_pid(&mut file),
-        });
+    // `status` takes a shared lock for an instant and writes no pid: a holder with no pid
+    // is a prober (or a worker between its lock and its pid), so look again briefly.
+    let deadline = std::time::Instant::now() + UNNAMED_HOLDER_GRACE;
+    while !try_flock(&file, libc::LOCK_EX).map_err(io)? {
+        let pid = read_pid(&mut file);
+        if pid != 0 || std::time::Instant::now() > deadline {
+            return Err(RecoverError::Locked {
+                id: id.to_string(),
+                pid,
+            });
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
     }
     file.set_len(0).map_err(io)?;
     file.rewind().map_err(io)?;
@@ -120,6 +130,17 @@ mod tests {
         }
         assert_eq!(status(dir.path(), "r2"), Worker::Stopped);
         drop(held);
+        // A prober's momentary shared lock (no pid) does not make a starting worker fail.
+        let probe = File::open(lock_path(dir.path(), "r1")).unwrap();
+        assert!(try_flock(&probe, libc::LOCK_SH).unwrap());
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            drop(probe);
+        });
+        std::fs::write(lock_path(dir.path(), "r1"), "").unwrap();
+        let again = hold(dir.path(), "r1").unwrap();
+        release.join().unwrap();
+        drop(again);
         assert_eq!(status(dir.path(), "r1"), Worker::Stopped);
         hold(dir.path(), "r1").unwrap();
     }
