@@ -204,7 +204,7 @@ fn the_inventory_lists_sets_newest_first_with_age_size_and_verification() {
     );
     let screen = render(&s);
     assert!(
-        screen.contains("Check the URL") && screen.contains("R to list"),
+        screen.contains("check the URL's bucket and prefix") && screen.contains("R to list"),
         "{screen}"
     );
 }
@@ -280,4 +280,50 @@ fn a_stopped_runbook_says_where_and_that_r_resumes() {
     assert!(screen.contains("cancelled during `pg_restore`"), "{screen}");
     assert!(screen.contains("r resume"), "{screen}");
     insta::assert_snapshot!("recover_stopped_80x24", screen);
+}
+
+#[test]
+fn the_help_overlay_lists_the_keymaps_keys() {
+    let mut s = filled();
+    on_action(&mut s, Action::Back);
+    on_action(&mut s, Action::Help);
+    let screen = render(&s);
+    assert!(screen.contains("Recovery keys"), "{screen}");
+    for needle in [
+        "Enter  edit a field",
+        "r  resume a stopped recovery",
+        "q  quit (not while typing)",
+    ] {
+        assert!(screen.contains(needle), "{needle}:\n{screen}");
+    }
+    // While it shows, q closes it rather than quitting.
+    assert_eq!(
+        on_action(&mut s, Action::Quit),
+        lifeboat::app::screens::recover::RecoverEffect::None
+    );
+    assert!(!s.help);
+}
+
+#[test]
+fn the_target_suggests_a_data_directory_and_original_paths() {
+    let mut s = filled();
+    on_action(&mut s, Action::Open);
+    on_action(&mut s, Action::Open);
+    on_sets_loaded(&mut s, Ok(sets()));
+    on_action(&mut s, Action::Open);
+    let screen = render(&s);
+    assert!(
+        line_of(&screen, "Data directory")
+            .contains("/var/lib/postgresql/lifeboat-recovered (suggested)"),
+        "{screen}"
+    );
+    assert!(
+        line_of(&screen, "Files prefix").contains("(original paths)"),
+        "{screen}"
+    );
+    assert!(
+        line_of(&screen, "Database URL").contains("(not used)"),
+        "{screen}"
+    );
+    insta::assert_snapshot!("recover_target_80x24", screen);
 }

@@ -89,7 +89,7 @@ fn message_text(state: &RecoverState) -> Option<String> {
 
 fn message_height(state: &RecoverState, width: u16) -> u16 {
     message_text(state)
-        .map(|t| (format::wrap(&t, width.saturating_sub(1) as usize).len() as u16).min(4))
+        .map(|t| (format::wrap(&t, width.saturating_sub(1) as usize).len() as u16).min(5))
         .unwrap_or(0)
 }
 

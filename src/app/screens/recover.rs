@@ -258,7 +258,7 @@ impl RecoverState {
         opt("--secrets-repository", &self.form[F_SECRETS]);
         if !self.keyring {
             let file = self.form[F_PASSFILE].text().ok_or(
-                "enter the passphrase file's path, or choose the gpg keyring (space on Key)",
+                "enter the passphrase file's path, or choose the gpg keyring (Enter on Key)",
             )?;
             argv.push("--passphrase-file".into());
             argv.push(file.into());
@@ -433,6 +433,10 @@ fn list_sets(state: &mut RecoverState) -> RecoverEffect {
 
 /// The sets arrived (newest first), or the reason there are none, in words.
 pub fn on_sets_loaded(state: &mut RecoverState, sets: Result<Vec<RemoteSet>, String>) {
+    // The operator went back meanwhile: this listing is for a form they may have changed.
+    if state.stage != Stage::Sets {
+        return;
+    }
     state.busy = None;
     match sets {
         Ok(sets) => {
@@ -440,13 +444,23 @@ pub fn on_sets_loaded(state: &mut RecoverState, sets: Result<Vec<RemoteSet>, Str
             state.set_selected = 0;
             state.error = None;
         }
-        Err(e) => {
-            state.error = Some(format!(
-                "{e}. Check the URL, the endpoint and the S3 credentials in the environment \
-                 (Esc: back to the form), then R to list again"
-            ))
-        }
+        Err(e) => state.error = Some(explain_listing(&e)),
     }
+}
+
+/// A listing that failed, in words that lead with the fix; the repository's own words after.
+pub fn explain_listing(e: &str) -> String {
+    let lower = e.to_lowercase();
+    let fix = if lower.contains("credential") {
+        "No S3 credentials: export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) before starting lifeboat"
+    } else if lower.contains("no complete set") {
+        "No sets there: check the URL's bucket and prefix (Esc: back to the form)"
+    } else if lower.contains("connect") || lower.contains("dns") || lower.contains("timed out") {
+        "The repository does not answer: check the endpoint and the network (Esc: back to the form)"
+    } else {
+        "Check the URL, the endpoint and the S3 credentials in the environment (Esc: back to the form)"
+    };
+    format!("{fix}, then R to list again. {e}")
 }
 
 fn on_sets(state: &mut RecoverState, action: Action) -> RecoverEffect {
@@ -458,6 +472,7 @@ fn on_sets(state: &mut RecoverState, action: Action) -> RecoverEffect {
         Action::Back => {
             state.stage = Stage::Form;
             state.error = None;
+            state.busy = None;
         }
         Action::Refresh if state.busy.is_none() => return list_sets(state),
         Action::Open if state.picked().is_some() && state.busy.is_none() => {
@@ -505,6 +520,10 @@ fn on_target(state: &mut RecoverState, action: Action) -> RecoverEffect {
 
 /// The plan was made, or why it could not be.
 pub fn on_plan_loaded(state: &mut RecoverState, plan: Result<PlanView, String>) {
+    // The operator went back meanwhile: a plan for a target they may have changed.
+    if state.stage != Stage::Plan {
+        return;
+    }
     state.busy = None;
     match plan {
         Ok(plan) => {
@@ -527,6 +546,7 @@ fn on_plan(state: &mut RecoverState, action: Action) -> RecoverEffect {
             state.stage = Stage::Target;
             state.plan = None;
             state.error = None;
+            state.busy = None;
         }
         Action::Up => state.plan_scroll = state.plan_scroll.saturating_sub(1),
         Action::Down => scroll_down(state),
@@ -813,6 +833,25 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_plan_arriving_after_the_operator_went_back_is_dropped() {
+        let mut s = state();
+        s.stage = Stage::Plan;
+        s.busy = Some("making the plan".into());
+        on_action(&mut s, Action::Back);
+        assert_eq!((s.stage, s.busy.as_deref()), (Stage::Target, None));
+        on_plan_loaded(
+            &mut s,
+            Ok(PlanView {
+                text: "plan".into(),
+                problems: vec![],
+                database: "shop".into(),
+                holds: None,
+            }),
+        );
+        assert!(s.plan.is_none() && s.prompt.is_none() && !s.typing());
     }
 
     #[test]
