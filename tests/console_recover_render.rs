@@ -7,6 +7,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod console_fixtures;
+
 use chrono::{DateTime, Duration, Utc};
 use lifeboat::app::action::Action;
 use lifeboat::app::keymap::Keymap;
@@ -326,4 +328,36 @@ fn the_target_suggests_a_data_directory_and_original_paths() {
         "{screen}"
     );
     insta::assert_snapshot!("recover_target_80x24", screen);
+}
+
+#[test]
+fn a_finished_runbook_shows_rto_rpo_and_the_configuration_written() {
+    let mut s = watching(Worker::Stopped);
+    let run = s.run.as_mut().unwrap();
+    let book = run.book.as_mut().unwrap();
+    for step in &mut book.steps {
+        step.state = StepState::Done;
+        step.seconds.get_or_insert(1.5);
+    }
+    book.finished_at = Some(now());
+    let mut record = console_fixtures::drill_record();
+    record.rto_seconds = Some(754.0);
+    book.record = Some(record);
+    book.config_written = Some("/root/.config/lifeboat/config.toml".into());
+    let screen = render(&s);
+    assert!(screen.contains("▶ finished"), "{screen}");
+    assert!(
+        screen.contains("RTO 12m 34s (start to health green) · RPO"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("Configuration written: /root/.config/lifeboat/config.toml"),
+        "{screen}"
+    );
+    // Nothing runs, nothing to resume: no "r" and no log note.
+    assert!(
+        !screen.contains("r resume") && !screen.contains("its log"),
+        "{screen}"
+    );
+    insta::assert_snapshot!("recover_finished_80x24", screen);
 }
