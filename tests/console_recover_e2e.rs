@@ -197,16 +197,38 @@ fn start_recovery(
     console.type_text(&prefix.display().to_string());
     console.keys(&["Enter", "Enter"]);
     let plan = console.wait_for_text(&["Recovery plan", "Type the database name `app`"], WAIT);
-    assert!(plan.contains("The same, headless"), "{plan}");
+    let shown = shown_command(&plan);
+    assert!(
+        shown.starts_with("lifeboat recover --repository s3://") && shown.ends_with(" --yes"),
+        "{plan}"
+    );
     console.type_text("ap");
     console.keys(&["Enter"]);
     console.wait_for_text(&["is not `app`"], WAIT);
     console.type_text(APP_DB);
     console.keys(&["Enter"]);
-    let _ = bare;
-    console.wait_for("pg_restore running headless", FINISH, |s| {
+    let (id, pid) = console.wait_for("pg_restore running headless", FINISH, |s| {
         running(s).filter(|_| s.contains("⟳ pg_restore"))
-    })
+    });
+    // The worker runs exactly the line the plan showed (its log's first line says what ran).
+    let log = std::fs::read_to_string(bare.recoveries().join(format!("{id}.log"))).unwrap();
+    let first = log.lines().next().unwrap();
+    assert!(
+        first.ends_with(&format!(" UTC {shown}")),
+        "{first}\nshown: {shown}"
+    );
+    (id, pid)
+}
+
+/// The worker's line as the plan screen shows it (wrapped at spaces), joined again.
+fn shown_command(plan: &str) -> String {
+    plan.lines()
+        .skip_while(|l| !l.contains("The same, headless"))
+        .skip(1)
+        .take_while(|l| !l.contains("This restores"))
+        .map(|l| l.trim_matches(|c: char| c == '│' || c.is_whitespace()))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[test]

@@ -236,13 +236,16 @@ fn the_plan_keeps_the_workers_line_and_the_typed_confirmation_in_view() {
             holds: None,
         }),
     );
+    // The id is random; fixed here for the snapshot.
+    s.plan_id = "20261205T090000.000Z-0001".into();
     typed(&mut s, "sh");
     let screen = render(&s);
     assert!(
         screen.contains("lifeboat recover --repository s3://backups/shop")
             && screen.contains("--set 20261205T070000.000Z-a1b1")
             && screen.contains("--new-cluster")
-            && screen.contains("/var/lib/postgresql/lifeboat-recovered --yes"),
+            && screen.contains("--recovery 20261205T090000.000Z-0001")
+            && screen.contains("--yes"),
         "{screen}"
     );
     assert!(

@@ -320,14 +320,14 @@ fn plan(frame: &mut Frame, area: Rect, state: &RecoverState, theme: &Theme) {
     }
     // The worker's line and the confirmation stay in view under the scrolling plan.
     let command = state
-        .worker_args()
+        .start_args()
         .map(|a| state.shell_line(&a))
         .unwrap_or_default();
     let mut fixed = vec![Line::styled(
-        " The same, headless (what the console starts):",
+        " The same, headless (the console starts exactly this):",
         theme.heading(),
     )];
-    for w in format::wrap(&format!("{command} --yes"), width.saturating_sub(3)) {
+    for w in format::wrap(&command, width.saturating_sub(3)) {
         fixed.push(Line::from(format!("   {w}")));
     }
     fixed.extend(prompt_lines(state, width, theme));

@@ -143,6 +143,9 @@ pub struct RecoverState {
     pub target_focus: usize,
     pub plan: Option<PlanView>,
     pub plan_scroll: u16,
+    /// The id the recovery of this plan will have (named on its line, so the screen knows
+    /// which runbook to watch).
+    pub plan_id: String,
     /// The confirmation on the plan (and, for a resume, on the runbook).
     pub prompt: Option<Prompt>,
     /// The name was typed once and the target holds data: it is being typed again.
@@ -211,6 +214,7 @@ impl RecoverState {
             target_focus: T_DATADIR,
             plan: None,
             plan_scroll: 0,
+            plan_id: String::new(),
             prompt: None,
             replace_asked: false,
             run: None,
@@ -291,6 +295,16 @@ impl RecoverState {
             argv.push(p.into());
         }
         Ok(argv)
+    }
+
+    /// The whole line the console starts for the plan shown: the plan's line, confirmed
+    /// (`--yes`), named (`--recovery`), and `--replace-target` when the target holds data
+    /// (its name typed twice on the screen). None without a plan or a complete form.
+    pub fn start_args(&self) -> Option<Vec<String>> {
+        let plan = self.plan.as_ref()?;
+        let argv = self.worker_args().ok()?;
+        let replace = plan.holds.as_ref().map(|_| plan.database.as_str());
+        Some(start_line(argv, &self.plan_id, replace))
     }
 
     /// The line the operator could type: the program, then the arguments, quoted for a shell
@@ -529,6 +543,7 @@ pub fn on_plan_loaded(state: &mut RecoverState, plan: Result<PlanView, String>) 
         Ok(plan) => {
             state.error = None;
             state.replace_asked = false;
+            state.plan_id = crate::storage::setid::SetId::new(state.now).to_string();
             state.prompt = plan.problems.is_empty().then(|| Prompt {
                 text: "This restores the database, files and secrets above.".into(),
                 typed: String::new(),
@@ -645,20 +660,16 @@ fn confirm(state: &mut RecoverState) -> RecoverEffect {
         });
         return RecoverEffect::None;
     }
-    let argv = match state.worker_args() {
-        Ok(a) => a,
-        Err(e) => {
-            state.error = Some(e);
-            return RecoverEffect::None;
-        }
-    };
-    state.prompt = None;
-    let replace = state.replace_asked.then_some(p.expect);
-    let id = crate::storage::setid::SetId::new(state.now).to_string();
-    RecoverEffect::Start {
-        argv: start_line(argv, &id, replace.as_deref()),
-        id,
+    if let Err(e) = state.worker_args() {
+        state.error = Some(e);
+        return RecoverEffect::None;
     }
+    state.prompt = None;
+    let Some(argv) = state.start_args() else {
+        return RecoverEffect::None;
+    };
+    let id = state.plan_id.clone();
+    RecoverEffect::Start { argv, id }
 }
 
 /// The worker's line as started: the plan's line, confirmed (`--yes`), named (`--recovery`),
