@@ -294,6 +294,7 @@ fn the_help_overlay_lists_the_keymaps_keys() {
     on_action(&mut s, Action::Help);
     let screen = render(&s);
     assert!(screen.contains("Recovery keys"), "{screen}");
+    insta::assert_snapshot!("recover_help_80x24", screen);
     for needle in [
         "Enter  edit a field",
         "r  resume a stopped recovery",

@@ -526,8 +526,13 @@ fn bindings(state: &RecoverState, keymap: &Keymap) -> Vec<(String, &'static str)
             out.push((k(Action::Back), "back"));
         }
         RecoverStage::Run => {
-            if state.run.as_ref().is_some_and(|r| r.stopped_at().is_some()) {
-                out.push((k(Action::Restore), "resume"));
+            if let Some(run) = &state.run {
+                if run.stopped_at().is_some() {
+                    out.push((k(Action::Restore), "resume"));
+                }
+                if run.stopped_at().is_some() || (run.finished() && !run.child_alive) {
+                    out.push((k(Action::Back), "new recovery"));
+                }
             }
         }
     }
@@ -564,7 +569,10 @@ fn help(frame: &mut Frame, area: Rect, keymap: &Keymap, theme: &Theme) {
             k(Action::TickStep),
             "switch a choice (key source, target kind)",
         ),
-        (k(Action::Back), "stop editing; back one step"),
+        (
+            k(Action::Back),
+            "stop editing; back a step (a stopped runbook: start anew)",
+        ),
         (k(Action::Refresh), "list the sets again"),
         (k(Action::Restore), "resume a stopped recovery"),
         (
@@ -574,7 +582,7 @@ fn help(frame: &mut Frame, area: Rect, keymap: &Keymap, theme: &Theme) {
     ];
     let mut lines: Vec<Line> = rows
         .iter()
-        .map(|(key, what)| Line::from(format!("{key:>10}  {what}")))
+        .map(|(key, what)| Line::from(format!("{key:>11}  {what}")))
         .collect();
     lines.push(Line::from(""));
     lines.push(Line::from(

@@ -698,6 +698,13 @@ fn on_run(state: &mut RecoverState, action: Action) -> RecoverEffect {
     let Some(run) = &state.run else {
         return RecoverEffect::None;
     };
+    let idle = run.stopped_at().is_some() || (run.finished() && !run.child_alive);
+    // Back from a recovery that nothing runs: the form, to start another one.
+    if action == Action::Back && idle {
+        state.run = None;
+        state.stage = Stage::Form;
+        return RecoverEffect::None;
+    }
     // r resumes a stopped recovery (the keymap's restore key).
     if action != Action::Restore || run.stopped_at().is_none() {
         return RecoverEffect::None;
