@@ -872,6 +872,91 @@ mod tests {
         assert!(s.plan.is_none() && s.prompt.is_none() && !s.typing());
     }
 
+    fn run_view(worker: Worker, pg_restore: StepState) -> RunView {
+        let mut book = Runbook::new(
+            "r1".into(),
+            crate::jobs::recover::RecoverSpec {
+                repository: Default::default(),
+                secrets_repository: None,
+                key: crate::jobs::recover::KeySource::Keyring,
+                set: None,
+                target: crate::jobs::recover::TargetChoice::Url("postgresql:///shop".into()),
+                files_prefix: None,
+                config_out: "/c".into(),
+                pg_bin_dir: None,
+                jobs: 1,
+                create_roles: false,
+                post_restore: Vec::new(),
+                health: None,
+                freshness_query: None,
+                manual: Vec::new(),
+                rehearse: false,
+            },
+            SetId::parse("20261205T080000Z-a1b2").unwrap(),
+            "shop".into(),
+            "postgresql:///shop".into(),
+        );
+        for s in &mut book.steps[..3] {
+            s.state = StepState::Done;
+        }
+        book.steps[3].state = pg_restore;
+        RunView {
+            id: "r1".into(),
+            runbook_path: "/s/r1.json".into(),
+            log: "/s/r1.log".into(),
+            book: Some(book),
+            worker,
+            exited: None,
+            log_tail: Vec::new(),
+            command: String::new(),
+            child_alive: false,
+        }
+    }
+
+    #[test]
+    fn r_resumes_only_a_stopped_recovery_and_asks_for_the_name_after_a_cut_off_restore() {
+        let mut s = state();
+        on_started(&mut s, run_view(Worker::Running(7), StepState::Running));
+        assert_eq!(on_action(&mut s, Action::Restore), RecoverEffect::None);
+        assert_eq!(on_action(&mut s, Action::Back), RecoverEffect::None);
+        assert_eq!(
+            s.stage,
+            Stage::Run,
+            "Esc leaves a running recovery on screen"
+        );
+
+        on_polled(&mut s, None, Worker::Stopped, None, false, Vec::new());
+        assert_eq!(s.run.as_ref().unwrap().stopped_at(), Some("pg_restore"));
+        assert_eq!(on_action(&mut s, Action::Restore), RecoverEffect::None);
+        assert!(s.typing(), "the typed name is asked for first");
+        type_in(&mut s, "shop");
+        assert_eq!(
+            on_action(&mut s, Action::Open),
+            RecoverEffect::Resume {
+                id: "r1".into(),
+                replace: Some("shop".into())
+            }
+        );
+
+        // Stopped before pg_restore started: r resumes at once.
+        let mut s = state();
+        on_started(&mut s, run_view(Worker::Stopped, StepState::Pending));
+        assert_eq!(
+            on_action(&mut s, Action::Restore),
+            RecoverEffect::Resume {
+                id: "r1".into(),
+                replace: None
+            }
+        );
+        // Esc from a stopped recovery: the form, for a new one.
+        on_action(&mut s, Action::Back);
+        assert_eq!((s.stage, s.run.is_none()), (Stage::Form, true));
+        assert_eq!(
+            resume_line("r1", Some("shop")).join(" "),
+            "recover --resume --recovery r1 --replace-target shop"
+        );
+    }
+
     #[test]
     fn shell_quoting_keeps_plain_words_and_quotes_the_rest() {
         assert_eq!(shell_quote("s3://b/p"), "s3://b/p");
