@@ -25,6 +25,7 @@ mod verify;
 pub use args::{Cli, Command};
 /// `keys check` and `schedule` print their `--json` the same way.
 pub(crate) use common::print_json;
+pub use recover::spec_of_line as recover_spec;
 pub use retention::RetentionAction;
 pub use status::StatusFormat;
 
@@ -237,20 +238,6 @@ pub async fn run(
                 Err(code) => code,
             }
         }
-    }
-}
-
-/// The spec `lifeboat <argv>` makes for a `recover` line, parsed exactly as the command
-/// parses it: the console plans from the line its worker will run.
-pub fn recover_spec(argv: &[String]) -> Result<crate::jobs::recover::RecoverSpec, String> {
-    use clap::Parser;
-    let line = std::iter::once("lifeboat".to_string()).chain(argv.iter().cloned());
-    match Cli::try_parse_from(line)
-        .map_err(|e| e.to_string())?
-        .command
-    {
-        Some(Command::Recover(args)) => recover::spec(&args),
-        _ => Err("not a `lifeboat recover` line".into()),
     }
 }
 

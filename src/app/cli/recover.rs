@@ -100,7 +100,7 @@ pub struct RecoverArgs {
     pub json: bool,
 }
 
-pub(super) fn spec(args: &RecoverArgs) -> Result<RecoverSpec, String> {
+fn spec(args: &RecoverArgs) -> Result<RecoverSpec, String> {
     let repository = args
         .repository
         .clone()
@@ -146,6 +146,20 @@ pub(super) fn spec(args: &RecoverArgs) -> Result<RecoverSpec, String> {
         manual: args.manual.clone(),
         rehearse: args.rehearse,
     })
+}
+
+/// The spec `lifeboat <argv>` makes for a `recover` line, parsed exactly as the command
+/// parses it: the console plans from the line its worker will run.
+pub fn spec_of_line(argv: &[String]) -> Result<RecoverSpec, String> {
+    use clap::Parser;
+    let line = std::iter::once("lifeboat".to_string()).chain(argv.iter().cloned());
+    match super::Cli::try_parse_from(line)
+        .map_err(|e| e.to_string())?
+        .command
+    {
+        Some(super::Command::Recover(args)) => spec(&args),
+        _ => Err("not a `lifeboat recover` line".into()),
+    }
 }
 
 /// A new recovery's `--recovery ID` names a file: letters, digits, `-`, `_` and `.` (not
@@ -338,5 +352,35 @@ fn finish(result: Result<Runbook, RecoverError>, json: bool, path: PathBuf) -> i
             exit::OK
         }
         Err(e) => fail(&e, json, Some(path)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(words: &str) -> Vec<String> {
+        words.split(' ').map(str::to_string).collect()
+    }
+
+    #[test]
+    fn the_consoles_line_parses_into_the_spec_the_command_runs() {
+        let spec = spec_of_line(&line(
+            "recover --repository s3://b/p --endpoint http://s3:9000 --secrets-repository /srv/sec \
+             --passphrase-file /kit/pass --set 20261205T080000.000Z-a1b2 --new-cluster /srv/pg \
+             --files-prefix /srv/restored --recovery 20261205T090000.000Z-0001 --yes",
+        ))
+        .unwrap();
+        assert_eq!(spec.repository.endpoint.as_deref(), Some("http://s3:9000"));
+        // The endpoint is for S3 only: a directory repository has none.
+        assert_eq!(spec.secrets_repository.unwrap().endpoint, None);
+        assert_eq!(spec.key, KeySource::PassphraseFile("/kit/pass".into()));
+        assert_eq!(spec.set.as_deref(), Some("20261205T080000.000Z-a1b2"));
+        assert_eq!(spec.target, TargetChoice::NewCluster("/srv/pg".into()));
+        assert_eq!(spec.files_prefix, Some(PathBuf::from("/srv/restored")));
+
+        let err = spec_of_line(&line("recover --repository s3://b/p")).unwrap_err();
+        assert!(err.contains("--new-cluster"), "{err}");
+        assert!(spec_of_line(&line("list")).is_err());
     }
 }
