@@ -277,6 +277,18 @@ fn a_bare_host_recovers_into_a_new_cluster_and_backs_up_into_the_same_repository
     let report = bare.run(&["drill", "report", "latest"]);
     assert_eq!(report.status.code(), Some(0), "{}", describe(&report));
     assert!(text(&report.stdout).contains(record["drill_id"].as_str().unwrap()));
+    // `drill list` names it a recovery, in its kind column and its JSON.
+    let list = bare.run(&["drill", "list"]);
+    let row = text(&list.stdout)
+        .lines()
+        .find(|l| l.contains(record["drill_id"].as_str().unwrap()))
+        .map(str::to_string)
+        .unwrap_or_else(|| panic!("{}", describe(&list)));
+    assert!(row.contains("recovery"), "{row}");
+    let list = bare.run(&["drill", "list", "--json"]);
+    let listed: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(listed[0]["label"], "recovery", "{listed:#}");
+    assert_eq!(listed[0]["kind"], "recovery", "{listed:#}");
 
     // A second recovery refuses to overwrite that configuration, changing nothing.
     let again = bare.run(&strs(&args));
@@ -586,6 +598,41 @@ fn the_dashboard_shows_the_last_recovery_beside_the_last_drill() {
     assert!(shown.contains("Last drill"), "{shown}");
 }
 
+/// `drill list` tells drills, recoveries and rehearsals apart: a kind column in the text, a
+/// `label` in the JSON (where `kind` stays the stored one, `recovery` for a rehearsal).
+#[test]
+fn drill_list_names_each_records_kind() {
+    use lifeboat::jobs::drill_record::RecordKind;
+    let drill = console_fixtures::drill_record();
+    let mut recovery = drill.clone();
+    recovery.kind = RecordKind::Recovery;
+    recovery.drill_id = "20261204T050000Z-beef".into();
+    let mut rehearsal = recovery.clone();
+    rehearsal.rehearsal = true;
+    rehearsal.drill_id = "20261204T060000Z-cafe".into();
+    let records = vec![rehearsal, recovery, drill.clone()];
+    let listed = lifeboat::report::drill::list_text(&records);
+    let header = listed.lines().next().unwrap();
+    assert!(header.contains("kind"), "{listed}");
+    let kind_of = |id: &str| {
+        let row = listed.lines().find(|l| l.contains(id)).unwrap();
+        row.split_whitespace().nth(1).unwrap().to_string()
+    };
+    assert_eq!(kind_of("20261204T060000Z-cafe"), "rehearsal", "{listed}");
+    assert_eq!(kind_of("20261204T050000Z-beef"), "recovery", "{listed}");
+    assert_eq!(kind_of(&drill.drill_id), "drill", "{listed}");
+    let json = lifeboat::report::drill::list_json(&records);
+    let labels: Vec<&str> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, ["rehearsal", "recovery", "drill"]);
+    assert_eq!(json[0]["kind"], "recovery");
+    assert_eq!(json[0]["rehearsal"], true);
+}
+
 #[test]
 fn a_rehearsal_runs_the_whole_runbook_into_a_throwaway_target_and_tears_it_down() {
     let app = s3_app();
@@ -871,5 +918,71 @@ fn a_bare_host_recovers_with_only_the_secret_key_in_a_fresh_keyring() {
     );
     assert!(!config.contains("passphrase_file"), "{config}");
     let check = bare.run(&["config", "check"]);
+    assert_eq!(check.status.code(), Some(0), "{}", describe(&check));
+}
+
+/// `lifeboat --app NAME recover` rebuilds that one application: its file is
+/// `$XDG_CONFIG_HOME/lifeboat/apps/NAME.toml` (not the single-application config.toml) and its
+/// runbook is in its own state directory, unless `--config-out` says where; a name that is no
+/// application name is refused before anything is made.
+#[test]
+fn with_app_the_recovery_writes_that_applications_file() {
+    let app = s3_app();
+    app.backup();
+    let bare = Bare::new(&app);
+    let datadir = bare.path("pgdata");
+    let prefix = bare.path("restored");
+    let _stop = StopCluster(datadir.clone(), app.cluster().bin_dir().to_path_buf());
+    let with_app = |name: &str, extra: &[&str]| {
+        let mut args: Vec<String> = vec!["--app".into(), name.into()];
+        args.extend(recover_args(&app, &datadir, &prefix));
+        args.extend(extra.iter().map(|s| s.to_string()));
+        bare.run(&strs(&args))
+    };
+
+    let bad = with_app("Shop!", &["--yes"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", describe(&bad));
+    assert!(
+        text(&bad.stderr).contains("not an application name"),
+        "{}",
+        describe(&bad)
+    );
+    assert!(!datadir.exists() && !prefix.exists());
+
+    let elsewhere = bare.path("elsewhere.toml");
+    let planned = with_app(
+        "shop",
+        &[
+            "--config-out",
+            elsewhere.to_str().unwrap(),
+            "--dry-run",
+            "--json",
+        ],
+    );
+    assert_eq!(planned.status.code(), Some(0), "{}", describe(&planned));
+    let doc: serde_json::Value = serde_json::from_slice(&planned.stdout).unwrap();
+    assert_eq!(
+        doc["plan"]["config_out"],
+        elsewhere.display().to_string(),
+        "{doc:#}"
+    );
+
+    let out = with_app("shop", &["--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let file = bare.path("xdg/config/lifeboat/apps/shop.toml");
+    assert!(file.exists(), "{}", describe(&out));
+    assert!(
+        !bare.config_path().exists(),
+        "the single-application file was written"
+    );
+    assert!(!elsewhere.exists());
+    assert!(
+        bare.path("xdg/state/lifeboat/apps/shop/recoveries")
+            .read_dir()
+            .is_ok_and(|mut d| d.next().is_some()),
+        "the runbook is not in the application's state directory"
+    );
+    assert_recovered(&app, &datadir, &prefix);
+    let check = bare.run(&["--app", "shop", "config", "check"]);
     assert_eq!(check.status.code(), Some(0), "{}", describe(&check));
 }

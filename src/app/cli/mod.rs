@@ -163,7 +163,7 @@ pub async fn run(cli: Cli, paths: LocalPaths, draw: Draw, draw_fleet: DrawFleet)
             };
             restore::run(&config, &paths, &set, options, dry_run, yes, json).await
         }
-        Command::Recover(args) => recover::run(*args, &target.base).await,
+        Command::Recover(args) => recover::run(*args, &target.base, target.app.as_deref()).await,
         Command::Drill {
             action,
             set,
