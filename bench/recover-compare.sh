@@ -195,14 +195,15 @@ run_lifeboat() {   # run_lifeboat NAME
     fresh "$db" "$dir"
     rm -rf "$host"
     mkdir -p "$host/data" "$host/state"
+    json=$LOG_DIR/$name.json
     cold_start
-    measure "$name" env LIFEBOAT_DATA_DIR="$host/data" LIFEBOAT_STATE_DIR="$host/state" \
+    # stdout (the one JSON document) into its own file; `exec`, so that lifeboat itself is what
+    # GNU time runs.
+    measure "$name" bash -c 'json=$1; shift; exec "$@" >"$json"' recover "$json" \
+        env LIFEBOAT_DATA_DIR="$host/data" LIFEBOAT_STATE_DIR="$host/state" \
         "$LIFEBOAT_BIN" recover --repository "file://$OUT/repo" --passphrase-file "$PASSPHRASE_FILE" \
         --target "postgresql://postgres@127.0.0.1:$PGPORT/$db" --files-prefix "$dir" \
         --config-out "$host/config.toml" --jobs "$JOBS" --yes --json || true
-    json=$LOG_DIR/$name.json
-    # The log holds stderr's progress lines and stdout's one JSON document (the last line).
-    grep '^{' "$LOG_DIR/$name.log" | tail -1 >"$json" || true
     RTO[$name]=$(jq -r '.runbook.record.rto_seconds // "-"' "$json" 2>/dev/null || echo -)
     STEPS[$name]=$(jq -r '[.runbook.steps[] | "\(.name) \(.seconds // "-") s"] | join(", ")' "$json" 2>/dev/null || echo "no runbook")
     VERIFIED[$name]=$(verified_note "$M_STATUS" "$db" "$dir/${WORK_DIR#/}/files")
