@@ -67,7 +67,8 @@ WORK_DIR=$(cd "$WORK_DIR" && pwd)
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 export LOG_DIR=$WORK_DIR/logs RESULTS_TSV=$WORK_DIR/recover-results-$STAMP.tsv
 mkdir -p "$LOG_DIR"
-rm -f "$LOG_DIR"/*.log "$LOG_DIR"/*.json
+# Only this script's own logs: WORK_DIR/logs may hold the other comparisons' (bench/run reads them).
+rm -f "$LOG_DIR"/by-hand*.log "$LOG_DIR"/lifeboat-recover*.log "$LOG_DIR"/lifeboat-recover*.json
 echo "$RESULTS_TSV_HEADER" >"$RESULTS_TSV"
 
 # --- data set and binary ------------------------------------------------------------------------
