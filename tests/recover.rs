@@ -101,7 +101,9 @@ fn recover_args(app: &TestApp, datadir: &Path, prefix: &Path) -> Vec<String> {
         "--secrets-repository".into(),
         format!("file://{}", app.secrets_repo_dir().display()),
         "--passphrase-file".into(),
-        app.passphrase_file().unwrap().display().to_string(),
+        app.passphrase_file()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
         "--new-cluster".into(),
         datadir.display().to_string(),
         "--files-prefix".into(),
@@ -178,8 +180,13 @@ fn assert_recovered(app: &TestApp, datadir: &Path, prefix: &Path) {
         data_dir: datadir.to_path_buf(),
         bin_dir: app.cluster().bin_dir().to_path_buf(),
     };
+    assert_recovered_at(app, &cluster.url(APP_DB), prefix);
+}
+
+/// The recovered database at `url`, and the files and secrets under `prefix`, are the source's.
+fn assert_recovered_at(app: &TestApp, url: &str, prefix: &Path) {
     assert_eq!(
-        app.data_dump_of(&cluster.url(APP_DB)),
+        app.data_dump_of(url),
         app.data_dump(),
         "the recovered database differs from the source"
     );
@@ -270,6 +277,18 @@ fn a_bare_host_recovers_into_a_new_cluster_and_backs_up_into_the_same_repository
     let report = bare.run(&["drill", "report", "latest"]);
     assert_eq!(report.status.code(), Some(0), "{}", describe(&report));
     assert!(text(&report.stdout).contains(record["drill_id"].as_str().unwrap()));
+    // `drill list` names it a recovery, in its kind column and its JSON.
+    let list = bare.run(&["drill", "list"]);
+    let row = text(&list.stdout)
+        .lines()
+        .find(|l| l.contains(record["drill_id"].as_str().unwrap()))
+        .map(str::to_string)
+        .unwrap_or_else(|| panic!("{}", describe(&list)));
+    assert!(row.contains("recovery"), "{row}");
+    let list = bare.run(&["drill", "list", "--json"]);
+    let listed: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(listed[0]["label"], "recovery", "{listed:#}");
+    assert_eq!(listed[0]["kind"], "recovery", "{listed:#}");
 
     // A second recovery refuses to overwrite that configuration, changing nothing.
     let again = bare.run(&strs(&args));
@@ -579,6 +598,41 @@ fn the_dashboard_shows_the_last_recovery_beside_the_last_drill() {
     assert!(shown.contains("Last drill"), "{shown}");
 }
 
+/// `drill list` tells drills, recoveries and rehearsals apart: a kind column in the text, a
+/// `label` in the JSON (where `kind` stays the stored one, `recovery` for a rehearsal).
+#[test]
+fn drill_list_names_each_records_kind() {
+    use lifeboat::jobs::drill_record::RecordKind;
+    let drill = console_fixtures::drill_record();
+    let mut recovery = drill.clone();
+    recovery.kind = RecordKind::Recovery;
+    recovery.drill_id = "20261204T050000Z-beef".into();
+    let mut rehearsal = recovery.clone();
+    rehearsal.rehearsal = true;
+    rehearsal.drill_id = "20261204T060000Z-cafe".into();
+    let records = vec![rehearsal, recovery, drill.clone()];
+    let listed = lifeboat::report::drill::list_text(&records);
+    let header = listed.lines().next().unwrap();
+    assert!(header.contains("kind"), "{listed}");
+    let kind_of = |id: &str| {
+        let row = listed.lines().find(|l| l.contains(id)).unwrap();
+        row.split_whitespace().nth(1).unwrap().to_string()
+    };
+    assert_eq!(kind_of("20261204T060000Z-cafe"), "rehearsal", "{listed}");
+    assert_eq!(kind_of("20261204T050000Z-beef"), "recovery", "{listed}");
+    assert_eq!(kind_of(&drill.drill_id), "drill", "{listed}");
+    let json = lifeboat::report::drill::list_json(&records);
+    let labels: Vec<&str> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, ["rehearsal", "recovery", "drill"]);
+    assert_eq!(json[0]["kind"], "recovery");
+    assert_eq!(json[0]["rehearsal"], true);
+}
+
 #[test]
 fn a_rehearsal_runs_the_whole_runbook_into_a_throwaway_target_and_tears_it_down() {
     let app = s3_app();
@@ -674,4 +728,261 @@ fn a_recovery_killed_in_the_middle_of_the_files_step_resumes_to_the_same_end() {
     for done in ["fetch", "create target", "pg_restore"] {
         assert_eq!(attempts(&after, done), 1, "{done} was redone");
     }
+}
+
+/// `args` without `flag` and its value.
+fn without(mut args: Vec<String>, flag: &str) -> Vec<String> {
+    if let Some(i) = args.iter().position(|a| a == flag) {
+        args.drain(i..i + 2);
+    }
+    args
+}
+
+/// `args` aimed at the database `url` instead of a new cluster.
+fn into_url(args: Vec<String>, url: &str) -> Vec<String> {
+    let mut args = without(args, "--new-cluster");
+    args.extend(["--target".into(), url.to_string(), "--create-roles".into()]);
+    args
+}
+
+/// The plan's view of the target (`--dry-run --json`), changing nothing.
+fn planned_target_state(bare: &Bare, args: &[String]) -> String {
+    let mut args = args.to_vec();
+    args.extend(["--dry-run".into(), "--json".into()]);
+    let out = bare.run(&strs(&args));
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    doc["plan"]["target_state"]["state"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no target state: {doc:#}"))
+        .to_string()
+}
+
+/// "Empty" is a database that exists and holds no user tables (ordinary or partitioned,
+/// outside the system schemas): the plan accepts it as it is, with no confirmation, and one
+/// that does not exist yet is created. Both on a second server (a real cluster of its own, as
+/// a new host's PostgreSQL would be), reached by `--target URL`.
+#[test]
+fn a_bare_host_recovers_into_an_existing_empty_database_and_creates_an_absent_one() {
+    let app = s3_app();
+    let set = app.backup();
+    let server = lifeboat::storage::pg_cluster::EphemeralCluster::start(
+        lifeboat::storage::pg_cluster::ClusterOptions::default(),
+    )
+    .unwrap_or_else(|e| panic!("start a second PostgreSQL cluster: {e}"));
+    server.create_database(APP_DB).unwrap();
+
+    // An existing database with no tables.
+    let bare = Bare::new(&app);
+    let prefix = bare.path("restored");
+    let url = server.url(APP_DB);
+    let args = into_url(recover_args(&app, &bare.path("unused"), &prefix), &url);
+    assert_eq!(planned_target_state(&bare, &args), "empty");
+    assert!(!prefix.exists() && !bare.config_path().exists());
+    let mut run = args.clone();
+    run.push("--yes".into());
+    let out = bare.run(&strs(&run));
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert!(text(&out.stderr).contains(&set), "{}", describe(&out));
+    assert_recovered_at(&app, &url, &prefix);
+    let config = std::fs::read_to_string(bare.config_path()).expect("config written");
+    assert!(
+        config.contains("/app?") && config.contains(&format!("port={}", server.port())),
+        "the configuration names the target: {config}"
+    );
+    let check = bare.run(&["config", "check"]);
+    assert_eq!(check.status.code(), Some(0), "{}", describe(&check));
+    assert_eq!(attempts(&runbook(&bare), "pg_restore"), 1);
+
+    // A database that does not exist yet, on the same server: created, then restored into.
+    let absent = "app_recovered";
+    let bare = Bare::new(&app);
+    let prefix = bare.path("restored");
+    let url = server.url(absent);
+    let args = into_url(recover_args(&app, &bare.path("unused"), &prefix), &url);
+    assert_eq!(planned_target_state(&bare, &args), "absent");
+    assert_eq!(
+        server
+            .psql(
+                "postgres",
+                &format!("SELECT count(*) FROM pg_database WHERE datname = '{absent}'")
+            )
+            .unwrap(),
+        "0",
+        "the dry run created the database"
+    );
+    let mut run = args;
+    run.push("--yes".into());
+    let out = bare.run(&strs(&run));
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert!(
+        text(&out.stdout).contains(&format!("database {absent} created"))
+            || text(&out.stderr).contains(&format!("database {absent} created")),
+        "{}",
+        describe(&out)
+    );
+    assert_recovered_at(&app, &url, &prefix);
+    let check = bare.run(&["config", "check"]);
+    assert_eq!(check.status.code(), Some(0), "{}", describe(&check));
+}
+
+/// Recipients mode on a bare host whose only key is the secret key imported into a fresh
+/// GNUPGHOME (no passphrase file anywhere); and a keyring holding only the public key (an
+/// encrypt-only host) is refused, naming the missing key, changing nothing.
+#[test]
+fn a_bare_host_recovers_with_only_the_secret_key_in_a_fresh_keyring() {
+    let app = TestApp::new(AppOptions {
+        repo: RepoKind::S3,
+        encryption: common::app::Enc::Recipients,
+        ..Default::default()
+    });
+    app.backup();
+    let home = app.gpg_home().unwrap();
+    let fingerprint = home.fingerprint().to_string();
+    let export = |what: &str| {
+        let out = home
+            .gpg()
+            .args([
+                "--pinentry-mode",
+                "loopback",
+                "--passphrase",
+                "",
+                "--armor",
+                what,
+            ])
+            .arg(&fingerprint)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", describe(&out));
+        out.stdout
+    };
+    let keyring_with = |key: Vec<u8>| {
+        let fresh = common::GpgHome::empty();
+        let file = fresh.path().join("key.asc");
+        std::fs::write(&file, key).unwrap();
+        let out = fresh
+            .gpg()
+            .args([
+                "--pinentry-mode",
+                "loopback",
+                "--passphrase",
+                "",
+                "--import",
+            ])
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", describe(&out));
+        std::fs::remove_file(&file).unwrap();
+        fresh
+    };
+
+    // Only the public key: refused before anything is made.
+    let public_only = keyring_with(export("--export"));
+    let mut bare = Bare::new(&app);
+    bare.env
+        .push(("GNUPGHOME".into(), public_only.path().display().to_string()));
+    let datadir = bare.path("pgdata");
+    let prefix = bare.path("restored");
+    let _stop = StopCluster(datadir.clone(), app.cluster().bin_dir().to_path_buf());
+    let mut args = without(recover_args(&app, &datadir, &prefix), "--passphrase-file");
+    args.push("--yes".into());
+    let out = bare.run(&strs(&args));
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    let said = text(&out.stderr);
+    assert!(
+        said.contains("no secret key") && said.contains(&fingerprint),
+        "{}",
+        describe(&out)
+    );
+    assert!(!datadir.exists() && !prefix.exists() && !bare.config_path().exists());
+    assert!(try_runbook(&bare).is_none(), "a runbook was started");
+
+    // The secret key alone, imported into a fresh keyring.
+    let secret = keyring_with(export("--export-secret-keys"));
+    let mut bare = Bare::new(&app);
+    bare.env
+        .push(("GNUPGHOME".into(), secret.path().display().to_string()));
+    let datadir = bare.path("pgdata");
+    let prefix = bare.path("restored");
+    let _stop2 = StopCluster(datadir.clone(), app.cluster().bin_dir().to_path_buf());
+    let mut args = without(recover_args(&app, &datadir, &prefix), "--passphrase-file");
+    args.push("--yes".into());
+    let out = bare.run(&strs(&args));
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert_recovered(&app, &datadir, &prefix);
+    let config = std::fs::read_to_string(bare.config_path()).expect("config written");
+    assert!(
+        config.contains("recipients") && config.contains(&fingerprint),
+        "{config}"
+    );
+    assert!(!config.contains("passphrase_file"), "{config}");
+    let check = bare.run(&["config", "check"]);
+    assert_eq!(check.status.code(), Some(0), "{}", describe(&check));
+}
+
+/// `lifeboat --app NAME recover` rebuilds that one application: its file is
+/// `$XDG_CONFIG_HOME/lifeboat/apps/NAME.toml` (not the single-application config.toml) and its
+/// runbook is in its own state directory, unless `--config-out` says where; a name that is no
+/// application name is refused before anything is made.
+#[test]
+fn with_app_the_recovery_writes_that_applications_file() {
+    let app = s3_app();
+    app.backup();
+    let bare = Bare::new(&app);
+    let datadir = bare.path("pgdata");
+    let prefix = bare.path("restored");
+    let _stop = StopCluster(datadir.clone(), app.cluster().bin_dir().to_path_buf());
+    let with_app = |name: &str, extra: &[&str]| {
+        let mut args: Vec<String> = vec!["--app".into(), name.into()];
+        args.extend(recover_args(&app, &datadir, &prefix));
+        args.extend(extra.iter().map(|s| s.to_string()));
+        bare.run(&strs(&args))
+    };
+
+    let bad = with_app("Shop!", &["--yes"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", describe(&bad));
+    assert!(
+        text(&bad.stderr).contains("not an application name"),
+        "{}",
+        describe(&bad)
+    );
+    assert!(!datadir.exists() && !prefix.exists());
+
+    let elsewhere = bare.path("elsewhere.toml");
+    let planned = with_app(
+        "shop",
+        &[
+            "--config-out",
+            elsewhere.to_str().unwrap(),
+            "--dry-run",
+            "--json",
+        ],
+    );
+    assert_eq!(planned.status.code(), Some(0), "{}", describe(&planned));
+    let doc: serde_json::Value = serde_json::from_slice(&planned.stdout).unwrap();
+    assert_eq!(
+        doc["plan"]["config_out"],
+        elsewhere.display().to_string(),
+        "{doc:#}"
+    );
+
+    let out = with_app("shop", &["--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let file = bare.path("xdg/config/lifeboat/apps/shop.toml");
+    assert!(file.exists(), "{}", describe(&out));
+    assert!(
+        !bare.config_path().exists(),
+        "the single-application file was written"
+    );
+    assert!(!elsewhere.exists());
+    assert!(
+        bare.path("xdg/state/lifeboat/apps/shop/recoveries")
+            .read_dir()
+            .is_ok_and(|mut d| d.next().is_some()),
+        "the runbook is not in the application's state directory"
+    );
+    assert_recovered(&app, &datadir, &prefix);
+    let check = bare.run(&["--app", "shop", "config", "check"]);
+    assert_eq!(check.status.code(), Some(0), "{}", describe(&check));
 }

@@ -131,6 +131,15 @@ impl DrillRecord {
         self.rpo_data_seconds.unwrap_or(self.rpo_snapshot_seconds)
     }
 
+    /// What the record is, as lists name it: `drill`, `recovery`, or `rehearsal` (a recovery
+    /// rehearsed into a throwaway target: stored as kind `recovery` with `rehearsal` set).
+    pub fn label(&self) -> &'static str {
+        match (self.kind, self.rehearsal) {
+            (RecordKind::Recovery, true) => "rehearsal",
+            (kind, _) => kind.as_str(),
+        }
+    }
+
     pub fn parse(bytes: &[u8]) -> Result<DrillRecord, RecordError> {
         let record: DrillRecord = serde_json::from_slice(bytes)?;
         if record.format != DRILL_FORMAT {
@@ -258,6 +267,11 @@ mod tests {
         let back = DrillRecord::parse(&record.to_json()).unwrap();
         assert_eq!(back.kind, RecordKind::Recovery);
         assert!(back.rehearsal);
+        assert_eq!(back.label(), "rehearsal");
+        record.rehearsal = false;
+        assert_eq!(record.label(), "recovery");
+        record.kind = RecordKind::Drill;
+        assert_eq!(record.label(), "drill");
         let text = FIRST_RECORD.replace(
             "\"format\": 1,",
             "\"format\": 1,\n  \"kind\": \"recovery\",",

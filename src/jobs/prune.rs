@@ -8,7 +8,7 @@
 //! just before its set would go. The journal records the run and every set deleted as
 //! `RunRecord`s of kind `prune` (see [`execute`]).
 
-use super::drill_record;
+use super::drill_record::{self, DrillRecord, RecordKind};
 use super::index;
 use super::inventory::Inventory;
 use super::open_uploads;
@@ -269,7 +269,8 @@ pub async fn candidates(spec: &PruneSpec) -> Result<Vec<Candidate>, PruneError> 
     Ok(prune_plan::candidates(&gathered.facts(None, Utc::now())))
 }
 
-/// The set of the newest passing drill, from the repository's records and the journal.
+/// The set of the newest passing drill or recovery, from the repository's records and the
+/// journal.
 async fn last_passing_drill(
     repo: &Repository,
     inventory: &Inventory,
@@ -279,16 +280,37 @@ async fn last_passing_drill(
     if let Some(problem) = problems.into_iter().next() {
         return Err(PruneError::DrillRecord { problem });
     }
-    let from_repo = records
-        .iter()
-        .filter(|r| r.passed)
-        .map(|r| (r.started_at, r.set_id.to_string()));
     let from_journal = journal
         .drills
         .iter()
         .filter(|d| d.passed && d.repository == repo.url())
         .map(|d| (d.at, d.set_id.clone()));
-    Ok(from_repo.chain(from_journal).max().map(|(_, id)| id))
+    Ok(newest_proven(&records, from_journal))
+}
+
+/// Whether a record keeps its set under the "last passing drill" floor. A passed drill does;
+/// so does a passed recovery or recovery rehearsal: it restored that set end to end and checked
+/// it as a drill does, and the set a host was rebuilt from is the last one to lose (keeping it
+/// is the safe side). The floor shows as `last passing drill / recovery`.
+fn proves_restore(record: &DrillRecord) -> bool {
+    match record.kind {
+        RecordKind::Drill | RecordKind::Recovery => record.passed,
+    }
+}
+
+/// The set of the newest record that proves a restore; `journal`: the journal's passing
+/// drills, as (when, set).
+fn newest_proven(
+    records: &[DrillRecord],
+    journal: impl Iterator<Item = (DateTime<Utc>, String)>,
+) -> Option<String> {
+    records
+        .iter()
+        .filter(|r| proves_restore(r))
+        .map(|r| (r.started_at, r.set_id.to_string()))
+        .chain(journal)
+        .max()
+        .map(|(_, id)| id)
 }
 
 /// Sets waiting in this host's spool for a remote repository.
@@ -476,5 +498,70 @@ async fn remove_empty_folders(repos: &Repos, set_id: &str) {
         if repo.is_local() {
             let _ = repo.delete(&folder).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(kind: &str, rehearsal: bool, set: &str, at: &str, passed: bool) -> DrillRecord {
+        let text = serde_json::json!({
+            "format": 1,
+            "kind": kind,
+            "rehearsal": rehearsal,
+            "drill_id": "20261204T030000Z-0a1b",
+            "set_id": set,
+            "set_snapshot_time": "2026-12-04T02:00:00Z",
+            "started_at": at,
+            "finished_at": at,
+            "host": "db1",
+            "initiator": "cli",
+            "lifeboat_version": "0.1.0",
+            "pg_restore_version": "pg_restore (PostgreSQL) 15.8",
+            "target": "scratch",
+            "phases": [],
+            "checks": [],
+            "manual": [],
+            "rto_seconds": if passed { Some(60.0) } else { None },
+            "rpo_data_seconds": null,
+            "newest_data": null,
+            "rpo_snapshot_seconds": 3600.0,
+            "rto_target_seconds": 3600.0,
+            "rpo_target_seconds": 86400.0,
+            "passed": passed,
+            "reasons": []
+        });
+        DrillRecord::parse(text.to_string().as_bytes()).unwrap()
+    }
+
+    const OLD: &str = "20261201T020000Z-0001";
+    const NEW: &str = "20261203T020000Z-0002";
+
+    #[test]
+    fn a_passed_recovery_or_rehearsal_holds_the_drill_floor_and_a_failed_one_does_not() {
+        let drill = record("drill", false, OLD, "2026-12-02T03:00:00Z", true);
+        for (kind, rehearsal) in [("recovery", false), ("recovery", true)] {
+            let newer = record(kind, rehearsal, NEW, "2026-12-04T03:00:00Z", true);
+            assert!(proves_restore(&newer));
+            assert_eq!(
+                newest_proven(&[newer, drill.clone()], std::iter::empty()).as_deref(),
+                Some(NEW),
+                "{kind} rehearsal={rehearsal}"
+            );
+            let failed = record(kind, rehearsal, NEW, "2026-12-04T03:00:00Z", false);
+            assert!(!proves_restore(&failed));
+            assert_eq!(
+                newest_proven(&[failed, drill.clone()], std::iter::empty()).as_deref(),
+                Some(OLD)
+            );
+        }
+        // The journal's drills count beside the repository's records, newest first.
+        let at = "2026-12-05T00:00:00Z".parse().unwrap();
+        assert_eq!(
+            newest_proven(&[drill], std::iter::once((at, NEW.to_string()))).as_deref(),
+            Some(NEW)
+        );
+        assert_eq!(newest_proven(&[], std::iter::empty()), None);
     }
 }

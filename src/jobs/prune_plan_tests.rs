@@ -169,7 +169,7 @@ fn floors_keep_pinned_verified_and_drilled_sets_and_expired_sets_take_their_secr
 
     world.drill = Some(HALF.into());
     let plan = world.plan(&policy("keep_last = 1\nmin_age = \"0s\""));
-    assert_eq!(reasons(&plan, HALF), ["last passing drill"]);
+    assert_eq!(reasons(&plan, HALF), ["last passing drill / recovery"]);
     assert_eq!(plan.expired().count(), 0);
     assert_eq!(plan.freed, Freed::default());
 }

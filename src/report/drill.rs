@@ -1,5 +1,5 @@
 //! Drill records for people: the auditor's Markdown report (`drill report`, and what a headless
-//! drill prints) and the `drill list` table.
+//! drill prints) and the `drill list` table (text and JSON).
 
 use super::format::{self, Align};
 use crate::jobs::drill_record::DrillRecord;
@@ -167,6 +167,7 @@ pub fn list_text(records: &[DrillRecord]) -> String {
         .map(|r| {
             vec![
                 r.drill_id.to_string(),
+                r.label().to_string(),
                 r.set_id.to_string(),
                 if r.passed {
                     "✓ pass"
@@ -186,6 +187,7 @@ pub fn list_text(records: &[DrillRecord]) -> String {
     format::table(
         &[
             ("drill", Align::Left),
+            ("kind", Align::Left),
             ("set", Align::Left),
             ("result", Align::Left),
             ("RTO", Align::Right),
@@ -193,4 +195,19 @@ pub fn list_text(records: &[DrillRecord]) -> String {
         ],
         &rows,
     )
+}
+
+/// `drill list --json`: each record as stored, plus `label` (`drill`, `recovery` or
+/// `rehearsal`, the text list's kind column), since `kind` alone calls a rehearsal a recovery.
+pub fn list_json(records: &[DrillRecord]) -> serde_json::Value {
+    records
+        .iter()
+        .map(|r| {
+            let mut value = serde_json::to_value(r).unwrap_or_default();
+            if let Some(fields) = value.as_object_mut() {
+                fields.insert("label".into(), r.label().into());
+            }
+            value
+        })
+        .collect()
 }

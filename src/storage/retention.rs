@@ -322,7 +322,7 @@ pub struct Candidate {
     pub verified: bool,
     /// The operator's note when pinned.
     pub pinned: Option<String>,
-    /// Used by the last passing drill.
+    /// Used by the last passing drill or recovery (a record of either kind that passed).
     pub drill_passed: bool,
     /// A restore's safety backup: kept by `keep_safety`, not by the rules or the newest floors.
     pub safety: bool,
@@ -363,7 +363,7 @@ impl fmt::Display for Reason {
             Reason::Rule { rule, nth, of } => write!(f, "{rule} {nth}/{of}"),
             Reason::Newest => f.write_str("newest"),
             Reason::NewestVerified => f.write_str("newest verified"),
-            Reason::LastPassingDrill => f.write_str("last passing drill"),
+            Reason::LastPassingDrill => f.write_str("last passing drill / recovery"),
             Reason::Pinned(note) => write!(f, "pinned: {note}"),
             Reason::YoungerThan(age) => {
                 write!(f, "younger than {}", humantime::format_duration(*age))
@@ -871,7 +871,10 @@ mod tests {
                     strings(&["last 1/1", "newest", "younger than 1h"])
                 ),
                 ("verified".to_string(), strings(&["newest verified"])),
-                ("drilled".to_string(), strings(&["last passing drill"])),
+                (
+                    "drilled".to_string(),
+                    strings(&["last passing drill / recovery"])
+                ),
                 (
                     "pinned".to_string(),
                     strings(&["pinned: before the v2 migration"])

@@ -41,7 +41,8 @@ pub async fn run(
             if json {
                 println!(
                     "{}",
-                    serde_json::to_string_pretty(&records).unwrap_or_default()
+                    serde_json::to_string_pretty(&report::drill::list_json(&records))
+                        .unwrap_or_default()
                 );
             } else {
                 print!("{}", report::drill::list_text(&records));

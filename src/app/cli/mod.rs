@@ -177,7 +177,7 @@ pub async fn run(
             };
             restore::run(&config, &paths, &set, options, dry_run, yes, json).await
         }
-        Command::Recover(args) => recover::run(*args, &target.base).await,
+        Command::Recover(args) => recover::run(*args, &target.base, target.app.as_deref()).await,
         Command::Drill {
             action,
             set,

@@ -2,11 +2,14 @@
 //! the flags into the job's spec, prints the plan, asks for the typed confirmation (the
 //! database's name; `--yes` for scripts; a target that holds data needs its name typed, or
 //! `--replace-target NAME`, whatever `--yes` says), runs the runbook (`jobs::recover`) and
-//! prints it. `--resume` continues the newest recovery that did not finish.
+//! prints it. `--resume` continues the newest recovery that did not finish. With `--app NAME`
+//! the recovered host gets that application's file, `apps/NAME.toml` (and its runbooks live in
+//! the application's own state directory), so a host running several applications is rebuilt
+//! one application at a time.
 
 use super::codes;
 use super::common::{cancel_on_ctrl_c, stderr_reporter};
-use crate::app::{config, exit};
+use crate::app::{apps, config, exit};
 use crate::jobs::progress::Reporter;
 use crate::jobs::recover::{
     self, KeySource, RecoverError, RecoverSpec, RepoArgs, Runbook, TargetChoice,
@@ -50,8 +53,8 @@ pub struct RecoverArgs {
     /// their original paths).
     #[arg(long, value_name = "DIR")]
     pub files_prefix: Option<PathBuf>,
-    /// Where to write this host's configuration (default: the XDG config path). An existing
-    /// file is never overwritten.
+    /// Where to write this host's configuration (default: the XDG config path, or
+    /// apps/NAME.toml beside it with --app NAME). An existing file is never overwritten.
     #[arg(long, value_name = "PATH")]
     pub config_out: Option<PathBuf>,
     /// PostgreSQL's bin directory (default: the dump's major version's, else the newest).
@@ -100,7 +103,8 @@ pub struct RecoverArgs {
     pub json: bool,
 }
 
-fn spec(args: &RecoverArgs) -> Result<RecoverSpec, String> {
+/// `config_out`: where the configuration goes when `--config-out` is not given.
+fn spec(args: &RecoverArgs, config_out: PathBuf) -> Result<RecoverSpec, String> {
     let repository = args
         .repository
         .clone()
@@ -132,7 +136,7 @@ fn spec(args: &RecoverArgs) -> Result<RecoverSpec, String> {
         set: args.set.clone(),
         target,
         files_prefix,
-        config_out: args.config_out.clone().unwrap_or_else(config::default_path),
+        config_out: args.config_out.clone().unwrap_or(config_out),
         pg_bin_dir: args.pg_bin_dir.clone(),
         jobs: args.jobs.unwrap_or_else(|| {
             std::thread::available_parallelism()
@@ -153,12 +157,24 @@ fn spec(args: &RecoverArgs) -> Result<RecoverSpec, String> {
 pub fn spec_of_line(argv: &[String]) -> Result<RecoverSpec, String> {
     use clap::Parser;
     let line = std::iter::once("lifeboat".to_string()).chain(argv.iter().cloned());
-    match super::Cli::try_parse_from(line)
-        .map_err(|e| e.to_string())?
-        .command
-    {
-        Some(super::Command::Recover(args)) => spec(&args),
+    let cli = super::Cli::try_parse_from(line).map_err(|e| e.to_string())?;
+    match cli.command {
+        Some(super::Command::Recover(args)) => {
+            spec(&args, config_out(cli.app.as_deref()).map_err(|e| e.to_string())?)
+        }
         _ => Err("not a `lifeboat recover` line".into()),
+    }
+}
+
+/// Where the recovered host's configuration goes: the config file, or with `--app NAME`
+/// that application's file.
+fn config_out(app: Option<&str>) -> Result<PathBuf, apps::AppsError> {
+    match app {
+        None => Ok(config::default_path()),
+        Some(name) if apps::valid_name(name) => Ok(apps::config_dir()
+            .join(apps::APPS_DIR)
+            .join(format!("{name}.toml"))),
+        Some(name) => Err(apps::AppsError::BadName { name: name.into() }),
     }
 }
 
@@ -222,13 +238,25 @@ fn fail(e: &RecoverError, json: bool, runbook: Option<PathBuf>) -> i32 {
     codes::recover(e)
 }
 
-pub async fn run(args: RecoverArgs, paths: &LocalPaths) -> i32 {
+/// `app`: the global `--app NAME`, whose file and directories the recovered host gets.
+pub async fn run(args: RecoverArgs, base: &LocalPaths, app: Option<&str>) -> i32 {
+    let config_out = match config_out(app) {
+        Ok(out) => out,
+        Err(e) => {
+            eprintln!("lifeboat: recover: {e}");
+            return exit::CONFIG;
+        }
+    };
+    let paths = match app {
+        Some(name) => apps::app_paths(base, name),
+        None => base.clone(),
+    };
     let cancel = cancel_on_ctrl_c();
     let (rep, printer) = stderr_reporter();
     let code = if args.resume {
-        resume(&args, paths, rep, cancel).await
+        resume(&args, &paths, rep, cancel).await
     } else {
-        start(&args, paths, rep, cancel).await
+        start(&args, &paths, config_out, rep, cancel).await
     };
     let _ = printer.await;
     code
@@ -237,10 +265,11 @@ pub async fn run(args: RecoverArgs, paths: &LocalPaths) -> i32 {
 async fn start(
     args: &RecoverArgs,
     paths: &LocalPaths,
+    config_out: PathBuf,
     rep: Reporter,
     cancel: CancellationToken,
 ) -> i32 {
-    let spec = match spec(args).and_then(|s| new_id_free(args, paths).map(|()| s)) {
+    let spec = match spec(args, config_out).and_then(|s| new_id_free(args, paths).map(|()| s)) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("lifeboat: recover: {e}");
