@@ -65,7 +65,7 @@ pub async fn load_staged(
                 // No preview (a failed read, too many incomplete folders) is no error: the full
                 // load below reports what it finds.
                 if let Ok(Some(p)) =
-                    status_preview::preview(&spec, &repo, &journal, spooled.clone()).await
+                    status_preview::preview(&spec, &repo, &journal, spooled.clone(), None).await
                 {
                     let _ = tx.send(AppEvent::Previewed(Box::new(p)));
                 }
@@ -151,11 +151,17 @@ async fn load_indexed(
             if let Ok(newer) = index::load(repo, &spec.paths, Freshness::Newest, None).await {
                 show(newer, None);
             }
-        } else if let Ok(Some(p)) =
-            status_preview::preview(spec, repo, &journal, spooled.clone()).await
-        {
-            // No index yet: the dashboard's verdict from a few reads, while the sets stream in.
-            let _ = tx.send(AppEvent::Previewed(Box::new(p)));
+        } else {
+            // No index yet: the dashboard's verdict from a few reads, while the sets stream in;
+            // the newest sets' first, before every set folder is listed.
+            let first = |p| {
+                let _ = tx.send(AppEvent::Previewed(Box::new(p)));
+            };
+            if let Ok(Some(p)) =
+                status_preview::preview(spec, repo, &journal, spooled.clone(), Some(&first)).await
+            {
+                let _ = tx.send(AppEvent::Previewed(Box::new(p)));
+            }
         }
     }
     let on_progress = |so_far: &Inventory, progress: LoadProgress| {
