@@ -21,6 +21,7 @@ use lifeboat::storage::paths::LocalPaths;
 use lifeboat::storage::repository::Repository;
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
 const PREFIX: &str = "app";
 
@@ -132,12 +133,26 @@ fn the_preview_over_s3_agrees_with_the_full_load() {
         let snapshot = load_staged(&config, &paths, Some(&tx))
             .await
             .expect("the full load");
+        // The previews come before the full pass; the sets as they arrive (the first one
+        // told at once) after them, made off the read loop, so perhaps after the load returns.
         let mut previews = Vec::new();
-        while let Ok(event) = rx.try_recv() {
-            if let AppEvent::Previewed(p) = event {
-                previews.push(*p);
+        let mut partial = None;
+        while partial.is_none() {
+            match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
+                Ok(Some(AppEvent::Previewed(p))) => previews.push(*p),
+                Ok(Some(AppEvent::Partial(snapshot, progress))) => {
+                    partial = Some((snapshot, progress))
+                }
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => break,
             }
         }
+        let (so_far, progress) = partial.expect("the sets as they arrive, with the count");
+        let progress = progress.expect("a cold load says how far it is");
+        assert_eq!(progress.total, 3, "three folders with a manifest to read");
+        assert!((1..=3).contains(&progress.loaded), "{progress:?}");
+        let shown = so_far.inventory.as_ref().map_or(0, |i| i.sets.len());
+        assert!(shown >= 1, "the sets read so far are shown");
         let [first, preview] = <[_; 2]>::try_from(previews).unwrap_or_else(|p| {
             panic!(
                 "not the first look then the preview: {} previews (the log of s3s-fs:\n{})",

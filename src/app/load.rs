@@ -165,13 +165,18 @@ async fn load_indexed(
         }
     }
     let on_progress = |so_far: &Inventory, progress: LoadProgress| {
-        let indexed = Indexed {
-            inventory: so_far.clone(),
-            drills: Vec::new(),
-            drill_problems: Vec::new(),
-            newest_drill: None,
+        let Some(tx) = previews else {
+            return;
         };
-        show(indexed, Some(progress));
+        // This runs in the loop that reads the manifests: only the copy is made here, the
+        // verdict and history rows of up to 10,000 sets off it (a late one is dropped: the
+        // console takes no partial view once the load has ended).
+        let (inventory, tx) = (so_far.clone(), tx.clone());
+        let (spec, journal, spooled) = (spec.clone(), journal.clone(), spooled.clone());
+        tokio::task::spawn_blocking(move || {
+            let snapshot = snapshot_of(&spec, Ok(inventory), journal, spooled, None, Vec::new());
+            let _ = tx.send(AppEvent::Partial(Box::new(snapshot), Some(progress)));
+        });
     };
     let tell: Option<index::OnProgress> = previews.map(|_| &on_progress as index::OnProgress);
     let (listed, drill, drills) = match index::load(repo, &spec.paths, Freshness::Full, tell).await
