@@ -1,6 +1,6 @@
-//! The console's first-load preview over a real S3 repository (`s3s-fs` on loopback): the set
-//! folders come from one delimited listing and a few manifests are read, and the dashboard it
-//! gives agrees with the full load's; `lifeboat status` still reads everything. No PostgreSQL:
+//! The console's first-load preview over a real S3 repository (`s3s-fs` on loopback): first the
+//! newest sets from a listing of recent folders, then the set folders from one delimited
+//! listing and a few manifests read, and the dashboard they give agrees with the full load's; `lifeboat status` still reads everything. No PostgreSQL:
 //! the sets are written straight into the bucket's directory, which `s3s-fs` serves.
 //!
 //! CI budget: 5 s (measured about 1 s after the build). No long variant.
@@ -21,6 +21,7 @@ use lifeboat::storage::paths::LocalPaths;
 use lifeboat::storage::repository::Repository;
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
 const PREFIX: &str = "app";
 
@@ -123,7 +124,7 @@ fn the_preview_over_s3_agrees_with_the_full_load() {
         .expect("append to the journal");
 
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
-    let (preview, snapshot) = runtime.block_on(async {
+    let (first, preview, snapshot) = runtime.block_on(async {
         let repo = Repository::open(&config.data_repository().expect("a repository spec"))
             .expect("open the repository");
         let folders = repo.list_dirs("sets/").await.expect("list the set folders");
@@ -132,13 +133,56 @@ fn the_preview_over_s3_agrees_with_the_full_load() {
         let snapshot = load_staged(&config, &paths, Some(&tx))
             .await
             .expect("the full load");
-        let Ok(AppEvent::Previewed(preview)) = rx.try_recv() else {
-            panic!("no preview was sent (the log of s3s-fs:\n{})", s3.log());
-        };
-        (preview, snapshot)
+        // The previews come before the full pass; the sets as they arrive (the first one
+        // told at once) after them, made off the read loop, so perhaps after the load returns.
+        let mut previews = Vec::new();
+        let mut partial = None;
+        while partial.is_none() {
+            match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
+                Ok(Some(AppEvent::Previewed(p))) => previews.push(*p),
+                Ok(Some(AppEvent::Partial(snapshot, progress))) => {
+                    partial = Some((snapshot, progress))
+                }
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => break,
+            }
+        }
+        let (so_far, progress) = partial.expect("the sets as they arrive, with the count");
+        let progress = progress.expect("a cold load says how far it is");
+        assert_eq!(progress.total, 3, "three folders with a manifest to read");
+        assert!((1..=3).contains(&progress.loaded), "{progress:?}");
+        let shown = so_far.inventory.as_ref().map_or(0, |i| i.sets.len());
+        assert!(shown >= 1, "the sets read so far are shown");
+        let [first, preview] = <[_; 2]>::try_from(previews).unwrap_or_else(|p| {
+            panic!(
+                "not the first look then the preview: {} previews (the log of s3s-fs:\n{})",
+                p.len(),
+                s3.log()
+            )
+        });
+        (first, preview, snapshot)
     });
-    let (p, full) = (&preview.status, &snapshot.status);
-    assert_eq!(preview.set_folders, 4);
+    // The first look, before `sets/` was listed: the newest set and the verified one, read
+    // from their manifests past the folder without one.
+    let (f, full) = (&first.status, &snapshot.status);
+    assert_eq!(first.set_folders, None);
+    assert_eq!(json(&f.newest_set), json(&full.newest_set));
+    assert_eq!(
+        json(&f.newest_verification),
+        json(&full.newest_verification)
+    );
+    assert_eq!(
+        first.manifests_read, 3,
+        "the incomplete folder, the newest complete set, the verified one"
+    );
+    assert!(
+        f.alerts.iter().all(|a| full.alerts.contains(a)),
+        "first look {:?}, full {:?}",
+        f.alerts,
+        full.alerts
+    );
+    let p = &preview.status;
+    assert_eq!(preview.set_folders, Some(4));
     assert_eq!(
         preview.manifests_read, 4,
         "the incomplete folder, the newest complete set, the oldest, the verified one"

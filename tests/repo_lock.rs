@@ -392,6 +392,11 @@ fn pin_on_b_while_a_backs_up_is_refused_and_goes_through_after() {
 }
 
 #[test]
+fn moto_prune_on_b_while_a_backs_up_refuses_and_deletes_nothing() {
+    prune_while_backing_up(&app(RepoKind::S3, true));
+}
+
+#[test]
 fn moto_killed_holders_lease_expires_and_is_taken_over() {
     killed_holder_is_taken_over(&app(RepoKind::S3, true));
 }

@@ -65,7 +65,7 @@ pub async fn load_staged(
                 // No preview (a failed read, too many incomplete folders) is no error: the full
                 // load below reports what it finds.
                 if let Ok(Some(p)) =
-                    status_preview::preview(&spec, &repo, &journal, spooled.clone()).await
+                    status_preview::preview(&spec, &repo, &journal, spooled.clone(), None).await
                 {
                     let _ = tx.send(AppEvent::Previewed(Box::new(p)));
                 }
@@ -151,21 +151,32 @@ async fn load_indexed(
             if let Ok(newer) = index::load(repo, &spec.paths, Freshness::Newest, None).await {
                 show(newer, None);
             }
-        } else if let Ok(Some(p)) =
-            status_preview::preview(spec, repo, &journal, spooled.clone()).await
-        {
-            // No index yet: the dashboard's verdict from a few reads, while the sets stream in.
-            let _ = tx.send(AppEvent::Previewed(Box::new(p)));
+        } else {
+            // No index yet: the dashboard's verdict from a few reads, while the sets stream in;
+            // the newest sets' first, before every set folder is listed.
+            let first = |p| {
+                let _ = tx.send(AppEvent::Previewed(Box::new(p)));
+            };
+            if let Ok(Some(p)) =
+                status_preview::preview(spec, repo, &journal, spooled.clone(), Some(&first)).await
+            {
+                let _ = tx.send(AppEvent::Previewed(Box::new(p)));
+            }
         }
     }
     let on_progress = |so_far: &Inventory, progress: LoadProgress| {
-        let indexed = Indexed {
-            inventory: so_far.clone(),
-            drills: Vec::new(),
-            drill_problems: Vec::new(),
-            newest_drill: None,
+        let Some(tx) = previews else {
+            return;
         };
-        show(indexed, Some(progress));
+        // This runs in the loop that reads the manifests: only the copy is made here, the
+        // verdict and history rows of up to 10,000 sets off it (a late one is dropped: the
+        // console takes no partial view once the load has ended).
+        let (inventory, tx) = (so_far.clone(), tx.clone());
+        let (spec, journal, spooled) = (spec.clone(), journal.clone(), spooled.clone());
+        tokio::task::spawn_blocking(move || {
+            let snapshot = snapshot_of(&spec, Ok(inventory), journal, spooled, None, Vec::new());
+            let _ = tx.send(AppEvent::Partial(Box::new(snapshot), Some(progress)));
+        });
     };
     let tell: Option<index::OnProgress> = previews.map(|_| &on_progress as index::OnProgress);
     let (listed, drill, drills) = match index::load(repo, &spec.paths, Freshness::Full, tell).await

@@ -565,7 +565,7 @@ mod tests {
         };
         let shown = preview.status.newest_set.map(|n| n.set_id);
         assert_eq!(shown.as_deref(), Some(newest.as_str()));
-        assert_eq!(preview.set_folders, 3);
+        assert_eq!(preview.set_folders, Some(3));
         assert!(rx.try_recv().is_err(), "one preview only");
         assert_eq!(snapshot.status.complete_sets, 3, "{:#?}", snapshot.status);
         assert_eq!(snapshot.history.len(), 3);

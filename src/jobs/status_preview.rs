@@ -1,15 +1,19 @@
-//! The dashboard's first look at a repository, while the full listing runs: the set folder
-//! names (one listing of `sets/`, not of every object in every set), the manifests of the few
-//! sets the verdict depends on, and the drill records. With 10,000 sets that is a handful of
-//! reads instead of 40,000 listed objects and 10,000 manifests.
+//! The dashboard's first look at a repository, while the full listing runs, in two steps.
+//! First the newest sets alone: their folders listed by the date their ids start with (today,
+//! this month, the month before, this year, the year before: on S3 one listing of a few
+//! folders, where `sets/` is every folder) and their manifests read with one GET each. Then
+//! the set folder names (one listing of `sets/`, not of every object in every set) for the
+//! oldest set and the count. With 10,000 sets that is a handful of reads instead of 40,000
+//! listed objects and 10,000 manifests.
 //!
-//! The verdict is `status::evaluate`'s over a partial inventory that holds exactly those sets,
-//! so the newest set, its verification, the last run and the last drill come out as the full
-//! load gives them. It is preliminary all the same: every alert it raises, the full load raises
-//! too, but the full load may raise more (the WAL archiver, a folder deeper down that cannot be
-//! read, a drill or verification clock started by a set that finished out of order), and the
-//! set counts and sizes are not known. The console says so until the full load replaces it;
-//! `lifeboat status` never uses it.
+//! The verdict is `status::evaluate`'s over a partial inventory that holds exactly the sets
+//! it depends on, so the newest set, its verification, the last run and the last drill come
+//! out as the full load gives them. It is preliminary all the same: every alert it raises, the
+//! full load raises too, but the full load may raise more (the WAL archiver, a folder deeper
+//! down that cannot be read, a drill or verification clock started by a set that finished out
+//! of order or, in the first step, by an older set than the newest), and the set counts and
+//! sizes are not known. The console says so until the full load replaces it; `lifeboat status`
+//! never uses it.
 
 use super::inventory::{Inventory, SetEntry};
 use super::status::{self, StatusReport, StatusSpec};
@@ -17,21 +21,26 @@ use crate::storage::journal::{DrillSummary, JournalView, RunStatus};
 use crate::storage::layout::{self, DRILLS_DIR, SETS_DIR};
 use crate::storage::manifest::{Manifest, MANIFEST_MAX_BYTES};
 use crate::storage::repository::{RepoError, Repository};
-use crate::storage::setid::SetId;
-use chrono::{DateTime, Utc};
+use crate::storage::setid::{SetId, FUTURE_TOLERANCE};
+use chrono::{DateTime, Datelike, Utc};
 use std::collections::BTreeMap;
 
 /// Manifests read at most: a repository whose newest (or oldest) folders are mostly incomplete
 /// gets no preview rather than a slow one; the full load still comes.
 pub const MAX_MANIFEST_READS: usize = 64;
 
+/// Manifests the first step reads at most (one request each, in turn): past that it gives way
+/// to the second.
+pub const FIRST_LOOK_READS: usize = 8;
+
 #[derive(Debug, Clone)]
 pub struct StatusPreview {
     /// The verdict so far. `complete_sets`, `incomplete_sets` and `repository_bytes` are not
     /// known (zero), and no incomplete-folder message is given.
     pub status: StatusReport,
-    /// Set folders in the repository, complete or not.
-    pub set_folders: usize,
+    /// Set folders in the repository, complete or not; None before `sets/` is listed (the
+    /// first step).
+    pub set_folders: Option<usize>,
     /// Manifests read to get here.
     pub manifests_read: usize,
 }
@@ -40,21 +49,31 @@ pub struct StatusPreview {
 struct Reader<'a> {
     repo: &'a Repository,
     read: BTreeMap<SetId, Option<Manifest>>,
+    /// Manifests this reader may read in all.
+    budget: usize,
 }
 
-impl Reader<'_> {
+impl<'a> Reader<'a> {
+    fn new(repo: &'a Repository, budget: usize) -> Reader<'a> {
+        Reader {
+            repo,
+            read: BTreeMap::new(),
+            budget,
+        }
+    }
+
     /// Is `id` complete, as `inventory::scan` would say: its manifest is there and parses.
-    /// None when the read budget is spent.
+    /// None when the read budget is spent. One request: a missing folder reads as incomplete.
     async fn complete(&mut self, id: &SetId) -> Result<Option<bool>, RepoError> {
         if let Some(m) = self.read.get(id) {
             return Ok(Some(m.is_some()));
         }
-        if self.read.len() >= MAX_MANIFEST_READS {
+        if self.read.len() >= self.budget {
             return Ok(None);
         }
         let manifest = match self
             .repo
-            .get_small(&layout::manifest_path(id), MANIFEST_MAX_BYTES as u64)
+            .get_small_once(&layout::manifest_path(id), MANIFEST_MAX_BYTES as u64)
             .await
         {
             Ok(bytes) => Manifest::parse(id.as_str(), &bytes).ok(),
@@ -113,17 +132,44 @@ impl Reader<'_> {
     }
 }
 
+/// Hears the first step's preview while `sets/` is still being listed.
+pub type OnFirstLook<'a> = &'a (dyn Fn(StatusPreview) + Send + Sync);
+
 /// The preliminary verdict, or None when it would take more than `MAX_MANIFEST_READS` reads.
-/// Fails when the repository cannot be read: the full load then says why.
+/// With `first`, the newest sets' verdict (the first step) is told as soon as it is known,
+/// while `sets/` is listed for the second. Fails when the repository cannot be read: the full
+/// load then says why.
 pub async fn preview(
     spec: &StatusSpec,
     repo: &Repository,
     journal: &JournalView,
     spooled_sets: Vec<String>,
+    first: Option<OnFirstLook<'_>>,
 ) -> Result<Option<StatusPreview>, RepoError> {
-    let Some(partial) = partial_inventory(spec, repo, journal).await? else {
-        return Ok(None);
+    let look = async {
+        let mut reader = Reader::new(repo, FIRST_LOOK_READS);
+        if let Some(first) = first {
+            // A first look that fails or gives up is no error: the second step decides.
+            if let Ok(Some(partial)) = newest_first(spec, repo, journal, &mut reader).await {
+                first(previewed(spec, journal, spooled_sets.clone(), partial));
+            }
+        }
+        reader
     };
+    // Both at once: on S3 the listing of every folder is the slow request.
+    let (names, mut reader) = tokio::join!(repo.list_dirs(SETS_DIR), look);
+    reader.budget = MAX_MANIFEST_READS;
+    let partial = from_listing(spec, repo, journal, &mut reader, names?).await?;
+    Ok(partial.map(|p| previewed(spec, journal, spooled_sets, p)))
+}
+
+/// The dashboard's report from a partial inventory: counts and sizes unknown.
+fn previewed(
+    spec: &StatusSpec,
+    journal: &JournalView,
+    spooled_sets: Vec<String>,
+    partial: PartialInventory,
+) -> StatusPreview {
     let mut report = status::evaluate(
         spec,
         Ok(&partial.inventory),
@@ -134,11 +180,11 @@ pub async fn preview(
     report.complete_sets = 0;
     report.incomplete_sets = 0;
     report.repository_bytes = 0;
-    Ok(Some(StatusPreview {
+    StatusPreview {
         status: report,
         set_folders: partial.set_folders,
         manifests_read: partial.manifests_read,
-    }))
+    }
 }
 
 /// What the preview's verdict is computed from.
@@ -148,29 +194,142 @@ pub struct PartialInventory {
     pub inventory: Inventory,
     /// The newest drill record, read as `status::newest_drill` reads it.
     pub drill: Option<DrillSummary>,
-    pub set_folders: usize,
+    /// None from the first step, which lists only the newest folders.
+    pub set_folders: Option<usize>,
     pub manifests_read: usize,
 }
 
-/// The sets the verdict depends on: the newest complete one, the oldest complete one, the
-/// newest verified complete one when the newest has no verification, and the set of a failed
-/// run whose upload may have happened later.
+/// The second step alone: the sets the verdict depends on, from the listing of every set
+/// folder.
 pub async fn partial_inventory(
     spec: &StatusSpec,
     repo: &Repository,
     journal: &JournalView,
 ) -> Result<Option<PartialInventory>, RepoError> {
-    let mut ids: Vec<SetId> = repo
-        .list_dirs(SETS_DIR)
-        .await?
+    let names = repo.list_dirs(SETS_DIR).await?;
+    let mut reader = Reader::new(repo, MAX_MANIFEST_READS);
+    from_listing(spec, repo, journal, &mut reader, names).await
+}
+
+/// The first step alone: the newest sets, without listing every set folder; None when no
+/// complete set is dated in the last two calendar years (up to now), or when it would take
+/// more than [`FIRST_LOOK_READS`] reads.
+pub async fn first_look(
+    spec: &StatusSpec,
+    repo: &Repository,
+    journal: &JournalView,
+) -> Result<Option<PartialInventory>, RepoError> {
+    let mut reader = Reader::new(repo, FIRST_LOOK_READS);
+    newest_first(spec, repo, journal, &mut reader).await
+}
+
+/// The id prefixes the first step lists, in turn, each with the last id it may give (now and
+/// the tolerance for the current ones): today, this month, the month before, this year, the
+/// year before. Set ids start with their UTC time, so each is one listing of the folders of
+/// that day, month or year.
+fn recent_windows(now: DateTime<Utc>) -> Vec<(String, String)> {
+    let upto = (now + FUTURE_TOLERANCE)
+        .format("%Y%m%dT%H%M%SZ~")
+        .to_string();
+    let whole = |prefix: String| {
+        let end = format!("{prefix}~");
+        (prefix, end)
+    };
+    let month_before = now
+        .date_naive()
+        .with_day(1)
+        .and_then(|d| d.pred_opt())
+        .map(|d| d.format("%Y%m").to_string());
+    let mut windows = vec![
+        (now.format("%Y%m%d").to_string(), upto.clone()),
+        (now.format("%Y%m").to_string(), upto.clone()),
+    ];
+    windows.extend(month_before.map(whole));
+    windows.push((now.format("%Y").to_string(), upto));
+    windows.push(whole(format!("{:04}", now.year() - 1)));
+    windows
+}
+
+/// The first step: the newest set that can be latest, found window by window, then the sets
+/// whose completeness the verdict asks about (a verification's, a failed run's), read straight
+/// away (a missing folder reads as incomplete).
+async fn newest_first(
+    spec: &StatusSpec,
+    repo: &Repository,
+    journal: &JournalView,
+    reader: &mut Reader<'_>,
+) -> Result<Option<PartialInventory>, RepoError> {
+    let now = Utc::now();
+    let mut newest = None;
+    for (prefix, upto) in recent_windows(now) {
+        let mut ids: Vec<SetId> = repo
+            .list_dirs_between(SETS_DIR, Some(&prefix), Some(&upto))
+            .await?
+            .iter()
+            .filter_map(|name| SetId::parse(name).ok())
+            .collect();
+        ids.sort();
+        match reader.first_latest(ids.iter().rev(), now).await? {
+            None => return Ok(None),
+            Some(Some(id)) => {
+                newest = Some(id.clone());
+                break;
+            }
+            Some(None) => {}
+        }
+    }
+    let Some(newest) = newest else {
+        return Ok(None);
+    };
+    if journal.latest_verification(newest.as_str()).is_none() {
+        let candidates: Vec<SetId> = verifications_newest_first(journal)
+            .filter_map(|set_id| SetId::parse(set_id).ok())
+            .collect();
+        if reader.first_complete(candidates.iter()).await?.is_none() {
+            return Ok(None);
+        }
+    }
+    if let Some(id) = failed_run_set(spec, journal) {
+        if reader.complete(&id).await?.is_none() {
+            return Ok(None);
+        }
+    }
+    finish(repo, reader, now, None).await.map(Some)
+}
+
+/// The set ids of the journal's verifications, latest first, ties to the later journal line.
+fn verifications_newest_first(journal: &JournalView) -> impl Iterator<Item = &str> {
+    let mut by_time: Vec<_> = journal.verifications.iter().enumerate().collect();
+    by_time.sort_by_key(|(i, v)| std::cmp::Reverse((v.at, *i)));
+    by_time.into_iter().map(|(_, v)| v.set_id.as_str())
+}
+
+/// The set of the last backup run when that run failed after spooling it: the verdict asks
+/// whether it was uploaded later.
+fn failed_run_set(spec: &StatusSpec, journal: &JournalView) -> Option<SetId> {
+    let run = status::last_backup_run(journal, &spec.repository.url)?;
+    let spooled_set = run.spooled_at.as_ref().and(run.set_id.as_ref());
+    match (&run.status, spooled_set) {
+        (RunStatus::Failed, Some(id)) => SetId::parse(id).ok(),
+        _ => None,
+    }
+}
+
+/// The second step, from the names of every set folder: the newest complete set, the oldest
+/// complete one, the newest verified complete one when the newest has no verification, and
+/// the set of a failed run whose upload may have happened later.
+async fn from_listing(
+    spec: &StatusSpec,
+    repo: &Repository,
+    journal: &JournalView,
+    reader: &mut Reader<'_>,
+    names: Vec<String>,
+) -> Result<Option<PartialInventory>, RepoError> {
+    let mut ids: Vec<SetId> = names
         .iter()
         .filter_map(|name| SetId::parse(name).ok())
         .collect();
     ids.sort();
-    let mut reader = Reader {
-        repo,
-        read: BTreeMap::new(),
-    };
     // The newest complete set, and the oldest (its finish starts the drill and verification
     // clocks before the first drill or verification).
     let now = Utc::now();
@@ -184,11 +343,9 @@ pub async fn partial_inventory(
         // Without a verification of the newest set, the dashboard shows the latest one of
         // any complete set: the latest whose set is complete, ties to the later journal line.
         if journal.latest_verification(newest.as_str()).is_none() {
-            let mut by_time: Vec<_> = journal.verifications.iter().enumerate().collect();
-            by_time.sort_by_key(|(i, v)| std::cmp::Reverse((v.at, *i)));
             // A set with no folder is not complete: no read needed.
-            let candidates = by_time.into_iter().filter_map(|(_, v)| {
-                let id = SetId::parse(&v.set_id).ok()?;
+            let candidates = verifications_newest_first(journal).filter_map(|set_id| {
+                let id = SetId::parse(set_id).ok()?;
                 let pos = ids.binary_search(&id).ok()?;
                 Some(&ids[pos])
             });
@@ -198,54 +355,65 @@ pub async fn partial_inventory(
         }
     }
     // A failed run whose set was uploaded later is no failure: is that set complete?
-    if let Some(run) = status::last_backup_run(journal, &spec.repository.url) {
-        let spooled_set = run.spooled_at.as_ref().and(run.set_id.as_ref());
-        if let (RunStatus::Failed, Some(id)) = (&run.status, spooled_set) {
-            if let Ok(id) = SetId::parse(id) {
-                if ids.binary_search(&id).is_ok() && reader.complete(&id).await?.is_none() {
-                    return Ok(None);
-                }
-            }
+    if let Some(id) = failed_run_set(spec, journal) {
+        if ids.binary_search(&id).is_ok() && reader.complete(&id).await?.is_none() {
+            return Ok(None);
         }
     }
+    finish(repo, reader, now, Some(ids.len())).await.map(Some)
+}
+
+/// The partial inventory of what `reader` read: its complete sets (the newest one's objects
+/// listed, for its stored size) and the drill records.
+async fn finish(
+    repo: &Repository,
+    reader: &Reader<'_>,
+    now: DateTime<Utc>,
+    set_folders: Option<usize>,
+) -> Result<PartialInventory, RepoError> {
     let manifests_read = reader.read.len();
     let mut sets: Vec<SetEntry> = reader
         .read
-        .into_iter()
+        .iter()
         .rev()
         .filter_map(|(id, manifest)| {
             Some(SetEntry {
-                id,
+                id: id.clone(),
                 objects: Vec::new(),
-                manifest: Some(manifest?),
+                manifest: Some(manifest.clone()?),
                 manifest_error: None,
                 missing: Vec::new(),
             })
         })
         .collect();
-    // The newest set's stored size: its folder's objects, as the scan groups them.
-    if let Some(entry) = sets.iter_mut().find(|e| e.can_be_latest(now)) {
-        entry.objects = repo
-            .list(&layout::set_dir(&entry.id))
-            .await?
-            .into_iter()
-            .filter(|o| layout::parse_object_path(&o.path).is_some())
-            .collect();
-    }
+    // The newest set's stored size: its folder's objects (a delimited listing: on s3s-fs a
+    // recursive one walks the whole bucket, whatever the prefix).
+    let newest = sets.iter_mut().find(|e| e.can_be_latest(now));
+    let folder = async {
+        match newest {
+            Some(entry) => {
+                entry.objects = repo.list_flat(&layout::set_dir(&entry.id)).await?;
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    };
+    let (folder, drills) = tokio::join!(folder, repo.list_flat(DRILLS_DIR));
+    folder?;
     let inventory = Inventory {
         repository: repo.url().to_string(),
         sets,
         strays: Vec::new(),
-        drills: repo.list(DRILLS_DIR).await?,
+        drills: drills?,
         pins: Vec::new(),
     };
     let drill = status::newest_drill(repo, &inventory).await;
-    Ok(Some(PartialInventory {
+    Ok(PartialInventory {
         inventory,
         drill,
-        set_folders: ids.len(),
+        set_folders,
         manifests_read,
-    }))
+    })
 }
 
 #[cfg(test)]
@@ -739,7 +907,7 @@ mod tests {
         let journal = JournalView::default();
         let partial = partial_inventory(&spec, &repo, &journal).await.unwrap();
         let partial = partial.expect("the complete set is within the budget");
-        assert_eq!(partial.set_folders, MAX_MANIFEST_READS);
+        assert_eq!(partial.set_folders, Some(MAX_MANIFEST_READS));
         assert_eq!(partial.manifests_read, MAX_MANIFEST_READS);
         let newest = partial.inventory.latest(now()).map(|s| s.id.to_string());
         assert_eq!(newest, Some(set_id(start, 0)));
@@ -771,7 +939,9 @@ mod tests {
         );
         let repo = Repository::open(&spec.repository).unwrap();
         let journal = JournalView::default();
-        assert!(preview(&spec, &repo, &journal, Vec::new()).await.is_err());
+        assert!(preview(&spec, &repo, &journal, Vec::new(), None)
+            .await
+            .is_err());
     }
 
     /// The preview as the console gets it: the verdict, and no counts it cannot know.
@@ -801,11 +971,11 @@ mod tests {
             7,
         );
         let repo = Repository::open(&spec.repository).unwrap();
-        let p = preview(&spec, &repo, &JournalView::default(), Vec::new())
+        let p = preview(&spec, &repo, &JournalView::default(), Vec::new(), None)
             .await
             .unwrap()
             .expect("a preview");
-        assert_eq!(p.set_folders, 3);
+        assert_eq!(p.set_folders, Some(3));
         assert_eq!(
             p.manifests_read, 3,
             "the incomplete, the newest and the oldest"
@@ -828,5 +998,128 @@ mod tests {
             "{:?}",
             p.status.messages
         );
+    }
+
+    /// The first look lists only recent folders by their date: a repository whose newest set
+    /// is from an earlier month (nothing today or this month) still gives it, read from its
+    /// manifest, and the later steps agree with it.
+    #[tokio::test]
+    async fn the_first_look_finds_a_set_from_an_earlier_month() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("repo");
+        let spec = spec(
+            &root,
+            &dir.path().join("local"),
+            Duration::from_secs(86_400),
+        );
+        let repo = Repository::open(&spec.repository).unwrap();
+        let journal = JournalView::default();
+        let real_now = Utc::now();
+        assert!(
+            first_look(&spec, &repo, &journal).await.unwrap().is_none(),
+            "an empty repository has no newest set"
+        );
+        let old = real_now - Span::days(100);
+        let newest = real_now - Span::days(40);
+        write_set(&root, &set_id(old, 0), Folder::Complete, old, 10);
+        write_set(&root, &set_id(newest, 1), Folder::Complete, newest, 10);
+        let first = first_look(&spec, &repo, &journal)
+            .await
+            .unwrap()
+            .expect("the set of 40 days ago is found");
+        assert_eq!(first.set_folders, None, "sets/ was not listed");
+        let shown: Vec<String> = first
+            .inventory
+            .sets
+            .iter()
+            .map(|s| s.id.to_string())
+            .collect();
+        assert_eq!(shown, vec![set_id(newest, 1)], "the newest set only");
+        assert_eq!(
+            first.inventory.sets[0].objects.len(),
+            2,
+            "its folder listed for its size"
+        );
+        let second = partial_inventory(&spec, &repo, &journal)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            second.inventory.latest(real_now).map(|s| s.id.to_string()),
+            Some(set_id(newest, 1))
+        );
+        assert_eq!(second.set_folders, Some(2));
+        // Older than two calendar years: the first look gives way, the second step finds it.
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("repo");
+        let spec = super::tests::spec(&root, &dir.path().join("local"), Duration::from_secs(1));
+        let repo = Repository::open(&spec.repository).unwrap();
+        let ancient = real_now - Span::days(800);
+        write_set(&root, &set_id(ancient, 0), Folder::Complete, ancient, 10);
+        assert!(first_look(&spec, &repo, &journal).await.unwrap().is_none());
+        let second = partial_inventory(&spec, &repo, &journal).await.unwrap();
+        assert_eq!(second.map(|p| p.inventory.sets.len()), Some(1));
+    }
+
+    /// What the first look shows is read from the manifests: a newer folder whose manifest is
+    /// corrupt, one whose manifest names another set (forged or misplaced), one without a
+    /// manifest and one dated in the future are not shown as sets; the newest complete set
+    /// under them is.
+    #[tokio::test]
+    async fn a_forged_or_corrupt_newest_manifest_is_not_shown_as_a_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("repo");
+        let spec = spec(
+            &root,
+            &dir.path().join("local"),
+            Duration::from_secs(86_400),
+        );
+        let repo = Repository::open(&spec.repository).unwrap();
+        let real_now = Utc::now();
+        let good = real_now - Span::minutes(50);
+        write_set(&root, &set_id(good, 0), Folder::Complete, good, 10);
+        let folders = [
+            (Folder::Corrupt, 40),
+            (Folder::WrongSet, 30),
+            (Folder::NoManifest, 20),
+        ];
+        for (n, (folder, ago)) in folders.into_iter().enumerate() {
+            let at = real_now - Span::minutes(ago);
+            write_set(&root, &set_id(at, n + 1), folder, at, 10);
+        }
+        let future = real_now + Span::days(3);
+        write_set(&root, &set_id(future, 9), Folder::Complete, future, 10);
+        let journal = JournalView::default();
+        let first = first_look(&spec, &repo, &journal)
+            .await
+            .unwrap()
+            .expect("the complete set under the broken ones");
+        let shown: Vec<String> = first
+            .inventory
+            .sets
+            .iter()
+            .map(|s| s.id.to_string())
+            .collect();
+        assert_eq!(shown, vec![set_id(good, 0)]);
+        assert_eq!(
+            first.manifests_read, 4,
+            "three broken folders, then the set"
+        );
+        let p = previewed(&spec, &journal, Vec::new(), first);
+        assert_eq!(p.status.newest_set.map(|n| n.set_id), Some(set_id(good, 0)));
+        assert_eq!(p.set_folders, None);
+    }
+
+    /// The windows the first look lists: today, this month, the month before (across a year
+    /// end too), this year, the year before; the current ones end at now and the tolerance.
+    #[test]
+    fn the_first_look_lists_recent_windows_newest_first() {
+        let at = Utc.with_ymd_and_hms(2026, 1, 3, 10, 0, 0).unwrap();
+        let windows = recent_windows(at);
+        let prefixes: Vec<&str> = windows.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(prefixes, ["20260103", "202601", "202512", "2026", "2025"]);
+        assert_eq!(windows[0].1, "20260103T100500Z~");
+        assert_eq!(windows[2].1, "202512~");
+        assert_eq!(windows[4].1, "2025~");
     }
 }

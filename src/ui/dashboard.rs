@@ -162,10 +162,12 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
         lines.push(Line::from(Span::styled(format!("{lead}{chunk}"), style)));
     }
     if let Some(p) = preview {
-        let note = format!(
-            "preliminary: from the newest sets; still reading all {} set folders",
-            p.set_folders
-        );
+        let note = match p.set_folders {
+            Some(n) => {
+                format!("preliminary: from the newest sets; still reading all {n} set folders")
+            }
+            None => "preliminary: from the newest sets; still listing the set folders".into(),
+        };
         for (i, chunk) in format::wrap(&note, width.saturating_sub(3))
             .into_iter()
             .enumerate()
@@ -369,10 +371,10 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
     let storage = if unknown {
         format!("unknown  {}", state.repository)
     } else if let Some(p) = preview {
-        format!(
-            "counting…  {} set folders  {}",
-            p.set_folders, state.repository
-        )
+        match p.set_folders {
+            Some(n) => format!("counting…  {n} set folders  {}", state.repository),
+            None => format!("counting…  {}", state.repository),
+        }
     } else {
         format!(
             "{}  {} complete, {} incomplete  {}",

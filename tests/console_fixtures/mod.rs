@@ -577,7 +577,7 @@ fn as_preview(mut status: StatusReport, set_folders: usize) -> StatusPreview {
     status.repository_bytes = 0;
     StatusPreview {
         status,
-        set_folders,
+        set_folders: Some(set_folders),
         manifests_read: 2,
     }
 }

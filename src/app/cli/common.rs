@@ -51,6 +51,22 @@ impl Target {
     }
 }
 
+/// Every application the command line selects, loaded (`schedule install` without `--app`
+/// installs each one's); a problem is printed and becomes the configuration exit code.
+pub fn load_each(target: &Target) -> Result<Vec<crate::app::config::Config>, i32> {
+    target
+        .select()?
+        .all()
+        .iter()
+        .map(|entry| {
+            crate::app::config::Config::load(&entry.config_path).map_err(|e| {
+                eprintln!("lifeboat: {e}");
+                exit::CONFIG
+            })
+        })
+        .collect()
+}
+
 pub fn print_json<T: serde::Serialize>(value: &T) {
     match serde_json::to_string_pretty(value) {
         Ok(text) => println!("{text}"),

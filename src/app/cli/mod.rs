@@ -99,7 +99,10 @@ pub async fn run(
             Ok((config, _)) => keys_check::run(&config, action),
             Err(code) => code,
         },
-        Command::Schedule { action } => schedule::run(action, target.load().map(|(c, _)| c)),
+        Command::Schedule { action } => {
+            let configs = || common::load_each(&target);
+            schedule::run(action, configs, target.app.as_deref())
+        }
         Command::Keys { action: None } => {
             print!(
                 "{}",

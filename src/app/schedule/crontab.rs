@@ -2,8 +2,10 @@
 //! in a user crontab, replaced whole on every install (so installing twice changes nothing)
 //! and removed whole on uninstall; lines outside the block are never touched. The crontab is
 //! a file given with `--crontab FILE`, or the user's own through `crontab -l` / `crontab -`.
+//! Each application of `apps/` has a block of its own (`# BEGIN lifeboat app=NAME`), replaced
+//! and removed without touching the others'.
 
-use super::{Plan, Target};
+use super::{Plan, Scope, Target};
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -46,9 +48,25 @@ pub fn line(plan: &Plan, target: &Target) -> String {
     format!("{} {} >/dev/null", plan.calendar.cron(), words.join(" "))
 }
 
+/// The application a `# BEGIN lifeboat` line opens a block for: None for the lone
+/// configuration's block; not a BEGIN line at all: outer None.
+pub fn block_app(line: &str) -> Option<Option<String>> {
+    let rest = line.strip_prefix(BEGIN)?;
+    Some(
+        rest.strip_prefix(" app=")
+            .and_then(|r| r.split_whitespace().next())
+            .map(str::to_string),
+    )
+}
+
 pub fn block(plans: &[Plan], target: &Target) -> String {
+    let app = target
+        .app
+        .as_ref()
+        .map(|a| format!(" app={a}"))
+        .unwrap_or_default();
     let mut text = format!(
-        "{BEGIN} (written by `lifeboat schedule install`; `lifeboat schedule uninstall` removes it)\n"
+        "{BEGIN}{app} (written by `lifeboat schedule install`; `lifeboat schedule uninstall` removes it)\n"
     );
     for plan in plans {
         text.push_str(&format!(
@@ -63,14 +81,15 @@ pub fn block(plans: &[Plan], target: &Target) -> String {
     text
 }
 
-/// `existing` without any lifeboat block, with `block` (if any) where the first one was, or
-/// at the end.
-pub fn replace_block(existing: &str, block: Option<&str>) -> String {
+/// `existing` without the lifeboat blocks of the applications `scope` covers, with `block`
+/// (if any) where the first of them was, or at the end. Other blocks stay as they are.
+pub fn replace_block(existing: &str, scope: &Scope, block: Option<&str>) -> String {
     let mut out = String::new();
     let mut inside = false;
     let mut placed = false;
     for l in existing.lines() {
-        if !inside && l.starts_with(BEGIN) {
+        let opens = block_app(l).is_some_and(|app| scope.covers(app.as_deref()));
+        if !inside && opens {
             inside = true;
             if let (Some(b), false) = (block, placed) {
                 out.push_str(b);
@@ -96,23 +115,37 @@ pub fn replace_block(existing: &str, block: Option<&str>) -> String {
     out
 }
 
-/// The jobs in the block: (job, expression, command line).
-pub fn entries(text: &str) -> Vec<(String, String, String)> {
+/// A scheduled job in a block.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CronEntry {
+    pub app: Option<String>,
+    pub job: String,
+    pub expression: String,
+    pub line: String,
+}
+
+/// The jobs in the blocks, block by block.
+pub fn entries(text: &str) -> Vec<CronEntry> {
     let mut found = Vec::new();
-    let mut inside = false;
+    let mut inside: Option<Option<String>> = None;
     let mut pending: Option<(String, String)> = None;
     for l in text.lines() {
-        if l.starts_with(BEGIN) {
-            inside = true;
+        if let Some(app) = block_app(l) {
+            inside = Some(app);
         } else if l.trim_end() == END {
-            inside = false;
-        } else if inside {
+            inside = None;
+        } else if let Some(app) = &inside {
             if let Some(rest) = l.strip_prefix(SCHEDULE_MARK) {
                 pending = rest
                     .split_once(": ")
                     .map(|(j, e)| (j.to_string(), e.to_string()));
-            } else if let Some((job, expr)) = pending.take() {
-                found.push((job, expr, l.to_string()));
+            } else if let Some((job, expression)) = pending.take() {
+                found.push(CronEntry {
+                    app: app.clone(),
+                    job,
+                    expression,
+                    line: l.to_string(),
+                });
             }
         }
     }
@@ -203,16 +236,60 @@ mod tests {
     #[test]
     fn the_block_is_replaced_whole_and_the_rest_kept() {
         let mine = "MAILTO=ops\n0 1 * * * /usr/local/bin/other\n";
-        let one = replace_block(mine, Some("# BEGIN lifeboat (x)\nA\n# END lifeboat\n"));
+        let one = replace_block(
+            mine,
+            &Scope::App(None),
+            Some("# BEGIN lifeboat (x)\nA\n# END lifeboat\n"),
+        );
         assert_eq!(
             one,
             "MAILTO=ops\n0 1 * * * /usr/local/bin/other\n\n# BEGIN lifeboat (x)\nA\n# END lifeboat\n"
         );
-        let two = replace_block(&one, Some("# BEGIN lifeboat (x)\nB\n# END lifeboat\n"));
+        let two = replace_block(
+            &one,
+            &Scope::App(None),
+            Some("# BEGIN lifeboat (x)\nB\n# END lifeboat\n"),
+        );
         assert!(two.contains("\nB\n") && !two.contains("\nA\n"), "{two}");
         assert_eq!(two.matches(BEGIN).count(), 1);
-        let gone = replace_block(&two, None);
+        let gone = replace_block(&two, &Scope::Every, None);
         assert_eq!(gone.trim_end(), mine.trim_end());
+    }
+
+    #[test]
+    fn each_application_has_a_block_of_its_own() {
+        let shop =
+            "# BEGIN lifeboat app=shop (x)\n# lifeboat-schedule backup: daily\nS\n# END lifeboat\n";
+        let wiki = "# BEGIN lifeboat app=wiki (x)\n# lifeboat-schedule backup: hourly\nW\n# END lifeboat\n";
+        let both = replace_block("", &Scope::App(Some("shop")), Some(shop));
+        let both = replace_block(&both, &Scope::App(Some("wiki")), Some(wiki));
+        let listed: Vec<(Option<String>, String)> = entries(&both)
+            .into_iter()
+            .map(|e| (e.app, e.line))
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                (Some("shop".into()), "S".into()),
+                (Some("wiki".into()), "W".into())
+            ]
+        );
+        // Reinstalling one replaces its block only, in place.
+        let again = replace_block(
+            &both,
+            &Scope::App(Some("shop")),
+            Some(&shop.replace("\nS\n", "\nS2\n")),
+        );
+        assert!(
+            again.contains("\nS2\n") && again.contains("\nW\n"),
+            "{again}"
+        );
+        assert!(again.find("S2") < again.find("\nW\n"), "{again}");
+        // Removing one leaves the other; the lone configuration's block is another scope.
+        let left = replace_block(&again, &Scope::App(Some("wiki")), None);
+        assert_eq!(entries(&left).len(), 1, "{left}");
+        assert_eq!(replace_block(&left, &Scope::App(None), None), left);
+        assert_eq!(replace_block(&left, &Scope::Every, None).trim(), "");
     }
 
     #[test]

@@ -7,6 +7,10 @@
 //! the same install twice changes nothing. systemd is told (`daemon-reload`, `enable --now`)
 //! only when the units go to the real unit directory and systemd runs this machine; otherwise
 //! the commands to run are printed.
+//!
+//! With several applications (`apps/NAME.toml`), each has units (`lifeboat-NAME-backup`) and a
+//! crontab block of its own: `--app NAME` installs or removes that application's, no `--app`
+//! installs each application's (and removes every lifeboat unit on uninstall).
 
 pub mod calendar;
 pub mod crontab;
@@ -46,9 +50,40 @@ pub struct Plan {
     pub args: Vec<String>,
 }
 
+/// Which applications' units or crontab blocks a command touches.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scope<'a> {
+    /// Every application's, and the lone configuration's.
+    Every,
+    /// One application of `apps/` (Some), or the lone configuration (None).
+    App(Option<&'a str>),
+}
+
+impl Scope<'_> {
+    pub fn covers(&self, app: Option<&str>) -> bool {
+        match self {
+            Scope::Every => true,
+            Scope::App(mine) => *mine == app,
+        }
+    }
+}
+
+/// The application a configuration file schedules for, when it is one of `apps/`: its units
+/// and crontab block carry the name. The lone `config.toml` keeps the plain names.
+pub fn app_of(config_path: &Path) -> Option<String> {
+    let in_apps = config_path
+        .parent()
+        .and_then(Path::file_name)
+        .is_some_and(|d| d == super::apps::APPS_DIR);
+    let stem = config_path.file_stem()?.to_str()?;
+    (in_apps && super::apps::valid_name(stem)).then(|| stem.to_string())
+}
+
 /// What every scheduled command runs: this binary, this configuration, this environment.
 #[derive(Debug, Clone)]
 pub struct Target {
+    /// The application of `apps/` it runs for (see [`app_of`]).
+    pub app: Option<String>,
     pub binary: PathBuf,
     pub config: PathBuf,
     /// Non-secret variables from the installing shell that change where lifeboat looks.
@@ -311,6 +346,7 @@ pub fn target(config: &Config, systemd: bool) -> Result<Target, ScheduleError> {
         .flatten()
         .filter(|p| !p.to_string_lossy().contains(char::is_whitespace));
     Ok(Target {
+        app: app_of(&config.path),
         binary,
         config: config_path,
         env,
@@ -422,8 +458,9 @@ fn install_systemd(
     let live = args.place.live();
     let user = !is_root();
     let mut files = Vec::new();
+    let app = target.app.as_deref();
     for plan in plans {
-        let name = systemd::unit_name(plan.job);
+        let name = systemd::unit_name(app, plan.job);
         let on_calendar = plan.calendar.on_calendar()?;
         files.push((
             dir.join(format!("{name}.service")),
@@ -436,7 +473,7 @@ fn install_systemd(
     }
     let timers: Vec<String> = plans
         .iter()
-        .map(|p| format!("{}.timer", systemd::unit_name(p.job)))
+        .map(|p| format!("{}.timer", systemd::unit_name(app, p.job)))
         .collect();
     if args.dry_run {
         for (path, text) in &files {
@@ -448,17 +485,18 @@ fn install_systemd(
         path: dir.clone(),
         source,
     })?;
-    // Jobs that are no longer asked for go, so the schedule is exactly this install.
+    // This application's jobs that are no longer asked for go, so its schedule is exactly
+    // this install; other applications' units stay.
     let stale: Vec<Job> = Job::ALL
         .into_iter()
         .filter(|j| !plans.iter().any(|p| p.job == *j))
         .filter(|j| {
-            dir.join(format!("{}.timer", systemd::unit_name(*j)))
+            dir.join(format!("{}.timer", systemd::unit_name(app, *j)))
                 .exists()
         })
         .collect();
     for job in &stale {
-        let name = systemd::unit_name(*job);
+        let name = systemd::unit_name(app, *job);
         if live {
             let _ = systemd::systemctl(user, &["disable", "--now", &format!("{name}.timer")]);
         }
@@ -476,7 +514,7 @@ fn install_systemd(
             plan.job.as_str(),
             plan.calendar.text,
             next_text(&plan.calendar),
-            dir.join(format!("{}.timer", systemd::unit_name(plan.job)))
+            dir.join(format!("{}.timer", systemd::unit_name(app, plan.job)))
                 .display()
         );
     }
@@ -512,7 +550,8 @@ fn install_cron(args: &InstallArgs, plans: &[Plan], target: &Target) -> Result<(
         return Ok(());
     }
     let existing = tab.read().map_err(ScheduleError::Crontab)?;
-    let updated = crontab::replace_block(&existing, Some(&block));
+    let scope = Scope::App(target.app.as_deref());
+    let updated = crontab::replace_block(&existing, &scope, Some(&block));
     if updated != existing {
         tab.write(&updated).map_err(ScheduleError::Crontab)?;
     }
@@ -532,6 +571,8 @@ fn install_cron(args: &InstallArgs, plans: &[Plan], target: &Target) -> Result<(
 #[derive(Debug, serde::Serialize)]
 pub struct Entry {
     pub kind: &'static str,
+    /// The application of `apps/` it runs for; null for the lone configuration.
+    pub app: Option<String>,
     pub job: String,
     pub expression: Option<String>,
     pub on_calendar: Option<String>,
@@ -554,7 +595,10 @@ pub fn status_entries(place: &Place) -> Vec<Entry> {
             None
         };
         for e in systemd::installed(&place.unit_dir()) {
-            let name = format!("lifeboat-{}.timer", e.job);
+            let job = Job::ALL.into_iter().find(|j| j.as_str() == e.job);
+            let name = job
+                .map(|j| format!("{}.timer", systemd::unit_name(e.app.as_deref(), j)))
+                .unwrap_or_default();
             let listed = timers
                 .as_ref()
                 .and_then(|t| t.iter().find(|(u, _)| *u == name).map(|(_, n)| n.clone()));
@@ -568,6 +612,7 @@ pub fn status_entries(place: &Place) -> Vec<Entry> {
             };
             out.push(Entry {
                 kind: "systemd",
+                app: e.app.clone(),
                 job: e.job.clone(),
                 expression: e.expression.clone(),
                 on_calendar: e.on_calendar.clone(),
@@ -583,13 +628,20 @@ pub fn status_entries(place: &Place) -> Vec<Entry> {
     let readable = place.crontab.is_some() || on_path("crontab");
     if want_cron && readable {
         if let Ok(text) = tab.read() {
-            for (job, expr, line) in crontab::entries(&text) {
+            for crontab::CronEntry {
+                app,
+                job,
+                expression: expr,
+                line,
+            } in crontab::entries(&text)
+            {
                 let next = Calendar::parse(&expr)
                     .ok()
                     .and_then(|c| c.next_after(&Local::now()))
                     .map(|t| t.format("%Y-%m-%d %H:%M:%S %:z").to_string());
                 out.push(Entry {
                     kind: "cron",
+                    app,
                     job,
                     expression: Some(expr),
                     on_calendar: None,
@@ -604,11 +656,12 @@ pub fn status_entries(place: &Place) -> Vec<Entry> {
     out
 }
 
-pub fn uninstall(place: &Place) -> Result<Vec<String>, ScheduleError> {
+/// Removes the units and crontab blocks of the applications `scope` covers.
+pub fn uninstall(place: &Place, scope: &Scope) -> Result<Vec<String>, ScheduleError> {
     let mut removed = Vec::new();
     if !place.cron && place.crontab.is_none() {
         let dir = place.unit_dir();
-        let files = systemd::unit_files(&dir);
+        let files = systemd::unit_files(&dir, scope);
         if !files.is_empty() {
             let live = place.live();
             let user = !is_root();
@@ -640,34 +693,47 @@ pub fn uninstall(place: &Place) -> Result<Vec<String>, ScheduleError> {
     if !place.systemd && place.unit_dir.is_none() && readable {
         let tab = place.crontab();
         let text = tab.read().map_err(ScheduleError::Crontab)?;
-        if text.lines().any(|l| l.starts_with(crontab::BEGIN)) {
-            tab.write(&crontab::replace_block(&text, None))
-                .map_err(ScheduleError::Crontab)?;
+        let updated = crontab::replace_block(&text, scope, None);
+        if updated != text {
+            tab.write(&updated).map_err(ScheduleError::Crontab)?;
             removed.push(format!("the lifeboat block in {}", tab.describe()));
         }
     }
     Ok(removed)
 }
 
-/// The `schedule` command. Install needs a valid configuration; status and uninstall do not.
-pub fn run(action: ScheduleAction, config: Result<Config, i32>) -> i32 {
+/// The `schedule` command. Install needs valid configurations: `configs` loads the selected
+/// ones (each application's without `--app`); status and uninstall need none, and `app` (the
+/// `--app` given) narrows uninstall to that application.
+pub fn run(
+    action: ScheduleAction,
+    configs: impl FnOnce() -> Result<Vec<Config>, i32>,
+    app: Option<&str>,
+) -> i32 {
     match action {
         ScheduleAction::Install(args) => {
-            let config = match config {
+            let configs = match configs() {
                 Ok(c) => c,
                 Err(code) => return code,
             };
-            match install(&args, &config) {
-                Ok(()) => exit::OK,
-                Err(e @ (ScheduleError::Calendar(_) | ScheduleError::PruneWithoutBackup)) => {
-                    eprintln!("lifeboat: {e}");
-                    exit::CONFIG
+            for config in &configs {
+                if configs.len() > 1 {
+                    println!("{}:", config.path.display());
                 }
-                Err(e) => {
-                    eprintln!("lifeboat: {e}");
-                    exit::FAILED
-                }
+                let code = match install(&args, config) {
+                    Ok(()) => continue,
+                    Err(e @ (ScheduleError::Calendar(_) | ScheduleError::PruneWithoutBackup)) => {
+                        eprintln!("lifeboat: {e}");
+                        exit::CONFIG
+                    }
+                    Err(e) => {
+                        eprintln!("lifeboat: {e}");
+                        exit::FAILED
+                    }
+                };
+                return code;
             }
+            exit::OK
         }
         ScheduleAction::Status { place, json } => {
             let entries = status_entries(&place);
@@ -677,10 +743,14 @@ pub fn run(action: ScheduleAction, config: Result<Config, i32>) -> i32 {
                 println!("no lifeboat schedule installed");
             } else {
                 for e in &entries {
+                    let job = match &e.app {
+                        Some(app) => format!("{app}/{}", e.job),
+                        None => e.job.clone(),
+                    };
                     println!(
                         "{:<7} {:<7} {:<16} next {} ({})\n        {}\n        {}",
                         e.kind,
-                        e.job,
+                        job,
                         e.expression.as_deref().unwrap_or("?"),
                         e.next.as_deref().unwrap_or("unknown"),
                         e.next_from,
@@ -691,21 +761,23 @@ pub fn run(action: ScheduleAction, config: Result<Config, i32>) -> i32 {
             }
             exit::OK
         }
-        ScheduleAction::Uninstall { place } => match uninstall(&place) {
-            Ok(removed) if removed.is_empty() => {
-                println!("no lifeboat schedule found");
-                exit::OK
-            }
-            Ok(removed) => {
-                for r in removed {
-                    println!("removed {r}");
+        ScheduleAction::Uninstall { place } => {
+            match uninstall(&place, &app.map_or(Scope::Every, |a| Scope::App(Some(a)))) {
+                Ok(removed) if removed.is_empty() => {
+                    println!("no lifeboat schedule found");
+                    exit::OK
                 }
-                exit::OK
+                Ok(removed) => {
+                    for r in removed {
+                        println!("removed {r}");
+                    }
+                    exit::OK
+                }
+                Err(e) => {
+                    eprintln!("lifeboat: {e}");
+                    exit::FAILED
+                }
             }
-            Err(e) => {
-                eprintln!("lifeboat: {e}");
-                exit::FAILED
-            }
-        },
+        }
     }
 }

@@ -1,8 +1,10 @@
 //! systemd units for scheduled runs: one `Type=oneshot` service and one timer per job
-//! (`lifeboat-backup.service` and `lifeboat-backup.timer`, ...), their text, and reading them
-//! back for `schedule status` (with `systemctl list-timers` when systemd runs the directory).
+//! (`lifeboat-backup.service` and `lifeboat-backup.timer`, ...; for an application of
+//! `apps/NAME.toml`, `lifeboat-NAME-backup.service`, so several applications never share a
+//! unit), their text, and reading them back for `schedule status` (with `systemctl
+//! list-timers` when systemd runs the directory).
 
-use super::{Job, Plan, Target};
+use super::{Job, Plan, Scope, Target};
 use chrono::{DateTime, Local};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -13,8 +15,29 @@ pub const HEADER: &str =
 /// The expression as given, so `schedule status` can compute fire times without systemd.
 pub const SCHEDULE_MARK: &str = "# lifeboat-schedule: ";
 
-pub fn unit_name(job: Job) -> String {
-    format!("lifeboat-{}", job.as_str())
+/// `lifeboat-JOB`, or `lifeboat-APP-JOB` for an application of `apps/`.
+pub fn unit_name(app: Option<&str>, job: Job) -> String {
+    match app {
+        Some(app) => format!("lifeboat-{app}-{}", job.as_str()),
+        None => format!("lifeboat-{}", job.as_str()),
+    }
+}
+
+/// The application and job of a lifeboat unit file name (`lifeboat-backup.timer`,
+/// `lifeboat-shop-backup.service`); None for any other file. The job is always the last word,
+/// so an application named like a job is still told apart.
+pub fn parse_unit_name(file: &str) -> Option<(Option<String>, Job)> {
+    let stem = file
+        .strip_suffix(".timer")
+        .or_else(|| file.strip_suffix(".service"))?;
+    let rest = stem.strip_prefix("lifeboat-")?;
+    let job_of = |word: &str| Job::ALL.into_iter().find(|j| j.as_str() == word);
+    if let Some(job) = job_of(rest) {
+        return Some((None, job));
+    }
+    let (app, job) = rest.rsplit_once('-')?;
+    let job = job_of(job)?;
+    crate::app::apps::valid_name(app).then(|| (Some(app.to_string()), job))
 }
 
 /// A systemd word in double quotes: C escapes for `\` and `"`, `%%` for a literal `%`
@@ -105,6 +128,8 @@ pub fn timer_text(plan: &Plan, on_calendar: &str, delay: Duration) -> String {
 /// A job found in a unit directory.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Installed {
+    /// The application of `apps/` it runs for; None for the lone configuration.
+    pub app: Option<String>,
     pub job: String,
     pub timer: PathBuf,
     pub expression: Option<String>,
@@ -118,17 +143,18 @@ fn value_of<'a>(text: &'a str, key: &str) -> Option<&'a str> {
         .map(str::trim)
 }
 
+/// Every lifeboat timer in `dir`, by application (the lone configuration's first) and job.
 pub fn installed(dir: &Path) -> Vec<Installed> {
     let mut found = Vec::new();
-    for job in Job::ALL {
-        let name = unit_name(job);
-        let timer = dir.join(format!("{name}.timer"));
+    for (app, job, timer) in timers_in(dir) {
         let Ok(text) = std::fs::read_to_string(&timer) else {
             continue;
         };
+        let name = unit_name(app.as_deref(), job);
         let service =
             std::fs::read_to_string(dir.join(format!("{name}.service"))).unwrap_or_default();
         found.push(Installed {
+            app,
             job: job.as_str().to_string(),
             expression: value_of(&text, SCHEDULE_MARK).map(str::to_string),
             on_calendar: value_of(&text, "OnCalendar=").map(str::to_string),
@@ -139,19 +165,37 @@ pub fn installed(dir: &Path) -> Vec<Installed> {
     found
 }
 
-/// Every lifeboat unit file in `dir`.
-pub fn unit_files(dir: &Path) -> Vec<PathBuf> {
-    Job::ALL
-        .iter()
-        .flat_map(|job| {
-            let name = unit_name(*job);
-            [
-                dir.join(format!("{name}.timer")),
-                dir.join(format!("{name}.service")),
-            ]
+/// The lifeboat timers in `dir`, sorted by application then job order.
+fn timers_in(dir: &Path) -> Vec<(Option<String>, Job, PathBuf)> {
+    let mut found: Vec<(Option<String>, Job, PathBuf)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let file = entry.file_name().to_string_lossy().into_owned();
+            let (app, job) = parse_unit_name(&file).filter(|_| file.ends_with(".timer"))?;
+            Some((app, job, entry.path()))
         })
-        .filter(|p| p.exists())
-        .collect()
+        .collect();
+    let order = |j: Job| Job::ALL.iter().position(|x| *x == j);
+    found.sort_by(|a, b| (&a.0, order(a.1)).cmp(&(&b.0, order(b.1))));
+    found
+}
+
+/// Every lifeboat unit file in `dir` of the applications `scope` covers.
+pub fn unit_files(dir: &Path, scope: &Scope) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|entry| {
+            parse_unit_name(&entry.file_name().to_string_lossy())
+                .is_some_and(|(app, _)| scope.covers(app.as_deref()))
+        })
+        .map(|entry| entry.path())
+        .collect();
+    files.sort();
+    files
 }
 
 /// Runs `systemctl [--user] ARGS`; returns stdout, or why it failed.
@@ -230,5 +274,32 @@ mod tests {
         assert_eq!(word("/usr/bin/lifeboat"), "/usr/bin/lifeboat");
         assert_eq!(word("/a b"), "\"/a b\"");
         assert_eq!(span(Duration::from_secs(45)), "45s");
+    }
+
+    #[test]
+    fn unit_names_carry_the_application_and_read_back() {
+        assert_eq!(unit_name(None, Job::Backup), "lifeboat-backup");
+        assert_eq!(unit_name(Some("shop"), Job::Drill), "lifeboat-shop-drill");
+        assert_eq!(
+            parse_unit_name("lifeboat-backup.timer"),
+            Some((None, Job::Backup))
+        );
+        assert_eq!(
+            parse_unit_name("lifeboat-my-app-verify.service"),
+            Some((Some("my-app".into()), Job::Verify))
+        );
+        // An application named like a job: the job is the last word.
+        assert_eq!(
+            parse_unit_name("lifeboat-backup-drill.timer"),
+            Some((Some("backup".into()), Job::Drill))
+        );
+        for other in [
+            "lifeboat-backup.conf",
+            "lifeboat-shop-prune.timer",
+            "other-backup.timer",
+            "lifeboat-Shop-backup.timer",
+        ] {
+            assert_eq!(parse_unit_name(other), None, "{other}");
+        }
     }
 }
