@@ -154,9 +154,11 @@ pub fn render(
                     " incomplete sets (garbage for the next prune), never broken complete ones.",
                 ),
                 Line::raw(
-                    " The newest set, the newest verified set, the last passing drill's set,",
+                    " The newest set, the newest verified set, the set of the last passing drill",
                 ),
-                Line::raw(" pinned sets and sets younger than min_age are never deleted."),
+                Line::raw(
+                    " or recovery, pinned sets and sets younger than min_age are never deleted.",
+                ),
             ];
             let footer = Line::from(Span::styled(
                 format!(" {} delete · {} keep everything", yes(keymap), no(keymap)),

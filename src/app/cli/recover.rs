@@ -159,9 +159,10 @@ pub fn spec_of_line(argv: &[String]) -> Result<RecoverSpec, String> {
     let line = std::iter::once("lifeboat".to_string()).chain(argv.iter().cloned());
     let cli = super::Cli::try_parse_from(line).map_err(|e| e.to_string())?;
     match cli.command {
-        Some(super::Command::Recover(args)) => {
-            spec(&args, config_out(cli.app.as_deref()).map_err(|e| e.to_string())?)
-        }
+        Some(super::Command::Recover(args)) => spec(
+            &args,
+            config_out(cli.app.as_deref()).map_err(|e| e.to_string())?,
+        ),
         _ => Err("not a `lifeboat recover` line".into()),
     }
 }
