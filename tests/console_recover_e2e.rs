@@ -6,8 +6,9 @@
 //!
 //! - The operator types the URL, endpoint, secrets repository and key file, picks the set,
 //!   names a new cluster and a files prefix, reads the plan and the worker's line, types the
-//!   database name. The steps tick. During pg_restore the terminal is lost (the tmux server is
-//!   killed, the console SIGKILLed): the worker goes on; `recover --resume` refuses it (exit 4,
+//!   database name. The steps tick. During pg_restore a tmux client attached to the console
+//!   is SIGKILLed and a new one attached: it shows the recovery in pg_restore. Then the
+//!   terminal itself is lost (the tmux server is killed, the console SIGKILLed): the worker goes on; `recover --resume` refuses it (exit 4,
 //!   naming its pid); a new `lifeboat` opens on it "running headless", then finished with
 //!   its RTO, and the restored database holds the source's data; the configuration it wrote
 //!   makes the next `lifeboat` the normal console, which shows "Recovered".
@@ -30,7 +31,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 /// Rows of the slow table; each costs [`SLEEP_PER_ROW`] of index build in the restore.
-const SLOW_ROWS: u32 = 160;
+const SLOW_ROWS: u32 = 240;
 const SLEEP_PER_ROW: &str = "0.05";
 /// A screen on a contended machine.
 const WAIT: Duration = Duration::from_secs(60);
@@ -252,6 +253,31 @@ fn a_recovery_goes_on_headless_when_the_terminal_is_lost_and_the_console_reopens
         screen.contains("the recovery goes on without this screen; its log:"),
         "{screen}"
     );
+
+    // The SSH session holding a tmux client on the console drops: the client is SIGKILLed,
+    // a new one attaches, and shows the same recovery still in pg_restore.
+    let first = console.attach_client("first");
+    first.wait_for_text(&["running headless (pid", "pg_restore"], WAIT);
+    let clients = console.client_pids();
+    assert_eq!(clients.len(), 1, "{clients:?}");
+    // SAFETY: kill(2) of the tmux client this test attached.
+    unsafe { libc::kill(clients[0] as i32, libc::SIGKILL) };
+    drop(first);
+    let deadline = std::time::Instant::now() + WAIT;
+    while !console.client_pids().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the killed client is still listed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let second = console.attach_client("second");
+    let screen = second.wait_for_text(
+        &[&format!("running headless (pid {pid})"), "⟳ pg_restore"],
+        WAIT,
+    );
+    assert!(screen.contains(&id), "{screen}");
+    drop(second);
 
     // The terminal is lost: the tmux server goes (SIGHUP), then the console is SIGKILLed.
     let console_pid = console.pid();

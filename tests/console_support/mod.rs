@@ -137,12 +137,77 @@ impl Console {
             "tmux new-session failed: {}",
             String::from_utf8_lossy(&started.stderr)
         );
-        let path = console.tmux(&["display", "-p", "#{socket_path}"]);
-        console.socket_path = Some(PathBuf::from(
+        console.socket_path = console.socket_path_of_server();
+        console
+    }
+
+    /// Where the private server's socket is, to remove it after the server is killed.
+    fn socket_path_of_server(&self) -> Option<PathBuf> {
+        let path = self.tmux(&["display", "-p", "#{socket_path}"]);
+        Some(PathBuf::from(
             String::from_utf8_lossy(&path.stdout).trim().to_string(),
         ))
-        .filter(|p| !p.as_os_str().is_empty());
-        console
+        .filter(|p| !p.as_os_str().is_empty())
+    }
+
+    /// A tmux client attached to this console's session, as an SSH session holds one: it
+    /// runs in a second private tmux server (80x24, no status lines in either server), whose
+    /// screen is what that client shows. Killing the client leaves the console running.
+    pub fn attach_client(&self, name: &str) -> Console {
+        let _ = self.tmux(&["set", "-g", "status", "off"]);
+        let out = tempfile::Builder::new()
+            .prefix("lifeboat-tmux-client-")
+            .tempdir()
+            .expect("create the client's output directory");
+        let mut client = Console {
+            socket: format!("lifeboat-client-{name}-{}", std::process::id()),
+            socket_path: None,
+            session: "client".to_string(),
+            out,
+        };
+        // The outer server sets TMUX in its pane; a nested client refuses to start with it.
+        let attach = format!(
+            "env -u TMUX LANG=C.UTF-8 tmux -L {} -f /dev/null -u attach -t {}",
+            sh_quote(&self.socket),
+            sh_quote(&self.session)
+        );
+        let started = client.tmux(&[
+            "new-session",
+            "-d",
+            "-x",
+            &WIDTH.to_string(),
+            "-y",
+            &HEIGHT.to_string(),
+            "-s",
+            "client",
+            ";",
+            "set",
+            "-g",
+            "status",
+            "off",
+            ";",
+            "respawn-pane",
+            "-k",
+            "-t",
+            "client:0.0",
+            &attach,
+        ]);
+        assert!(
+            started.status.success(),
+            "tmux new-session (client) failed: {}",
+            String::from_utf8_lossy(&started.stderr)
+        );
+        client.socket_path = client.socket_path_of_server();
+        client
+    }
+
+    /// The pids of the tmux clients attached to this console's server.
+    pub fn client_pids(&self) -> Vec<u32> {
+        let out = self.tmux(&["list-clients", "-F", "#{client_pid}"]);
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect()
     }
 
     /// `tmux -L <private socket> -f /dev/null -u <args>`.
