@@ -3,7 +3,12 @@
 //! store, secrets, a generated passphrase, local data and secrets repositories, and a config
 //! file. It takes two backups and verifies them, so the history has something to show. Its log
 //! stays in its directory (`state/logs/lifeboat.log`), like everything else it writes.
+//!
+//! `--fleet` adds two more applications beside it (`apps/crm.toml`, `apps/wiki.toml`: their
+//! own database on the same cluster, their own files and repositories), so the fleet screen
+//! opens on three: one healthy, one whose drill fails, one stale.
 
+use super::apps::{self, AppEntry};
 use super::config::Config;
 use crate::jobs::backup;
 use crate::jobs::drill;
@@ -27,6 +32,9 @@ pub struct Demo {
     pub cluster: EphemeralCluster,
     /// Flushes the demo's log when the demo ends.
     pub log: Option<tracing_appender::non_blocking::WorkerGuard>,
+    /// With `--fleet`: every application of the demo (the first one included), for the fleet
+    /// screen; empty otherwise.
+    pub fleet: Vec<AppEntry>,
 }
 
 impl Demo {
@@ -36,6 +44,18 @@ impl Demo {
         let config = self.config.path.display();
         let data = self.paths.data_dir.display();
         let state = self.paths.state_dir.display();
+        if !self.fleet.is_empty() {
+            let names: Vec<&str> = self.fleet.iter().map(|a| a.name.as_str()).collect();
+            return format!(
+                "\nThe demo fleet ({}) lives in {}.\n\
+                 Its database was a throwaway cluster (stopped now); its repositories, journals, logs and configs stay:\n  \
+                 export LIFEBOAT_CONFIG_DIR={dir} LIFEBOAT_DATA_DIR={data} LIFEBOAT_STATE_DIR={state}\n  \
+                 lifeboat status --all; lifeboat --app crm drill list; lifeboat --app wiki list\n",
+                names.join(", "),
+                self.dir.display(),
+                dir = self.dir.display(),
+            );
+        }
         format!(
             "\nThe demo lives in {}.\n\
              Its database was a throwaway cluster (stopped now); its repositories, journal, log and config stay:\n  \
@@ -81,21 +101,38 @@ fn make_files(root: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-fn config_text(dir: &Path, database_url: &str, server_url: &str) -> String {
+/// The application's files and secrets under `home` (`app/uploads`, `app/cert.p12`,
+/// `app/.env`).
+fn make_application(home: &Path) -> std::io::Result<()> {
+    make_files(&home.join("app/uploads"))?;
+    let mut cert = vec![0u8; 2048];
+    rand::rng().fill(&mut cert[..]);
+    write(&home.join("app/cert.p12"), &cert, 0o640)?;
+    write(
+        &home.join("app/.env"),
+        b"DATABASE_URL=postgresql://app@localhost/app\nMASTER_KEY=demo-only\n",
+        0o600,
+    )
+}
+
+/// An application's config: its files and repositories under `home` (the demo directory for
+/// the first application, `<dir>/NAME` for the fleet's others), the one passphrase in `dir`.
+fn config_text(dir: &Path, home: &Path, database_url: &str, server_url: &str) -> String {
     let d = dir.display();
+    let h = home.display();
     format!(
         r#"# Written by `lifeboat demo`.
 [source]
 database_url = "{database_url}"
-files = ["{d}/app/uploads"]
-secrets = ["{d}/app/cert.p12", "{d}/app/.env"]
+files = ["{h}/app/uploads"]
+secrets = ["{h}/app/cert.p12", "{h}/app/.env"]
 key_tables = ['"User"', "public.documents", "billing.invoices"]
 
 [repository]
-url = "file://{d}/backups"
+url = "file://{h}/backups"
 
 [secrets_repository]
-url = "file://{d}/backup-secrets"
+url = "file://{h}/backup-secrets"
 
 [encryption]
 mode = "passphrase"
@@ -153,8 +190,13 @@ pub enum DemoError {
     Drill(#[from] drill::DrillError),
 }
 
-/// Builds the demo installation and its history. `log` receives one line per step.
-pub async fn build(dir: PathBuf, log: &(dyn Fn(&str) + Sync)) -> Result<Demo, DemoError> {
+/// Builds the demo installation and its history (with `fleet`, the fleet's two more
+/// applications too). `log` receives one line per step.
+pub async fn build(
+    dir: PathBuf,
+    fleet: bool,
+    log: &(dyn Fn(&str) + Sync),
+) -> Result<Demo, DemoError> {
     let io = |e: std::io::Error| DemoError::Setup(format!("{}: {e}", dir.display()));
     std::fs::create_dir_all(&dir).map_err(io)?;
     let paths = LocalPaths::under(&dir);
@@ -169,17 +211,8 @@ pub async fn build(dir: PathBuf, log: &(dyn Fn(&str) + Sync)) -> Result<Demo, De
     log("loading sample application data (users, documents, audit log, invoices)");
     cluster.create_database("app")?;
     cluster.psql("app", DEMO_SQL)?;
-    make_files(&dir.join("app/uploads")).map_err(io)?;
+    make_application(&dir).map_err(io)?;
     let mut rng = rand::rng();
-    let mut cert = vec![0u8; 2048];
-    rng.fill(&mut cert[..]);
-    write(&dir.join("app/cert.p12"), &cert, 0o640).map_err(io)?;
-    write(
-        &dir.join("app/.env"),
-        b"DATABASE_URL=postgresql://app@localhost/app\nMASTER_KEY=demo-only\n",
-        0o600,
-    )
-    .map_err(io)?;
     let passphrase: String = (0..32)
         .map(|_| char::from(rng.random_range(b'a'..=b'z')))
         .collect();
@@ -192,7 +225,7 @@ pub async fn build(dir: PathBuf, log: &(dyn Fn(&str) + Sync)) -> Result<Demo, De
     let config_path = dir.join("config.toml");
     write(
         &config_path,
-        config_text(&dir, &cluster.url("app"), &cluster.url("postgres")).as_bytes(),
+        config_text(&dir, &dir, &cluster.url("app"), &cluster.url("postgres")).as_bytes(),
         0o600,
     )
     .map_err(io)?;
@@ -214,13 +247,78 @@ pub async fn build(dir: PathBuf, log: &(dyn Fn(&str) + Sync)) -> Result<Demo, De
     log("a timed restore drill into a scratch database (manual steps left for you)");
     let spec = config.drill_spec(&paths, None, Initiator::Operator)?;
     drill::run(spec, Reporter::silent(), CancellationToken::new()).await?;
+    let fleet = if fleet {
+        add_fleet(&dir, &cluster, &paths, log).await?
+    } else {
+        Vec::new()
+    };
     Ok(Demo {
         dir,
         config,
         paths,
         cluster,
         log: log_guard,
+        fleet,
     })
+}
+
+/// The fleet's two more applications, each a copy of the first with one thing wrong, as an
+/// operator of several applications finds them. wiki goes first, so that its set is stale by
+/// the time the fleet screen opens.
+const FLEET_APPS: [(&str, &str, &str); 2] = [
+    (
+        "wiki",
+        "",
+        "\n[status]\n# The demo's stand-in for a backup timer that stopped firing: its one set turns\n\
+         # stale within seconds. Keep the default (26h) on a real host.\nstale_after = \"1s\"\n",
+    ),
+    (
+        "crm",
+        // A gap in the invoice numbers, as a delete by hand leaves: the drill's
+        // "invoices gapless" check fails on the restored copy.
+        "DELETE FROM billing.invoices WHERE number = 1234",
+        "",
+    ),
+];
+
+/// Adds `apps/wiki.toml` and `apps/crm.toml` beside the demo's `config.toml` (named after its
+/// database, `app`), backs each up once, verifies it and drills crm. Returns all three.
+async fn add_fleet(
+    dir: &Path,
+    cluster: &EphemeralCluster,
+    base: &LocalPaths,
+    log: &(dyn Fn(&str) + Sync),
+) -> Result<Vec<AppEntry>, DemoError> {
+    let io = |e: std::io::Error| DemoError::Setup(format!("{}: {e}", dir.display()));
+    for (name, damage, extra) in FLEET_APPS {
+        log(&format!(
+            "fleet: application {name} (its own database, files and repositories)"
+        ));
+        cluster.create_database(name)?;
+        cluster.psql(name, DEMO_SQL)?;
+        if !damage.is_empty() {
+            cluster.psql(name, damage)?;
+        }
+        let home = dir.join(name);
+        make_application(&home).map_err(io)?;
+        let path = dir.join(apps::APPS_DIR).join(format!("{name}.toml"));
+        let text = config_text(dir, &home, &cluster.url(name), &cluster.url("postgres")) + extra;
+        write(&path, text.as_bytes(), 0o600).map_err(io)?;
+        let config = Config::load(&path)?;
+        let paths = apps::app_paths(base, name);
+        let spec = config.backup_spec(&paths, Initiator::Operator)?;
+        backup::run(spec, Reporter::silent(), CancellationToken::new()).await?;
+        let spec = config.verify_spec(&paths, VerifyTarget::All, true, Initiator::Operator)?;
+        verify::run(spec, Reporter::silent(), CancellationToken::new()).await?;
+        if !damage.is_empty() {
+            log(&format!(
+                "fleet: a drill of {name} (its gapless-invoices check fails)"
+            ));
+            let spec = config.drill_spec(&paths, None, Initiator::Operator)?;
+            drill::run(spec, Reporter::silent(), CancellationToken::new()).await?;
+        }
+    }
+    apps::discover(dir, base).map_err(|e| DemoError::Setup(e.to_string()))
 }
 
 /// A fresh directory for a demo: `/tmp/lifeboat-demo-XXXX`.
@@ -238,7 +336,7 @@ mod tests {
     #[test]
     fn the_demo_config_has_a_retention_policy_that_expires_the_older_set() {
         let dir = Path::new("/tmp/lifeboat-demo-test");
-        let text = config_text(dir, "postgresql:///app", "postgresql:///postgres");
+        let text = config_text(dir, dir, "postgresql:///app", "postgresql:///postgres");
         let config = Config::parse(&dir.join("config.toml"), &text).unwrap();
         let policy = config.retention_policy().unwrap();
         // Two verified sets a minute apart, the newer one drilled, planned a minute later:

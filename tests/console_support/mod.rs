@@ -80,6 +80,14 @@ impl Console {
         extra: &[(&str, &str)],
         args: &str,
     ) -> Console {
+        let mut env = app.env();
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        Console::start_in(&env, name, args)
+    }
+
+    /// `lifeboat <args>` (already shell-quoted) with `env` (and only PATH, HOME, TERM and a
+    /// UTF-8 locale besides): no test application needed, as for `lifeboat demo`.
+    pub fn start_in(env_vars: &[(String, String)], name: &str, args: &str) -> Console {
         let out = tempfile::Builder::new()
             .prefix("lifeboat-tmux-")
             .tempdir()
@@ -93,12 +101,7 @@ impl Console {
             "TERM=\"$TERM\"".into(),
             "LANG=C.UTF-8".into(),
         ];
-        env.extend(
-            app.env()
-                .iter()
-                .map(|(k, v)| format!("{k}={}", sh_quote(v))),
-        );
-        env.extend(extra.iter().map(|(k, v)| format!("{k}={}", sh_quote(v))));
+        env.extend(env_vars.iter().map(|(k, v)| format!("{k}={}", sh_quote(v))));
         // The inner shell's pid becomes the console's: `exec` keeps it through env and lifeboat.
         let inner = format!(
             "echo $$ > {pid}; exec env -i {env} {bin} {args}",

@@ -210,6 +210,10 @@ pub enum Command {
         /// Print a summary instead of opening the console.
         #[arg(long)]
         no_console: bool,
+        /// Two more applications beside the first (one whose drill fails, one stale): the
+        /// console opens on the fleet screen.
+        #[arg(long)]
+        fleet: bool,
     },
     /// The console's keys, as a Markdown table generated from the keymap; `keys check`
     /// checks the custody of the encryption keys instead.

@@ -154,8 +154,10 @@ pub async fn open_console(config: Config, paths: LocalPaths, no_color: bool, dra
 }
 
 /// Several applications and no `--app`: the console opens on the fleet screen.
+/// `config_dir`: where the applications' files are (shown on the fleet screen).
 pub async fn open_fleet(
     apps: Vec<apps::AppEntry>,
+    config_dir: &std::path::Path,
     no_color: bool,
     draw: Draw,
     draw_fleet: DrawFleet,
@@ -164,10 +166,7 @@ pub async fn open_fleet(
         eprintln!("lifeboat: the console needs a terminal; use a subcommand (see --help), e.g. `lifeboat status --all`");
         return exit::CONFIG;
     }
-    let dir = apps::config_dir()
-        .join(apps::APPS_DIR)
-        .display()
-        .to_string();
+    let dir = config_dir.join(apps::APPS_DIR).display().to_string();
     match crate::app::fleet_console::run_fleet(apps, dir, no_color, draw, draw_fleet).await {
         Ok(()) => exit::OK,
         Err(e) => {

@@ -82,7 +82,7 @@ pub async fn run(
         }
         return match target.select() {
             Ok(apps::Selection::Several(apps)) => {
-                open_fleet(apps, no_color, draw, draw_fleet).await
+                open_fleet(apps, &apps::config_dir(), no_color, draw, draw_fleet).await
             }
             Ok(_) => match target.load() {
                 Ok((config, paths)) => open_console(config, paths, no_color, draw).await,
@@ -92,7 +92,18 @@ pub async fn run(
         };
     };
     match command {
-        Command::Demo { dir, no_console } => run_demo(dir, no_console, no_color, draw).await,
+        Command::Demo {
+            dir,
+            no_console,
+            fleet,
+        } => {
+            let console = (!no_console && std::io::stdout().is_terminal()).then_some(Consoles {
+                no_color,
+                draw,
+                draw_fleet,
+            });
+            run_demo(dir, fleet, console).await
+        }
         Command::Keys {
             action: Some(action),
         } => match target.load() {
@@ -254,9 +265,17 @@ async fn open_recover(paths: LocalPaths, no_color: bool, draw: DrawRecover) -> i
     }
 }
 
-/// `lifeboat demo`: builds the throwaway installation, then opens the console on it, or (with
-/// `--no-console`, or without a terminal) prints its sets and how to use it.
-async fn run_demo(dir: Option<PathBuf>, no_console: bool, no_color: bool, draw: Draw) -> i32 {
+/// How the demo's console draws, when it opens one.
+struct Consoles {
+    no_color: bool,
+    draw: Draw,
+    draw_fleet: DrawFleet,
+}
+
+/// `lifeboat demo`: builds the throwaway installation, then opens the console (with `--fleet`
+/// the fleet screen) on it, or (with `--no-console`, or without a terminal: `console` is None)
+/// prints its sets (the fleet's status) and how to use it.
+async fn run_demo(dir: Option<PathBuf>, fleet: bool, console: Option<Consoles>) -> i32 {
     let dir = match dir.map(Ok).unwrap_or_else(demo::fresh_dir) {
         Ok(d) => d,
         Err(e) => {
@@ -264,21 +283,32 @@ async fn run_demo(dir: Option<PathBuf>, no_console: bool, no_color: bool, draw: 
             return exit::FAILED;
         }
     };
-    let demo = match demo::build(dir, &|line| eprintln!("demo: {line}")).await {
+    let demo = match demo::build(dir, fleet, &|line| eprintln!("demo: {line}")).await {
         Ok(d) => d,
         Err(e) => {
             eprintln!("lifeboat: {e}");
             return exit::FAILED;
         }
     };
-    if !no_console && std::io::stdout().is_terminal() {
-        let code = open_console(demo.config.clone(), demo.paths.clone(), no_color, draw).await;
-        let next = demo.next_steps();
-        drop(demo);
-        print!("{next}");
-        return code;
-    }
-    let code = list::run(&demo.config, &demo.paths, false, false).await;
+    let code = match console {
+        Some(c) if fleet => {
+            open_fleet(
+                demo.fleet.clone(),
+                &demo.dir,
+                c.no_color,
+                c.draw,
+                c.draw_fleet,
+            )
+            .await
+        }
+        Some(c) => open_console(demo.config.clone(), demo.paths.clone(), c.no_color, c.draw).await,
+        // The fleet is unhealthy on purpose: its status is shown, the demo itself succeeded.
+        None if fleet => {
+            status::run_all(demo.fleet.clone(), status::StatusFormat::Text, None).await;
+            exit::OK
+        }
+        None => list::run(&demo.config, &demo.paths, false, false).await,
+    };
     let next = demo.next_steps();
     drop(demo);
     print!("{next}");
