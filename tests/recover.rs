@@ -9,7 +9,9 @@
 //!   in the repository and `drill report` renders it.
 //! - Refusals name the cause and change nothing: a wrong key, a set that fails verification
 //!   (the next verified set is named), a pg_restore older than the dump, a target that holds
-//!   data without the typed confirmation.
+//!   data without the typed confirmation; a forged set whose manifest names system locations
+//!   (`/etc/cron.d`, `/root/.ssh`) as its roots, unless `--files-prefix` puts them under a
+//!   directory.
 //! - Kill sweep: SIGKILL at step boundaries and in the middle of pg_restore, then `recover
 //!   --resume` reaches the same end state; a cut-off pg_restore into a target holding data
 //!   is not redone without the confirmation.
@@ -397,6 +399,69 @@ fn refusals_name_the_cause_and_change_nothing() {
     );
     assert_eq!(app.data_dump(), before);
     assert!(!prefix.exists() && !bare.config_path().exists());
+}
+
+/// A forged set (a real one copied under a newer id, its manifest claiming other roots, as
+/// whoever can write the bucket can do: the manifest is hashed by nothing) cannot make a bare
+/// host's recovery write into system locations at their own paths; under --files-prefix it
+/// may, since everything lands under that directory.
+#[test]
+fn a_forged_set_naming_system_locations_is_refused_unless_under_a_prefix() {
+    let app = s3_app();
+    let set = app.backup();
+    let bare = Bare::new(&app);
+    let datadir = bare.path("pgdata");
+    let prefix = bare.path("restored");
+    let _stop = StopCluster(datadir.clone(), app.cluster().bin_dir().to_path_buf());
+    let time = set.split('-').next().unwrap().to_string();
+    let cases: [(&str, &[&str], &[&str], &str); 3] = [
+        ("c001", &["/etc/cron.d"], &["/srv/app/.env"], "/etc/cron.d"),
+        (
+            "c002",
+            &["/srv/app/uploads"],
+            &["/root/.ssh/authorized_keys"],
+            "/root",
+        ),
+        (
+            "c003",
+            &["/home/deploy"],
+            &["/srv/app/.env"],
+            "home directory",
+        ),
+    ];
+    for (suffix, files, secrets, says) in cases {
+        let id = format!("{time}-{suffix}");
+        common::forge::copy_set(&app, &set, &id);
+        common::forge::set_manifest_roots(&app, &id, files, Some(secrets));
+        let mut args = without(recover_args(&app, &datadir, &prefix), "--files-prefix");
+        args.extend(["--set".into(), id.clone(), "--yes".into()]);
+        let out = bare.run(&strs(&args));
+        assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+        let err = text(&out.stderr);
+        assert!(
+            err.contains(says) && err.contains("--files-prefix") && err.contains("nothing"),
+            "{}",
+            describe(&out)
+        );
+        assert!(!datadir.exists(), "a cluster was made: {}", describe(&out));
+        assert!(!bare.config_path().exists(), "a config was written");
+        assert!(try_runbook(&bare).is_none(), "a runbook was started");
+
+        // Under a prefix the same set plans: its roots land beneath the directory.
+        let mut args = recover_args(&app, &datadir, &prefix);
+        args.extend(["--set".into(), id.clone(), "--dry-run".into()]);
+        let out = bare.run(&strs(&args));
+        assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+        // The plan goes to stderr, as every progress line does.
+        let plan = text(&out.stderr);
+        let first = prefix.join(files[0].trim_start_matches('/'));
+        assert!(
+            plan.contains(&first.display().to_string()),
+            "{}",
+            describe(&out)
+        );
+        assert!(!prefix.exists() && !datadir.exists(), "a dry run wrote");
+    }
 }
 
 /// The runbook of the newest recovery on `bare`.

@@ -3,7 +3,9 @@
 //! command line (`--files-to DIR` / `--secrets-to DIR`: the set's tree under DIR;
 //! `--map-root OLD=NEW`: one root of the set to a new place). The manifest only says which roots
 //! the archive holds. With the default destination they must be exactly the configured ones; a
-//! set with no roots, or with `/` as one, is refused whatever the destination.
+//! set with no roots, or with `/` as one, is refused whatever the destination. A bare host's
+//! recovery has no configuration to compare with: there the set's own paths are taken, but
+//! never a system location (`system_location`: `/etc/cron.d`, `/usr`, a home's `.ssh`, ...).
 //!
 //! One function (`place`) decides this for the dry run, the restore, `verify --decrypt` and the
 //! drill, so none of them can accept what another would refuse. What comes out, a `Placement`,
@@ -24,6 +26,10 @@ pub enum Destination {
     Configured,
     /// The set's whole tree under this directory (absolute), original paths kept inside it.
     Under(PathBuf),
+    /// Every root back at the path the set names, with no configuration to compare them with
+    /// (a bare host's recovery): the set decides, so a root at, in or above a system location
+    /// ([`system_location`]) is refused.
+    SetPaths,
 }
 
 /// The operator's side of the decision, from the configuration and the command line.
@@ -76,6 +82,12 @@ pub enum RootsError {
         kind: &'static str,
         key: &'static str,
         diff: String,
+    },
+    #[error("the set's manifest lists `{root}` as a {kind} root, {why}: lifeboat does not write there from a set it has no configuration to compare with; refusing it, nothing was written. Recover under --files-prefix DIR and move what you trust into place by hand")]
+    SystemLocation {
+        kind: &'static str,
+        root: String,
+        why: String,
     },
     #[error("--map-root {old}: the set has no such root (its roots: {roots})")]
     UnknownMap { old: String, roots: String },
@@ -162,6 +174,96 @@ fn manifest_roots(kind: ComponentKind, manifest: &Manifest) -> Result<Vec<PathBu
         .collect()
 }
 
+/// Where the system keeps what runs code or grants a login: a root at, inside or above one of
+/// these is not taken from a set alone.
+const SYSTEM_LOCATIONS: &[&str] = &[
+    "/bin",
+    "/boot",
+    "/dev",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    "/proc",
+    "/root",
+    "/run",
+    "/sbin",
+    "/sys",
+    "/usr",
+    "/etc/anacrontab",
+    "/etc/apt",
+    "/etc/bash.bashrc",
+    "/etc/cron.d",
+    "/etc/cron.daily",
+    "/etc/cron.hourly",
+    "/etc/cron.monthly",
+    "/etc/cron.weekly",
+    "/etc/crontab",
+    "/etc/environment",
+    "/etc/group",
+    "/etc/gshadow",
+    "/etc/init.d",
+    "/etc/ld.so.conf",
+    "/etc/ld.so.conf.d",
+    "/etc/ld.so.preload",
+    "/etc/logrotate.d",
+    "/etc/modprobe.d",
+    "/etc/pam.d",
+    "/etc/passwd",
+    "/etc/polkit-1",
+    "/etc/profile",
+    "/etc/profile.d",
+    "/etc/rc.local",
+    "/etc/security",
+    "/etc/shadow",
+    "/etc/ssh",
+    "/etc/sudoers",
+    "/etc/sudoers.d",
+    "/etc/sysctl.d",
+    "/etc/systemd",
+    "/etc/udev",
+    "/var/lib/dpkg",
+    "/var/lib/systemd",
+    "/var/spool/cron",
+];
+
+/// Names that give a login or run at one wherever they are (a home's `.ssh`).
+const LOGIN_NAMES: &[&str] = &[
+    ".bash_login",
+    ".bash_profile",
+    ".bashrc",
+    ".gnupg",
+    ".pam_environment",
+    ".profile",
+    ".ssh",
+    ".zshrc",
+];
+
+/// Why `root` (absolute, normalised) is a system location, if it is one: at, inside or above
+/// one of [`SYSTEM_LOCATIONS`], a home directory itself (`/home/NAME`, whose `.ssh` it would
+/// hold), or a path through a login file (`.ssh`, `.bashrc`, ...).
+pub fn system_location(root: &Path) -> Option<String> {
+    for place in SYSTEM_LOCATIONS.iter().map(Path::new) {
+        if root.starts_with(place) {
+            return Some(format!("which is in {}", place.display()));
+        }
+        if place.starts_with(root) {
+            return Some(format!("which holds {}", place.display()));
+        }
+    }
+    let home = Path::new("/home");
+    if root.starts_with(home) && root.components().count() <= 3 {
+        return Some("a home directory (it holds its .ssh)".into());
+    }
+    root.components()
+        .filter_map(|c| match c {
+            Component::Normal(name) => name.to_str(),
+            _ => None,
+        })
+        .find(|name| LOGIN_NAMES.contains(name))
+        .map(|name| format!("which goes through `{name}`"))
+}
+
 /// The anchor for a root landing at `dest`: `dest` itself when it is a directory already
 /// (following a link there: the operator's path), else its parent, with the root's name
 /// beneath it.
@@ -172,6 +274,17 @@ fn anchored(dest: &Path) -> (PathBuf, PathBuf) {
     match (dest.parent(), dest.file_name()) {
         (Some(parent), Some(name)) => (parent.to_path_buf(), PathBuf::from(name)),
         _ => (dest.to_path_buf(), PathBuf::new()),
+    }
+}
+
+/// The set's `root` landing at `dest`.
+fn at(root: &Path, dest: PathBuf) -> Root {
+    let (anchor, below) = anchored(&dest);
+    Root {
+        archived: root.strip_prefix("/").unwrap_or(root).to_path_buf(),
+        dest,
+        anchor,
+        below,
     }
 }
 
@@ -275,13 +388,19 @@ pub fn place(
             }
             for &root in &ordered {
                 let dest = mapped(root).cloned().unwrap_or_else(|| root.clone());
-                let (anchor, below) = anchored(&dest);
-                placed.push(Root {
-                    archived: root.strip_prefix("/").unwrap_or(root).to_path_buf(),
-                    dest,
-                    anchor,
-                    below,
-                });
+                placed.push(at(root, dest));
+            }
+        }
+        Destination::SetPaths => {
+            for &root in &ordered {
+                if let Some(why) = system_location(root) {
+                    return Err(RootsError::SystemLocation {
+                        kind: label,
+                        root: root.display().to_string(),
+                        why,
+                    });
+                }
+                placed.push(at(root, root.clone()));
             }
         }
     }
@@ -401,6 +520,58 @@ mod tests {
         assert!(err.contains("[source].files"), "{err}");
         assert!(err.contains("--files-to DIR"), "{err}");
         assert!(err.contains("--map-root OLD=NEW"), "{err}");
+    }
+
+    #[test]
+    fn set_paths_refuse_system_locations_and_take_an_applications_own() {
+        let refused = [
+            ("/etc", "which holds /etc/"),
+            ("/etc/cron.d", "which is in /etc/cron.d"),
+            ("/etc/sudoers.d/app", "which is in /etc/sudoers.d"),
+            ("/var", "which holds /var/"),
+            ("/usr/local/bin", "which is in /usr"),
+            ("/root/.env", "which is in /root"),
+            ("/home", "a home directory"),
+            ("/home/deploy", "a home directory"),
+            ("/home/deploy/.ssh/authorized_keys", "`.ssh`"),
+            ("/srv/app/.bashrc", "`.bashrc`"),
+        ];
+        for (root, why) in refused {
+            let err = place(
+                ComponentKind::Files,
+                &manifest(&[root], &[]),
+                &RootsSpec {
+                    files_to: Destination::SetPaths,
+                    ..RootsSpec::default()
+                },
+            )
+            .unwrap_err();
+            assert!(
+                matches!(&err, RootsError::SystemLocation { why: w, .. } if w.contains(why)),
+                "{root}: {err}"
+            );
+            assert!(err.to_string().contains("--files-prefix"), "{err}");
+        }
+        let taken = [
+            "/srv/app/uploads",
+            "/opt/documenso/cert.p12",
+            "/etc/ecommus/keys",
+            "/var/lib/app/files",
+            "/home/deploy/app/uploads",
+            "/etcetera/x",
+        ];
+        for root in taken {
+            let placed = place(
+                ComponentKind::Files,
+                &manifest(&[root], &[]),
+                &RootsSpec {
+                    files_to: Destination::SetPaths,
+                    ..RootsSpec::default()
+                },
+            )
+            .unwrap_or_else(|e| panic!("{root}: {e}"));
+            assert_eq!(placed.roots[0].dest, Path::new(root));
+        }
     }
 
     #[test]

@@ -182,11 +182,12 @@ pub async fn prepare(
 }
 
 /// The roots the archives may be written to: the set's own (nothing else is known on a bare
-/// host), at their paths or under `--files-prefix`.
+/// host), at their paths (never a system location: `roots::system_location`) or under
+/// `--files-prefix`.
 pub(super) fn roots_spec(spec: &RecoverSpec, manifest: &Manifest) -> RootsSpec {
     let to = match &spec.files_prefix {
         Some(dir) => Destination::Under(dir.clone()),
-        None => Destination::Configured,
+        None => Destination::SetPaths,
     };
     RootsSpec {
         files: manifest
