@@ -317,6 +317,20 @@ impl Config {
             if let Some(p) = paths.iter().find(|p| !p.is_absolute()) {
                 return Err(self.invalid(key, format!("`{}` is not an absolute path", p.display())));
             }
+            // A manifest with a control character is refused as altered: a set made from
+            // such a root could never be read back.
+            if let Some(p) = paths
+                .iter()
+                .find(|p| p.to_string_lossy().chars().any(char::is_control))
+            {
+                return Err(self.invalid(
+                    key,
+                    format!(
+                        "`{}` has a control character (a newline, a tab...); rename it",
+                        p.display().to_string().escape_debug()
+                    ),
+                ));
+            }
         }
         if !self.source.secrets.is_empty() && self.secrets_repository.is_none() {
             return Err(self.invalid(
@@ -801,6 +815,10 @@ timeout = "30m"
             (
                 GOOD.replace("/var/lib/app/uploads", "uploads"),
                 "source.files",
+            ),
+            (
+                GOOD.replace("/var/lib/app/uploads", "/var/lib/app/up\\nloads"),
+                "control character",
             ),
             (
                 GOOD.replace(

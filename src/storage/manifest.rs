@@ -212,6 +212,34 @@ pub enum ManifestError {
         "manifest.json of set {set} names object `{object}`, which is not a plain object name"
     )]
     BadObjectName { set: String, object: String },
+    #[error("manifest.json of set {set} has a control character in `{field}`; lifeboat writes none, so the manifest was altered: refusing it (a forged set can carry terminal escapes or break the lines of what is written from it)")]
+    ControlCharacter { set: String, field: String },
+}
+
+/// The path (`source.file_roots[0]`) of the first string, or key, in `value` holding a control
+/// character (a newline, an escape...).
+fn control_character_at(value: &serde_json::Value, at: &str) -> Option<String> {
+    use serde_json::Value;
+    let bad = |text: &str| text.chars().any(char::is_control);
+    match value {
+        Value::String(text) if bad(text) => Some(at.to_string()),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| control_character_at(v, &format!("{at}[{i}]"))),
+        Value::Object(fields) => fields.iter().find_map(|(key, v)| {
+            let path = if at.is_empty() {
+                key.clone()
+            } else {
+                format!("{at}.{key}")
+            };
+            if bad(key) {
+                return Some(path.escape_debug().to_string());
+            }
+            control_character_at(v, &path)
+        }),
+        _ => None,
+    }
 }
 
 impl Manifest {
@@ -233,22 +261,25 @@ impl Manifest {
         struct FormatOnly {
             format: u32,
         }
-        let probe: FormatOnly =
-            serde_json::from_slice(bytes).map_err(|source| ManifestError::Invalid {
-                set: set.to_string(),
-                source,
-            })?;
+        let invalid = |source| ManifestError::Invalid {
+            set: set.to_string(),
+            source,
+        };
+        let value: serde_json::Value = serde_json::from_slice(bytes).map_err(invalid)?;
+        let probe: FormatOnly = FormatOnly::deserialize(&value).map_err(invalid)?;
         if probe.format != MANIFEST_FORMAT {
             return Err(ManifestError::UnknownFormat {
                 set: set.to_string(),
                 found: probe.format,
             });
         }
-        let manifest: Manifest =
-            serde_json::from_slice(bytes).map_err(|source| ManifestError::Invalid {
+        if let Some(field) = control_character_at(&value, "") {
+            return Err(ManifestError::ControlCharacter {
                 set: set.to_string(),
-                source,
-            })?;
+                field,
+            });
+        }
+        let manifest = Manifest::deserialize(value).map_err(invalid)?;
         if manifest.set_id.as_str() != set {
             return Err(ManifestError::WrongSet {
                 set: set.to_string(),
@@ -434,5 +465,20 @@ pub(crate) mod tests {
             Manifest::parse("x", br#"{"format": 1, "set_id": 5}"#),
             Err(ManifestError::Invalid { .. })
         ));
+        // A newline or a terminal escape in any text: altered, refused, and named.
+        let mut m = sample("20261122T020000Z-3f9a");
+        m.host = "db1\u{1b}]0;owned\u{7}".into();
+        let err = Manifest::parse("20261122T020000Z-3f9a", &m.to_json()).unwrap_err();
+        assert!(
+            matches!(&err, ManifestError::ControlCharacter { field, .. } if field == "host"),
+            "{err}"
+        );
+        let mut m = sample("20261122T020000Z-3f9a");
+        m.source.file_roots = vec!["/srv/ok".into(), "/srv/a\nb".into()];
+        let err = Manifest::parse("20261122T020000Z-3f9a", &m.to_json()).unwrap_err();
+        assert!(
+            matches!(&err, ManifestError::ControlCharacter { field, .. } if field == "source.file_roots[1]"),
+            "{err}"
+        );
     }
 }

