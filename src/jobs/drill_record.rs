@@ -16,6 +16,9 @@ pub enum RecordError {
     /// Written by a newer lifeboat.
     #[error("drill record format {0} is not {DRILL_FORMAT}; upgrade lifeboat")]
     Format(u32),
+    /// Lifeboat writes no control character but a newline or tab (a check's output).
+    #[error("the drill record has a control character in `{0}`; lifeboat writes none there, so the record was altered: refusing it")]
+    ControlCharacter(String),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -141,7 +144,11 @@ impl DrillRecord {
     }
 
     pub fn parse(bytes: &[u8]) -> Result<DrillRecord, RecordError> {
-        let record: DrillRecord = serde_json::from_slice(bytes)?;
+        let value: serde_json::Value = serde_json::from_slice(bytes)?;
+        if let Some(field) = crate::storage::control_text::find(&value, &['\n', '\t']) {
+            return Err(RecordError::ControlCharacter(field));
+        }
+        let record = DrillRecord::deserialize(value)?;
         if record.format != DRILL_FORMAT {
             return Err(RecordError::Format(record.format));
         }
@@ -255,6 +262,19 @@ mod tests {
         let err = DrillRecord::parse(bad.as_bytes()).unwrap_err().to_string();
         assert!(
             err.contains("not a drill record") && err.contains("`latest`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_record_with_a_terminal_escape_is_refused_and_a_newline_is_not() {
+        let mut record = DrillRecord::parse(FIRST_RECORD.as_bytes()).unwrap();
+        record.host = "box\n2".into();
+        DrillRecord::parse(&record.to_json()).expect("a newline is a check's output");
+        record.host = "box\u{1b}[2J".into();
+        let err = DrillRecord::parse(&record.to_json()).unwrap_err();
+        assert!(
+            matches!(&err, RecordError::ControlCharacter(field) if field == "host"),
             "{err}"
         );
     }

@@ -155,7 +155,14 @@ async fn read(repo: &Repository, path: &str) -> Result<Pin, PinError> {
 }
 
 fn parse(path: &str, bytes: &[u8]) -> Result<Pin, String> {
-    let pin: Pin = serde_json::from_slice(bytes).map_err(|e| format!("not a pin record: {e}"))?;
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| format!("not a pin record: {e}"))?;
+    if let Some(field) = crate::storage::control_text::find(&value, &['\n', '\t']) {
+        return Err(format!(
+            "a control character in `{field}`; lifeboat writes none there, so the pin was altered"
+        ));
+    }
+    let pin = Pin::deserialize(value).map_err(|e| format!("not a pin record: {e}"))?;
     let expected = format!("{PINS_DIR}{}.json", pin.set_id);
     if path != expected {
         return Err(format!(
@@ -191,6 +198,11 @@ mod tests {
         assert!(other.contains("is named"), "{other}");
         assert!(parse(&path, b"{}").unwrap_err().contains("not a pin"));
         assert!(parse("pins/x.json", &record("x")).is_err());
+        let escaped = String::from_utf8(record(ID))
+            .unwrap()
+            .replace("legal hold", "legal hold\\u001b]0;owned\\u0007");
+        let err = parse(&path, escaped.as_bytes()).unwrap_err();
+        assert!(err.contains("control character in `note`"), "{err}");
     }
 
     #[tokio::test]

@@ -216,32 +216,6 @@ pub enum ManifestError {
     ControlCharacter { set: String, field: String },
 }
 
-/// The path (`source.file_roots[0]`) of the first string, or key, in `value` holding a control
-/// character (a newline, an escape...).
-fn control_character_at(value: &serde_json::Value, at: &str) -> Option<String> {
-    use serde_json::Value;
-    let bad = |text: &str| text.chars().any(char::is_control);
-    match value {
-        Value::String(text) if bad(text) => Some(at.to_string()),
-        Value::Array(items) => items
-            .iter()
-            .enumerate()
-            .find_map(|(i, v)| control_character_at(v, &format!("{at}[{i}]"))),
-        Value::Object(fields) => fields.iter().find_map(|(key, v)| {
-            let path = if at.is_empty() {
-                key.clone()
-            } else {
-                format!("{at}.{key}")
-            };
-            if bad(key) {
-                return Some(path.escape_debug().to_string());
-            }
-            control_character_at(v, &path)
-        }),
-        _ => None,
-    }
-}
-
 impl Manifest {
     pub fn to_json(&self) -> Vec<u8> {
         let mut bytes = serde_json::to_vec_pretty(self).unwrap_or_default();
@@ -273,7 +247,7 @@ impl Manifest {
                 found: probe.format,
             });
         }
-        if let Some(field) = control_character_at(&value, "") {
+        if let Some(field) = super::control_text::find(&value, &[]) {
             return Err(ManifestError::ControlCharacter {
                 set: set.to_string(),
                 field,

@@ -9,6 +9,7 @@ pub mod beneath;
 pub mod checksums;
 pub mod child;
 pub mod codec;
+pub mod control_text;
 pub mod fault;
 pub mod gpg;
 pub mod gpg_by_hand;
