@@ -139,14 +139,19 @@ pub fn recoveries_dir(paths: &LocalPaths) -> PathBuf {
     paths.state_dir.join("recoveries")
 }
 
-/// A new directory for a rehearsal's throwaway cluster and files: under /tmp, open to the
-/// server's OS user (the cluster's own directory is 0700), removed by the rehearsal's end.
+/// A new directory for a rehearsal's throwaway cluster (`pgdata`) and files (`files`): under
+/// /tmp, traversable by the server's OS user (the cluster's own directory is 0700), removed by
+/// the rehearsal's end. `files` is 0700 from the start: the application's documents and
+/// secrets are restored there, and no other local user may read them meanwhile.
 pub fn rehearsal_dir() -> std::io::Result<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     let dir = tempfile::Builder::new()
         .prefix("lifeboat-rehearsal-")
         .tempdir_in("/tmp")?;
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))?;
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(dir.path().join("files"))?;
     Ok(dir.keep())
 }
 
@@ -203,5 +208,19 @@ impl RecoverError {
                 | RecoverError::TargetNotEmpty { .. }
                 | RecoverError::NoSets(_)
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_rehearsals_files_are_private_from_the_start() {
+        let dir = super::rehearsal_dir().unwrap();
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o755);
+        assert_eq!(mode(&dir.join("files")), 0o700);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
