@@ -8,18 +8,10 @@ mod common;
 mod console_support;
 
 use common::fleet::Fleet;
-use console_support::Console;
+use console_support::{fleet_row as line_of, Console};
 use std::time::Duration;
 
 const SCREEN_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// The screen line naming `app` in the table.
-fn line_of<'a>(screen: &'a str, app: &str) -> &'a str {
-    screen
-        .lines()
-        .find(|l| l.contains(&format!(" {app} ")) && l.contains('│'))
-        .unwrap_or_else(|| panic!("no row for {app}:\n{screen}"))
-}
 
 #[test]
 fn fleet_screen_reads_opens_an_application_and_returns() {
@@ -80,53 +72,4 @@ fn fleet_screen_reads_opens_an_application_and_returns() {
 
     console.keys(&["q"]);
     assert_eq!(console.wait_for_exit(SCREEN_TIMEOUT), 0);
-}
-
-/// `lifeboat demo --fleet`, as the README offers it: the fleet screen opens on the demo's three
-/// applications (app healthy, wiki stale, crm with a failed drill), Enter opens crm's console,
-/// whose dashboard shows the failed drill, and Esc comes back.
-#[test]
-fn the_fleet_demo_opens_on_three_applications() {
-    let home = tempfile::tempdir().unwrap();
-    let dir = home.path().join("demo");
-    let path = |rel: &str| home.path().join(rel).display().to_string();
-    let env = [
-        ("HOME", path("")),
-        ("XDG_CONFIG_HOME", path("config")),
-        ("XDG_CACHE_HOME", path("cache")),
-        ("NO_COLOR", "1".into()),
-    ]
-    .map(|(k, v)| (k.to_string(), v));
-    let console = Console::start_in(
-        &env,
-        "fleet-demo",
-        &format!(
-            "demo --fleet --dir {}",
-            console_support::sh_quote(&dir.display().to_string())
-        ),
-    );
-    // The demo builds three applications first (backups, verifications, two drills).
-    let screen = console.wait_for_text(
-        &["fleet: 3 applications", "✓ ok", "! stale", "✗ failed drill"],
-        Duration::from_secs(180),
-    );
-    assert!(line_of(&screen, "app").contains("✓ ok"), "{screen}");
-    assert!(line_of(&screen, "wiki").contains("! stale"), "{screen}");
-    assert!(
-        line_of(&screen, "crm").contains("✗ failed drill"),
-        "{screen}"
-    );
-
-    // apps/*.toml in name order, then config.toml: the cursor starts on crm, and Enter opens
-    // its console, which shows the failed drill.
-    assert!(line_of(&screen, "crm").starts_with("│>"), "{screen}");
-    console.keys(&["Enter"]);
-    let dashboard = console.wait_for_text(&["1 Dashboard", "crm  Esc fleet"], SCREEN_TIMEOUT);
-    assert!(dashboard.contains("FAIL"), "{dashboard}");
-    console.keys(&["Escape"]);
-    let back = console.wait_for_text(&["fleet: 3 applications"], SCREEN_TIMEOUT);
-    assert!(line_of(&back, "crm").starts_with("│>"), "{back}");
-    console.keys(&["q"]);
-    assert_eq!(console.wait_for_exit(SCREEN_TIMEOUT), 0);
-    assert!(dir.join("apps/crm.toml").is_file() && dir.join("apps/wiki.toml").is_file());
 }

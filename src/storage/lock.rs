@@ -129,7 +129,8 @@ fn lock_path(dir: &Path, repository: &str) -> PathBuf {
     dir.join(format!("{}.lock", &hex::encode(digest)[..16]))
 }
 
-fn try_flock(file: &File, kind: libc::c_int) -> std::io::Result<bool> {
+/// flock(2) without waiting: `Ok(false)` when another holder has it.
+pub fn try_flock(file: &File, kind: libc::c_int) -> std::io::Result<bool> {
     // SAFETY: flock on a file descriptor we own.
     let rc = unsafe { libc::flock(file.as_raw_fd(), kind | libc::LOCK_NB) };
     if rc == 0 {

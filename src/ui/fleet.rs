@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row, Table, TableState, Wrap};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState, Wrap};
 use ratatui::Frame;
 
 /// "✗ drill overdue" is the longest verdict.
@@ -274,21 +274,5 @@ fn help(frame: &mut Frame, area: Rect, keymap: &Keymap, theme: &Theme) {
         "{:>8}  (in an application's dashboard) back to the fleet",
         keymap.key(Action::Back)
     )));
-    let width = 62.min(area.width);
-    let height = (lines.len() as u16 + 2).min(area.height);
-    let rect = Rect {
-        x: area.x + (area.width - width) / 2,
-        y: area.y + (area.height - height) / 2,
-        width,
-        height,
-    };
-    frame.render_widget(Clear, rect);
-    frame.render_widget(
-        Paragraph::new(lines).block(
-            Block::default()
-                .borders(Borders::ALL)
-                .title(Span::styled(" Fleet keys ", theme.heading())),
-        ),
-        rect,
-    );
+    super::modals::centered_box(frame, area, "Fleet keys", 62, lines, theme);
 }

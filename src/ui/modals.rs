@@ -57,6 +57,19 @@ fn short_help(help: &str, short: &str, width: usize) -> String {
     format::fit(short, width)
 }
 
+/// A box of `lines` (a screen's keys), `width` wide and as tall as its lines, centred on `area`.
+pub fn centered_box(
+    frame: &mut Frame,
+    area: Rect,
+    title: &str,
+    width: u16,
+    lines: Vec<Line>,
+    theme: &Theme,
+) {
+    let rect = centered(area, width, lines.len() as u16 + 2);
+    dialog(frame, rect, title, lines, theme);
+}
+
 fn dialog(frame: &mut Frame, area: Rect, title: &str, lines: Vec<Line>, theme: &Theme) {
     frame.render_widget(Clear, area);
     let block = Block::default()

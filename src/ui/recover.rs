@@ -15,7 +15,7 @@ use crate::app::view::{
 };
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row, Table, TableState, Wrap};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState, Wrap};
 use ratatui::Frame;
 
 const STAGES: [(RecoverStage, &str); 5] = [
@@ -588,21 +588,5 @@ fn help(frame: &mut Frame, area: Rect, keymap: &Keymap, theme: &Theme) {
     lines.push(Line::from(
         " Every step here is `lifeboat recover` headless; the plan shows the line.",
     ));
-    let width = 76.min(area.width);
-    let height = (lines.len() as u16 + 2).min(area.height);
-    let rect = Rect {
-        x: area.x + (area.width - width) / 2,
-        y: area.y + (area.height - height) / 2,
-        width,
-        height,
-    };
-    frame.render_widget(Clear, rect);
-    frame.render_widget(
-        Paragraph::new(lines).block(
-            Block::default()
-                .borders(Borders::ALL)
-                .title(Span::styled(" Recovery keys ", theme.heading())),
-        ),
-        rect,
-    );
+    super::modals::centered_box(frame, area, "Recovery keys", 76, lines, theme);
 }

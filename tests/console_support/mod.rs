@@ -377,6 +377,14 @@ impl Drop for Console {
     }
 }
 
+/// The screen line naming `app` in the fleet table.
+pub fn fleet_row<'a>(screen: &'a str, app: &str) -> &'a str {
+    screen
+        .lines()
+        .find(|l| l.contains(&format!(" {app} ")) && l.contains('│'))
+        .unwrap_or_else(|| panic!("no row for {app}:\n{screen}"))
+}
+
 /// The first `<phase> NN%` on the screen: the gauge's label (e.g. "backup 37%  ...").
 pub fn gauge_percent(screen: &str, phase: &str) -> Option<u32> {
     screen.lines().find_map(|line| {

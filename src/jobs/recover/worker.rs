@@ -6,9 +6,9 @@
 //! "stopped: press r", and `--resume` refuses a recovery whose worker is alive.
 
 use super::RecoverError;
+use crate::storage::lock::try_flock;
 use std::fs::File;
 use std::io::{Read, Seek, Write};
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 /// The lock file of recovery `id`.
@@ -36,20 +36,6 @@ const UNNAMED_HOLDER_GRACE: std::time::Duration = std::time::Duration::from_mill
 #[derive(Debug)]
 pub struct WorkerLock {
     _file: File,
-}
-
-fn try_flock(file: &File, kind: libc::c_int) -> std::io::Result<bool> {
-    // SAFETY: flock on a file descriptor we own.
-    let rc = unsafe { libc::flock(file.as_raw_fd(), kind | libc::LOCK_NB) };
-    if rc == 0 {
-        return Ok(true);
-    }
-    let err = std::io::Error::last_os_error();
-    if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
-        Ok(false)
-    } else {
-        Err(err)
-    }
 }
 
 fn read_pid(file: &mut File) -> u32 {
